@@ -1,0 +1,1 @@
+"""The agent: a streaming, tool-calling loop over an OpenAI-compatible model."""

@@ -1,0 +1,409 @@
+"""The agent: stream a chat completion, run the tools it asks for, repeat.
+
+The agent is a plain async object with no knowledge of platforms, sessions or screens. It is
+handed the history and a sink; it streams text and tool events into the sink and returns
+the new messages to store. Interrupting it (``ctx.interrupt``) stops the stream or the running
+tool at once and keeps what was said so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hermes_gateway.agent.provider import ProviderPool
+from hermes_gateway.agent.tools.base import ToolContext
+from hermes_gateway.agent.tools.registry import ToolRegistry
+from hermes_gateway.config import ModelConfig
+from hermes_gateway.store.records import StoredMessage
+
+log = logging.getLogger(__name__)
+
+RETRY_CAP_SECONDS = 30.0
+
+
+class TurnSink(Protocol):
+    """Where the agent reports progress while a turn runs; every method must be cheap."""
+
+    def on_delta(self, text: str) -> None: ...
+    def on_tool_started(self, call_id: str, name: str, preview: str) -> None: ...
+    def on_tool_finished(
+        self, call_id: str, name: str, ok: bool, duration: float, summary: str
+    ) -> None: ...
+    def on_notice(self, text: str, level: str) -> None: ...
+
+
+@dataclass
+class TurnResult:
+    text: str
+    messages: list[StoredMessage] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    interrupted: bool = False
+    error: str | None = None
+
+
+class ModelError(Exception):
+    """A failure worth telling the user about in words, never as a traceback."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Attempt:
+    """What one streamed completion produced; readable even after cancellation."""
+
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    emitted: bool = False
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)
+
+
+class Agent:
+    """Runs turns against one provider pool and one tool registry, shared by all sessions."""
+
+    def __init__(
+        self,
+        pool: ProviderPool,
+        tools: ToolRegistry,
+        *,
+        max_iterations: int = 20,
+        max_retries: int = 3,
+        retry_base_delay: float = 0.5,
+    ) -> None:
+        self.pool = pool
+        self.tools = tools
+        self.max_iterations = max_iterations
+        self.max_retries = max_retries
+        self.retry_base_delay = retry_base_delay
+
+    async def run_turn(
+        self,
+        *,
+        model: ModelConfig,
+        messages: list[dict[str, Any]],
+        sink: TurnSink,
+        ctx: ToolContext,
+        use_tools: bool = True,
+    ) -> TurnResult:
+        """Answer the last user message in ``messages`` (which this call does not modify)."""
+        if not model.configured:
+            return TurnResult(
+                text="",
+                error="No model is configured. Set model.base_url and model.name in "
+                "config.yaml (or OPENAI_BASE_URL and HERMES_MODEL).",
+            )
+        client = self.pool.client_for(model)
+        history = list(messages)
+        result = TurnResult(text="")
+        shown: list[str] = []  # all assistant text of this turn, as the user saw it
+        schemas = self.tools.schemas() if use_tools else []
+
+        for iteration in range(self.max_iterations):
+            if iteration and shown and not shown[-1].endswith("\n\n"):
+                sink.on_delta("\n\n")
+                shown.append("\n\n")
+            attempt, error, interrupted = await self._complete(
+                client, model, history, schemas, sink, ctx.interrupt
+            )
+            result.prompt_tokens += attempt.prompt_tokens
+            result.completion_tokens += attempt.completion_tokens
+            shown.append(attempt.content)
+            if error is not None or interrupted or not attempt.calls:
+                final = StoredMessage(
+                    role="assistant",
+                    content=attempt.content,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    interrupted=interrupted,
+                )
+                if attempt.content or not result.messages or interrupted:
+                    result.messages.append(final)
+                result.error, result.interrupted = error, interrupted
+                result.text = "".join(shown).strip()
+                return result
+
+            calls = [attempt.calls[i] for i in sorted(attempt.calls)]
+            assistant = StoredMessage(
+                role="assistant",
+                content=attempt.content or None,
+                tool_calls=[
+                    {
+                        "id": c["id"],
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": c["arguments"] or "{}"},
+                    }
+                    for c in calls
+                ],
+            )
+            result.messages.append(assistant)
+            history.append(assistant.to_openai())
+            for index, call in enumerate(calls):
+                tool_msg, stopped = await self._run_tool(call, sink, ctx)
+                result.messages.append(tool_msg)
+                history.append(tool_msg.to_openai())
+                if stopped:
+                    # Every tool call needs an answer or the history is invalid next turn.
+                    result.messages.extend(
+                        StoredMessage(
+                            role="tool",
+                            content="not run: the user interrupted",
+                            tool_call_id=rest["id"],
+                            name=rest["name"],
+                        )
+                        for rest in calls[index + 1 :]
+                    )
+                    result.interrupted = True
+                    result.text = "".join(shown).strip()
+                    return result
+
+        note = f"(stopped after {self.max_iterations} tool steps)"
+        sink.on_notice(note, "warning")
+        result.text = "".join(shown).strip()
+        result.error = note
+        return result
+
+    # --- one streamed completion, with retries ----------------------------------------
+
+    async def _complete(
+        self,
+        client: Any,
+        model: ModelConfig,
+        history: list[dict[str, Any]],
+        schemas: list[dict[str, Any]],
+        sink: TurnSink,
+        interrupt: asyncio.Event,
+    ) -> tuple[_Attempt, str | None, bool]:
+        attempt = _Attempt()
+        for tries in range(self.max_retries + 1):
+            attempt = _Attempt()
+            try:
+                done, _ = await _race(
+                    self._stream(client, model, history, schemas, sink, attempt), interrupt
+                )
+            except ModelError as exc:
+                if attempt.emitted or not exc.retryable or tries == self.max_retries:
+                    return attempt, str(exc), False
+                delay = min(
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else self.retry_base_delay * 2**tries * (1 + random.random() / 4),
+                    RETRY_CAP_SECONDS,
+                )
+                sink.on_notice(
+                    f"{exc} Retrying in {delay:.1f}s ({tries + 1}/{self.max_retries})...",
+                    "warning",
+                )
+                if not await _sleep_unless(delay, interrupt):
+                    return attempt, None, True
+                continue
+            return attempt, None, not done
+        return attempt, "the model did not answer", False
+
+    async def _stream(
+        self,
+        client: Any,
+        model: ModelConfig,
+        history: list[dict[str, Any]],
+        schemas: list[dict[str, Any]],
+        sink: TurnSink,
+        attempt: _Attempt,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "model": model.name,
+            "messages": history,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if schemas:
+            kwargs["tools"] = schemas
+        try:
+            stream = await client.chat.completions.create(**kwargs)
+            try:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        attempt.prompt_tokens = chunk.usage.prompt_tokens or 0
+                        attempt.completion_tokens = chunk.usage.completion_tokens or 0
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        attempt.text.append(delta.content)
+                        attempt.emitted = True
+                        sink.on_delta(delta.content)
+                    if delta.tool_calls:
+                        for tc in delta.tool_calls:
+                            entry = attempt.calls.setdefault(
+                                tc.index, {"id": "", "name": "", "arguments": ""}
+                            )
+                            if tc.id:
+                                entry["id"] = tc.id
+                            if tc.function is not None:
+                                if tc.function.name:
+                                    entry["name"] += tc.function.name
+                                if tc.function.arguments:
+                                    entry["arguments"] += tc.function.arguments
+            finally:
+                await stream.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _as_model_error(exc, model) from exc
+        for index, entry in attempt.calls.items():
+            if not entry["id"]:
+                entry["id"] = f"call_{index}_{int(time.time() * 1000)}"
+
+    # --- tools ------------------------------------------------------------------------
+
+    async def _run_tool(
+        self, call: dict[str, str], sink: TurnSink, ctx: ToolContext
+    ) -> tuple[StoredMessage, bool]:
+        name, raw = call["name"], call["arguments"]
+        tool = self.tools.get(name)
+        preview = _preview(tool, raw)
+        sink.on_tool_started(call["id"], name, preview)
+        started = time.monotonic()
+        try:
+            finished, value = await _race(self.tools.call(name, raw, ctx), ctx.interrupt)
+        except Exception as exc:  # the registry promises not to raise; belt and braces
+            log.exception("tool %s failed", name)
+            finished, value = True, None
+            content, ok, summary = f"error: {exc}", False, "failed"
+        stopped = not finished
+        if stopped:
+            content, ok, summary = "interrupted by the user", False, "interrupted"
+        elif value is not None:
+            content, ok, summary = value.content, value.ok, value.summary
+        duration = time.monotonic() - started
+        sink.on_tool_finished(call["id"], name, ok, duration, summary)
+        message = StoredMessage(role="tool", content=content, tool_call_id=call["id"], name=name)
+        return message, stopped
+
+
+async def _race(coro: Any, interrupt: asyncio.Event) -> tuple[bool, Any]:
+    """Run ``coro`` until it finishes or ``interrupt`` is set.
+
+    Returns ``(True, result)`` when it finished and ``(False, None)`` when interrupted (the
+    coroutine is cancelled). Exceptions from the coroutine propagate. One watcher task per
+    call, not per streamed chunk.
+    """
+    task = asyncio.ensure_future(coro)
+    if interrupt.is_set():
+        task.cancel()
+    waiter = asyncio.ensure_future(interrupt.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task.done() and not task.cancelled():
+        return True, task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:  # raised while being cancelled: the turn is over anyway
+        log.debug("error while interrupting", exc_info=True)
+    return False, None
+
+
+async def _sleep_unless(delay: float, interrupt: asyncio.Event) -> bool:
+    """Sleep ``delay`` seconds; False if interrupted first."""
+    try:
+        await asyncio.wait_for(interrupt.wait(), timeout=delay)
+    except TimeoutError:
+        return True
+    return False
+
+
+def _preview(tool: Any, raw: str) -> str:
+    try:
+        args = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return raw[:80]
+    if tool is not None and isinstance(args, dict):
+        try:
+            return tool.preview(args)
+        except Exception:
+            pass
+    text = raw if isinstance(raw, str) else str(raw)
+    return text[:80]
+
+
+def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
+    """Turn SDK and transport exceptions into one sentence a user can act on."""
+    import httpx
+    import openai
+
+    if isinstance(exc, openai.AuthenticationError):
+        return ModelError(
+            f"The model server at {model.base_url} rejected the API key (401): check "
+            "model.api_key in config.yaml or OPENAI_API_KEY.",
+            retryable=False,
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return ModelError(
+            f"The model server at {model.base_url} does not know model '{model.name}' (404).",
+            retryable=False,
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return ModelError(
+            "The model server is rate limiting (429).",
+            retryable=True,
+            retry_after=_retry_after(exc),
+        )
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return ModelError(
+            f"The model server failed ({exc.status_code}).",
+            retryable=True,
+            retry_after=_retry_after(exc),
+        )
+    if isinstance(exc, openai.APIStatusError):
+        detail = _error_message(exc)
+        return ModelError(
+            f"The model server refused the request ({exc.status_code}): {detail}",
+            retryable=False,
+        )
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+        return ModelError(
+            f"The model server did not answer within {model.timeout:g}s.", retryable=True
+        )
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+        return ModelError(f"Could not reach the model server at {model.base_url}.", retryable=True)
+    log.exception("unexpected model error")
+    return ModelError(f"Unexpected error from the model server: {exc}", retryable=False)
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _error_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))

@@ -1,0 +1,190 @@
+"""The built-in slash commands. Each returns text; none writes to a screen or a chat."""
+
+from __future__ import annotations
+
+import time
+
+from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
+from hermes_gateway.models import MessageEvent
+
+
+def build_registry() -> CommandRegistry:
+    """A registry with every built-in command; features add theirs with ``register``."""
+    reg = CommandRegistry()
+
+    @reg.command("help", "Show the commands you can use here", category="Info", aliases=("h",))
+    async def _help(ctx: CommandContext) -> CommandResult:
+        return CommandResult(ctx.runner.commands.help_text(ctx.source.platform))
+
+    @reg.command("new", "Start a new conversation (the old one stays searchable)", aliases=("reset",))
+    async def _new(ctx: CommandContext) -> CommandResult:
+        record = await ctx.runner.reset_session(ctx.source)
+        return CommandResult(f"New session started ({record.id}).")
+
+    @reg.command("stop", "Stop the answer being written", category="Control")
+    async def _stop(ctx: CommandContext) -> CommandResult:
+        if ctx.runner.interrupt(ctx.session_key, drop_pending=True):
+            return CommandResult("Stopped.")
+        return CommandResult("Nothing is running.")
+
+    @reg.command("retry", "Ask again: replace the last answer with a new one", category="Control")
+    async def _retry(ctx: CommandContext) -> CommandResult:
+        rt = await ctx.runner.runtime(ctx.source)
+        if rt.busy:
+            return CommandResult("Still answering; /stop first.", ok=False)
+        removed = await ctx.runner.store.pop_last_turn(rt.record.id)
+        user = next((m for m in removed if m.role == "user"), None)
+        if user is None or not user.content:
+            return CommandResult("There is nothing to retry.", ok=False)
+        rt.history = None
+        await ctx.runner.handle(MessageEvent(text=user.content, source=ctx.source))
+        return CommandResult("Retrying the last message.")
+
+    @reg.command("undo", "Remove the last exchange from the conversation", category="Control")
+    async def _undo(ctx: CommandContext) -> CommandResult:
+        rt = await ctx.runner.runtime(ctx.source)
+        if rt.busy:
+            return CommandResult("Still answering; /stop first.", ok=False)
+        removed = await ctx.runner.store.pop_last_turn(rt.record.id)
+        if not removed:
+            return CommandResult("There is nothing to undo.", ok=False)
+        rt.history = None
+        user = next((m for m in removed if m.role == "user"), None)
+        preview = _clip(user.content if user and user.content else "", 60)
+        return CommandResult(f"Removed the last exchange ({len(removed)} messages): “{preview}”")
+
+    @reg.command("status", "Model, session and platform status", category="Info")
+    async def _status(ctx: CommandContext) -> CommandResult:
+        runner = ctx.runner
+        rt = await runner.runtime(ctx.source)
+        model = runner.model_for(rt)
+        lines = [
+            f"**Model:** {model.name or '(not configured)'} at {model.base_url or '-'}",
+            f"**Session:** {rt.record.title or rt.record.id} ({rt.key})",
+            f"**Busy:** {'yes' if rt.busy else 'no'}",
+            f"**Tokens:** {rt.record.prompt_tokens + rt.record.completion_tokens:,}",
+        ]
+        for name, st in sorted(runner.platform_state.items()):
+            detail = f" ({st.detail})" if st.detail else ""
+            lines.append(f"**{name}:** {st.state}{detail}")
+        return CommandResult("\n".join(lines))
+
+    @reg.command("model", "Show or switch the model for this session", args_hint="[name]",
+                 category="Settings")
+    async def _model(ctx: CommandContext) -> CommandResult:
+        runner = ctx.runner
+        rt = await runner.runtime(ctx.source)
+        choices = [runner.config.model.name, *runner.config.model.models]
+        choices = [c for i, c in enumerate(choices) if c and c not in choices[:i]]
+        if not ctx.args:
+            current = runner.model_for(rt).name or "(not configured)"
+            others = ", ".join(choices) if choices else "none configured"
+            return CommandResult(f"Model: **{current}**. Configured: {others}.")
+        rt.model_name = ctx.args.split()[0]
+        return CommandResult(f"Model for this session set to **{rt.model_name}**.")
+
+    @reg.command("usage", "Token usage of this session", category="Info")
+    async def _usage(ctx: CommandContext) -> CommandResult:
+        rt = await ctx.runner.runtime(ctx.source)
+        prompt, completion = await ctx.runner.store.usage_totals(rt.record.id)
+        last_p, last_c = rt.last_turn
+        return CommandResult(
+            f"This session: {prompt:,} prompt + {completion:,} completion = "
+            f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}."
+        )
+
+    @reg.command("title", "Show or set this session's title", args_hint="[name]")
+    async def _title(ctx: CommandContext) -> CommandResult:
+        runner = ctx.runner
+        rt = await runner.runtime(ctx.source)
+        if not ctx.args:
+            return CommandResult(f"Title: {rt.record.title or '(none)'} — id {rt.record.id}")
+        title = ctx.args.strip()[:100]
+        try:
+            await runner.store.set_title(rt.record.id, title)
+        except ValueError as exc:
+            return CommandResult(str(exc), ok=False)
+        rt.record.title = title
+        runner.publish_session(rt, "titled")
+        return CommandResult(f"Title set to “{title}”.")
+
+    @reg.command("resume", "Go back to an earlier session of this chat", args_hint="[name]")
+    async def _resume(ctx: CommandContext) -> CommandResult:
+        runner = ctx.runner
+        if not ctx.args:
+            return await _list_sessions(ctx, only_this_chat=True)
+        record = await runner.store.find_session(ctx.args.strip())
+        if record is None:
+            return CommandResult(f"No session named “{ctx.args.strip()}”. See /sessions.", False)
+        if record.session_key != ctx.session_key:
+            return CommandResult(
+                f"“{record.title or record.id}” belongs to another chat ({record.session_key}).",
+                ok=False,
+            )
+        await runner.activate_session(ctx.source, record)
+        return CommandResult(f"Resumed “{record.title or record.id}”.")
+
+    @reg.command("sessions", "List recent sessions", category="Info")
+    async def _sessions(ctx: CommandContext) -> CommandResult:
+        return await _list_sessions(ctx, only_this_chat=False)
+
+    @reg.command("personality", "Show or set the personality", args_hint="[name|none]",
+                 category="Settings")
+    async def _personality(ctx: CommandContext) -> CommandResult:
+        runner = ctx.runner
+        rt = await runner.runtime(ctx.source)
+        known = runner.config.personalities
+        current = rt.personality if rt.personality is not None else runner.config.personality
+        if not ctx.args:
+            names = ", ".join(sorted(known)) or "none defined in config.yaml"
+            return CommandResult(f"Personality: {current or 'none'}. Available: {names}.")
+        name = ctx.args.strip()
+        if name.lower() == "none":
+            rt.personality, rt.system_prompt = "", None
+            return CommandResult("Personality cleared.")
+        if name not in known:
+            return CommandResult(
+                f"Unknown personality “{name}”. Available: {', '.join(sorted(known)) or 'none'}.",
+                ok=False,
+            )
+        rt.personality, rt.system_prompt = name, None
+        return CommandResult(f"Personality set to {name}.")
+
+    @reg.command("quit", "Leave Hermes", category="Control", aliases=("exit", "q"), scope="local")
+    async def _quit(ctx: CommandContext) -> CommandResult:
+        return CommandResult("Bye.", action="quit")
+
+    return reg
+
+
+async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> CommandResult:
+    records = await ctx.runner.store.list_sessions(limit=20)
+    if only_this_chat:
+        records = [r for r in records if r.session_key == ctx.session_key]
+    if not records:
+        return CommandResult("No sessions yet.")
+    now = time.time()
+    lines = []
+    for r in records:
+        name = r.title or r.id
+        active = "" if r.ended_at else " ●"
+        lines.append(
+            f"- **{name}**{active} · {r.platform} · {r.message_count} msgs · "
+            f"{_ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
+        )
+    return CommandResult("\n".join(lines))
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"

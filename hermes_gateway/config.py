@@ -1,0 +1,236 @@
+"""Typed settings from ``config.yaml``, ``.env`` and the environment, in one place.
+
+Precedence: the process environment wins over ``HERMES_HOME/.env``, which wins over
+``config.yaml``, which wins over the defaults here. Environment variable names are the ones
+Hermes users already have (OPENAI_BASE_URL, TELEGRAM_BOT_TOKEN, ...), so an existing setup
+works unchanged.
+
+A bad or unknown key raises :class:`ConfigError` naming the key and the file, because a typo
+that is silently ignored is the hardest kind of bug for a user to find.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from hermes_gateway.paths import HermesPaths
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the key, the file and why."""
+
+    def __init__(self, key: str, source: str, reason: str) -> None:
+        self.key, self.source, self.reason = key, source, reason
+        super().__init__(f"{source}: {key}: {reason}")
+
+
+ToolProgressMode = Literal["off", "new", "all", "verbose"]
+
+
+@dataclass
+class ModelConfig:
+    """Any OpenAI-compatible server: OpenAI itself, Ollama, llama.cpp, vLLM, LM Studio..."""
+
+    base_url: str = ""
+    api_key: str = ""
+    name: str = ""
+    timeout: float = 120.0
+    """Seconds to wait for the next streamed chunk before the attempt counts as failed."""
+    connect_timeout: float = 10.0
+    max_retries: int = 3
+    models: list[str] = field(default_factory=list)
+    """Other model names offered by /model."""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.name)
+
+
+@dataclass
+class AgentConfig:
+    max_iterations: int = 20
+    system_prompt: str = (
+        "You are Hermes, a capable assistant running on the user's own machine. "
+        "You can run shell commands and read and write files with your tools. "
+        "Answer in Markdown. Be concise unless asked for detail."
+    )
+    cwd: str = "~"
+    terminal_timeout: float = 180.0
+    tool_output_cap: int = 50_000
+
+
+@dataclass
+class DisplayConfig:
+    tool_progress: ToolProgressMode = "new"
+    theme: str = "textual-dark"
+
+
+@dataclass
+class GatewayConfig:
+    busy_mode: Literal["interrupt", "queue"] = "interrupt"
+    loop_lag_threshold_ms: float = 100.0
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    personality: str = ""
+    personalities: dict[str, str] = field(default_factory=dict)
+    paths: HermesPaths = field(default_factory=lambda: HermesPaths(Path("~/.hermes").expanduser()))
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    """The merged .env + environment, for adapters that read their own variables."""
+
+    def env_flag(self, name: str) -> bool:
+        return self.env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# Environment variables that map onto config keys: (variable, dotted key).
+ENV_KEYS: tuple[tuple[str, str], ...] = (
+    ("OPENAI_BASE_URL", "model.base_url"),
+    ("OPENAI_API_KEY", "model.api_key"),
+    ("HERMES_MODEL", "model.name"),
+    ("HERMES_TOOL_PROGRESS", "display.tool_progress"),
+    ("HERMES_BUSY_MODE", "gateway.busy_mode"),
+)
+
+_NOT_SETTABLE = {"paths", "env"}
+
+
+def load_config(
+    paths: HermesPaths | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """Read every source and return validated settings, or raise ConfigError."""
+    base_env = dict(os.environ if environ is None else environ)
+    paths = paths or HermesPaths.from_env(base_env)
+    env = {**_read_dotenv(paths.env_file), **base_env}
+    config = Config(paths=paths, env=env)
+
+    raw = _read_yaml(paths.config_file)
+    _apply_mapping(config, raw, prefix="", source=str(paths.config_file))
+
+    for var, dotted in ENV_KEYS:
+        value = env.get(var)
+        if value:
+            _set_dotted(config, dotted, value, source=f"environment variable {var}")
+    if config.personality and config.personality not in config.personalities:
+        known = ", ".join(sorted(config.personalities)) or "none defined"
+        raise ConfigError(
+            "personality",
+            str(paths.config_file),
+            f"{config.personality!r} is not in 'personalities' ({known})",
+        )
+    return config
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(top)"
+        raise ConfigError(where, str(path), f"not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("(top)", str(path), "must be a mapping of settings")
+    return data
+
+
+def _apply_mapping(target: Any, raw: dict[str, Any], *, prefix: str, source: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(target) if f.name not in _NOT_SETTABLE}
+    hints = typing.get_type_hints(type(target))
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(dotted, source, f"unknown key{hint}")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(dotted, source, "must be a mapping")
+            _apply_mapping(current, value, prefix=f"{dotted}.", source=source)
+        else:
+            setattr(target, key, _coerce(value, hints[key], dotted, source))
+
+
+def _set_dotted(config: Config, dotted: str, value: str, *, source: str) -> None:
+    *parents, last = dotted.split(".")
+    target: Any = config
+    for part in parents:
+        target = getattr(target, part)
+    hints = typing.get_type_hints(type(target))
+    setattr(target, last, _coerce(value, hints[last], dotted, source))
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Check ``value`` against a field's type; accept strings for numbers and booleans."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            choices = " | ".join(str(a) for a in allowed)
+            raise ConfigError(key, source, f"must be one of {choices}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key, source)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(key, source, f"must be true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(key, source, f"must be a number, got {value!r}")
+        try:
+            number = hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(key, source, f"must be a number, got {value!r}") from None
+        if number < 0:
+            raise ConfigError(key, source, f"must not be negative, got {value!r}")
+        return number
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(key, source, f"must be text, got {type(value).__name__}")
+        return "" if value is None else str(value)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(key, source, "must be a list")
+        (item,) = get_args(hint)
+        return [_coerce(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, source, "must be a mapping")
+        _, item = get_args(hint)
+        return {str(k): _coerce(v, item, f"{key}.{k}", source) for k, v in value.items()}
+    return value

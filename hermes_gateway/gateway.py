@@ -1,0 +1,73 @@
+"""The whole gateway, assembled from config and started/stopped as one object.
+
+The TUI and ``hermes gateway run`` both build a :class:`Gateway`; they differ only in whether
+the local terminal is one of its platforms and in who reads the event bus.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hermes_gateway.agent.loop import Agent
+from hermes_gateway.agent.provider import ProviderPool
+from hermes_gateway.agent.tools.registry import default_registry
+from hermes_gateway.commands.builtin import build_registry
+from hermes_gateway.config import Config
+from hermes_gateway.events import EventBus
+from hermes_gateway.platforms.base import PlatformAdapter
+from hermes_gateway.platforms.local import LocalAdapter
+from hermes_gateway.runner import GatewayRunner
+from hermes_gateway.store import SessionStore
+from hermes_gateway.watchdog import LoopWatchdog
+
+log = logging.getLogger(__name__)
+
+
+def remote_adapters(config: Config) -> list[PlatformAdapter]:
+    """The remote platforms the configuration enables (imported only when enabled)."""
+    return []
+
+
+class Gateway:
+    def __init__(self, config: Config, *, bus: EventBus | None = None) -> None:
+        self.config = config
+        self.bus = bus or EventBus()
+        self.local = LocalAdapter()
+        self.watchdog = LoopWatchdog(
+            self.bus, threshold=config.gateway.loop_lag_threshold_ms / 1000
+        )
+        self.store: SessionStore | None = None
+        self.runner: GatewayRunner | None = None
+
+    async def start(
+        self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
+    ) -> GatewayRunner:
+        cfg = self.config
+        self.store = await SessionStore.open(cfg.paths.database)
+        tools = default_registry(
+            terminal_timeout=cfg.agent.terminal_timeout, output_cap=cfg.agent.tool_output_cap
+        )
+        agent = Agent(
+            ProviderPool(),
+            tools,
+            max_iterations=cfg.agent.max_iterations,
+            max_retries=cfg.model.max_retries,
+        )
+        runner = GatewayRunner(cfg, self.store, self.bus, agent, build_registry())
+        if local:
+            runner.add_adapter(self.local)
+        for adapter in remote_adapters(cfg) if adapters is None else adapters:
+            runner.add_adapter(adapter)
+        self.runner = runner
+        await runner.start()
+        self.watchdog.start()
+        log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
+        return runner
+
+    async def stop(self) -> None:
+        await self.watchdog.stop()
+        if self.runner is not None:
+            await self.runner.stop()
+        if self.store is not None:
+            await self.store.close()
+        log.info("gateway stopped")

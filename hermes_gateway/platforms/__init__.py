@@ -1,0 +1,1 @@
+"""Platform adapters: connect, normalise updates into MessageEvents, deliver."""

@@ -1,0 +1,118 @@
+"""What every platform adapter provides, and nothing more.
+
+An adapter connects (and reconnects), turns its platform's updates into
+:class:`~hermes_gateway.models.MessageEvent` and hands them to the runner, and delivers
+answers in its platform's way (chunking, Markdown flavour, edits, typing). Who may talk,
+which session a message belongs to and what the agent does are the runner's business.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from hermes_gateway.models import MessageEvent, SessionSource
+
+InboundHandler = Callable[[MessageEvent], Awaitable[None]]
+StatusCallback = Callable[[str, str, float | None], None]
+"""(state, detail, retry_in) -> None; the runner turns it into a PlatformStatus event."""
+
+
+class FatalPlatformError(Exception):
+    """The platform cannot work until the user changes something (e.g. an invalid token)."""
+
+
+class TurnDelivery(Protocol):
+    """How one agent answer reaches a chat while it is being written."""
+
+    def on_delta(self, text: str) -> None: ...
+    def on_tool_started(self, name: str, preview: str) -> None: ...
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None: ...
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None: ...
+
+
+class NullDelivery:
+    """Delivers nothing: for chats that are rendered from the bus (the local terminal)."""
+
+    def on_delta(self, text: str) -> None:
+        pass
+
+    def on_tool_started(self, name: str, preview: str) -> None:
+        pass
+
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
+        pass
+
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
+        pass
+
+
+NULL_DELIVERY = NullDelivery()
+
+
+class FinalOnlyDelivery:
+    """Sends the finished answer in one go: for platforms that cannot edit messages."""
+
+    def __init__(self, adapter: PlatformAdapter, source: SessionSource) -> None:
+        self._adapter, self._source = adapter, source
+
+    def on_delta(self, text: str) -> None:
+        pass
+
+    def on_tool_started(self, name: str, preview: str) -> None:
+        pass
+
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
+        pass
+
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
+        body = text
+        if error:
+            body = f"{text}\n\n⚠ {error}" if text else f"⚠ {error}"
+        elif interrupted:
+            body = f"{text}\n\n(interrupted)" if text else "(interrupted)"
+        if body:
+            await self._adapter.send(self._source, body)
+
+
+class PlatformAdapter(ABC):
+    """Base of every platform. Subclasses set ``name`` and implement start/stop/send."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self._inbound: InboundHandler | None = None
+        self._status: StatusCallback | None = None
+
+    def bind(self, inbound: InboundHandler, status: StatusCallback) -> None:
+        """Called by the runner before start()."""
+        self._inbound, self._status = inbound, status
+
+    async def dispatch(self, event: MessageEvent) -> None:
+        if self._inbound is None:
+            raise RuntimeError(f"{self.name} adapter is not bound to a runner")
+        await self._inbound(event)
+
+    def report(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
+        if self._status is not None:
+            self._status(state, detail, retry_in)
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect; return once running (raise FatalPlatformError if it never can)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect cleanly, finishing in-flight deliveries where possible."""
+
+    @abstractmethod
+    async def send(self, source: SessionSource, text: str) -> None:
+        """Send a complete message (command replies, notices, cron results)."""
+
+    def begin_turn(self, source: SessionSource) -> TurnDelivery:
+        """Delivery for one streamed answer; platforms that can edit override this."""
+        return FinalOnlyDelivery(self, source)
+
+    async def send_typing(self, source: SessionSource) -> None:  # noqa: B027 - optional
+        """Show that the agent is working, where the platform can."""

@@ -1,0 +1,243 @@
+"""Forward-only schema migrations, versioned by ``PRAGMA user_version``.
+
+How to add a table for a new feature (pairing, cron, ...):
+
+1. APPEND one entry to :data:`MIGRATIONS` below, with the next version number
+   (``(4, _V4_PAIRING)``). Never edit or reorder an entry that has shipped: databases in the
+   wild already ran it, and only the versions after theirs will run.
+2. The step is either an SQL script (several statements, triggers allowed) or a callable
+   ``fn(conn: sqlite3.Connection) -> None`` for data transforms that SQL cannot express. A
+   callable must not commit or roll back: the runner wraps each step in its own
+   ``BEGIN IMMEDIATE ... COMMIT`` together with the ``user_version`` bump, so a failing step
+   leaves the database exactly at the previous version.
+3. Add entries here, in this module, never by appending from another module at import time: a
+   database's schema must not depend on which modules a process happened to import (the
+   ``hermes pairing`` CLI imports very little).
+
+Several processes may open the same file at once (gateway and CLI). Each step re-reads the
+version after taking the write lock and skips steps another process has already applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+#: A migration step: an SQL script, or a callable run inside the step's transaction.
+MigrationStep = str | Callable[[sqlite3.Connection], None]
+#: ``(version, step)``; versions are 1, 2, 3, ... with no gap.
+Migration = tuple[int, MigrationStep]
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by a newer Hermes than this one; refuse rather than corrupt."""
+
+
+_V1_SESSIONS_MESSAGES = """
+CREATE TABLE sessions (
+    id                TEXT PRIMARY KEY,
+    session_key       TEXT NOT NULL,
+    platform          TEXT NOT NULL,
+    chat_type         TEXT NOT NULL,
+    chat_id           TEXT NOT NULL,
+    thread_id         TEXT,
+    user_id           TEXT,
+    display_name      TEXT,
+    title             TEXT,
+    -- casefold()ed title, kept by the store: SQLite's NOCASE folds ASCII only.
+    title_fold        TEXT,
+    created_at        REAL NOT NULL,
+    updated_at        REAL NOT NULL,
+    ended_at          REAL,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0
+);
+-- At most one active (not ended) session per key, enforced for every process.
+CREATE UNIQUE INDEX sessions_active_key ON sessions(session_key) WHERE ended_at IS NULL;
+CREATE UNIQUE INDEX sessions_title_fold ON sessions(title_fold) WHERE title_fold IS NOT NULL;
+CREATE INDEX sessions_key ON sessions(session_key);
+CREATE INDEX sessions_updated ON sessions(updated_at);
+
+CREATE TABLE messages (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after /undo
+    session_id        TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role              TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool', 'system')),
+    content           TEXT,
+    tool_calls        TEXT,      -- JSON list, OpenAI format
+    tool_call_id      TEXT,
+    name              TEXT,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    interrupted       INTEGER NOT NULL DEFAULT 0,
+    meta              TEXT,      -- JSON object, NULL when empty
+    created_at        REAL NOT NULL
+);
+-- (session_id, rowid): in-order reads, last-N reads and per-session counts.
+CREATE INDEX messages_session ON messages(session_id);
+"""
+
+_V2_MESSAGES_FTS = """
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    content,
+    content = 'messages',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.content IS NOT NULL BEGIN
+    INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.content IS NOT NULL BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content)
+        SELECT 'delete', old.id, old.content WHERE old.content IS NOT NULL;
+    INSERT INTO messages_fts(rowid, content)
+        SELECT new.id, new.content WHERE new.content IS NOT NULL;
+END;
+-- Backfill what v1 already stored, with the same rule as the triggers (NULL content: nothing).
+INSERT INTO messages_fts(rowid, content)
+    SELECT id, content FROM messages WHERE content IS NOT NULL;
+"""
+
+_V3_INPUT_HISTORY_KV = """
+CREATE TABLE input_history (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope      TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX input_history_scope ON input_history(scope, id);
+
+-- Small state of adapters and features (e.g. Telegram's update offset).
+CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+) WITHOUT ROWID;
+"""
+
+#: Every migration, in order. APPEND new ones at the end (see the module docstring).
+MIGRATIONS: list[Migration] = [
+    (1, _V1_SESSIONS_MESSAGES),
+    (2, _V2_MESSAGES_FTS),
+    (3, _V3_INPUT_HISTORY_KV),
+]
+
+
+def validate_migrations(migrations: Sequence[Migration]) -> None:
+    """Raise ValueError unless versions are exactly 1..N in order, each with a usable step."""
+    for expected, (version, step) in enumerate(migrations, start=1):
+        if version != expected:
+            raise ValueError(
+                f"migration versions must be 1..N in order: found {version} at position "
+                f"{expected} (append new migrations with the next number)"
+            )
+        if not (isinstance(step, str) or callable(step)):
+            raise ValueError(f"migration {version}: step must be an SQL script or a callable")
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """The version a database has once every migration in ``migrations`` ran."""
+    return migrations[-1][0] if migrations else 0
+
+
+def get_user_version(conn: sqlite3.Connection) -> int:
+    """Read ``PRAGMA user_version`` (0 for a new, empty database)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def split_script(script: str) -> list[str]:
+    """Split an SQL script into complete statements, keeping trigger bodies whole.
+
+    ``executescript`` cannot be used inside our transaction: it commits any pending
+    transaction before it runs. ``sqlite3.complete_statement`` knows SQL quoting and
+    ``CREATE TRIGGER ... BEGIN ... END;``, so cutting at each ``;`` and gluing pieces until the
+    text is a complete statement is exact.
+    """
+    statements: list[str] = []
+    *pieces, tail = script.split(";")
+    buf = ""
+    for piece in pieces:
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if _has_sql(buf):
+                statements.append(buf.strip())
+            buf = ""
+    # Text after the last complete statement must be blank: every statement ends with ";".
+    if _has_sql(buf + tail):
+        raise ValueError(
+            f"incomplete SQL statement at end of migration script: {(buf + tail)[:200]!r}"
+        )
+    return statements
+
+
+def _has_sql(text: str) -> bool:
+    """Whether ``text`` holds anything but whitespace, comments and semicolons."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace() or ch == ";":
+            i += 1
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            return True
+    return False
+
+
+def apply_migrations(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    target: int | None = None,
+) -> int:
+    """Bring the database up to ``target`` (default: the latest), one transaction per step.
+
+    Args:
+        conn: A connection in autocommit mode (``isolation_level=None``), with a busy timeout.
+        migrations: The migration list; tests pass their own.
+        target: Stop after this version (tests build old databases with it).
+
+    Returns:
+        The database's version afterwards.
+
+    Raises:
+        SchemaVersionError: The database is newer than every migration known here.
+        Exception: Whatever a failing step raised; that step was rolled back.
+    """
+    validate_migrations(migrations)
+    newest = latest_version(migrations)
+    goal = newest if target is None else target
+    current = get_user_version(conn)
+    if current > newest:
+        raise SchemaVersionError(
+            f"database schema version {current} is newer than this Hermes knows "
+            f"(up to {newest}); upgrade Hermes or point it at another HERMES_HOME"
+        )
+    for version, step in migrations:
+        if version <= current or version > goal:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            current = get_user_version(conn)
+            if version <= current:
+                conn.execute("ROLLBACK")
+                continue
+            if isinstance(step, str):
+                for statement in split_script(step):
+                    conn.execute(statement)
+            else:
+                step(conn)
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+            current = version
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return current

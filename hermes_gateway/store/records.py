@@ -1,0 +1,114 @@
+"""Plain records the session store reads and writes.
+
+They are dataclasses, not ORM objects: the store fills them from one query and the rest of the
+gateway (runner, commands, TUI panes via events) passes them around without touching SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Roles a stored message may have; the schema enforces the same set with a CHECK constraint.
+MESSAGE_ROLES: frozenset[str] = frozenset({"user", "assistant", "tool", "system"})
+
+
+@dataclass
+class SessionRecord:
+    """One conversation of one session key (a chat, or a thread of a chat).
+
+    ``message_count`` and ``last_preview`` are not columns: the store computes them whenever it
+    returns a record, so they can never drift from the messages themselves.
+    """
+
+    id: str
+    session_key: str
+    platform: str
+    chat_type: str
+    chat_id: str
+    thread_id: str | None
+    user_id: str | None
+    display_name: str | None
+    title: str | None
+    created_at: float
+    updated_at: float
+    ended_at: float | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    message_count: int = 0
+    last_preview: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this is (still) the session new messages of its key go to."""
+        return self.ended_at is None
+
+
+@dataclass
+class StoredMessage:
+    """One chat-completions message as kept in the database.
+
+    ``meta`` carries what the model never sees but the UI and commands need (who sent it from
+    where, attached images, ...); ``to_openai`` deliberately leaves it out.
+    """
+
+    role: str
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    interrupted: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    session_id: str | None = None
+    created_at: float | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        """Return the message as the chat-completions API expects it.
+
+        Only an assistant message that calls tools may have ``content: None``; any other missing
+        content is sent as ``""`` because the API rejects ``null`` there.
+        """
+        content = self.content
+        if content is None and not (self.role == "assistant" and self.tool_calls):
+            content = ""
+        out: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+    @classmethod
+    def from_openai(cls, message: dict[str, Any], **extra: Any) -> StoredMessage:
+        """Build a record from a chat-completions message dict (the inverse of ``to_openai``).
+
+        Args:
+            message: A dict with at least ``role``; unknown keys are ignored.
+            **extra: Other fields to set (token counts, ``meta``, ``interrupted``).
+        """
+        return cls(
+            role=message["role"],
+            content=message.get("content"),
+            tool_calls=message.get("tool_calls") or None,
+            tool_call_id=message.get("tool_call_id"),
+            name=message.get("name"),
+            **extra,
+        )
+
+
+@dataclass
+class SearchHit:
+    """One full-text search result: where it is and a snippet with ``[`` ``]`` around matches."""
+
+    session_id: str
+    session_key: str
+    session_title: str | None
+    message_id: int
+    role: str
+    snippet: str
+    created_at: float

@@ -1,0 +1,1 @@
+"""Hermes TUI: the full-screen client of the Hermes gateway."""

@@ -1,0 +1,73 @@
+"""The ``hermes`` command.
+
+Kept import-light on purpose: ``hermes`` must paint its first frame fast, so the gateway
+and the heavy network libraries are imported only after the screen is up, and the
+sub-commands import only what they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hermes",
+        description="Hermes: chat with your agent and watch its gateway, in one terminal.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    gateway = sub.add_parser("gateway", help="run the messaging gateway without a screen")
+    gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True)
+    gateway_sub.add_parser("run", help="serve the configured platforms until Ctrl+C / SIGTERM")
+    return parser
+
+
+def _load_config():  # noqa: ANN202 - returns (Config | None, error | None)
+    from hermes_gateway.config import ConfigError, load_config
+
+    try:
+        return load_config(), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from hermes_gateway import __version__
+
+        print(f"hermes {__version__}")
+        return 0
+    if args.command == "gateway":
+        return _gateway_run()
+    return _run_tui()
+
+
+def _gateway_run() -> int:
+    import asyncio
+
+    from hermes_gateway.headless import run_headless
+
+    config, error = _load_config()
+    if config is None:
+        print(f"hermes: bad configuration: {error}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_headless(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_tui() -> int:
+    from hermes_tui.app import HermesApp
+
+    config, error = _load_config()
+    app = HermesApp(config=config, config_error=error)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The main screen: platforms, sessions and cron on the left; the conversation, its tools
+and the input on the right. It routes gateway events to the panes and input to the gateway.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from hermes_gateway import events as ev
+from hermes_tui.messages import GatewayEventMessage, SessionSelected
+from hermes_tui.widgets.conversation import ConversationView
+from hermes_tui.widgets.cron_pane import CronPane
+from hermes_tui.widgets.first_run import FirstRunPanel
+from hermes_tui.widgets.platforms_pane import PlatformsPane
+from hermes_tui.widgets.prompt_input import PromptInput
+from hermes_tui.widgets.sessions_pane import SessionsPane
+from hermes_tui.widgets.slash_complete import SlashComplete
+from hermes_tui.widgets.status_line import StatusLine
+from hermes_tui.widgets.tool_progress import ToolProgressPane
+
+if TYPE_CHECKING:
+    from hermes_gateway.gateway import Gateway
+
+
+class MainScreen(Screen[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gateway: Gateway | None = None
+        self.current_key: str | None = None
+        self.partial: dict[str, list[str]] = {}
+        """The answer being written in each session, so switching sessions loses nothing."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield PlatformsPane(id="platforms")
+                yield SessionsPane(id="sessions")
+                yield CronPane(id="cron")
+            with Vertical(id="main"):
+                yield ConversationView(id="conversation")
+                yield ToolProgressPane(id="tools")
+        completer = SlashComplete(id="slash-complete")
+        completer.display = False
+        yield completer
+        yield PromptInput(completer, id="prompt")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    # --- wiring ------------------------------------------------------------------------
+
+    @property
+    def conversation(self) -> ConversationView:
+        return self.query_one(ConversationView)
+
+    async def gateway_ready(self, gateway: Gateway) -> None:
+        """Called by the app once the gateway runs: load history, sessions, completions."""
+        assert gateway.runner is not None and gateway.store is not None
+        self.gateway = gateway
+        self.query_one(SlashComplete).registry = gateway.runner.commands
+        prompt = self.query_one(PromptInput)
+        prompt.history.entries = await gateway.store.get_input_history()
+        sessions = self.query_one(SessionsPane)
+        for record in reversed(await gateway.store.list_sessions(limit=50, include_ended=False)):
+            sessions.upsert(
+                record.session_key,
+                session_id=record.id,
+                platform=record.platform,
+                name=record.title or record.display_name or record.session_key,
+                preview=record.last_preview,
+            )
+            sessions.rows[record.session_key].updated_at = record.updated_at
+        local = await gateway.runner.runtime(gateway.local.source)
+        await self.select_session(local.key)
+        self._update_status()
+
+    async def show_config_error(self, message: str) -> None:
+        await self.conversation.add_notice(
+            f"⚠ Configuration error — {message}\nFix the file and restart hermes.", "error"
+        )
+
+    async def show_first_run(self, config_path: str) -> FirstRunPanel:
+        panel = FirstRunPanel(config_path, id="first-run")
+        await self.conversation.mount(panel)
+        return panel
+
+    async def select_session(self, key: str) -> None:
+        """Show a session's stored transcript, plus its answer in progress."""
+        if self.gateway is None or self.gateway.store is None:
+            return
+        self.current_key = key
+        rt = self.gateway.runner.sessions.get(key) if self.gateway.runner else None
+        record = rt.record if rt else await self.gateway.store.get_active_session(key)
+        messages = await self.gateway.store.get_messages(record.id) if record else []
+        await self.conversation.show_transcript(messages, "".join(self.partial.get(key, [])))
+        await self.query_one(ToolProgressPane).clear()
+        self.query_one(SessionsPane).mark_read(key)
+        self._update_status()
+
+    @on(SessionSelected)
+    async def _on_session_selected(self, message: SessionSelected) -> None:
+        await self.select_session(message.session_key)
+        self.query_one(PromptInput).focus()
+
+    @on(PromptInput.Submitted)
+    def _on_submit(self, message: PromptInput.Submitted) -> None:
+        self.send_text(message.text)
+
+    def send_text(self, text: str) -> None:
+        if self.gateway is None:
+            self.notify("The gateway is still starting…", severity="warning")
+            return
+        self._submit(text)
+
+    @work(group="input", exit_on_error=False)
+    async def _submit(self, text: str) -> None:
+        assert self.gateway is not None and self.gateway.store is not None
+        if self.current_key != self.gateway.local.source.session_key:
+            await self.select_session(self.gateway.local.source.session_key)
+        await self.gateway.store.add_input_history(text)
+        await self.gateway.local.submit(text)
+
+    # --- events from the gateway -------------------------------------------------------
+
+    @on(GatewayEventMessage)
+    async def _on_gateway_event(self, message: GatewayEventMessage) -> None:
+        event = message.event
+        sessions = self.query_one(SessionsPane)
+        key = getattr(event, "session_key", None)
+        here = key is not None and key == self.current_key
+        match event:
+            case ev.AgentDelta(text=text):
+                self.partial.setdefault(event.session_key, []).append(text)
+                if here:
+                    await self.conversation.append_delta(text)
+            case ev.MessageReceived():
+                if not event.is_command:
+                    sessions.upsert(event.session_key, preview=event.text, touched=True)
+                if here:
+                    await self.conversation.add_user(event.text, from_operator=event.from_operator)
+            case ev.TurnStarted():
+                self.partial[event.session_key] = []
+                sessions.upsert(event.session_key, streaming=True)
+                if here:
+                    await self.conversation.begin_answer()
+                    self._update_status(busy=True)
+            case ev.TurnFinished():
+                self.partial.pop(event.session_key, None)
+                sessions.upsert(
+                    event.session_key,
+                    streaming=False,
+                    preview=event.text or event.error or "",
+                    touched=True,
+                )
+                if here:
+                    await self.conversation.end_answer(
+                        event.text, interrupted=event.interrupted, error=event.error
+                    )
+                    self._update_status(busy=False)
+            case ev.ToolStarted():
+                if here:
+                    await self.query_one(ToolProgressPane).tool_started(
+                        event.call_id, event.name, event.preview
+                    )
+            case ev.ToolFinished():
+                if here:
+                    self.query_one(ToolProgressPane).tool_finished(
+                        event.call_id, event.ok, event.duration, event.summary
+                    )
+            case ev.CommandReplied():
+                if here:
+                    if event.action == "quit":
+                        await self.app.action_quit()
+                        return
+                    await self.conversation.add_command_reply(event.text, ok=event.ok)
+                self._update_status()
+            case ev.Notice():
+                if here or key is None:
+                    await self.conversation.add_notice(event.text, event.level)
+            case ev.SessionChanged():
+                sessions.upsert(
+                    event.session_key,
+                    session_id=event.session_id,
+                    platform=event.platform or None,
+                    name=event.title or event.display_name,
+                    touched=event.reason in ("started", "reset"),
+                )
+                if here and event.reason in ("reset", "resumed"):
+                    await self.select_session(event.session_key)
+                self._update_status()
+            case ev.PlatformStatus():
+                self.query_one(PlatformsPane).set_status(event)
+                if event.state == "failed":
+                    self.notify(f"{event.platform} failed: {event.detail}", severity="error")
+            case ev.LoopLag(lag=lag):
+                self.query_one(StatusLine).lag_ms = lag * 1000
+                self.set_timer(5, self._clear_lag)
+            case ev.EventsDropped():
+                if self.current_key is not None:
+                    await self.select_session(self.current_key)
+
+    def _clear_lag(self) -> None:
+        self.query_one(StatusLine).lag_ms = 0
+
+    def _update_status(self, busy: bool | None = None) -> None:
+        status = self.query_one(StatusLine)
+        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
+            return
+        runner = self.gateway.runner
+        rt = runner.sessions.get(self.current_key)
+        if rt is None:
+            return
+        status.model = runner.model_for(rt).name
+        status.session = rt.record.title or rt.record.id
+        status.tokens = rt.record.prompt_tokens + rt.record.completion_tokens
+        status.busy = rt.busy if busy is None else busy
+
+    # --- actions (bound by the app) -----------------------------------------------------
+
+    def interrupt(self) -> bool:
+        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
+            return False
+        return self.gateway.runner.interrupt(self.current_key)

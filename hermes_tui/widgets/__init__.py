@@ -1,0 +1,1 @@
+"""One widget per file; import them from their modules."""

@@ -1,0 +1,49 @@
+"""The Platforms pane: the state of each platform the gateway serves."""
+
+from __future__ import annotations
+
+import time
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from hermes_gateway.events import PlatformStatus
+
+STATE_STYLE = {
+    "connected": ("●", "green"),
+    "starting": ("◌", "yellow"),
+    "reconnecting": ("◌", "yellow"),
+    "paused": ("‖", "blue"),
+    "failed": ("✗", "red"),
+    "stopped": ("○", "dim"),
+}
+
+
+class PlatformsPane(Static):
+    BORDER_TITLE = "Platforms"
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__("starting…", **kwargs)
+        self.states: dict[str, tuple[PlatformStatus, float]] = {}
+
+    def set_status(self, status: PlatformStatus) -> None:
+        self.states[status.platform] = (status, time.monotonic())
+        self._render_table()
+
+    def _render_table(self) -> None:
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(width=1)
+        table.add_column(ratio=1, no_wrap=True)
+        for name, (status, seen) in sorted(self.states.items()):
+            mark, style = STATE_STYLE.get(status.state, ("?", ""))
+            detail = status.state
+            if status.state == "reconnecting" and status.retry_in:
+                left = max(0.0, status.retry_in - (time.monotonic() - seen))
+                detail = f"reconnecting in {left:.0f}s"
+            elif status.state == "failed" and status.detail:
+                detail = f"failed: {status.detail}"
+            line = Text(f"{name} ", style="bold")
+            line.append(detail, style=style)
+            table.add_row(Text(mark, style=style), line)
+        self.update(table)

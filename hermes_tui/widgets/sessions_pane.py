@@ -1,0 +1,112 @@
+"""The Sessions pane: every conversation on every platform, newest first, live."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from hermes_tui.messages import SessionSelected
+
+PLATFORM_MARKS = {"local": "⌂", "telegram": "✈", "discord": "◆", "api": "⇄", "webhook": "↯"}
+
+
+@dataclass
+class SessionRow:
+    key: str
+    session_id: str
+    platform: str
+    name: str
+    preview: str = ""
+    updated_at: float = 0.0
+    streaming: bool = False
+    unread: bool = False
+
+
+class SessionsPane(OptionList):
+    BORDER_TITLE = "Sessions"
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.rows: dict[str, SessionRow] = {}
+        self.current_key: str | None = None
+
+    def upsert(
+        self,
+        key: str,
+        *,
+        session_id: str | None = None,
+        platform: str | None = None,
+        name: str | None = None,
+        preview: str | None = None,
+        streaming: bool | None = None,
+        touched: bool = False,
+    ) -> None:
+        row = self.rows.get(key)
+        if row is None:
+            row = SessionRow(key, session_id or "", platform or key.split(":", 1)[0], name or key)
+            self.rows[key] = row
+        if session_id:
+            row.session_id = session_id
+        if name:
+            row.name = name
+        if preview is not None:
+            row.preview = " ".join(preview.split())[:80]
+        if streaming is not None:
+            row.streaming = streaming
+        if touched:
+            row.updated_at = time.time()
+            if key != self.current_key:
+                row.unread = True
+        self._render_rows()
+
+    def mark_read(self, key: str) -> None:
+        self.current_key = key
+        if key in self.rows:
+            self.rows[key].unread = False
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        ordered = sorted(self.rows.values(), key=lambda r: r.updated_at, reverse=True)
+        highlighted = self.highlighted_option.id if self.highlighted_option else self.current_key
+        options = [Option(self._label(r), id=r.key) for r in ordered]
+        self.clear_options()
+        self.add_options(options)
+        if highlighted is not None:
+            for index, row in enumerate(ordered):
+                if row.key == highlighted:
+                    self.highlighted = index
+                    break
+
+    def _label(self, row: SessionRow) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(PLATFORM_MARKS.get(row.platform, "•") + " ", style="bold cyan")
+        text.append(row.name, style="bold" if row.unread else "")
+        if row.streaming:
+            text.append(" ✎", style="yellow")
+        elif row.unread:
+            text.append(" ●", style="magenta")
+        if row.updated_at:
+            text.append(f"  {_age(time.time() - row.updated_at)}", style="dim")
+        if row.preview:
+            text.append("\n  " + row.preview, style="dim")
+        return text
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        key = event.option.id
+        if key is not None and key in self.rows:
+            self.post_message(SessionSelected(key, self.rows[key].session_id))
+
+
+def _age(seconds: float) -> str:
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"

@@ -1,0 +1,101 @@
+"""The Tool progress pane: each tool call with a spinner, then its duration and outcome."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+MAX_ROWS = 100
+
+
+class ToolRow(Static):
+    def __init__(self, call_id: str, name: str, preview: str) -> None:
+        super().__init__("", markup=False)
+        self.call_id = call_id
+        self.tool_name = name
+        self.preview = preview
+        self.started = time.monotonic()
+        self.done = False
+        self.ok = True
+        self.duration = 0.0
+        self.summary = ""
+        self.frame = 0
+
+    def on_mount(self) -> None:
+        self.refresh_row()
+
+    def refresh_row(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.done:
+            text.append("✓ " if self.ok else "✗ ", style="green" if self.ok else "red")
+        else:
+            text.append(SPINNER[self.frame % len(SPINNER)] + " ", style="yellow")
+        text.append(self.tool_name, style="bold")
+        if self.preview:
+            text.append(f"  {self.preview}", style="dim")
+        if self.done:
+            text.append(f"  {self.duration:.1f}s", style="cyan")
+            if self.summary:
+                text.append(f"  {self.summary}")
+        else:
+            text.append(f"  {time.monotonic() - self.started:.0f}s", style="dim")
+        self.update(text)
+
+    def finish(self, ok: bool, duration: float, summary: str) -> None:
+        self.done, self.ok, self.duration, self.summary = True, ok, duration, summary
+        self.set_class(not ok, "failed")
+        self.refresh_row()
+
+
+class ToolProgressPane(VerticalScroll):
+    BORDER_TITLE = "Tools"
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self._rows: dict[str, ToolRow] = {}
+        self._timer = None
+
+    def compose(self):  # noqa: ANN201
+        yield Static("No tool calls yet.", id="tools-empty", classes="empty")
+
+    def on_mount(self) -> None:
+        self.anchor()
+        self._timer = self.set_interval(0.1, self._spin, pause=True)
+
+    @property
+    def running(self) -> int:
+        return sum(1 for r in self._rows.values() if not r.done)
+
+    async def tool_started(self, call_id: str, name: str, preview: str) -> None:
+        for empty in self.query("#tools-empty"):
+            await empty.remove()
+        row = ToolRow(call_id, name, preview)
+        self._rows[call_id] = row
+        await self.mount(row)
+        if len(self._rows) > MAX_ROWS:
+            oldest = next(iter(self._rows))
+            await self._rows.pop(oldest).remove()
+        if self._timer is not None:
+            self._timer.resume()
+
+    def tool_finished(self, call_id: str, ok: bool, duration: float, summary: str) -> None:
+        row = self._rows.get(call_id)
+        if row is not None:
+            row.finish(ok, duration, summary)
+
+    async def clear(self) -> None:
+        self._rows.clear()
+        await self.remove_children()
+        await self.mount(Static("No tool calls yet.", id="tools-empty", classes="empty"))
+
+    def _spin(self) -> None:
+        active = [r for r in self._rows.values() if not r.done]
+        for row in active:
+            row.frame += 1
+            row.refresh_row()
+        if not active and self._timer is not None:
+            self._timer.pause()

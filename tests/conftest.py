@@ -1,0 +1,50 @@
+"""Shared fixtures: a private HERMES_HOME, the scripted model server, a running gateway."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hermes_gateway.config import Config, load_config
+from hermes_gateway.paths import HermesPaths
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture(autouse=True)
+def hermes_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HERMES_HOME; nothing touches the real ~/.hermes."""
+    home = tmp_path / "hermes-home"
+    home.mkdir()
+    monkeypatch.setenv("HERMES_HOME", str(home))
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "HERMES_MODEL", "TELEGRAM_BOT_TOKEN",
+                "DISCORD_BOT_TOKEN", "API_SERVER_ENABLED", "GATEWAY_ALLOW_ALL_USERS"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def make_config(home: Path, fake: FakeOpenAI | None = None, **env: str) -> Config:
+    environ = {"HERMES_HOME": str(home), **env}
+    if fake is not None:
+        environ.setdefault("OPENAI_BASE_URL", fake.base_url)
+        environ.setdefault("OPENAI_API_KEY", "test-key")
+        environ.setdefault("HERMES_MODEL", "fake-model")
+    environ.setdefault("PATH", os.environ.get("PATH", ""))
+    config = load_config(HermesPaths(home), environ)
+    config.agent.cwd = str(home)
+    config.model.timeout = 5.0
+    config.model.connect_timeout = 2.0
+    return config
+
+
+@pytest.fixture
+def config(hermes_home: Path, fake_openai: FakeOpenAI) -> Config:
+    return make_config(hermes_home, fake_openai)

@@ -1,0 +1,249 @@
+"""The gateway pipeline end to end: local platform -> runner -> agent -> store -> events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hermes_gateway import events as ev
+from hermes_gateway.gateway import Gateway
+from hermes_gateway.models import SessionSource
+from hermes_gateway.platforms.base import PlatformAdapter
+from tests.fakes.openai_server import ScriptedReply
+from tests.helpers import Recorder
+
+
+class ChatPlatform(PlatformAdapter):
+    """A remote platform stand-in that records what the gateway sends it."""
+
+    name = "testchat"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    async def start(self) -> None:
+        self.report("connected")
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, source: SessionSource, text: str) -> None:
+        self.sent.append((source.chat_id, text))
+
+
+@pytest.fixture
+async def gw(config):
+    gateway = Gateway(config)
+    recorder = Recorder(gateway.bus)
+    chat = ChatPlatform()
+    await gateway.start(local=True, adapters=[chat])
+    gateway.recorder = recorder
+    gateway.chat = chat
+    yield gateway
+    await gateway.stop()
+
+
+async def say(gw: Gateway, text: str) -> None:
+    await gw.local.submit(text)
+    await gw.runner.wait_idle()
+
+
+def replies(gw) -> list[str]:
+    return [e.text for e in gw.recorder.of(ev.CommandReplied)]
+
+
+async def test_message_is_answered_stored_and_published(gw, fake_openai):
+    await say(gw, "hello there")
+    finished = gw.recorder.of(ev.TurnFinished)
+    assert finished[-1].text == "echo: hello there"
+    key = gw.local.source.session_key
+    record = await gw.store.get_active_session(key)
+    messages = await gw.store.get_messages(record.id)
+    assert [(m.role, m.content) for m in messages] == [
+        ("user", "hello there"), ("assistant", "echo: hello there")]
+    kinds = [type(e).__name__ for e in gw.recorder.events]
+    assert kinds.index("MessageReceived") < kinds.index("TurnStarted") < kinds.index("AgentDelta")
+    # the second turn sends the whole history, behind one cached system prompt
+    await say(gw, "again")
+    sent = fake_openai.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+
+
+async def test_help_is_generated_from_the_registry(gw):
+    await say(gw, "/help")
+    text = replies(gw)[-1]
+    for spec in gw.runner.commands.specs("local"):
+        assert f"/{spec.name}" in text
+    gw.recorder.events.clear()
+    await gw.runner.handle(_remote("/help"))
+    assert "/quit" not in gw.chat.sent[-1][1], "remote help omits local-only commands"
+
+
+async def test_unknown_command_suggests(gw):
+    await say(gw, "/modle")
+    assert "Unknown command /modle" in replies(gw)[-1] and "/model" in replies(gw)[-1]
+    await say(gw, "/zzzzzz")
+    assert "Try /help" in replies(gw)[-1]
+    assert not gw.recorder.of(ev.TurnStarted), "an unknown command never reaches the agent"
+
+
+async def test_new_and_reset_start_fresh_sessions(gw):
+    await say(gw, "first")
+    key = gw.local.source.session_key
+    old = await gw.store.get_active_session(key)
+    await say(gw, "/new")
+    new = await gw.store.get_active_session(key)
+    assert new.id != old.id and await gw.store.get_messages(new.id) == []
+    await say(gw, "/reset")
+    assert (await gw.store.get_active_session(key)).id != new.id
+
+
+async def test_title_sessions_and_resume(gw):
+    await say(gw, "remember the plan")
+    await say(gw, "/title Plan A")
+    assert "Plan A" in replies(gw)[-1]
+    await say(gw, "/title")
+    assert "Plan A" in replies(gw)[-1]
+    await say(gw, "/new")
+    await say(gw, "/sessions")
+    assert "Plan A" in replies(gw)[-1]
+    await say(gw, "/resume plan a")
+    assert "Resumed" in replies(gw)[-1]
+    rt = gw.runner.sessions[gw.local.source.session_key]
+    assert rt.record.title == "Plan A"
+    await say(gw, "and now?")
+    history = await gw.store.get_messages(rt.record.id)
+    assert [m.content for m in history][:2] == ["remember the plan", "echo: remember the plan"]
+    await say(gw, "/resume nothing-like-this")
+    assert "No session named" in replies(gw)[-1]
+
+
+async def test_undo_and_retry(gw, fake_openai):
+    await say(gw, "one")
+    await say(gw, "two")
+    await say(gw, "/undo")
+    assert "Removed the last exchange" in replies(gw)[-1]
+    rt = gw.runner.sessions[gw.local.source.session_key]
+    assert [m.content for m in await gw.store.get_messages(rt.record.id)] == ["one", "echo: one"]
+    fake_openai.enqueue(ScriptedReply(text="a different answer"))
+    await say(gw, "/retry")
+    await gw.runner.wait_idle()
+    contents = [m.content for m in await gw.store.get_messages(rt.record.id)]
+    assert contents == ["one", "a different answer"]
+    await say(gw, "/undo")
+    await say(gw, "/undo")
+    assert "nothing to undo" in replies(gw)[-1].lower()
+
+
+async def test_status_usage_model_personality(gw, config):
+    config.personalities = {"pirate": "Talk like a pirate."}
+    await say(gw, "hi")
+    await say(gw, "/status")
+    assert "fake-model" in replies(gw)[-1] and "local" in replies(gw)[-1]
+    await say(gw, "/usage")
+    assert "tokens" in replies(gw)[-1]
+    await say(gw, "/model other-model")
+    await say(gw, "/model")
+    assert "other-model" in replies(gw)[-1]
+    await say(gw, "/personality pirate")
+    await say(gw, "/personality")
+    assert "pirate" in replies(gw)[-1]
+    await say(gw, "/personality ghost")
+    assert "Unknown personality" in replies(gw)[-1]
+
+
+async def test_model_and_personality_reach_the_request(gw, config, fake_openai):
+    config.personalities = {"pirate": "Talk like a pirate."}
+    await say(gw, "/model other-model")
+    await say(gw, "/personality pirate")
+    await say(gw, "ahoy")
+    request = fake_openai.requests[-1]
+    assert request["model"] == "other-model"
+    assert "pirate" in request["messages"][0]["content"]
+
+
+async def test_commands_run_while_busy_and_stop_interrupts(gw, fake_openai):
+    fake_openai.enqueue(ScriptedReply(text="slow " * 300, chunk_size=5, delay=0.02))
+    await gw.local.submit("write a lot")
+    await gw.recorder.wait_for(lambda: gw.recorder.of(ev.AgentDelta))
+    await gw.local.submit("/status")
+    assert "Busy:** yes" in replies(gw)[-1]
+    await gw.local.submit("/stop")
+    assert replies(gw)[-1] == "Stopped."
+    await gw.runner.wait_idle(timeout=3)
+    finished = gw.recorder.of(ev.TurnFinished)[-1]
+    assert finished.interrupted and finished.text
+    rt = gw.runner.sessions[gw.local.source.session_key]
+    stored = await gw.store.get_messages(rt.record.id)
+    assert stored[-1].interrupted and stored[-1].content.strip() == finished.text
+
+
+async def test_busy_interrupt_mode_answers_pending_together(gw, fake_openai):
+    fake_openai.enqueue(ScriptedReply(text="long " * 300, chunk_size=5, delay=0.02))
+    await gw.local.submit("first")
+    await gw.recorder.wait_for(lambda: gw.recorder.of(ev.AgentDelta))
+    await gw.local.submit("second")
+    await gw.local.submit("third")
+    await gw.runner.wait_idle(timeout=5)
+    turns = gw.recorder.of(ev.TurnFinished)
+    assert turns[0].interrupted
+    assert turns[-1].text == "echo: second\n\nthird"
+    assert len(turns) == 2
+
+
+async def test_busy_queue_mode_does_not_interrupt(gw, config, fake_openai):
+    config.gateway.busy_mode = "queue"
+    fake_openai.enqueue(ScriptedReply(text="steady answer", chunk_size=2, delay=0.01))
+    await gw.local.submit("first")
+    await gw.recorder.wait_for(lambda: gw.recorder.of(ev.AgentDelta))
+    await gw.local.submit("second")
+    await gw.runner.wait_idle(timeout=5)
+    turns = gw.recorder.of(ev.TurnFinished)
+    assert [t.interrupted for t in turns] == [False, False]
+    assert turns[0].text == "steady answer" and turns[1].text == "echo: second"
+
+
+def _remote(text: str, chat: str = "c1") -> "MessageEvent":  # noqa: F821
+    from hermes_gateway.models import MessageEvent
+
+    return MessageEvent(text=text, source=SessionSource("testchat", chat, user_name="ann"))
+
+
+async def test_quit_is_local_only_and_remote_chats_are_separate(gw):
+    await gw.runner.handle(_remote("/quit"))
+    assert "only available in the local terminal" in gw.chat.sent[-1][1]
+    await gw.runner.handle(_remote("hi from afar"))
+    await gw.runner.wait_idle()
+    assert gw.chat.sent[-1] == ("c1", "echo: hi from afar")
+    keys = {e.session_key for e in gw.recorder.of(ev.SessionChanged)}
+    assert "testchat:dm:c1" in keys
+
+
+async def test_model_error_is_delivered_as_words(gw, config, fake_openai):
+    fake_openai.enqueue(ScriptedReply(status=400, error_message="context too long"))
+    await gw.runner.handle(_remote("hi"))
+    await gw.runner.wait_idle()
+    assert "context too long" in gw.chat.sent[-1][1]
+    assert "Traceback" not in gw.chat.sent[-1][1]
+
+
+async def test_platform_that_fails_to_start_does_not_stop_others(config, fake_openai):
+    from hermes_gateway.platforms.base import FatalPlatformError
+
+    class Broken(ChatPlatform):
+        name = "broken"
+
+        async def start(self) -> None:
+            raise FatalPlatformError("invalid token")
+
+    gateway = Gateway(config)
+    rec = Recorder(gateway.bus)
+    await gateway.start(local=True, adapters=[Broken()])
+    await rec.wait_for(lambda: any(e.state == "failed" for e in rec.of(ev.PlatformStatus)))
+    await gateway.local.submit("still works")
+    await gateway.runner.wait_idle()
+    assert rec.of(ev.TurnFinished)[-1].text == "echo: still works"
+    await gateway.stop()
+    await asyncio.sleep(0)
