@@ -106,9 +106,7 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
 _NOT_SETTABLE = {"paths", "env"}
 
 
-def load_config(
-    paths: HermesPaths | None = None, environ: dict[str, str] | None = None
-) -> Config:
+def load_config(paths: HermesPaths | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read every source and return validated settings, or raise ConfigError."""
     base_env = dict(os.environ if environ is None else environ)
     paths = paths or HermesPaths.from_env(base_env)

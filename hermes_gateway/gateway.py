@@ -53,6 +53,7 @@ class Gateway:
             max_iterations=cfg.agent.max_iterations,
             max_retries=cfg.model.max_retries,
         )
+        await agent.pool.warm(cfg.model)
         runner = GatewayRunner(cfg, self.store, self.bus, agent, build_registry())
         if local:
             runner.add_adapter(self.local)

@@ -48,8 +48,10 @@ async def run_headless(config: Config, *, stop_event: asyncio.Event | None = Non
     try:
         await gateway.start(local=False)
         if not config.model.configured:
-            log.warning("no model configured: set model.base_url and model.name in %s",
-                        config.paths.config_file)
+            log.warning(
+                "no model configured: set model.base_url and model.name in %s",
+                config.paths.config_file,
+            )
         log.info("gateway running; Ctrl+C or SIGTERM stops it")
         await stop.wait()
         log.info("stopping...")

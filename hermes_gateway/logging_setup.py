@@ -29,5 +29,5 @@ def setup_logging(logs_dir: Path, *, stderr: bool, level: int = logging.INFO) ->
         console.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(console)
     # Libraries' chatter (every HTTP request) is debug material for us.
-    for noisy in ("httpx", "httpcore", "telegram", "discord", "aiohttp.access", "openai"):
+    for noisy in ("httpx", "httpx2", "httpcore", "telegram", "discord", "aiohttp.access", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -125,6 +125,7 @@ class GatewayRunner:
         self._turn_counter = 0
         self._supervisors: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._cwd = Path(config.agent.cwd).expanduser()
 
     # --- platforms --------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ class GatewayRunner:
         ctx = ToolContext(
             session_id=rt.record.id,
             session_key=rt.key,
-            cwd=Path(self.config.agent.cwd).expanduser(),
+            cwd=self._cwd,
             interrupt=rt.interrupt,
             search=self._search,
         )

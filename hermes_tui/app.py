@@ -30,6 +30,11 @@ def _preload_heavy_libraries() -> None:
     """Import the network stack in a thread so the loop (and the screen) keep running."""
     import httpx  # noqa: F401
     import openai  # noqa: F401
+    from textual.highlight import highlight
+
+    # The first highlighted code block loads pygments' lexers: do it here, not mid-answer.
+    for language in ("python", "bash", "json"):
+        highlight("x = 1", language=language)
 
 
 class HermesApp(App[None]):
@@ -113,10 +118,14 @@ class HermesApp(App[None]):
         assert self.config is not None
         self.config.model.base_url = message.server.base_url
         self.config.model.name = message.model
-        written = _write_model_config(self.config.paths.config_file, message.server.base_url,
-                                      message.model)
-        where = f"saved to {self.config.paths.config_file}" if written else (
-            f"for this run; add it to {self.config.paths.config_file} to keep it")
+        written = _write_model_config(
+            self.config.paths.config_file, message.server.base_url, message.model
+        )
+        where = (
+            f"saved to {self.config.paths.config_file}"
+            if written
+            else (f"for this run; add it to {self.config.paths.config_file} to keep it")
+        )
         self.notify(f"Using {message.server.label} · {message.model} ({where})")
         for panel in self.query(FirstRunPanel):
             panel.remove()
@@ -152,16 +161,25 @@ class HermesApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("New session", "Start a fresh conversation (/new)",
-                            self.action_new_session)
-        yield SystemCommand("Stop answer", "Interrupt the running answer (Ctrl+C)",
-                            self.action_interrupt)
-        yield SystemCommand("Show commands", "List the slash commands (/help)",
-                            self.action_show_help)
-        yield SystemCommand("Session status", "Model, session and platforms (/status)",
-                            lambda: self.main_screen.send_text("/status"))
-        yield SystemCommand("Token usage", "Tokens used in this session (/usage)",
-                            lambda: self.main_screen.send_text("/usage"))
+        yield SystemCommand(
+            "New session", "Start a fresh conversation (/new)", self.action_new_session
+        )
+        yield SystemCommand(
+            "Stop answer", "Interrupt the running answer (Ctrl+C)", self.action_interrupt
+        )
+        yield SystemCommand(
+            "Show commands", "List the slash commands (/help)", self.action_show_help
+        )
+        yield SystemCommand(
+            "Session status",
+            "Model, session and platforms (/status)",
+            lambda: self.main_screen.send_text("/status"),
+        )
+        yield SystemCommand(
+            "Token usage",
+            "Tokens used in this session (/usage)",
+            lambda: self.main_screen.send_text("/usage"),
+        )
 
 
 def _write_model_config(path: Path, base_url: str, model: str) -> bool:

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_config():  # noqa: ANN202 - returns (Config | None, error | None)
+def _load_config():
     from hermes_gateway.config import ConfigError, load_config
 
     try:

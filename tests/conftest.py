@@ -19,8 +19,15 @@ def hermes_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "hermes-home"
     home.mkdir()
     monkeypatch.setenv("HERMES_HOME", str(home))
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "HERMES_MODEL", "TELEGRAM_BOT_TOKEN",
-                "DISCORD_BOT_TOKEN", "API_SERVER_ENABLED", "GATEWAY_ALLOW_ALL_USERS"):
+    for var in (
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "HERMES_MODEL",
+        "TELEGRAM_BOT_TOKEN",
+        "DISCORD_BOT_TOKEN",
+        "API_SERVER_ENABLED",
+        "GATEWAY_ALLOW_ALL_USERS",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

@@ -48,6 +48,14 @@ class ProviderPool:
             self._clients[key] = client
         return client
 
+    async def warm(self, model: ModelConfig) -> None:
+        """Build the client in a thread: its TLS context costs ~100 ms of CPU, which must
+        not land on the event loop in the middle of the first answer."""
+        if model.configured:
+            import asyncio
+
+            await asyncio.to_thread(self.client_for, model)
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:

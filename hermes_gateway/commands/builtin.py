@@ -16,7 +16,9 @@ def build_registry() -> CommandRegistry:
     async def _help(ctx: CommandContext) -> CommandResult:
         return CommandResult(ctx.runner.commands.help_text(ctx.source.platform))
 
-    @reg.command("new", "Start a new conversation (the old one stays searchable)", aliases=("reset",))
+    @reg.command(
+        "new", "Start a new conversation (the old one stays searchable)", aliases=("reset",)
+    )
     async def _new(ctx: CommandContext) -> CommandResult:
         record = await ctx.runner.reset_session(ctx.source)
         return CommandResult(f"New session started ({record.id}).")
@@ -69,8 +71,12 @@ def build_registry() -> CommandRegistry:
             lines.append(f"**{name}:** {st.state}{detail}")
         return CommandResult("\n".join(lines))
 
-    @reg.command("model", "Show or switch the model for this session", args_hint="[name]",
-                 category="Settings")
+    @reg.command(
+        "model",
+        "Show or switch the model for this session",
+        args_hint="[name]",
+        category="Settings",
+    )
     async def _model(ctx: CommandContext) -> CommandResult:
         runner = ctx.runner
         rt = await runner.runtime(ctx.source)
@@ -128,8 +134,9 @@ def build_registry() -> CommandRegistry:
     async def _sessions(ctx: CommandContext) -> CommandResult:
         return await _list_sessions(ctx, only_this_chat=False)
 
-    @reg.command("personality", "Show or set the personality", args_hint="[name|none]",
-                 category="Settings")
+    @reg.command(
+        "personality", "Show or set the personality", args_hint="[name|none]", category="Settings"
+    )
     async def _personality(ctx: CommandContext) -> CommandResult:
         runner = ctx.runner
         rt = await runner.runtime(ctx.source)

@@ -36,7 +36,7 @@ class CommandContext:
     args: str
 
     @property
-    def source(self):  # noqa: ANN201 - SessionSource, avoided at import time
+    def source(self):
         return self.event.source
 
     @property
@@ -156,7 +156,9 @@ class CommandRegistry:
         for category, specs in categories.items():
             lines.append(f"**{category}**")
             for spec in specs:
-                alias = f" (alias {', '.join('/' + a for a in spec.aliases)})" if spec.aliases else ""
+                alias = (
+                    f" (alias {', '.join('/' + a for a in spec.aliases)})" if spec.aliases else ""
+                )
                 lines.append(f"- `{spec.usage}`: {spec.description}{alias}")
             lines.append("")
         return "\n".join(lines).strip()

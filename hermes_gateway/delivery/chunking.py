@@ -240,9 +240,7 @@ class _Splitter:
         c = max(pos + 1, self.max_fit(pos, ""))
         return c, c, False
 
-    def _best(
-        self, pos: int, cands: list[tuple[int, int]], prefix: str
-    ) -> tuple[int, int] | None:
+    def _best(self, pos: int, cands: list[tuple[int, int]], prefix: str) -> tuple[int, int] | None:
         for c, r in reversed(cands):
             if (
                 self.cut_ok(c, r)
@@ -282,9 +280,7 @@ class _Splitter:
         return chunks, None
 
 
-def split_chunks(
-    text: str, limit: int, *, measure: Measure = len, start: int = 0
-) -> list[Chunk]:
+def split_chunks(text: str, limit: int, *, measure: Measure = len, start: int = 0) -> list[Chunk]:
     """Split ``text`` (from index ``start``) into chunks that each measure ``<= limit``.
 
     A text that fits is returned whole; a blank text gives no chunks.
@@ -324,4 +320,12 @@ def truncate(text: str, limit: int, *, measure: Measure = len) -> str:
     return text[: c if c > 0 else hi]
 
 
-__all__ = ["Chunk", "Measure", "split_chunks", "split_message", "split_stream", "truncate", "utf16_len"]
+__all__ = [
+    "Chunk",
+    "Measure",
+    "split_chunks",
+    "split_message",
+    "split_stream",
+    "truncate",
+    "utf16_len",
+]

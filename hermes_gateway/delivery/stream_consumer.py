@@ -308,8 +308,9 @@ class StreamConsumer:
             return 0
         m = self._msgs[k]
         shown_body = self._body_of(m)
-        if shown_body is not None and final_text[m.start : m.end] == shown_body:
-            return m.end
+        core = shown_body.rstrip() if shown_body else ""
+        if core and final_text.startswith(core, m.start):
+            return m.start + len(core)
         return self._msgs[k - 1].end if k > 0 else 0
 
     def _body_of(self, m: _Sent) -> str | None:

@@ -41,7 +41,8 @@ _EMPH_TAGS: dict[tuple[str, int], tuple[str, ...]] = {
     ("*", 3): ("b", "i"),
     ("_", 3): ("b", "i"),
 }
-_HR_TEXT = "──────────"
+_HR_TEXT = "———"
+"""Never longer than the rule it replaces, so chunk sizes stay valid after conversion."""
 
 
 def _esc(text: str) -> str:
@@ -215,8 +216,8 @@ def _emphasis(s: str, i: int, run: int, active: frozenset[str]) -> tuple[str, in
     inner_active = active | set(tags)
     inner = _inline(s[after:close], inner_active)
     opened = [t for t in tags if t not in active]
-    html_out = "".join(f"<{t}>" for t in opened) + inner + "".join(
-        f"</{t}>" for t in reversed(opened)
+    html_out = (
+        "".join(f"<{t}>" for t in opened) + inner + "".join(f"</{t}>" for t in reversed(opened))
     )
     return html_out, close + run
 

@@ -48,7 +48,7 @@ T = TypeVar("T")
 #: The database file name under HERMES_HOME; no other program keeps a file of that name there.
 DEFAULT_DB_NAME = "hermes_tui.db"
 #: How long a write waits for another connection's write to finish before failing.
-BUSY_TIMEOUT_S = 0.0
+BUSY_TIMEOUT_S = 5.0
 #: Input-history entries kept per scope.
 INPUT_HISTORY_CAP = 1000
 #: ``last_preview`` length limit, in characters.
@@ -70,12 +70,12 @@ def default_db_path(hermes_home: str | Path) -> Path:
 
 def _raw_connection(db: aiosqlite.Connection) -> sqlite3.Connection:
     """The ``sqlite3`` connection aiosqlite drives; only ever used from its worker thread."""
-    return db._conn  # noqa: SLF001 - see module docstring
+    return db._conn  # private aiosqlite attribute: see the module docstring
 
 
 async def _hop(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` on aiosqlite's worker thread, after anything already queued there."""
-    return await db._execute(fn, *args)  # noqa: SLF001 - see module docstring
+    return await db._execute(fn, *args)  # private aiosqlite method: see the module docstring
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +134,11 @@ def _run_in_tx(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _new_session_id(conn: sqlite3.Connection, now: float) -> str:
@@ -235,9 +240,7 @@ SELECT text FROM (SELECT id, text FROM input_history WHERE scope = ? ORDER BY id
 ORDER BY id
 """
 _SQL_KV_GET = "SELECT value FROM kv WHERE key = ?"
-_SQL_KV_SET = (
-    "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-)
+_SQL_KV_SET = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 _SQL_KV_DELETE = "DELETE FROM kv WHERE key = ?"
 
 
@@ -441,6 +444,29 @@ def _tx_add_history(conn: sqlite3.Connection, scope: str, text: str, cap: int) -
     conn.execute(_SQL_HISTORY_TRIM, (scope, scope, cap - 1))
 
 
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switch the file to WAL (once per file, it persists) and return the journal mode.
+
+    Switching needs an exclusive lock and SQLite answers "database is locked" at once, without
+    the busy handler, when another connection is opening the same new file at that moment
+    (the gateway and the CLI starting together). So this waits itself, up to the busy timeout.
+    It runs on aiosqlite's worker thread, never on the event loop, so sleeping is fine.
+    """
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while mode != "wal":
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+            continue
+        if mode != "wal":  # in-memory or a file system without shared memory: use what we got
+            break
+    return mode
+
+
 def _prepare(conn: sqlite3.Connection) -> int:
     """Set the connection's pragmas and migrate; returns the schema version."""
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -449,8 +475,8 @@ def _prepare(conn: sqlite3.Connection) -> int:
     newest = latest_version(MIGRATIONS)
     if current > newest:
         apply_migrations(conn)  # raises SchemaVersionError with the explanation
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
+    mode = _enable_wal(conn)
+    if mode != "wal":
         log.warning("SQLite journal_mode is %s, not WAL (in-memory or unsupported FS)", mode)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -539,18 +565,16 @@ class SessionStore:
         :meth:`write_sync`, which runs a whole function in one hop.
         """
         async with self._write_lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._db.execute("ROLLBACK")
-                raise
-            try:
                 await self._db.execute("COMMIT")
             except BaseException:
+                # A cancelled await does not stop the statement queued on the worker thread
+                # (BEGIN may still succeed after we were cancelled). The worker runs calls in
+                # order, so this rollback runs after it, before the lock lets anyone else in.
                 with contextlib.suppress(Exception):
-                    await self._db.execute("ROLLBACK")
+                    await _hop(self._db, _rollback_if_open, self._raw)
                 raise
 
     async def read_sync(self, fn: Callable[..., T], *args: Any) -> T:

@@ -67,7 +67,7 @@ class MainScreen(Screen[None]):
         self.gateway = gateway
         self.query_one(SlashComplete).registry = gateway.runner.commands
         prompt = self.query_one(PromptInput)
-        prompt.history.entries = await gateway.store.get_input_history()
+        prompt.input_history.entries = await gateway.store.get_input_history()
         sessions = self.query_one(SessionsPane)
         for record in reversed(await gateway.store.list_sessions(limit=50, include_ended=False)):
             sessions.upsert(

@@ -31,7 +31,7 @@ class NoticeLine(Static):
 
 
 class ConversationView(VerticalScroll):
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._response: AgentResponse | None = None
         self._stream: MarkdownStream | None = None

@@ -8,5 +8,5 @@ from textual.widgets import Static
 class CronPane(Static):
     BORDER_TITLE = "Cron"
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__("No scheduled jobs.", classes="empty", **kwargs)

@@ -33,7 +33,7 @@ class FirstRunPanel(Vertical):
             super().__init__()
             self.server, self.model = server, model
 
-    def __init__(self, config_path: str, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, config_path: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
         self._servers: dict[str, tuple[FoundServer, str]] = {}

@@ -23,7 +23,7 @@ STATE_STYLE = {
 class PlatformsPane(Static):
     BORDER_TITLE = "Platforms"
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__("starting…", **kwargs)
         self.states: dict[str, tuple[PlatformStatus, float]] = {}
 

@@ -22,10 +22,10 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
-    def __init__(self, completer: SlashComplete, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, completer: SlashComplete, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.completer = completer
-        self.history = InputHistory()
+        self.input_history = InputHistory()
         self.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
 
     def action_newline(self) -> None:
@@ -51,11 +51,11 @@ class PromptInput(TextArea):
             return
         if key == "up" and self.cursor_location[0] == 0:
             self._stop(event)
-            self._recall(self.history.previous(self.text))
+            self._recall(self.input_history.previous(self.text))
             return
         if key == "down" and self.cursor_location[0] == self.document.line_count - 1:
             self._stop(event)
-            self._recall(self.history.next())
+            self._recall(self.input_history.next())
             return
         await super()._on_key(event)
 
@@ -87,7 +87,7 @@ class PromptInput(TextArea):
         text = self.text.strip()
         if not text:
             return
-        self.history.add(text)
+        self.input_history.add(text)
         self.clear()
         self.completer.close()
         self.post_message(self.Submitted(text))

@@ -29,7 +29,7 @@ class SessionRow:
 class SessionsPane(OptionList):
     BORDER_TITLE = "Sessions"
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rows: dict[str, SessionRow] = {}
         self.current_key: str | None = None

@@ -14,7 +14,7 @@ from hermes_gateway.commands.registry import CommandRegistry, CommandSpec
 
 
 class SlashComplete(OptionList):
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.registry: CommandRegistry | None = None
         self.matches: list[CommandSpec] = []

@@ -54,12 +54,12 @@ class ToolRow(Static):
 class ToolProgressPane(VerticalScroll):
     BORDER_TITLE = "Tools"
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._rows: dict[str, ToolRow] = {}
         self._timer = None
 
-    def compose(self):  # noqa: ANN201
+    def compose(self):
         yield Static("No tool calls yet.", id="tools-empty", classes="empty")
 
     def on_mount(self) -> None:

@@ -708,7 +708,7 @@ class FakeDiscord:
         return sum(1 for c in self._conns if c.alive and c.session is not None)
 
     # The brief fixes this signature for test authors, hence the noqa.
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``predicate()`` (no arguments) is true; re-checked on every state change.
 
         Raises:

@@ -529,7 +529,7 @@ class FakeOpenAI:
             f"disconnects={self.disconnects} queued={self.queued}"
         )
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109 - the test API takes a timeout
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``predicate()`` is true; it is re-checked whenever the fake's state changes.
 
         Raises:
@@ -567,7 +567,7 @@ class FakeOpenAI:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:  # noqa: ASYNC109 - the test API takes a timeout
+    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Wait until ``n`` chat requests arrived; return the first ``n`` bodies."""
         await self.wait_until(lambda: len(self.requests) >= n, timeout)
         return self.requests[:n]
@@ -577,7 +577,7 @@ class FakeOpenAI:
         self.wait_until_sync(lambda: len(self.requests) >= n, timeout)
         return self.requests[:n]
 
-    async def wait_for_disconnects(self, n: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - the test API takes a timeout
+    async def wait_for_disconnects(self, n: int, timeout: float = 5.0) -> None:
         """Wait until ``n`` streams were abandoned by their clients."""
         await self.wait_until(lambda: self.disconnects >= n, timeout)
 

@@ -1146,7 +1146,7 @@ class FakeTelegram:
         self.inject_update(update)
         return update
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``predicate()`` is true; re-checked on every state change.
 
         Raises:

@@ -267,9 +267,10 @@ async def test_delays_are_honoured(fake: FakeOpenAI, client: openai.AsyncOpenAI)
     async for chunk in stream:
         if chunk.choices[0].delta.content:
             arrivals.append(time.perf_counter() - started)
-    assert 0.15 <= arrivals[0] < 1.0
-    assert arrivals[-1] - arrivals[0] >= 5 * 0.03 * 0.9
-    assert arrivals[-1] < 1.5
+    # Lower bounds are exact (the server cannot send earlier); upper bounds are loose for CI.
+    assert 0.15 <= arrivals[0] < 1.5
+    assert arrivals[-1] >= 0.15 + 5 * 0.03
+    assert arrivals[-1] < 2.0
 
     fake.enqueue(ScriptedReply(text="slow", delay=0.2))
     started = time.perf_counter()

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import AsyncIterator
 
 import pytest
-from telegram import Bot, BotCommand, Update
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -302,19 +302,26 @@ async def test_rate_limit_per_chat(fake: FakeTelegram, bot: Bot) -> None:
 
 async def test_invalid_token_is_unauthorized(fake: FakeTelegram) -> None:
     wrong = Bot("999999:WRONG", base_url=fake.base_url, base_file_url=fake.base_file_url)
-    with pytest.raises(InvalidToken, match="Unauthorized"):
-        await wrong.get_me()
     app = Application.builder().token("999999:WRONG").base_url(fake.base_url).build()
-    with pytest.raises(InvalidToken):
-        await app.initialize()
-    assert fake.calls == []
-    assert ("999999:WRONG", "getMe") in fake.rejected_calls
+    try:
+        with pytest.raises(InvalidToken, match="rejected by the server"):
+            await wrong.initialize()
+        with pytest.raises(InvalidToken, match="Unauthorized"):
+            await wrong.get_me()
+        with pytest.raises(InvalidToken):
+            await app.initialize()
+        assert fake.calls == []
+        assert ("999999:WRONG", "getMe") in fake.rejected_calls
 
-    fake.add_token("999999:WRONG")
-    assert (await wrong.get_me()).username == "hermes_test_bot"
-    fake.remove_token("999999:WRONG")
-    with pytest.raises(InvalidToken):
-        await wrong.get_me()
+        fake.add_token("999999:WRONG")
+        assert (await wrong.get_me()).username == "hermes_test_bot"
+        fake.remove_token("999999:WRONG")
+        with pytest.raises(InvalidToken):
+            await wrong.get_me()
+    finally:
+        # A failed initialize() leaves PTB's HTTP pools open; only bot.shutdown() closes them.
+        await wrong.shutdown()
+        await app.bot.shutdown()
 
 
 async def test_unknown_method_is_not_found(bot: Bot) -> None:
@@ -526,3 +533,20 @@ async def test_many_chats_at_once(fake: FakeTelegram) -> None:
         assert record.current_text == "alpha beta gamma delta "
         assert record.plain_text == "alpha beta gamma delta"  # Telegram trims
         assert len(record.edits) == 4
+
+
+async def test_buttons_callbacks_chat_and_drafts(fake: FakeTelegram, bot: Bot) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Approve", callback_data="ok")]])
+    msg = await bot.send_message(42, "Run rm -rf?", reply_markup=keyboard)
+    assert msg.reply_markup == keyboard
+    update = Update.de_json(fake.inject_callback_query(42, msg.message_id, "ok"), bot)
+    assert update.callback_query is not None and update.callback_query.data == "ok"
+    assert await bot.answer_callback_query(update.callback_query.id, text="Approved")
+    assert fake.callback_answers[-1]["text"] == "Approved"
+    # Editing the text without reply_markup removes the keyboard, as on Telegram.
+    edited = await msg.edit_text("Approved")
+    assert edited.reply_markup is None
+    chat = await bot.get_chat(42)
+    assert chat.id == 42 and chat.type == "private"
+    assert await bot.send_message_draft(42, draft_id=1, text="thinking")
+    assert fake.drafts == [(42, 1, "thinking")]

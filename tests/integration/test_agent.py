@@ -13,7 +13,7 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.base import ToolContext
 from hermes_gateway.agent.tools.registry import default_registry
 from hermes_gateway.config import Config
-from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
+from tests.fakes.openai_server import ScriptedReply, ToolCallSpec
 
 
 class RecordingSink:
@@ -32,7 +32,7 @@ class RecordingSink:
         self.tools.append(("started", call_id, name, preview))
         self.tool_running.set()
 
-    def on_tool_finished(self, call_id, name, ok, duration, summary) -> None:  # noqa: ANN001
+    def on_tool_finished(self, call_id, name, ok, duration, summary) -> None:
         self.tools.append(("finished", call_id, name, ok, duration, summary))
 
     def on_notice(self, text: str, level: str) -> None:
@@ -58,11 +58,13 @@ def user(text: str) -> list[dict]:
 
 async def test_streams_text_and_counts_usage(agent, config: Config, fake_openai, tmp_path):
     text = "Hello **world**, this answer arrives in many small pieces."
-    fake_openai.enqueue(ScriptedReply(text=text, chunk_size=3, prompt_tokens=11,
-                                      completion_tokens=7))
+    fake_openai.enqueue(
+        ScriptedReply(text=text, chunk_size=3, prompt_tokens=11, completion_tokens=7)
+    )
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("hi"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("hi"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.error is None and not result.interrupted
     assert "".join(sink.deltas) == text == result.text
     assert len(sink.deltas) > 5
@@ -74,13 +76,16 @@ async def test_streams_text_and_counts_usage(agent, config: Config, fake_openai,
 
 async def test_tool_loop_runs_terminal_and_continues(agent, config, fake_openai, tmp_path):
     fake_openai.enqueue(
-        ScriptedReply(text="Let me look.", tool_calls=[
-            ToolCallSpec("terminal", {"command": "echo tool-output-42"})]),
+        ScriptedReply(
+            text="Let me look.",
+            tool_calls=[ToolCallSpec("terminal", {"command": "echo tool-output-42"})],
+        ),
         ScriptedReply(text="The command printed 42."),
     )
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("run it"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("run it"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.text == "Let me look.\n\nThe command printed 42."
     assert [m.role for m in result.messages] == ["assistant", "tool", "assistant"]
     assert "tool-output-42" in result.messages[1].content
@@ -97,8 +102,9 @@ async def test_interrupt_mid_stream_keeps_partial_answer(agent, config, fake_ope
     fake_openai.enqueue(ScriptedReply(text="word " * 200, chunk_size=5, delay=0.02))
     sink = RecordingSink()
     c = ctx(tmp_path)
-    turn = asyncio.create_task(agent.run_turn(model=config.model, messages=user("go"),
-                                              sink=sink, ctx=c))
+    turn = asyncio.create_task(
+        agent.run_turn(model=config.model, messages=user("go"), sink=sink, ctx=c)
+    )
     await asyncio.wait_for(sink.first_delta.wait(), 5)
     c.interrupt.set()
     started = time.monotonic()
@@ -111,14 +117,19 @@ async def test_interrupt_mid_stream_keeps_partial_answer(agent, config, fake_ope
 
 
 async def test_interrupt_mid_tool_kills_the_command(agent, config, fake_openai, tmp_path):
-    fake_openai.enqueue(ScriptedReply(tool_calls=[
-        ToolCallSpec("terminal", {"command": "sleep 30"}),
-        ToolCallSpec("terminal", {"command": "echo never"}),
-    ]))
+    fake_openai.enqueue(
+        ScriptedReply(
+            tool_calls=[
+                ToolCallSpec("terminal", {"command": "sleep 30"}),
+                ToolCallSpec("terminal", {"command": "echo never"}),
+            ]
+        )
+    )
     sink = RecordingSink()
     c = ctx(tmp_path)
-    turn = asyncio.create_task(agent.run_turn(model=config.model, messages=user("go"),
-                                              sink=sink, ctx=c))
+    turn = asyncio.create_task(
+        agent.run_turn(model=config.model, messages=user("go"), sink=sink, ctx=c)
+    )
     await asyncio.wait_for(sink.tool_running.wait(), 5)
     await asyncio.sleep(0.1)
     c.interrupt.set()
@@ -139,8 +150,9 @@ async def test_retries_server_errors_then_answers(agent, config, fake_openai, tm
         ScriptedReply(text="finally"),
     )
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.text == "finally" and result.error is None
     assert len(fake_openai.requests) == 3
     assert len(sink.notices) == 2 and "Retrying" in sink.notices[0][0]
@@ -149,8 +161,9 @@ async def test_retries_server_errors_then_answers(agent, config, fake_openai, tm
 
 async def test_gives_up_after_bounded_retries(agent, config, fake_openai, tmp_path):
     fake_openai.enqueue(*[ScriptedReply(status=503, error_message="down")] * 5)
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=RecordingSink(),
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+    )
     assert result.error and "503" in result.error
     assert len(fake_openai.requests) == 3  # 1 + max_retries
 
@@ -158,8 +171,9 @@ async def test_gives_up_after_bounded_retries(agent, config, fake_openai, tmp_pa
 async def test_bad_api_key_is_a_clear_message_without_retry(agent, config, fake_openai, tmp_path):
     config.model.api_key = "wrong-key"
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.error and "API key" in result.error and "401" in result.error
     assert "Traceback" not in result.error
     assert sink.notices == [], "a rejected key is not retried"
@@ -167,34 +181,40 @@ async def test_bad_api_key_is_a_clear_message_without_retry(agent, config, fake_
 
 async def test_stalled_stream_times_out_and_is_retried(agent, config, fake_openai, tmp_path):
     config.model.timeout = 0.3
-    fake_openai.enqueue(ScriptedReply(text="never finished", stall_after=0),
-                        ScriptedReply(text="second try"))
+    fake_openai.enqueue(
+        ScriptedReply(text="never finished", stall_after=0), ScriptedReply(text="second try")
+    )
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.text == "second try"
     assert any("did not answer" in n[0] for n in sink.notices)
 
 
 async def test_unreachable_server(agent, config, tmp_path):
     config.model.base_url = "http://127.0.0.1:9/v1"
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=RecordingSink(),
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+    )
     assert result.error and "Could not reach" in result.error
 
 
 async def test_iteration_limit(agent, config, fake_openai, tmp_path):
-    fake_openai.enqueue(*[ScriptedReply(tool_calls=[
-        ToolCallSpec("terminal", {"command": "true"})])] * 6)
+    fake_openai.enqueue(
+        *[ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": "true"})])] * 6
+    )
     sink = RecordingSink()
-    result = await agent.run_turn(model=config.model, messages=user("loop"), sink=sink,
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("loop"), sink=sink, ctx=ctx(tmp_path)
+    )
     assert result.error and "4 tool steps" in result.error
     assert len(fake_openai.requests) == 4
 
 
 async def test_no_model_configured(agent, config, tmp_path):
     config.model.base_url = ""
-    result = await agent.run_turn(model=config.model, messages=user("x"), sink=RecordingSink(),
-                                  ctx=ctx(tmp_path))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+    )
     assert result.error and "No model is configured" in result.error

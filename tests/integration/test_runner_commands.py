@@ -62,7 +62,9 @@ async def test_message_is_answered_stored_and_published(gw, fake_openai):
     record = await gw.store.get_active_session(key)
     messages = await gw.store.get_messages(record.id)
     assert [(m.role, m.content) for m in messages] == [
-        ("user", "hello there"), ("assistant", "echo: hello there")]
+        ("user", "hello there"),
+        ("assistant", "echo: hello there"),
+    ]
     kinds = [type(e).__name__ for e in gw.recorder.events]
     assert kinds.index("MessageReceived") < kinds.index("TurnStarted") < kinds.index("AgentDelta")
     # the second turn sends the whole history, behind one cached system prompt
@@ -205,7 +207,7 @@ async def test_busy_queue_mode_does_not_interrupt(gw, config, fake_openai):
     assert turns[0].text == "steady answer" and turns[1].text == "echo: second"
 
 
-def _remote(text: str, chat: str = "c1") -> "MessageEvent":  # noqa: F821
+def _remote(text: str, chat: str = "c1") -> MessageEvent:  # noqa: F821
     from hermes_gateway.models import MessageEvent
 
     return MessageEvent(text=text, source=SessionSource("testchat", chat, user_name="ann"))

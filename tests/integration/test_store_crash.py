@@ -8,6 +8,7 @@ acknowledged id is in the database and the file passes SQLite's integrity checks
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -39,7 +40,9 @@ def _run_and_kill(db: Path, acks_before_kill: int) -> tuple[str, list[int]]:
         lines = 0
         while lines < acks_before_kill:
             line = proc.stdout.readline()
-            assert line.endswith("\n"), "writer died: " + (proc.stderr.read() if proc.stderr else "")
+            assert line.endswith("\n"), "writer died: " + (
+                proc.stderr.read() if proc.stderr else ""
+            )
             acked += [int(x) for x in line.split()]
             lines += 1
         os.kill(proc.pid, signal.SIGKILL)  # no cleanup, no close, no checkpoint
@@ -60,8 +63,22 @@ def _run_and_kill(db: Path, acks_before_kill: int) -> tuple[str, list[int]]:
     return session_id, acked
 
 
+async def _verify(db: Path, session_id: str, acked: list[int]) -> None:
+    store = await SessionStore.open(db)
+    try:
+        stored = {m.id for m in await store.get_messages(session_id)}
+        missing = sorted(set(acked) - stored)
+        assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:10]}"
+        # Totals were updated in the same transactions as the messages.
+        prompt, completion = await store.usage_totals(session_id)
+        assert prompt == completion == len(stored) // 2
+        assert len(await store.search("question")) > 0
+    finally:
+        await store.close()
+
+
 @pytest.mark.slow
-async def test_acknowledged_messages_survive_sigkill(tmp_path: Path) -> None:
+def test_acknowledged_messages_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "hermes_tui.db"
     acked: list[int] = []
     sessions: set[str] = set()
@@ -74,18 +91,7 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path: Path) -> None:
     assert len(sessions) == 1  # the second run found the first run's active session
     assert len(acked) >= 2 * (120 + 77)
 
-    store = await SessionStore.open(db)
-    try:
-        (session_id,) = sessions
-        stored = {m.id for m in await store.get_messages(session_id)}
-        missing = sorted(set(acked) - stored)
-        assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:10]}"
-        # Totals were updated in the same transactions as the messages.
-        prompt, completion = await store.usage_totals(session_id)
-        assert prompt == completion == len(stored) // 2
-        assert len(await store.search("question")) > 0
-    finally:
-        await store.close()
+    asyncio.run(_verify(db, sessions.pop(), acked))
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -285,7 +285,9 @@ async def test_append_rejects_bad_role_and_unknown_session(store: SessionStore) 
 
 async def test_lone_surrogates_are_stored_not_fatal(store: SessionStore) -> None:
     s = await _session(store)
-    await store.append_messages(s.id, [StoredMessage("user", "bad \ud800 text", meta={"k": "\udfff"})])
+    await store.append_messages(
+        s.id, [StoredMessage("user", "bad \ud800 text", meta={"k": "\udfff"})]
+    )
     (m,) = await store.get_messages(s.id)
     assert m.content == "bad \ufffd text" and m.meta == {"k": "\ufffd"}
 
@@ -468,7 +470,7 @@ async def test_search_survives_hostile_queries(store: SessionStore) -> None:
 async def test_search_never_raises_on_random_strings(store: SessionStore) -> None:
     s = await _session(store)
     await store.append_messages(s.id, [StoredMessage("user", "alpha beta gamma")])
-    alphabet = list('"\'*^-+:()[]{},.;/\\ \t\nANDORNOTNEARab0é日🎉\x00') + ["\ud83d", "NEAR("]
+    alphabet = list("\"'*^-+:()[]{},.;/\\ \t\nANDORNOTNEARab0é日🎉\x00") + ["\ud83d", "NEAR("]
     rng = random.Random(1234)
     for _ in range(300):
         query = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
@@ -630,3 +632,35 @@ async def test_write_sync_runs_function_in_one_transaction(store: SessionStore) 
         return int(conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
 
     assert await store.read_sync(count) == 0
+
+
+async def test_cancelled_transaction_leaves_connection_usable(tmp_path: Path) -> None:
+    path = tmp_path / "cancel.db"
+    store = await SessionStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        s = await _session(store)
+        other.execute("BEGIN IMMEDIATE")  # so the store's BEGIN has to wait
+
+        async def feature() -> None:
+            async with store.transaction() as db:
+                await db.execute("INSERT INTO kv (key, value) VALUES ('never', 'x')")
+
+        task = asyncio.create_task(feature())
+        await asyncio.sleep(0.1)
+        task.cancel()  # cancelled while BEGIN IMMEDIATE waits on the worker thread
+        # The other writer finishes soon after, so that BEGIN then succeeds: a transaction
+        # nobody will commit, unless the store rolls it back.
+        asyncio.get_running_loop().call_later(0.05, other.execute, "COMMIT")
+        t0 = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - t0 < 2.0
+        # The BEGIN that finished after the cancel must not be left open on the connection.
+        await store.append_messages(s.id, [StoredMessage("user", "still works")])
+        assert not store.connection.in_transaction
+        assert await store.kv_get("never") is None
+        assert len(await store.get_messages(s.id)) == 1
+    finally:
+        other.close()
+        await store.close()

@@ -23,9 +23,17 @@ EXPECTED_TOOLS = ["terminal", "read_file", "write_file", "search_files", "sessio
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> ToolContext:
+def work(tmp_path: Path) -> Path:
+    """A directory of our own: the shared conftest puts HERMES_HOME inside tmp_path."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def ctx(work: Path) -> ToolContext:
     return ToolContext(
-        session_id="s1", session_key="local:dm:me", cwd=tmp_path, interrupt=asyncio.Event()
+        session_id="s1", session_key="local:dm:me", cwd=work, interrupt=asyncio.Event()
     )
 
 
@@ -105,8 +113,8 @@ async def test_wrong_argument_type(ctx: ToolContext) -> None:
     assert not flag.ok and "'limit' must be integer" in flag.content
 
 
-async def test_numeric_strings_are_coerced(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("one\ntwo\nthree\n")
+async def test_numeric_strings_are_coerced(ctx: ToolContext, work: Path) -> None:
+    (work / "a.txt").write_text("one\ntwo\nthree\n")
     result = await default_registry().call(
         "read_file", json.dumps({"path": "a.txt", "offset": "2", "limit": 1.0}), ctx
     )
@@ -141,7 +149,7 @@ async def test_cancellation_still_propagates(ctx: ToolContext) -> None:
         await task
 
 
-async def test_tools_work_together_through_the_registry(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_tools_work_together_through_the_registry(ctx: ToolContext, work: Path) -> None:
     registry = default_registry(terminal_timeout=10)
     wrote = await registry.call(
         "write_file", json.dumps({"path": "src/app.py", "content": "print('hi')\n"}), ctx

@@ -13,9 +13,17 @@ from hermes_gateway.agent.tools.files import ReadFileTool, SearchFilesTool, Writ
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> ToolContext:
+def work(tmp_path: Path) -> Path:
+    """A directory of our own: the shared conftest puts HERMES_HOME inside tmp_path."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def ctx(work: Path) -> ToolContext:
     return ToolContext(
-        session_id="s1", session_key="local:dm:me", cwd=tmp_path, interrupt=asyncio.Event()
+        session_id="s1", session_key="local:dm:me", cwd=work, interrupt=asyncio.Event()
     )
 
 
@@ -26,16 +34,16 @@ def _lines(n: int) -> str:
 # --- read_file ----------------------------------------------------------------------------
 
 
-async def test_read_numbers_every_line(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text(_lines(3))
+async def test_read_numbers_every_line(ctx: ToolContext, work: Path) -> None:
+    (work / "a.txt").write_text(_lines(3))
     result = await ReadFileTool().run({"path": "a.txt"}, ctx)
     assert result.ok
     assert result.content.splitlines() == ["     1\tline 1", "     2\tline 2", "     3\tline 3"]
     assert result.summary == "read 3 lines"
 
 
-async def test_read_offset_and_limit(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text(_lines(10))
+async def test_read_offset_and_limit(ctx: ToolContext, work: Path) -> None:
+    (work / "a.txt").write_text(_lines(10))
     result = await ReadFileTool().run({"path": "a.txt", "offset": 3, "limit": 2}, ctx)
     lines = result.content.splitlines()
     assert lines[:2] == ["     3\tline 3", "     4\tline 4"]
@@ -43,16 +51,16 @@ async def test_read_offset_and_limit(ctx: ToolContext, tmp_path: Path) -> None:
     assert result.summary == "read 2 lines"
 
 
-async def test_read_default_limit_is_500(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "big.txt").write_text(_lines(600))
+async def test_read_default_limit_is_500(ctx: ToolContext, work: Path) -> None:
+    (work / "big.txt").write_text(_lines(600))
     result = await ReadFileTool().run({"path": "big.txt"}, ctx)
     assert "   500\tline 500" in result.content
     assert "line 501" not in result.content
     assert "offset=501" in result.content
 
 
-async def test_read_output_cap(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "wide.txt").write_text(("x" * 100 + "\n") * 100)
+async def test_read_output_cap(ctx: ToolContext, work: Path) -> None:
+    (work / "wide.txt").write_text(("x" * 100 + "\n") * 100)
     result = await ReadFileTool(output_cap=1000).run({"path": "wide.txt"}, ctx)
     assert len(result.content) < 1200
     assert "output cap reached" in result.content
@@ -64,31 +72,31 @@ async def test_read_missing_file(ctx: ToolContext) -> None:
     assert "file not found" in result.content and "nope.txt" in result.content
 
 
-async def test_read_binary_file(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "blob.bin").write_bytes(b"PK\x03\x04\x00\x00binary")
+async def test_read_binary_file(ctx: ToolContext, work: Path) -> None:
+    (work / "blob.bin").write_bytes(b"PK\x03\x04\x00\x00binary")
     result = await ReadFileTool().run({"path": "blob.bin"}, ctx)
     assert not result.ok and "binary file" in result.content
 
 
-async def test_read_directory_and_offset_past_end(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "d").mkdir()
-    (tmp_path / "a.txt").write_text(_lines(2))
+async def test_read_directory_and_offset_past_end(ctx: ToolContext, work: Path) -> None:
+    (work / "d").mkdir()
+    (work / "a.txt").write_text(_lines(2))
     directory = await ReadFileTool().run({"path": "d"}, ctx)
     assert not directory.ok and "is a directory" in directory.content
     past = await ReadFileTool().run({"path": "a.txt", "offset": 9}, ctx)
     assert not past.ok and "beyond the end" in past.content
 
 
-async def test_read_empty_file(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "empty.txt").write_text("")
+async def test_read_empty_file(ctx: ToolContext, work: Path) -> None:
+    (work / "empty.txt").write_text("")
     result = await ReadFileTool().run({"path": "empty.txt"}, ctx)
     assert result.ok and "empty" in result.content
 
 
 async def test_read_expands_home(
-    ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: ToolContext, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "home"
+    home = work / "home"
     home.mkdir()
     (home / "notes.txt").write_text("from home\n")
     monkeypatch.setenv("HOME", str(home))
@@ -99,17 +107,17 @@ async def test_read_expands_home(
 # --- write_file ---------------------------------------------------------------------------
 
 
-async def test_write_creates_parents_and_reports_bytes(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_write_creates_parents_and_reports_bytes(ctx: ToolContext, work: Path) -> None:
     result = await WriteFileTool().run({"path": "a/b/c.txt", "content": "héllo\n"}, ctx)
-    target = tmp_path / "a" / "b" / "c.txt"
+    target = work / "a" / "b" / "c.txt"
     assert result.ok
     assert target.read_text(encoding="utf-8") == "héllo\n"
     assert "7 bytes" in result.content  # é is two bytes in UTF-8
     assert result.summary == "wrote 7 B"
 
 
-async def test_write_is_atomic_replace(ctx: ToolContext, tmp_path: Path) -> None:
-    target = tmp_path / "conf.txt"
+async def test_write_is_atomic_replace(ctx: ToolContext, work: Path) -> None:
+    target = work / "conf.txt"
     target.write_text("old")
     target.chmod(0o640)
     old_inode = target.stat().st_ino
@@ -120,21 +128,21 @@ async def test_write_is_atomic_replace(ctx: ToolContext, tmp_path: Path) -> None
     assert target.read_text() == "new" * 1000
     assert target.stat().st_ino != old_inode  # replaced, not rewritten in place
     assert target.stat().st_mode & 0o777 == 0o640  # permissions carried over
-    assert sorted(os.listdir(tmp_path)) == ["conf.txt"]  # no temp file left
+    assert sorted(os.listdir(work)) == ["conf.txt"]  # no temp file left
 
 
-async def test_write_through_symlink_keeps_the_link(ctx: ToolContext, tmp_path: Path) -> None:
-    real = tmp_path / "real.txt"
+async def test_write_through_symlink_keeps_the_link(ctx: ToolContext, work: Path) -> None:
+    real = work / "real.txt"
     real.write_text("old")
-    (tmp_path / "link.txt").symlink_to(real)
+    (work / "link.txt").symlink_to(real)
     result = await WriteFileTool().run({"path": "link.txt", "content": "new"}, ctx)
     assert result.ok
-    assert (tmp_path / "link.txt").is_symlink()
+    assert (work / "link.txt").is_symlink()
     assert real.read_text() == "new"
 
 
-async def test_write_onto_a_directory_fails(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "d").mkdir()
+async def test_write_onto_a_directory_fails(ctx: ToolContext, work: Path) -> None:
+    (work / "d").mkdir()
     result = await WriteFileTool().run({"path": "d", "content": "x"}, ctx)
     assert not result.ok and "is a directory" in result.content
 
@@ -143,18 +151,18 @@ async def test_write_onto_a_directory_fails(ctx: ToolContext, tmp_path: Path) ->
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    (tmp_path / "sub").mkdir()
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "node_modules" / "pkg").mkdir(parents=True)
-    (tmp_path / "a.py").write_text("import os\nneedle = 1\n")
-    (tmp_path / "b.txt").write_text("a needle in text\n")
-    (tmp_path / "sub" / "c.py").write_text("x = 1\ny = 2\ndef needle2(): pass\n")
-    (tmp_path / ".git" / "config.py").write_text("needle\n")
-    (tmp_path / "node_modules" / "pkg" / "index.py").write_text("needle\n")
-    (tmp_path / "blob.bin").write_bytes(b"\x00\x01needle\x00")
-    (tmp_path / "huge.txt").write_text("needle\n" + "z" * 1_100_000)
-    return tmp_path
+def tree(work: Path) -> Path:
+    (work / "sub").mkdir()
+    (work / ".git").mkdir()
+    (work / "node_modules" / "pkg").mkdir(parents=True)
+    (work / "a.py").write_text("import os\nneedle = 1\n")
+    (work / "b.txt").write_text("a needle in text\n")
+    (work / "sub" / "c.py").write_text("x = 1\ny = 2\ndef needle2(): pass\n")
+    (work / ".git" / "config.py").write_text("needle\n")
+    (work / "node_modules" / "pkg" / "index.py").write_text("needle\n")
+    (work / "blob.bin").write_bytes(b"\x00\x01needle\x00")
+    (work / "huge.txt").write_text("needle\n" + "z" * 1_100_000)
+    return work
 
 
 async def test_search_finds_matches_and_skips_noise(ctx: ToolContext, tree: Path) -> None:
@@ -206,10 +214,10 @@ async def test_search_stops_when_interrupted(ctx: ToolContext, tree: Path) -> No
     assert "interrupted" in result.content
 
 
-async def test_file_io_does_not_block_the_loop(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_file_io_does_not_block_the_loop(ctx: ToolContext, work: Path) -> None:
     # A loop tick keeps running while a large search is in a worker thread.
     for i in range(200):
-        (tmp_path / f"f{i}.txt").write_text(_lines(2000))
+        (work / f"f{i}.txt").write_text(_lines(2000))
     ticks = 0
     done = asyncio.Event()
 

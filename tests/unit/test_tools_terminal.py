@@ -20,9 +20,17 @@ from hermes_gateway.agent.tools.terminal import (
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> ToolContext:
+def work(tmp_path: Path) -> Path:
+    """A directory of our own: the shared conftest puts HERMES_HOME inside tmp_path."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def ctx(work: Path) -> ToolContext:
     return ToolContext(
-        session_id="s1", session_key="local:dm:me", cwd=tmp_path, interrupt=asyncio.Event()
+        session_id="s1", session_key="local:dm:me", cwd=work, interrupt=asyncio.Event()
     )
 
 
@@ -93,9 +101,7 @@ async def test_timeout_kills_and_keeps_output(ctx: ToolContext) -> None:
     assert elapsed < 3
 
 
-async def test_interrupt_sigkills_a_process_ignoring_sigterm(
-    ctx: ToolContext, tmp_path: Path
-) -> None:
+async def test_interrupt_sigkills_a_process_ignoring_sigterm(ctx: ToolContext, work: Path) -> None:
     command = "trap '' TERM; echo ready; sleep 30 & echo $! > sleep.pid; wait"
     asyncio.get_running_loop().call_later(0.3, ctx.interrupt.set)
     start = time.monotonic()
@@ -107,7 +113,7 @@ async def test_interrupt_sigkills_a_process_ignoring_sigterm(
     assert result.summary.startswith("interrupted")
     # SIGTERM was ignored, so only the SIGKILL one second later could have ended it.
     assert 1.0 <= elapsed < 3
-    assert _process_gone(int((tmp_path / "sleep.pid").read_text()))
+    assert _process_gone(int((work / "sleep.pid").read_text()))
 
 
 async def test_interrupt_stops_a_normal_command_quickly(ctx: ToolContext) -> None:
@@ -118,20 +124,18 @@ async def test_interrupt_stops_a_normal_command_quickly(ctx: ToolContext) -> Non
     assert time.monotonic() - start < 0.9  # SIGTERM was enough, no kill grace needed
 
 
-async def test_interrupt_already_set_runs_nothing(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_interrupt_already_set_runs_nothing(ctx: ToolContext, work: Path) -> None:
     ctx.interrupt.set()
     result = await TerminalTool().run({"command": "touch ran"}, ctx)
     assert not result.ok and "interrupted" in result.content
-    assert not (tmp_path / "ran").exists()
+    assert not (work / "ran").exists()
 
 
-async def test_cancelling_the_call_kills_the_process_group(
-    ctx: ToolContext, tmp_path: Path
-) -> None:
+async def test_cancelling_the_call_kills_the_process_group(ctx: ToolContext, work: Path) -> None:
     task = asyncio.ensure_future(
         TerminalTool().run({"command": "sleep 30 & echo $! > bg.pid; wait"}, ctx)
     )
-    pid_file = tmp_path / "bg.pid"
+    pid_file = work / "bg.pid"
     for _ in range(200):
         if pid_file.exists() and pid_file.read_text().strip():
             break
@@ -161,15 +165,15 @@ async def test_background_child_holding_the_pipe_does_not_hang(ctx: ToolContext)
         os.kill(pid, 9)
 
 
-async def test_default_cwd_and_workdir(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "where.txt").write_text("top\n")
-    (tmp_path / "sub" / "where.txt").write_text("sub\n")
+async def test_default_cwd_and_workdir(ctx: ToolContext, work: Path) -> None:
+    (work / "sub").mkdir()
+    (work / "where.txt").write_text("top\n")
+    (work / "sub" / "where.txt").write_text("sub\n")
     here = await TerminalTool().run({"command": "cat where.txt"}, ctx)
     assert here.content.splitlines()[0] == "top"
     sub = await TerminalTool().run({"command": "cat where.txt", "workdir": "sub"}, ctx)
     assert sub.content.splitlines()[0] == "sub"
-    absolute = await TerminalTool().run({"command": "cat where.txt", "workdir": str(tmp_path)}, ctx)
+    absolute = await TerminalTool().run({"command": "cat where.txt", "workdir": str(work)}, ctx)
     assert absolute.content.splitlines()[0] == "top"
     missing = await TerminalTool().run({"command": "pwd", "workdir": "nope"}, ctx)
     assert not missing.ok and "cannot run in" in missing.content and "nope" in missing.content
@@ -265,10 +269,8 @@ def test_patterns_carry_reasons() -> None:
     assert dangerous_reason(":(){ :|:& };:") == "fork bomb"
 
 
-async def test_operator_denial_means_the_command_never_runs(
-    ctx: ToolContext, tmp_path: Path
-) -> None:
-    (tmp_path / "build").mkdir()
+async def test_operator_denial_means_the_command_never_runs(ctx: ToolContext, work: Path) -> None:
+    (work / "build").mkdir()
     asked: list[ApprovalRequest] = []
 
     async def deny(request: ApprovalRequest) -> bool:
@@ -279,7 +281,7 @@ async def test_operator_denial_means_the_command_never_runs(
     result = await TerminalTool().run({"command": "rm -rf ./build"}, ctx)
     assert not result.ok
     assert result.content.startswith("denied by the operator")
-    assert (tmp_path / "build").is_dir()
+    assert (work / "build").is_dir()
     assert asked == [
         ApprovalRequest(
             tool="terminal", command="rm -rf ./build", reason="recursive delete (rm -r)"
@@ -287,8 +289,8 @@ async def test_operator_denial_means_the_command_never_runs(
     ]
 
 
-async def test_operator_approval_runs_the_command(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "build").mkdir()
+async def test_operator_approval_runs_the_command(ctx: ToolContext, work: Path) -> None:
+    (work / "build").mkdir()
 
     async def allow(request: ApprovalRequest) -> bool:
         return True
@@ -296,11 +298,11 @@ async def test_operator_approval_runs_the_command(ctx: ToolContext, tmp_path: Pa
     ctx.approve = allow
     result = await TerminalTool().run({"command": "rm -rf ./build"}, ctx)
     assert result.ok
-    assert not (tmp_path / "build").exists()
+    assert not (work / "build").exists()
 
 
-async def test_harmless_command_does_not_ask(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "file.txt").write_text("x")
+async def test_harmless_command_does_not_ask(ctx: ToolContext, work: Path) -> None:
+    (work / "file.txt").write_text("x")
     asked: list[ApprovalRequest] = []
 
     async def deny(request: ApprovalRequest) -> bool:
@@ -310,11 +312,11 @@ async def test_harmless_command_does_not_ask(ctx: ToolContext, tmp_path: Path) -
     ctx.approve = deny
     result = await TerminalTool().run({"command": "rm file.txt"}, ctx)
     assert result.ok and asked == []
-    assert not (tmp_path / "file.txt").exists()
+    assert not (work / "file.txt").exists()
 
 
-async def test_without_approver_dangerous_commands_run(ctx: ToolContext, tmp_path: Path) -> None:
-    (tmp_path / "build").mkdir()
+async def test_without_approver_dangerous_commands_run(ctx: ToolContext, work: Path) -> None:
+    (work / "build").mkdir()
     result = await TerminalTool().run({"command": "rm -r build"}, ctx)
     assert result.ok
-    assert not (tmp_path / "build").exists()
+    assert not (work / "build").exists()

@@ -1,0 +1,426 @@
+"""Streaming answers and tool progress into a chat through the shared rate gate.
+
+The transport here is an in-memory stand-in for a platform (the real Telegram and Discord
+transports are tested against fake servers elsewhere): it keeps the chat's messages,
+enforces the size limit, answers "not modified" like the platforms do, and can be scripted
+to fail given calls with 429s or permanent edit failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Callable
+
+import pytest
+
+from hermes_gateway.delivery.chunking import split_message, utf16_len
+from hermes_gateway.delivery.errors import (
+    DeliveryError,
+    EditFailed,
+    MessageNotModified,
+    PermanentDeliveryError,
+    RetryAfter,
+)
+from hermes_gateway.delivery.rate_gate import RateGate
+from hermes_gateway.delivery.stream_consumer import StreamConsumer, StreamingTurn
+from hermes_gateway.delivery.tool_progress import ToolProgressMessage
+
+CURSOR = " ▌"
+Fault = Callable[[str, int, str], BaseException | None]
+
+
+class MemoryChat:
+    """In-memory platform: records every call, applies the limit, injects faults."""
+
+    def __init__(self, limit: int = 4096, measure: Callable[[str], int] = len) -> None:
+        self.limit = limit
+        self._measure = measure
+        self.messages: dict[str, str] = {}  # id -> text, in sending order
+        self.history: dict[str, list[str]] = {}  # id -> every text it showed
+        self.sends: list[str] = []  # successful sends
+        self.edits: list[tuple[str, str]] = []  # successful edits
+        self.attempts: list[tuple[str, str]] = []  # (kind, text) for every call
+        self.fault: Fault | None = None
+        self._next = 100
+
+    def measure(self, text: str) -> int:
+        return self._measure(text)
+
+    def _check(self, kind: str, text: str) -> None:
+        self.attempts.append((kind, text))
+        if self.fault is not None:
+            exc = self.fault(kind, len(self.attempts), text)
+            if exc is not None:
+                raise exc
+        if not text.strip():
+            raise DeliveryError("message text is empty")
+        if self._measure(text) > self.limit:
+            raise DeliveryError(f"message is too long ({self._measure(text)} > {self.limit})")
+
+    async def send_text(self, chat: str, text: str) -> str:
+        await asyncio.sleep(0)
+        self._check("send", text)
+        self._next += 1
+        mid = str(self._next)
+        self.messages[mid] = text
+        self.history[mid] = [text]
+        self.sends.append(text)
+        return mid
+
+    async def edit_text(self, chat: str, message_id: str, text: str) -> None:
+        await asyncio.sleep(0)
+        self._check("edit", text)
+        if message_id not in self.messages:
+            raise EditFailed("message to edit not found")
+        if self.messages[message_id] == text:
+            raise MessageNotModified("message is not modified")
+        self.messages[message_id] = text
+        self.history[message_id].append(text)
+        self.edits.append((message_id, text))
+
+    @property
+    def texts(self) -> list[str]:
+        return list(self.messages.values())
+
+
+def make(
+    limit: int = 4096, measure: Callable[[str], int] = len, **kw: object
+) -> tuple[MemoryChat, RateGate, StreamConsumer]:
+    chat = MemoryChat(limit, measure)
+    gate = RateGate(per_chat_interval=0.001, max_retries=kw.pop("max_retries", 5))  # type: ignore[arg-type]
+    opts: dict[str, object] = {"first_send_chars": 20, "edit_interval": 0.004}
+    opts.update(kw)
+    consumer = StreamConsumer(chat, "chat-1", gate, **opts)  # type: ignore[arg-type]
+    return chat, gate, consumer
+
+
+async def eventually(cond: Callable[[], bool]) -> None:
+    """Wait (bounded) for background delivery to reach a state."""
+    async with asyncio.timeout(2.0):
+        while not cond():  # noqa: ASYNC110 - the state lives in a test double, no event
+            await asyncio.sleep(0.002)
+
+
+async def stream(consumer: StreamConsumer, text: str, step: int = 7, pause: float = 0.001) -> None:
+    for i in range(0, len(text), step):
+        consumer.feed(text[i : i + step])
+        await asyncio.sleep(pause)
+
+
+ANSWER = (
+    "Sure! Here is how the **rate gate** works.\n\n"
+    "Every send and edit for a chat goes through one queue, in order, paced.\n\n"
+    "```python\nasync def run(self, chat_key, op):\n    return await op()\n```\n\n"
+    "- ordered\n- paced\n- retried after 429\n\nThat's all."
+)
+
+
+async def test_progressive_edits_end_in_exactly_the_final_text() -> None:
+    chat, gate, consumer = make()
+    await stream(consumer, ANSWER)
+    await eventually(lambda: chat.texts == [ANSWER + CURSOR])
+    assert len(chat.sends) == 1, "one message, edited as the answer grows"
+    assert len(chat.edits) >= 3
+    assert chat.texts[0].endswith(CURSOR)
+    assert all(text.endswith(CURSOR) for _, text in chat.edits)
+    ids = await consumer.finish(ANSWER)
+    assert chat.texts == [ANSWER]
+    assert ids == list(chat.messages)
+    # Streamed states grew monotonically towards the answer.
+    shown = [t.removesuffix(CURSOR) for t in chat.history[ids[0]]]
+    assert all(ANSWER.startswith(s) for s in shown)
+    assert len(chat.sends) == 1
+    await gate.aclose()
+
+
+async def test_first_send_waits_for_enough_text() -> None:
+    chat, gate, consumer = make(first_send_chars=30)
+    consumer.feed("Hello ")
+    consumer.feed("there, ")
+    await asyncio.sleep(0.02)
+    assert chat.attempts == []
+    consumer.feed("this is now long enough to show.")
+    await eventually(lambda: bool(chat.sends))
+    assert chat.sends == ["Hello there, this is now long enough to show." + CURSOR]
+    await consumer.finish("Hello there, this is now long enough to show.")
+    assert chat.texts == ["Hello there, this is now long enough to show."]
+    await gate.aclose()
+
+
+async def test_short_answer_is_sent_once_at_finish() -> None:
+    chat, gate, consumer = make(first_send_chars=40)
+    consumer.feed("Hi!")
+    ids = await consumer.finish("Hi!")
+    assert chat.sends == ["Hi!"] and chat.edits == []
+    assert ids == list(chat.messages)
+    await gate.aclose()
+
+
+async def test_finish_without_any_stream_and_blank_answer() -> None:
+    chat, gate, consumer = make()
+    assert await consumer.finish("   ") == []
+    assert chat.attempts == []
+    chat2, gate2, consumer2 = make(limit=50)
+    text = "word " * 40
+    await consumer2.finish(text.strip())
+    assert chat2.texts == split_message(text.strip(), 50)
+    await gate.aclose()
+    await gate2.aclose()
+
+
+async def test_edits_are_paced_by_edit_interval() -> None:
+    chat, gate, consumer = make(edit_interval=0.05, first_send_chars=5)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await stream(consumer, "x" * 400, step=4, pause=0.001)
+    await asyncio.sleep(max(0.0, 0.2 - (loop.time() - t0)))
+    await consumer.finish("x" * 400)
+    # About 0.2 s of streaming at one round per 50 ms: a handful of updates, not 100.
+    assert len(chat.sends) + len(chat.edits) <= 7
+    assert chat.texts == ["x" * 400]
+    await gate.aclose()
+
+
+LONG = "\n\n".join(
+    [
+        "# Report",
+        "A long answer that does not fit in one message, with paragraphs.",
+        *(f"Paragraph {i}: " + "lorem ipsum dolor sit amet " * 5 for i in range(8)),
+        "```sh\n" + "\n".join(f"echo line {i}" for i in range(25)) + "\n```",
+        "Closing words.",
+    ]
+)
+
+
+async def test_long_answer_continues_in_new_messages() -> None:
+    chat, gate, consumer = make(limit=300)
+    await stream(consumer, LONG, step=13)
+    await eventually(lambda: len(chat.messages) >= 3)  # chunks frozen while streaming
+    ids = await consumer.finish(LONG)
+    expected = split_message(LONG, 300)
+    assert chat.texts == expected
+    assert len(ids) == len(expected)
+    assert len(chat.sends) == len(expected)  # no message was sent twice
+    # A frozen message never changed again once it showed its final chunk.
+    for mid, final in zip(ids, expected, strict=True):
+        hist = chat.history[mid]
+        assert final in hist
+        assert all(h == final for h in hist[hist.index(final) :])
+    await gate.aclose()
+
+
+async def test_telegram_utf16_limit_with_emoji_stream() -> None:
+    chat, gate, consumer = make(limit=120, measure=utf16_len)
+    text = " ".join(["🚀 launch", "👍🏽 ok", "é", "家族👨‍👩‍👧"] * 40)
+    await stream(consumer, text, step=9)
+    await consumer.finish(text)
+    assert chat.texts == split_message(text, 120, measure=utf16_len)
+    assert all(utf16_len(t) <= 120 for h in chat.history.values() for t in h)
+    await gate.aclose()
+
+
+async def test_429_storm_loses_nothing_and_duplicates_nothing() -> None:
+    chat, gate, consumer = make(limit=250, max_retries=100)
+    rng = random.Random(3)
+    chat.fault = lambda kind, n, text: RetryAfter(0.001) if rng.random() < 0.5 else None
+    await stream(consumer, LONG, step=17)
+    ids = await consumer.finish(LONG)
+    expected = split_message(LONG, 250)
+    assert chat.texts == expected
+    assert len(chat.sends) == len(expected) == len(ids)
+    refused = sum(1 for kind, _ in chat.attempts) - len(chat.sends) - len(chat.edits)
+    assert refused >= 10, "the storm really happened"
+    await gate.aclose()
+
+
+async def test_edit_failure_falls_back_to_new_messages() -> None:
+    chat, gate, consumer = make(limit=200)
+    chat.fault = lambda kind, n, text: EditFailed("too old") if kind == "edit" else None
+    await stream(consumer, LONG, step=11)
+    await consumer.finish(LONG)
+    texts = chat.texts
+    assert len(chat.edits) == 0
+    assert texts[0].endswith(CURSOR), "the first message is stuck as it was"
+    # Nothing lost, nothing repeated: the stuck text plus the new messages give the answer.
+    rebuilt = "\n".join(t.removesuffix(CURSOR) for t in texts)
+    assert no_fences(rebuilt) == no_fences(LONG)
+    assert len(texts) == 1 + len(split_message(LONG[len(no_cursor(texts[0])) :], 200))
+    assert all(len(t) <= 200 for t in texts)
+    await gate.aclose()
+
+
+def no_fences(text: str) -> str:
+    """Text without fence lines and whitespace (chunking adds fences around splits)."""
+    return "".join(re.sub(r"^(```|~~~)\w*$", "", text, flags=re.M).split())
+
+
+def no_cursor(text: str) -> str:
+    return text.removesuffix(CURSOR)
+
+
+async def test_edit_failure_only_at_finish() -> None:
+    chat, gate, consumer = make()
+    text = "The answer begins here and keeps going for a while. " * 3
+    await stream(consumer, text)
+    await eventually(lambda: chat.texts == [text + CURSOR])
+    chat.fault = lambda kind, n, t: EditFailed("deleted") if kind == "edit" else None
+    await consumer.finish(text.strip())
+    stuck = chat.texts[0].removesuffix(CURSOR)
+    rest = "".join(chat.texts[1:])
+    assert "".join((stuck + rest).split()) == "".join(text.split())
+    await gate.aclose()
+
+
+async def test_message_not_modified_is_not_an_error() -> None:
+    chat, gate, consumer = make()
+    edits_seen = 0
+
+    def fault(kind: str, n: int, text: str) -> BaseException | None:
+        nonlocal edits_seen
+        if kind != "edit":
+            return None
+        edits_seen += 1
+        if edits_seen <= 2:
+            return MessageNotModified("message is not modified")
+        if text == ANSWER:
+            # An earlier attempt landed although its answer was lost: the platform already
+            # shows the final text and says so.
+            chat.messages[next(iter(chat.messages))] = text
+            return MessageNotModified("message is not modified")
+        return None
+
+    chat.fault = fault
+    await stream(consumer, ANSWER)
+    ids = await consumer.finish(ANSWER)
+    assert chat.texts == [ANSWER]
+    assert ids == list(chat.messages)
+    assert len(chat.sends) == 1
+    await gate.aclose()
+
+
+async def test_abort_finalises_what_was_shown_with_a_note() -> None:
+    chat, gate, consumer = make()
+    partial = ANSWER[:120]
+    await stream(consumer, partial)
+    await eventually(lambda: bool(chat.sends))
+    await consumer.abort("(interrupted)")
+    assert chat.texts == [partial.rstrip() + "\n\n(interrupted)"]
+    assert not any(t.endswith(CURSOR) for t in chat.texts)
+    await gate.aclose()
+
+
+async def test_final_text_different_from_stream_is_corrected() -> None:
+    chat, gate, consumer = make(limit=200)
+    await stream(consumer, LONG[:700])
+    final = "Actually, a short answer."
+    await consumer.finish(final)
+    assert chat.texts[0] == final
+    assert all(t == "…" for t in chat.texts[1:])
+    await gate.aclose()
+
+
+async def test_permanent_error_reaches_finish() -> None:
+    chat, gate, consumer = make()
+    chat.fault = lambda kind, n, text: PermanentDeliveryError("bot was blocked")
+    await stream(consumer, ANSWER)
+    with pytest.raises(PermanentDeliveryError):
+        await consumer.finish(ANSWER)
+    await gate.aclose()
+
+
+# -- tool progress ------------------------------------------------------------------
+
+
+async def run_tools(progress: ToolProgressMessage) -> None:
+    await progress.tool_started("terminal", "ls -la")
+    await progress.tool_finished("terminal", True, 0.4, "total 0")
+    await progress.tool_started("terminal", "git status")
+    await progress.tool_finished("terminal", False, 1.25, "fatal: not a git repository")
+    await progress.tool_started("read_file", "README.md")
+    await progress.tool_finished("read_file", True, 0.02, "# Hermes")
+    await progress.flush()
+
+
+async def test_tool_progress_all_collects_lines_in_one_message() -> None:
+    chat = MemoryChat()
+    gate = RateGate(per_chat_interval=0.001)
+    progress = ToolProgressMessage(chat, "chat-1", gate, "all")
+    await run_tools(progress)
+    assert len(chat.sends) == 1
+    assert chat.texts == [
+        "✓ terminal: ls -la (0.4s)\n✗ terminal: git status (1.2s)\n✓ read_file: README.md (0.0s)"
+    ]
+    assert progress.message_ids == list(chat.messages)
+    await gate.aclose()
+
+
+async def test_tool_progress_new_shows_each_tool_once() -> None:
+    chat = MemoryChat()
+    gate = RateGate(per_chat_interval=0.001)
+    progress = ToolProgressMessage(chat, "chat-1", gate, "new")
+    await run_tools(progress)
+    assert chat.texts == ["✓ terminal: ls -la (0.4s)\n✓ read_file: README.md (0.0s)"]
+    await gate.aclose()
+
+
+async def test_tool_progress_verbose_adds_previews() -> None:
+    chat = MemoryChat()
+    gate = RateGate(per_chat_interval=0.001)
+    progress = ToolProgressMessage(chat, "chat-1", gate, "verbose")
+    await progress.tool_started("terminal", "ls -la")
+    await progress.flush()
+    assert chat.texts == ["⚙ terminal: ls -la"]
+    await progress.tool_finished("terminal", True, 0.4, "total 0\ndrwxr-xr-x 2 root")
+    await progress.flush()
+    assert chat.texts == ["⚙ terminal: ls -la\n✓ terminal 0.4s: total 0 drwxr-xr-x 2 root"]
+    assert len(chat.sends) == 1 and len(chat.edits) == 1
+    await gate.aclose()
+
+
+async def test_tool_progress_off_sends_nothing() -> None:
+    chat = MemoryChat()
+    gate = RateGate(per_chat_interval=0.001)
+    progress = ToolProgressMessage(chat, "chat-1", gate, "off")
+    await run_tools(progress)
+    assert chat.attempts == []
+    with pytest.raises(ValueError):
+        ToolProgressMessage(chat, "chat-1", gate, "loud")  # type: ignore[arg-type]
+    await gate.aclose()
+
+
+async def test_tool_progress_overflows_into_a_new_message_and_survives_edit_failure() -> None:
+    chat = MemoryChat(limit=60)
+    gate = RateGate(per_chat_interval=0.001)
+    progress = ToolProgressMessage(chat, "chat-1", gate, "all")
+    for i in range(6):
+        progress.on_tool_started(f"tool{i}", "x" * 10)
+    await progress.flush()
+    assert len(chat.messages) >= 2
+    assert all(len(t) <= 60 for t in chat.texts)
+    assert "\n".join(chat.texts).count("⚙") == 6
+    chat.fault = lambda kind, n, text: EditFailed("gone") if kind == "edit" else None
+    progress.on_tool_started("late", "y")
+    await progress.flush()
+    assert chat.texts[-1] == "⚙ late: y"
+    await gate.aclose()
+
+
+async def test_streaming_turn_orders_progress_and_answer_through_one_gate() -> None:
+    chat = MemoryChat(limit=300)
+    gate = RateGate(per_chat_interval=0.001)
+    turn = StreamingTurn(
+        chat, "chat-1", gate, tool_progress="all", first_send_chars=10, edit_interval=0.004
+    )
+    turn.on_tool_started("terminal", "pytest -q")
+    turn.on_delta("Running the tests now, ")
+    await asyncio.sleep(0.01)
+    turn.on_tool_finished("terminal", True, 2.0, "5 passed")
+    for word in "all five tests pass and the suite is green.".split():
+        turn.on_delta(word + " ")
+        await asyncio.sleep(0.001)
+    final = "Running the tests now, all five tests pass and the suite is green."
+    await turn.finish(final, interrupted=True, error=None)
+    assert chat.texts == ["✓ terminal: pytest -q (2.0s)", final + "\n\n(interrupted)"]
+    await gate.aclose()
