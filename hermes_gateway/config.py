@@ -78,9 +78,77 @@ class GatewayConfig:
     loop_lag_threshold_ms: float = 100.0
 
 
+UnauthorizedDm = Literal["pair", "ignore"]
+
+
+@dataclass
+class TelegramConfig:
+    """Telegram (python-telegram-bot). Enabled when a token is set."""
+
+    token: str = ""
+    base_url: str = ""
+    """A self-hosted Bot API server's base, token appended (TELEGRAM_BASE_URL)."""
+    base_file_url: str = ""
+    home_channel: str = ""
+    allowed_users: list[str] = field(default_factory=list)
+    allow_all_users: bool = False
+    require_mention: bool = True
+    """In groups, answer only when mentioned or replied to."""
+    tool_progress: ToolProgressMode = "new"
+    unauthorized_dm: UnauthorizedDm = "pair"
+    approvals: Literal["dangerous", "always"] = "dangerous"
+    remote_approvals: bool = False
+    """Whether allowed users may answer approval requests with /approve and /deny."""
+
+
+@dataclass
+class DiscordConfig:
+    """Discord (discord.py). Enabled when a token is set."""
+
+    token: str = ""
+    api_base: str = ""
+    gateway_url: str = ""
+    home_channel: str = ""
+    allowed_users: list[str] = field(default_factory=list)
+    allowed_roles: list[str] = field(default_factory=list)
+    allow_all_users: bool = False
+    require_mention: bool = True
+    auto_thread: bool = False
+    """Open a thread for each answer to a mention in a channel."""
+    tool_progress: ToolProgressMode = "all"
+    unauthorized_dm: UnauthorizedDm = "pair"
+    approvals: Literal["dangerous", "always"] = "dangerous"
+    remote_approvals: bool = False
+
+
+@dataclass
+class ApiServerConfig:
+    """The OpenAI-compatible HTTP API (and webhooks) served by the gateway."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8642
+    key: str = ""
+    max_concurrency: int = 16
+    max_body_bytes: int = 1_000_000
+    approvals: Literal["dangerous", "always"] = "dangerous"
+
+
+@dataclass
+class PlatformsConfig:
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
+
+
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
+    platforms: PlatformsConfig = field(default_factory=PlatformsConfig)
+    allowed_users: list[str] = field(default_factory=list)
+    """Users allowed on every platform (GATEWAY_ALLOWED_USERS)."""
+    allow_all_users: bool = False
+    """Open every platform to everyone (GATEWAY_ALLOW_ALL_USERS); deny by default."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
@@ -101,6 +169,25 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("HERMES_MODEL", "model.name"),
     ("HERMES_TOOL_PROGRESS", "display.tool_progress"),
     ("HERMES_BUSY_MODE", "gateway.busy_mode"),
+    ("GATEWAY_ALLOWED_USERS", "allowed_users"),
+    ("GATEWAY_ALLOW_ALL_USERS", "allow_all_users"),
+    ("TELEGRAM_BOT_TOKEN", "platforms.telegram.token"),
+    ("TELEGRAM_BASE_URL", "platforms.telegram.base_url"),
+    ("TELEGRAM_BASE_FILE_URL", "platforms.telegram.base_file_url"),
+    ("TELEGRAM_HOME_CHANNEL", "platforms.telegram.home_channel"),
+    ("TELEGRAM_ALLOWED_USERS", "platforms.telegram.allowed_users"),
+    ("TELEGRAM_ALLOW_ALL_USERS", "platforms.telegram.allow_all_users"),
+    ("DISCORD_BOT_TOKEN", "platforms.discord.token"),
+    ("DISCORD_API_BASE", "platforms.discord.api_base"),
+    ("DISCORD_GATEWAY_URL", "platforms.discord.gateway_url"),
+    ("DISCORD_HOME_CHANNEL", "platforms.discord.home_channel"),
+    ("DISCORD_ALLOWED_USERS", "platforms.discord.allowed_users"),
+    ("DISCORD_ALLOWED_ROLES", "platforms.discord.allowed_roles"),
+    ("DISCORD_ALLOW_ALL_USERS", "platforms.discord.allow_all_users"),
+    ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
+    ("API_SERVER_HOST", "platforms.api_server.host"),
+    ("API_SERVER_PORT", "platforms.api_server.port"),
+    ("API_SERVER_KEY", "platforms.api_server.key"),
 )
 
 _NOT_SETTABLE = {"paths", "env"}
@@ -186,6 +273,12 @@ def _set_dotted(config: Config, dotted: str, value: str, *, source: str) -> None
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     """Check ``value`` against a field's type; accept strings for numbers and booleans."""
     origin = get_origin(hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(key, source, "must be a mapping")
+        instance = hint()
+        _apply_mapping(instance, value, prefix=f"{key}.", source=source)
+        return instance
     if origin is Literal:
         allowed = get_args(hint)
         if value not in allowed:

@@ -11,6 +11,7 @@ import logging
 from hermes_gateway.agent.loop import Agent
 from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
+from hermes_gateway.auth import AccessPolicy
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
 from hermes_gateway.events import EventBus
@@ -23,9 +24,26 @@ from hermes_gateway.watchdog import LoopWatchdog
 log = logging.getLogger(__name__)
 
 
-def remote_adapters(config: Config) -> list[PlatformAdapter]:
-    """The remote platforms the configuration enables (imported only when enabled)."""
-    return []
+def remote_adapters(config: Config, policy: AccessPolicy) -> list[PlatformAdapter]:
+    """The remote platforms the configuration enables.
+
+    Each platform's module (and its heavy library) is imported only when it is enabled.
+    """
+    adapters: list[PlatformAdapter] = []
+    platforms = config.platforms
+    if platforms.telegram.token:
+        from hermes_gateway.platforms.telegram import TelegramAdapter
+
+        adapters.append(TelegramAdapter(config, policy))
+    if platforms.discord.token:
+        from hermes_gateway.platforms.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(config, policy))
+    if platforms.api_server.enabled:
+        from hermes_gateway.platforms.api_server import ApiServerAdapter
+
+        adapters.append(ApiServerAdapter(config, policy))
+    return adapters
 
 
 class Gateway:
@@ -38,6 +56,7 @@ class Gateway:
         )
         self.store: SessionStore | None = None
         self.runner: GatewayRunner | None = None
+        self.policy = AccessPolicy(config)
 
     async def start(
         self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
@@ -54,10 +73,12 @@ class Gateway:
             max_retries=cfg.model.max_retries,
         )
         await agent.pool.warm(cfg.model)
-        runner = GatewayRunner(cfg, self.store, self.bus, agent, build_registry())
+        runner = GatewayRunner(
+            cfg, self.store, self.bus, agent, build_registry(), authorize=self.policy.authorize
+        )
         if local:
             runner.add_adapter(self.local)
-        for adapter in remote_adapters(cfg) if adapters is None else adapters:
+        for adapter in remote_adapters(cfg, self.policy) if adapters is None else adapters:
             runner.add_adapter(adapter)
         self.runner = runner
         await runner.start()

@@ -87,6 +87,8 @@ class MessageEvent:
     """Whether the bot was addressed (DMs always are; groups when mentioned or replied to)."""
     from_operator: bool = False
     """Sent by the person at the TUI into someone else's chat, as the bot."""
+    roles: tuple[str, ...] = ()
+    """The sender's role ids where the platform has roles (Discord)."""
     received_at: float = field(default_factory=time.time)
 
     @property

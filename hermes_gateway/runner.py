@@ -188,6 +188,8 @@ class GatewayRunner:
 
     async def handle(self, event: MessageEvent) -> None:
         """Entry point for every inbound message from every platform."""
+        if not event.mentioned:
+            return  # a group message not addressed to the bot
         if self.authorize is not None and not await self.authorize(event):
             return
         if event.is_command:

@@ -35,6 +35,7 @@ class ChatPlatform(PlatformAdapter):
 
 @pytest.fixture
 async def gw(config):
+    config.allowed_users = ["ann"]
     gateway = Gateway(config)
     recorder = Recorder(gateway.bus)
     chat = ChatPlatform()
@@ -210,7 +211,9 @@ async def test_busy_queue_mode_does_not_interrupt(gw, config, fake_openai):
 def _remote(text: str, chat: str = "c1") -> MessageEvent:  # noqa: F821
     from hermes_gateway.models import MessageEvent
 
-    return MessageEvent(text=text, source=SessionSource("testchat", chat, user_name="ann"))
+    return MessageEvent(
+        text=text, source=SessionSource("testchat", chat, user_id="ann", user_name="ann")
+    )
 
 
 async def test_quit_is_local_only_and_remote_chats_are_separate(gw):
@@ -249,3 +252,23 @@ async def test_platform_that_fails_to_start_does_not_stop_others(config, fake_op
     assert rec.of(ev.TurnFinished)[-1].text == "echo: still works"
     await gateway.stop()
     await asyncio.sleep(0)
+
+
+async def test_unknown_users_are_denied_by_default(gw, fake_openai):
+    from hermes_gateway.models import MessageEvent
+
+    stranger = SessionSource("testchat", "c9", user_id="mallory", user_name="m")
+    await gw.runner.handle(MessageEvent(text="let me in", source=stranger))
+    await gw.runner.handle(MessageEvent(text="/status", source=stranger))
+    await gw.runner.wait_idle()
+    assert fake_openai.requests == [] and gw.chat.sent == []
+    assert not gw.recorder.of(ev.MessageReceived)
+
+
+async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
+    from hermes_gateway.models import MessageEvent
+
+    group = SessionSource("testchat", "g1", chat_type="group", user_id="ann")
+    await gw.runner.handle(MessageEvent(text="chatting among us", source=group, mentioned=False))
+    await gw.runner.wait_idle()
+    assert fake_openai.requests == []
