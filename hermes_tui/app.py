@@ -22,6 +22,7 @@ from hermes_gateway.config import Config
 from hermes_tui.bridge import pump_events
 from hermes_tui.screens.main import MainScreen
 from hermes_tui.widgets.first_run import FirstRunPanel
+from hermes_tui.widgets.prompt_input import PromptInput
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,8 @@ class HermesApp(App[None]):
         self.notify(f"Using {message.server.label} · {message.model} ({where})")
         for panel in self.query(FirstRunPanel):
             panel.remove()
-        self.main_screen._update_status()
+        self.main_screen.update_status()
+        self.main_screen.query_one(PromptInput).focus()
 
     # --- actions -----------------------------------------------------------------------
 
@@ -148,6 +150,9 @@ class HermesApp(App[None]):
     async def action_quit(self) -> None:
         await self.stop_gateway()
         self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.stop_gateway()
 
     async def stop_gateway(self) -> None:
         if self._stopped:

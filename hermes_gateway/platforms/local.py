@@ -19,7 +19,12 @@ def local_source() -> SessionSource:
     except Exception:  # no passwd entry in some containers
         user = "operator"
     return SessionSource(
-        platform=LOCAL_PLATFORM, chat_id="operator", chat_type="dm", user_id=user, user_name=user
+        platform=LOCAL_PLATFORM,
+        chat_id="operator",
+        chat_type="dm",
+        user_id=user,
+        user_name=user,
+        chat_name="Terminal",
     )
 
 

@@ -80,7 +80,7 @@ class MainScreen(Screen[None]):
             sessions.rows[record.session_key].updated_at = record.updated_at
         local = await gateway.runner.runtime(gateway.local.source)
         await self.select_session(local.key)
-        self._update_status()
+        self.update_status()
 
     async def show_config_error(self, message: str) -> None:
         await self.conversation.add_notice(
@@ -103,7 +103,7 @@ class MainScreen(Screen[None]):
         await self.conversation.show_transcript(messages, "".join(self.partial.get(key, [])))
         await self.query_one(ToolProgressPane).clear()
         self.query_one(SessionsPane).mark_read(key)
-        self._update_status()
+        self.update_status()
 
     @on(SessionSelected)
     async def _on_session_selected(self, message: SessionSelected) -> None:
@@ -151,7 +151,7 @@ class MainScreen(Screen[None]):
                 sessions.upsert(event.session_key, streaming=True)
                 if here:
                     await self.conversation.begin_answer()
-                    self._update_status(busy=True)
+                    self.update_status(busy=True)
             case ev.TurnFinished():
                 self.partial.pop(event.session_key, None)
                 sessions.upsert(
@@ -164,7 +164,7 @@ class MainScreen(Screen[None]):
                     await self.conversation.end_answer(
                         event.text, interrupted=event.interrupted, error=event.error
                     )
-                    self._update_status(busy=False)
+                    self.update_status(busy=False)
             case ev.ToolStarted():
                 if here:
                     await self.query_one(ToolProgressPane).tool_started(
@@ -181,7 +181,7 @@ class MainScreen(Screen[None]):
                         await self.app.action_quit()
                         return
                     await self.conversation.add_command_reply(event.text, ok=event.ok)
-                self._update_status()
+                self.update_status()
             case ev.Notice():
                 if here or key is None:
                     await self.conversation.add_notice(event.text, event.level)
@@ -195,7 +195,7 @@ class MainScreen(Screen[None]):
                 )
                 if here and event.reason in ("reset", "resumed"):
                     await self.select_session(event.session_key)
-                self._update_status()
+                self.update_status()
             case ev.PlatformStatus():
                 self.query_one(PlatformsPane).set_status(event)
                 if event.state == "failed":
@@ -210,7 +210,7 @@ class MainScreen(Screen[None]):
     def _clear_lag(self) -> None:
         self.query_one(StatusLine).lag_ms = 0
 
-    def _update_status(self, busy: bool | None = None) -> None:
+    def update_status(self, busy: bool | None = None) -> None:
         status = self.query_one(StatusLine)
         if self.gateway is None or self.gateway.runner is None or self.current_key is None:
             return

@@ -62,7 +62,6 @@ class ConversationView(VerticalScroll):
         if widgets:
             await self.mount_all(widgets)
         if partial:
-            await self.begin_answer()
             await self.append_delta(partial)
         self.scroll_end(animate=False)
         self.anchor()
@@ -78,15 +77,18 @@ class ConversationView(VerticalScroll):
         self.anchor()
 
     async def begin_answer(self) -> None:
-        if self._response is None:
-            self._response = AgentResponse("")
-            await self.mount(self._response)
-            self._stream = Markdown.get_stream(self._response)
+        """A new answer starts: the next delta opens a new response widget."""
+        await self._stop_stream()
+        self._response = None
 
     async def append_delta(self, text: str) -> None:
+        # Created on the first delta, never before: Textual's MarkdownStream.stop() on a
+        # stream whose task never ran re-raises CancelledError into the caller.
         if self._stream is None:
-            await self.begin_answer()
-        assert self._stream is not None
+            if self._response is None:
+                self._response = AgentResponse("")
+                await self.mount(self._response)
+            self._stream = Markdown.get_stream(self._response)
         await self._stream.write(text)
 
     async def end_answer(
