@@ -46,7 +46,6 @@ class HermesApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+n", "new_session", "New session", id="app.new_session"),
         Binding("f1", "show_help", "Help", id="app.help"),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.palette"),
     ]
 
     def __init__(

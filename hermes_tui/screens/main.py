@@ -66,6 +66,8 @@ class MainScreen(Screen[None]):
         assert gateway.runner is not None and gateway.store is not None
         self.gateway = gateway
         self.query_one(SlashComplete).registry = gateway.runner.commands
+        if gateway.cron is not None:
+            self.query_one(CronPane).attach(gateway.cron)
         prompt = self.query_one(PromptInput)
         prompt.input_history.entries = await gateway.store.get_input_history()
         sessions = self.query_one(SessionsPane)
@@ -103,6 +105,8 @@ class MainScreen(Screen[None]):
         await self.conversation.show_transcript(messages, "".join(self.partial.get(key, [])))
         await self.query_one(ToolProgressPane).clear()
         self.query_one(SessionsPane).mark_read(key)
+        row = self.query_one(SessionsPane).rows.get(key)
+        self.conversation.border_title = row.name if row else key
         self.update_status()
 
     @on(SessionSelected)
@@ -200,6 +204,8 @@ class MainScreen(Screen[None]):
                 self.query_one(PlatformsPane).set_status(event)
                 if event.state == "failed":
                     self.notify(f"{event.platform} failed: {event.detail}", severity="error")
+            case ev.CronJobChanged() | ev.CronRunStarted() | ev.CronRunFinished():
+                self.query_one(CronPane).on_cron_event(event)
             case ev.LoopLag(lag=lag):
                 self.query_one(StatusLine).lag_ms = lag * 1000
                 self.set_timer(5, self._clear_lag)
@@ -219,7 +225,7 @@ class MainScreen(Screen[None]):
         if rt is None:
             return
         status.model = runner.model_for(rt).name
-        status.session = rt.record.title or rt.record.id
+        status.session = rt.record.title or "untitled session"
         status.tokens = rt.record.prompt_tokens + rt.record.completion_tokens
         status.busy = rt.busy if busy is None else busy
 

@@ -12,6 +12,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from hermes_gateway.store import StoredMessage
+from hermes_tui.widgets.follow import follow, unfollow
 
 
 class UserMessage(Static):
@@ -36,9 +37,6 @@ class ConversationView(VerticalScroll):
         self._response: AgentResponse | None = None
         self._stream: MarkdownStream | None = None
 
-    def on_mount(self) -> None:
-        self.anchor()
-
     @property
     def streaming(self) -> bool:
         return self._stream is not None
@@ -47,6 +45,7 @@ class ConversationView(VerticalScroll):
         await self._stop_stream()
         self._response = None
         await self.remove_children()
+        unfollow(self)
 
     async def show_transcript(self, messages: list[StoredMessage], partial: str = "") -> None:
         """Replace the pane with a stored transcript (+ the answer being written, if any)."""
@@ -63,8 +62,7 @@ class ConversationView(VerticalScroll):
             await self.mount_all(widgets)
         if partial:
             await self.append_delta(partial)
-        self.scroll_end(animate=False)
-        self.anchor()
+        follow(self)
 
     def _user_widget(self, text: str, meta: dict | None = None) -> UserMessage:
         operator = bool(meta and meta.get("from_operator"))
@@ -74,7 +72,7 @@ class ConversationView(VerticalScroll):
         await self._stop_stream()
         self._response = None
         await self.mount(self._user_widget(text, {"from_operator": from_operator}))
-        self.anchor()
+        follow(self)
 
     async def begin_answer(self) -> None:
         """A new answer starts: the next delta opens a new response widget."""
@@ -90,6 +88,7 @@ class ConversationView(VerticalScroll):
                 await self.mount(self._response)
             self._stream = Markdown.get_stream(self._response)
         await self._stream.write(text)
+        follow(self)
 
     async def end_answer(
         self, text: str, *, interrupted: bool = False, error: str | None = None
@@ -107,9 +106,11 @@ class ConversationView(VerticalScroll):
 
     async def add_command_reply(self, text: str, *, ok: bool = True) -> None:
         await self.mount(CommandReply(text, classes="" if ok else "error"))
+        follow(self)
 
     async def add_notice(self, text: str, level: str = "info") -> None:
         await self.mount(NoticeLine(text, classes=level, markup=False))
+        follow(self)
 
     async def _stop_stream(self) -> None:
         if self._stream is not None:

@@ -86,7 +86,7 @@ class SessionsPane(OptionList):
         text.append(PLATFORM_MARKS.get(row.platform, "•") + " ", style="bold cyan")
         text.append(row.name, style="bold" if row.unread else "")
         if row.streaming:
-            text.append(" ✎", style="yellow")
+            text.append("  ✎", style="yellow")
         elif row.unread:
             text.append(" ●", style="magenta")
         if row.updated_at:

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from hermes_tui.widgets.follow import follow, unfollow
+
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 MAX_ROWS = 100
 
@@ -41,8 +43,8 @@ class ToolRow(Static):
             text.append(f"  {self.duration:.1f}s", style="cyan")
             if self.summary:
                 text.append(f"  {self.summary}")
-        else:
-            text.append(f"  {time.monotonic() - self.started:.0f}s", style="dim")
+        elif (elapsed := time.monotonic() - self.started) >= 1:
+            text.append(f"  {elapsed:.0f}s", style="dim")
         self.update(text)
 
     def finish(self, ok: bool, duration: float, summary: str) -> None:
@@ -63,7 +65,6 @@ class ToolProgressPane(VerticalScroll):
         yield Static("No tool calls yet.", id="tools-empty", classes="empty")
 
     def on_mount(self) -> None:
-        self.anchor()
         self._timer = self.set_interval(0.1, self._spin, pause=True)
 
     @property
@@ -76,6 +77,7 @@ class ToolProgressPane(VerticalScroll):
         row = ToolRow(call_id, name, preview)
         self._rows[call_id] = row
         await self.mount(row)
+        follow(self)
         if len(self._rows) > MAX_ROWS:
             oldest = next(iter(self._rows))
             await self._rows.pop(oldest).remove()
@@ -90,6 +92,7 @@ class ToolProgressPane(VerticalScroll):
     async def clear(self) -> None:
         self._rows.clear()
         await self.remove_children()
+        unfollow(self)
         await self.mount(Static("No tool calls yet.", id="tools-empty", classes="empty"))
 
     def _spin(self) -> None:

@@ -43,9 +43,14 @@ async def test_message_streams_in_as_markdown(app, fake_openai):
         await pilot.press("enter")
         await wait_until(pilot, lambda: last(app, UserMessage) is not None)
         assert str(last(app, UserMessage).render()) == "hello"
-        await wait_until(pilot, lambda: not app.main_screen.conversation.streaming
-                         and last(app, AgentResponse) is not None
-                         and last(app, AgentResponse).source == answer.strip())
+        await wait_until(
+            pilot,
+            lambda: (
+                not app.main_screen.conversation.streaming
+                and last(app, AgentResponse) is not None
+                and last(app, AgentResponse).source == answer.strip()
+            ),
+        )
         assert app.query_one(PromptInput).text == ""
         status = app.main_screen.query_one("#status")
         assert status.tokens > 0 and status.model == "fake-model"
@@ -97,7 +102,8 @@ async def test_ctrl_c_interrupts_the_answer(app, fake_openai):
         await ready(app, pilot)
         finished: list = []
         app.gateway.bus.add_listener(
-            lambda e: isinstance(e, ev.TurnFinished) and finished.append(e))
+            lambda e: isinstance(e, ev.TurnFinished) and finished.append(e)
+        )
         await type_line(pilot, "go")
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.main_screen.conversation.streaming)
@@ -105,8 +111,12 @@ async def test_ctrl_c_interrupts_the_answer(app, fake_openai):
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: bool(finished))
         assert finished[0].interrupted
-        await wait_until(pilot, lambda: any("interrupted" in str(n.render())
-                                            for n in app.main_screen.query(NoticeLine)))
+        await wait_until(
+            pilot,
+            lambda: any(
+                "interrupted" in str(n.render()) for n in app.main_screen.query(NoticeLine)
+            ),
+        )
         assert app.is_running, "Ctrl+C stops the answer, not the app"
 
 
@@ -177,8 +187,13 @@ async def test_first_run_panel_without_a_model(hermes_home):
         assert "base_url" in text and "OPENAI_BASE_URL" in text and str(hermes_home) in text
         await type_line(pilot, "hi")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("No model is configured" in str(n.render())
-                                            for n in app.main_screen.query(NoticeLine)))
+        await wait_until(
+            pilot,
+            lambda: any(
+                "No model is configured" in str(n.render())
+                for n in app.main_screen.query(NoticeLine)
+            ),
+        )
 
 
 async def test_choosing_a_found_server_configures_it(hermes_home):
@@ -204,8 +219,13 @@ async def test_choosing_a_found_server_configures_it(hermes_home):
         assert "fake-model" in (hermes_home / "config.yaml").read_text()
         await type_line(pilot, "works")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: last(app, AgentResponse) is not None
-                         and last(app, AgentResponse).source == "echo: works")
+        await wait_until(
+            pilot,
+            lambda: (
+                last(app, AgentResponse) is not None
+                and last(app, AgentResponse).source == "echo: works"
+            ),
+        )
     await local_server.stop()
 
 

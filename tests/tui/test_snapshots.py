@@ -1,0 +1,96 @@
+"""SVG snapshots of the main screen states (stored in snapshots/, reviewed like code).
+
+Inputs are made deterministic: a fixed HERMES_HOME path (it is shown on the first-run panel),
+a non-blinking cursor and a frozen spinner frame.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from hermes_gateway.config import load_config
+from hermes_gateway.paths import HermesPaths
+from hermes_tui.app import HermesApp
+from hermes_tui.widgets.prompt_input import PromptInput
+from hermes_tui.widgets.tool_progress import ToolProgressPane, ToolRow
+from tests.conftest import make_config
+from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
+from tests.tui.conftest import ready, wait_until
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = Path("/tmp/hermes-snapshot-home")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    monkeypatch.setenv("HERMES_HOME", str(home))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def threaded_model():
+    with FakeOpenAI() as fake:  # its own loop in a thread: snap_compare runs the app's loop
+        yield fake
+
+
+async def _steady(app: HermesApp, pilot) -> None:  # noqa: ANN001
+    app.query_one(PromptInput).cursor_blink = False
+    await pilot.pause()
+
+
+def test_first_run_without_a_model(snap_compare, fixed_home):
+    config = load_config(HermesPaths(fixed_home), {"HERMES_HOME": str(fixed_home)})
+    app = HermesApp(config, discover_servers=False)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await ready(app, pilot)
+        await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_model):
+    threaded_model.enqueue(
+        ScriptedReply(text="Hello! Let me **check** the disk for you."),
+        ScriptedReply(
+            text="I'll list the files first.",
+            tool_calls=[ToolCallSpec("terminal", {"command": "sleep 3 && du -sh ."})],
+        ),
+    )
+    app = HermesApp(make_config(fixed_home, threaded_model), discover_servers=False)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await ready(app, pilot)
+        for text in ("hi", "how big is this folder?"):
+            app.main_screen.send_text(text)
+            await wait_until(pilot, lambda: len(threaded_model.requests) >= 1)
+            if text == "hi":
+                await app.gateway.runner.wait_idle()
+        await wait_until(pilot, lambda: bool(app.main_screen.query(ToolRow)))
+        pane = app.main_screen.query_one(ToolProgressPane)
+        pane._timer.pause()
+        for row in app.main_screen.query(ToolRow):
+            row.frame, row.started = 0, time.monotonic()  # frozen spinner, no elapsed time
+            row.refresh_row()
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_autocomplete_open(snap_compare, fixed_home, threaded_model):
+    app = HermesApp(make_config(fixed_home, threaded_model), discover_servers=False)
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await ready(app, pilot)
+        await pilot.press("slash", "s")
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
