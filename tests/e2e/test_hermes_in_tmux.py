@@ -1,0 +1,92 @@
+"""The installed ``hermes`` in a real terminal: start, chat, complete, quit, restore."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.tmux import TmuxSession, tmux_available
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not tmux_available(), reason="needs tmux and the installed hermes"),
+]
+
+
+@pytest.fixture
+def model_server(tmp_path: Path):
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [
+                {
+                    "text": "Running it.",
+                    "tool_calls": [
+                        {"name": "terminal", "arguments": {"command": "echo from-the-tool"}}
+                    ],
+                },
+                {"text": "The tool said **from-the-tool**.", "chunk_size": 4, "delay": 0.01},
+            ]
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--script", str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("READY "), line
+    yield line.split()[1]
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=5)
+
+
+@pytest.fixture
+def terminal(hermes_home: Path, model_server: str):
+    env = {
+        "HERMES_HOME": str(hermes_home),
+        "OPENAI_BASE_URL": model_server,
+        "OPENAI_API_KEY": "test-key",
+        "HERMES_MODEL": "fake-model",
+        "PATH": os.environ["PATH"],
+        "TERM": "xterm-256color",
+    }
+    session = TmuxSession("hermes", env=env)
+    yield session
+    session.kill()
+
+
+def test_chat_tool_autocomplete_and_clean_quit(terminal: TmuxSession):
+    terminal.wait_for(lambda s: "local connected" in s and "Message Hermes" in s)
+    assert terminal.alternate_screen()
+    terminal.type("run the tool")
+    terminal.send("Enter")
+    screen = terminal.wait_for(lambda s: "The tool said from-the-tool." in s)
+    assert "terminal" in screen and "echo from-the-tool" in screen  # the tool pane
+    terminal.type("/mo")
+    screen = terminal.wait_for(lambda s: "/model" in s and "Show or switch the model" in s)
+    terminal.send("Escape")
+    terminal.send("C-q")
+    screen = terminal.wait_for(lambda s: "HERMES-EXIT:0" in s)
+    assert not terminal.alternate_screen(), "the terminal is back on its normal screen"
+    assert "Traceback" not in screen
+
+
+def test_sigterm_restores_the_terminal(terminal: TmuxSession):
+    terminal.wait_for(lambda s: "local connected" in s)
+    shell = terminal.pid()
+    children = subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True)
+    hermes_pids = [int(p) for p in children.stdout.split() if p.strip()]
+    assert hermes_pids
+    for pid in hermes_pids:
+        os.kill(pid, signal.SIGTERM)
+    screen = terminal.wait_for(lambda s: "HERMES-EXIT:" in s)
+    assert not terminal.alternate_screen()
+    assert "Traceback" not in screen
