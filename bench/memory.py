@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _terminal import drain, read_until, rss_mb, spawn_hermes, stop  # noqa: E402
+from _terminal import drain, read_until, rss_mb, spawn_hermes, stop
 
 
 def main() -> None:

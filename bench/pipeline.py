@@ -126,20 +126,9 @@ async def through_gateway(base_url: str) -> tuple[list[float], float, int]:
     return times, CHATS * PER_CHAT / elapsed, platform.delivered
 
 
-async def main() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    base_url = proc.stdout.readline().split()[1]
-    try:
-        bare = await bare_sdk(base_url)
-        gw_times, rate, delivered = await through_gateway(base_url)
-    finally:
-        proc.terminate()
-        proc.wait()
+async def measure(base_url: str) -> None:
+    bare = await bare_sdk(base_url)
+    gw_times, rate, delivered = await through_gateway(base_url)
     print(f"bare SDK round trip:   p50 {pct(bare, 0.5):.2f} ms  p99 {pct(bare, 0.99):.2f} ms")
     print(
         f"through the gateway:   p50 {pct(gw_times, 0.5):.2f} ms  p99 {pct(gw_times, 0.99):.2f} ms"
@@ -154,5 +143,19 @@ async def main() -> None:
     )
 
 
+def main() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        asyncio.run(measure(proc.stdout.readline().split()[1]))
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
