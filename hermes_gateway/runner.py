@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_gateway import events as ev
-from hermes_gateway.agent.loop import Agent
+from hermes_gateway.agent.loop import Agent, TurnResult
 from hermes_gateway.agent.tools.base import ToolContext
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.config import Config, ModelConfig
@@ -55,6 +55,15 @@ class SessionRuntime:
     @property
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
+
+
+@dataclass
+class PlatformStats:
+    """Per-platform counters for the Platforms pane."""
+
+    received: int = 0
+    sent: int = 0
+    last_error: str = ""
 
 
 class _Sink:
@@ -126,6 +135,11 @@ class GatewayRunner:
         self._supervisors: list[asyncio.Task[None]] = []
         self._stopping = False
         self._cwd = Path(config.agent.cwd).expanduser()
+        self.stats: dict[str, PlatformStats] = {}
+        self.paused_sessions: set[str] = set()
+        """Chats where the operator answers by hand: messages are stored, not answered."""
+        self.paused_platforms: set[str] = set()
+        self._status_before_pause: dict[str, ev.PlatformStatus] = {}
 
     # --- platforms --------------------------------------------------------------------
 
@@ -134,10 +148,18 @@ class GatewayRunner:
 
         def status(state: str, detail: str = "", retry_in: float | None = None) -> None:
             event = ev.PlatformStatus(platform=name, state=state, detail=detail, retry_in=retry_in)  # type: ignore[arg-type]
+            if state in ("failed", "reconnecting") and detail:
+                self.stats_for(name).last_error = detail
+            if name in self.paused_platforms and state != "failed":
+                self._status_before_pause[name] = event  # shown again on resume
+                return
             self.platform_state[name] = event
             self.bus.publish(event)
 
         adapter.bind(self.handle, status)
+        attach = getattr(adapter, "attach_runner", None)
+        if attach is not None:  # request/response platforms (the API server) run turns here
+            attach(self)
         self.adapters[name] = adapter
 
     async def start(self) -> None:
@@ -192,6 +214,8 @@ class GatewayRunner:
             return  # a group message not addressed to the bot
         if self.authorize is not None and not await self.authorize(event):
             return
+        if not event.from_operator:
+            self.stats_for(event.source.platform).received += 1
         if event.is_command:
             from hermes_gateway.commands.registry import parse_command
 
@@ -201,7 +225,13 @@ class GatewayRunner:
                 return
         if not event.text.strip() and not event.media:
             return
+        if event.from_operator:
+            await self.operator_say(event.source, event.text)
+            return
         rt = await self.runtime(event.source)
+        if rt.key in self.paused_sessions or event.source.platform in self.paused_platforms:
+            await self._hold(rt, event)
+            return
         if rt.busy:
             rt.pending.append(event)
             if self.config.gateway.busy_mode == "interrupt":
@@ -217,7 +247,7 @@ class GatewayRunner:
             hints = self.commands.suggest(name, platform)
             hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
             result = CommandResult(f"Unknown command /{name}.{hint} Try /help.", ok=False)
-        elif not spec.allowed_on(platform):
+        elif not spec.allowed_on("local" if event.from_operator else platform):
             result = CommandResult(f"/{spec.name} is only available in the local terminal.", False)
         else:
             try:
@@ -245,11 +275,102 @@ class GatewayRunner:
             )
         )
         adapter = self.adapters.get(platform)
-        if adapter is not None and result.text:
+        if adapter is not None and result.text and not event.from_operator:
             try:
                 await adapter.send(event.source, result.text)
-            except Exception:
+                self.stats_for(platform).sent += 1
+            except Exception as exc:
+                self.stats_for(platform).last_error = str(exc) or type(exc).__name__
                 log.exception("could not deliver /%s reply on %s", name, platform)
+
+    # --- the operator stepping in ------------------------------------------------------
+
+    def stats_for(self, platform: str) -> PlatformStats:
+        stats = self.stats.get(platform)
+        if stats is None:
+            stats = self.stats[platform] = PlatformStats()
+        return stats
+
+    async def operator_say(self, source: SessionSource, text: str) -> None:
+        """Send ``text`` into a chat as the bot, stored as from the operator."""
+        rt = await self.runtime(source)
+        message = StoredMessage(role="assistant", content=text, meta={"from_operator": True})
+        await self.store.append_messages(rt.record.id, [message])
+        if rt.history is not None:
+            rt.history.append(message.to_openai())
+        self.bus.publish(
+            ev.MessageReceived(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                platform=source.platform,
+                text=text,
+                user_name="operator",
+                from_operator=True,
+            )
+        )
+        adapter = self.adapters.get(source.platform)
+        if adapter is not None and source.platform != "local":
+            try:
+                await adapter.send(rt.source, text)
+                self.stats_for(source.platform).sent += 1
+            except Exception as exc:
+                self.stats_for(source.platform).last_error = str(exc) or type(exc).__name__
+                self.bus.publish(
+                    ev.Notice(text=f"Could not deliver: {exc}", level="error", session_key=rt.key)
+                )
+
+    def set_session_paused(self, session_key: str, paused: bool) -> None:
+        """Pause the agent in one chat (the operator answers by hand) or hand it back."""
+        if paused:
+            self.paused_sessions.add(session_key)
+            self.interrupt(session_key)
+        else:
+            self.paused_sessions.discard(session_key)
+        rt = self.sessions.get(session_key)
+        if rt is not None:
+            self.publish_session(rt, "updated")
+
+    def set_platform_paused(self, platform: str, paused: bool) -> None:
+        """Stop answering a whole platform; its messages are still stored and shown."""
+        if paused:
+            self.paused_platforms.add(platform)
+            for key, rt in self.sessions.items():
+                if rt.source.platform == platform:
+                    self.interrupt(key)
+        else:
+            self.paused_platforms.discard(platform)
+        if paused:
+            before = self.platform_state.get(platform)
+            if before is not None and before.state != "paused":
+                self._status_before_pause[platform] = before
+            event = ev.PlatformStatus(
+                platform=platform, state="paused", detail="paused by the operator"
+            )
+        else:
+            before = self._status_before_pause.pop(platform, None)
+            event = ev.PlatformStatus(
+                platform=platform,
+                state=before.state if before else "connected",
+                detail=before.detail if before else "",
+            )
+        self.platform_state[platform] = event
+        self.bus.publish(event)
+
+    async def _hold(self, rt: SessionRuntime, event: MessageEvent) -> None:
+        """Store and show a message in a paused chat without waking the agent."""
+        user = StoredMessage(role="user", content=event.text)
+        await self.store.append_messages(rt.record.id, [user])
+        if rt.history is not None:
+            rt.history.append(user.to_openai())
+        self.bus.publish(
+            ev.MessageReceived(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                platform=rt.source.platform,
+                text=event.text,
+                user_name=event.source.user_name,
+            )
+        )
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -381,8 +502,6 @@ class GatewayRunner:
     async def _turn(self, rt: SessionRuntime, batch: list[MessageEvent]) -> None:
         text = "\n\n".join(e.text for e in batch if e.text.strip())
         meta: dict[str, Any] = {}
-        if any(e.from_operator for e in batch):
-            meta["from_operator"] = True
         if any(e.media for e in batch):
             meta["media"] = [m.path for e in batch for m in e.media]
         user = StoredMessage(role="user", content=text, meta=meta)
@@ -396,13 +515,24 @@ class GatewayRunner:
                 platform=rt.source.platform,
                 text=text,
                 user_name=batch[-1].source.user_name,
-                from_operator=bool(meta.get("from_operator")),
             )
         )
         await self.run_agent(rt, history)
 
-    async def run_agent(self, rt: SessionRuntime, history: list[dict[str, Any]]) -> None:
-        """One agent turn over the stored history (whose last entry is the user's)."""
+    async def run_agent(
+        self,
+        rt: SessionRuntime,
+        history: list[dict[str, Any]],
+        *,
+        delivery: TurnDelivery | None = None,
+        instructions: str | None = None,
+    ) -> TurnResult:
+        """One agent turn over the stored history (whose last entry is the user's).
+
+        ``delivery`` replaces the platform's own (for a caller that returns the answer
+        itself, like the API server); ``instructions`` extend the system prompt for this
+        turn only.
+        """
         self._turn_counter += 1
         turn_id = self._turn_counter
         model = self.model_for(rt)
@@ -412,10 +542,11 @@ class GatewayRunner:
                 session_key=rt.key, session_id=rt.record.id, turn_id=turn_id, model=model.name
             )
         )
-        adapter = self.adapters.get(rt.source.platform)
-        delivery = adapter.begin_turn(rt.source) if adapter else None
-        if adapter is not None:
-            asyncio.create_task(_quietly(adapter.send_typing(rt.source)))
+        if delivery is None:
+            adapter = self.adapters.get(rt.source.platform)
+            delivery = adapter.begin_turn(rt.source) if adapter else None
+            if adapter is not None:
+                asyncio.create_task(_quietly(adapter.send_typing(rt.source)))
         sink = _Sink(self.bus, rt.key, turn_id, delivery or NULL_DELIVERY)
         ctx = ToolContext(
             session_id=rt.record.id,
@@ -424,7 +555,10 @@ class GatewayRunner:
             interrupt=rt.interrupt,
             search=self._search,
         )
-        messages = [{"role": "system", "content": self.system_prompt(rt)}, *history]
+        system = self.system_prompt(rt)
+        if instructions:
+            system = f"{system}\n\n{instructions.strip()}"
+        messages = [{"role": "system", "content": system}, *history]
         result = await self.agent.run_turn(model=model, messages=messages, sink=sink, ctx=ctx)
         if result.messages:
             await self.store.append_messages(rt.record.id, result.messages)
@@ -450,8 +584,11 @@ class GatewayRunner:
                 await delivery.finish(
                     result.text, interrupted=result.interrupted, error=result.error
                 )
-            except Exception:
+                if delivery is not NULL_DELIVERY and rt.source.platform != "local":
+                    self.stats_for(rt.source.platform).sent += 1
+            except Exception as exc:
                 log.exception("delivery of the answer failed in %s", rt.key)
+                self.stats_for(rt.source.platform).last_error = str(exc) or type(exc).__name__
                 self.bus.publish(
                     ev.Notice(
                         text="The answer could not be delivered to the chat.",
@@ -459,6 +596,99 @@ class GatewayRunner:
                         session_key=rt.key,
                     )
                 )
+        return result
+
+    # --- request/response turns (API server, webhooks) ---------------------------------
+
+    async def run_request(
+        self,
+        source: SessionSource,
+        messages: list[StoredMessage],
+        *,
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        new_session: bool = False,
+        keep: bool = True,
+        model_name: str | None = None,
+    ) -> tuple[SessionRecord, TurnResult]:
+        """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
+
+        It is stored and published like a chat's turn, so it shows live in the TUI, but it
+        skips the access policy (the caller authenticated the request) and commands.
+        Turns of one session run one after another. Cancelling the caller (a client that
+        hung up) interrupts the turn, which still stores what was said and publishes
+        TurnFinished.
+
+        Args:
+            source: The conversation; its key names the session.
+            messages: What this request adds: stored, then answered.
+            delivery: Receives the answer as it streams (the HTTP response).
+            history: The context before ``messages``; None continues the stored session.
+            instructions: Added to the system prompt for this turn only.
+            new_session: Start a new stored session for the key (a one-off request).
+            keep: Keep the live session afterwards; False frees it (one-off requests, so
+                memory stays flat however many there are).
+            model_name: A configured model to use instead of the session's.
+        """
+        if new_session:
+            record = await self._create_record(source)
+            rt = SessionRuntime(key=source.session_key, source=source, record=record, history=[])
+            self.sessions[rt.key] = rt
+            self.publish_session(rt, "started")
+        else:
+            rt = await self.runtime(source)
+        while rt.task is not None and not rt.task.done():
+            await asyncio.wait({rt.task})
+        if model_name:
+            rt.model_name = model_name
+        rt.interrupt.clear()
+        task = asyncio.create_task(
+            self._request_turn(rt, messages, delivery, history, instructions, keep),
+            name=f"turns:{rt.key}",
+        )
+        rt.task = task
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            rt.interrupt.set()
+            raise
+        return rt.record, result
+
+    async def _request_turn(
+        self,
+        rt: SessionRuntime,
+        messages: list[StoredMessage],
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None,
+        instructions: str | None,
+        keep: bool,
+    ) -> TurnResult:
+        try:
+            if history is None:
+                context = await self._history(rt)
+            else:
+                context, rt.history = list(history), None  # stored transcript != this context
+            if messages:
+                await self.store.append_messages(rt.record.id, messages)
+                context.extend(m.to_openai() for m in messages)
+            user = next((m for m in reversed(messages) if m.role == "user"), None)
+            self.bus.publish(
+                ev.MessageReceived(
+                    session_key=rt.key,
+                    session_id=rt.record.id,
+                    platform=rt.source.platform,
+                    text=(user.content or "") if user else "",
+                    user_name=rt.source.user_name,
+                )
+            )
+            return await self.run_agent(rt, context, delivery=delivery, instructions=instructions)
+        finally:
+            if rt.pending and not self._stopping:  # a chat message arrived meanwhile
+                rt.task = asyncio.create_task(self._session_worker(rt), name=f"turns:{rt.key}")
+            elif not keep and self.sessions.get(rt.key) is rt:
+                del self.sessions[rt.key]
+                self._session_locks.pop(rt.key, None)
 
     async def _search(self, query: str, limit: int) -> list[Any]:
         return await self.store.search(query, limit=limit)

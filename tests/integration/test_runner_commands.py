@@ -272,3 +272,75 @@ async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
     await gw.runner.handle(MessageEvent(text="chatting among us", source=group, mentioned=False))
     await gw.runner.wait_idle()
     assert fake_openai.requests == []
+
+
+# --- the operator stepping in (control room) --------------------------------------------------
+
+
+def _op(text: str, chat: str = "c1") -> "MessageEvent":  # noqa: F821
+    from hermes_gateway.models import MessageEvent
+
+    return MessageEvent(
+        text=text,
+        source=SessionSource("testchat", chat, user_id="ann", user_name="ann"),
+        from_operator=True,
+    )
+
+
+async def test_operator_message_goes_into_the_chat_as_the_bot(gw, fake_openai):
+    await gw.runner.handle(_remote("hello"))
+    await gw.runner.wait_idle()
+    await gw.runner.handle(_op("Hi Ann, a human here."))
+    assert gw.chat.sent[-1] == ("c1", "Hi Ann, a human here.")
+    assert len(fake_openai.requests) == 1, "the operator's words do not wake the agent"
+    rt = gw.runner.sessions["testchat:dm:c1"]
+    stored = await gw.store.get_messages(rt.record.id)
+    assert stored[-1].role == "assistant" and stored[-1].meta == {"from_operator": True}
+    received = gw.recorder.of(ev.MessageReceived)[-1]
+    assert received.from_operator and received.text == "Hi Ann, a human here."
+    await gw.runner.handle(_remote("thanks"))
+    await gw.runner.wait_idle()
+    history = fake_openai.requests[-1]["messages"]
+    assert {"role": "assistant", "content": "Hi Ann, a human here."} in history
+
+
+async def test_operator_commands_act_on_the_chat_without_echo(gw):
+    await gw.runner.handle(_remote("hello"))
+    await gw.runner.wait_idle()
+    sent_before = list(gw.chat.sent)
+    old = gw.runner.sessions["testchat:dm:c1"].record.id
+    await gw.runner.handle(_op("/new"))
+    assert gw.runner.sessions["testchat:dm:c1"].record.id != old
+    assert gw.chat.sent == sent_before, "the operator's command reply stays on the screen"
+    assert gw.recorder.of(ev.CommandReplied)[-1].session_key == "testchat:dm:c1"
+
+
+async def test_paused_chat_is_stored_not_answered_until_resumed(gw, fake_openai):
+    key = "testchat:dm:c1"
+    await gw.runner.handle(_remote("first"))
+    await gw.runner.wait_idle()
+    gw.runner.set_session_paused(key, True)
+    await gw.runner.handle(_remote("while paused"))
+    await gw.runner.wait_idle()
+    assert len(fake_openai.requests) == 1
+    stored = await gw.store.get_messages(gw.runner.sessions[key].record.id)
+    assert stored[-1].content == "while paused"
+    gw.runner.set_session_paused(key, False)
+    await gw.runner.handle(_remote("back"))
+    await gw.runner.wait_idle()
+    assert gw.chat.sent[-1] == ("c1", "echo: back")
+    assert fake_openai.requests[-1]["messages"][-2]["content"] == "while paused"
+
+
+async def test_platform_pause_resume_and_counters(gw, fake_openai):
+    gw.runner.set_platform_paused("testchat", True)
+    assert gw.runner.platform_state["testchat"].state == "paused"
+    await gw.runner.handle(_remote("anyone?"))
+    await gw.runner.wait_idle()
+    assert fake_openai.requests == []
+    gw.runner.set_platform_paused("testchat", False)
+    assert gw.runner.platform_state["testchat"].state == "connected"
+    await gw.runner.handle(_remote("now?"))
+    await gw.runner.wait_idle()
+    stats = gw.runner.stats["testchat"]
+    assert stats.received == 2 and stats.sent == 1
