@@ -553,7 +553,7 @@ class GatewayRunner:
             session_key=rt.key,
             cwd=self._cwd,
             interrupt=rt.interrupt,
-            search=self._search,
+            search=self._searcher(rt),
         )
         system = self.system_prompt(rt)
         if instructions:
@@ -690,8 +690,21 @@ class GatewayRunner:
                 del self.sessions[rt.key]
                 self._session_locks.pop(rt.key, None)
 
-    async def _search(self, query: str, limit: int) -> list[Any]:
-        return await self.store.search(query, limit=limit)
+    def _searcher(self, rt: SessionRuntime) -> Callable[[str, int], Awaitable[list[Any]]]:
+        """session_search for one chat: the operator's terminal searches everything; a
+        remote chat only its own history, so no user can read another's conversations."""
+        if rt.source.platform == "local":
+
+            async def search_all(query: str, limit: int) -> list[Any]:
+                return await self.store.search(query, limit=limit)
+
+            return search_all
+
+        async def search_own(query: str, limit: int) -> list[Any]:
+            hits = await self.store.search(query, limit=limit * 5)
+            return [h for h in hits if h.session_key == rt.key][:limit]
+
+        return search_own
 
 
 async def _quietly(coro: Awaitable[None]) -> None:

@@ -123,6 +123,8 @@ def build_registry() -> CommandRegistry:
         if record is None:
             return CommandResult(f"No session named “{ctx.args.strip()}”. See /sessions.", False)
         if record.session_key != ctx.session_key:
+            if ctx.source.platform != "local":  # never reveal other people's chats
+                return CommandResult(f"No session named “{ctx.args.strip()}”.", ok=False)
             return CommandResult(
                 f"“{record.title or record.id}” belongs to another chat ({record.session_key}).",
                 ok=False,
@@ -130,9 +132,26 @@ def build_registry() -> CommandRegistry:
         await runner.activate_session(ctx.source, record)
         return CommandResult(f"Resumed “{record.title or record.id}”.")
 
+    @reg.command(
+        "search", "Search every conversation", args_hint="<words>", category="Info", scope="local"
+    )
+    async def _search(ctx: CommandContext) -> CommandResult:
+        query = ctx.args.strip()
+        if not query:
+            return CommandResult("Usage: /search <words>", ok=False, action="search")
+        hits = await ctx.runner.store.search(query, limit=8)
+        if not hits:
+            return CommandResult(f"No matches for “{_clip(query, 40)}”.", action="search:" + query)
+        lines = [
+            f"- **{h.session_title or h.session_key}** ({h.role}): {_clip(h.snippet, 90)}"
+            for h in hits
+        ]
+        return CommandResult("\n".join(lines), action="search:" + query)
+
     @reg.command("sessions", "List recent sessions", category="Info")
     async def _sessions(ctx: CommandContext) -> CommandResult:
-        return await _list_sessions(ctx, only_this_chat=False)
+        # A remote user sees only their own chat's sessions; the operator sees all.
+        return await _list_sessions(ctx, only_this_chat=ctx.source.platform != "local")
 
     @reg.command(
         "personality", "Show or set the personality", args_hint="[name|none]", category="Settings"

@@ -8,7 +8,7 @@ import pytest
 
 from hermes_gateway import events as ev
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.models import SessionSource
+from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import PlatformAdapter
 from tests.fakes.openai_server import ScriptedReply
 from tests.helpers import Recorder
@@ -208,7 +208,7 @@ async def test_busy_queue_mode_does_not_interrupt(gw, config, fake_openai):
     assert turns[0].text == "steady answer" and turns[1].text == "echo: second"
 
 
-def _remote(text: str, chat: str = "c1") -> MessageEvent:  # noqa: F821
+def _remote(text: str, chat: str = "c1") -> MessageEvent:
     from hermes_gateway.models import MessageEvent
 
     return MessageEvent(
@@ -255,8 +255,6 @@ async def test_platform_that_fails_to_start_does_not_stop_others(config, fake_op
 
 
 async def test_unknown_users_are_denied_by_default(gw, fake_openai):
-    from hermes_gateway.models import MessageEvent
-
     stranger = SessionSource("testchat", "c9", user_id="mallory", user_name="m")
     await gw.runner.handle(MessageEvent(text="let me in", source=stranger))
     await gw.runner.handle(MessageEvent(text="/status", source=stranger))
@@ -266,8 +264,6 @@ async def test_unknown_users_are_denied_by_default(gw, fake_openai):
 
 
 async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
-    from hermes_gateway.models import MessageEvent
-
     group = SessionSource("testchat", "g1", chat_type="group", user_id="ann")
     await gw.runner.handle(MessageEvent(text="chatting among us", source=group, mentioned=False))
     await gw.runner.wait_idle()
@@ -277,9 +273,7 @@ async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
 # --- the operator stepping in (control room) --------------------------------------------------
 
 
-def _op(text: str, chat: str = "c1") -> "MessageEvent":  # noqa: F821
-    from hermes_gateway.models import MessageEvent
-
+def _op(text: str, chat: str = "c1") -> MessageEvent:
     return MessageEvent(
         text=text,
         source=SessionSource("testchat", chat, user_id="ann", user_name="ann"),
@@ -344,3 +338,20 @@ async def test_platform_pause_resume_and_counters(gw, fake_openai):
     await gw.runner.wait_idle()
     stats = gw.runner.stats["testchat"]
     assert stats.received == 2 and stats.sent == 1
+
+
+async def test_remote_users_never_see_other_chats(gw, fake_openai):
+    await gw.local.submit("my secret plan is lavender")
+    await gw.runner.wait_idle()
+    await say(gw, "/title Secret")
+    await gw.runner.handle(_remote("/sessions"))
+    assert "Secret" not in gw.chat.sent[-1][1]
+    await gw.runner.handle(_remote("/resume Secret"))
+    assert "No session named" in gw.chat.sent[-1][1] and "local" not in gw.chat.sent[-1][1]
+    await gw.runner.handle(_remote("/search lavender"))
+    assert "only available in the local terminal" in gw.chat.sent[-1][1]
+    rt = await gw.runner.runtime(_remote("x").source)
+    remote_search = gw.runner._searcher(rt)
+    assert await remote_search("lavender", 5) == []
+    local_rt = gw.runner.sessions[gw.local.source.session_key]
+    assert await gw.runner._searcher(local_rt)("lavender", 5)
