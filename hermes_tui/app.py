@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual import work
@@ -19,7 +19,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from hermes_gateway.config import Config
+from hermes_tui.approvals_controller import AccessController
 from hermes_tui.bridge import pump_events
+from hermes_tui.messages import GatewayEventMessage
 from hermes_tui.screens.main import MainScreen
 from hermes_tui.widgets.first_run import FirstRunPanel
 from hermes_tui.widgets.prompt_input import PromptInput
@@ -46,6 +48,12 @@ class HermesApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+n", "new_session", "New session", id="app.new_session"),
         Binding("f1", "show_help", "Help", id="app.help"),
+        Binding("f2", "toggle_sidebar", "Sessions", id="app.sidebar"),
+        Binding("f3,ctrl+f", "search", "Search", id="app.search"),
+        Binding("f4", "pause_chat", "Pause chat", id="app.pause_chat"),
+        Binding("f8", "pause_platform", "Pause platform", id="app.pause_platform", show=False),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", id="app.theme", show=False),
+        Binding("ctrl+o", "open_pairing", "Pairing", id="app.pairing", show=False),
     ]
 
     def __init__(
@@ -54,14 +62,19 @@ class HermesApp(App[None]):
         config_error: str | None = None,
         *,
         discover_servers: bool = True,
+        adapters: list | None = None,
     ) -> None:
+        """``adapters`` replaces the configured remote platforms (tests, embedding)."""
         super().__init__()
+        self.adapters = adapters
         self.config = config
         self.config_error = config_error
         self.discover_servers = discover_servers
         self.gateway = None
         self.main_screen = MainScreen()
         self._stopped = False
+        self.access = AccessController(self)
+        """Pairing requests and tool approvals: notifications and dialogs."""
 
     def get_default_screen(self) -> Screen:
         return self.main_screen
@@ -96,7 +109,7 @@ class HermesApp(App[None]):
             pump_events(sub, self.main_screen), name="event-bridge", exit_on_error=False
         )
         try:
-            await gateway.start(local=True)
+            await gateway.start(local=True, adapters=self.adapters)
         except Exception as exc:
             log.exception("gateway failed to start")
             await self.main_screen.show_config_error(f"the gateway could not start: {exc}")
@@ -114,7 +127,7 @@ class HermesApp(App[None]):
 
         await panel.show_servers(await discover())
 
-    def on_first_run_panel_use_server(self, message: FirstRunPanel.UseServer) -> None:
+    async def on_first_run_panel_use_server(self, message: FirstRunPanel.UseServer) -> None:
         assert self.config is not None
         self.config.model.base_url = message.server.base_url
         self.config.model.name = message.model
@@ -128,7 +141,7 @@ class HermesApp(App[None]):
         )
         self.notify(f"Using {message.server.label} · {message.model} ({where})")
         for panel in self.query(FirstRunPanel):
-            panel.remove()
+            await panel.remove()  # before refocusing: removing the focused button moves focus
         self.main_screen.update_status()
         self.main_screen.query_one(PromptInput).focus()
 
@@ -144,7 +157,39 @@ class HermesApp(App[None]):
         self.main_screen.send_text("/new")
 
     def action_show_help(self) -> None:
-        self.main_screen.send_text("/help")
+        from hermes_tui.screens.help import HelpScreen
+
+        commands = ""
+        if self.gateway is not None and self.gateway.runner is not None:
+            commands = self.gateway.runner.commands.help_text("local")
+        bindings = [b for b in (*self.BINDINGS, *PromptInput.BINDINGS) if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(bindings, commands))
+
+    def action_toggle_sidebar(self) -> None:
+        self.main_screen.toggle_class("sidebar-open")
+
+    def action_search(self, query: str = "") -> None:
+        if self.gateway is None or self.gateway.store is None:
+            return
+        from hermes_tui.screens.search import SearchScreen
+
+        self.push_screen(SearchScreen(self.gateway.store, query), self.main_screen.jump_to)
+
+    def action_pause_chat(self) -> None:
+        self.main_screen.toggle_session_pause()
+
+    def action_pause_platform(self) -> None:
+        self.main_screen.toggle_platform_pause()
+
+    def on_gateway_event_message(self, message: GatewayEventMessage) -> None:
+        """Events bubble here after the main screen routed them to its panes."""
+        self.access.handle(message.event)
+
+    def action_open_pairing(self) -> None:
+        self.access.open_pairing_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     async def action_quit(self) -> None:
         await self.stop_gateway()
@@ -165,25 +210,38 @@ class HermesApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "New session", "Start a fresh conversation (/new)", self.action_new_session
-        )
-        yield SystemCommand(
-            "Stop answer", "Interrupt the running answer (Ctrl+C)", self.action_interrupt
-        )
-        yield SystemCommand(
-            "Show commands", "List the slash commands (/help)", self.action_show_help
-        )
-        yield SystemCommand(
-            "Session status",
-            "Model, session and platforms (/status)",
-            lambda: self.main_screen.send_text("/status"),
-        )
-        yield SystemCommand(
-            "Token usage",
-            "Tokens used in this session (/usage)",
-            lambda: self.main_screen.send_text("/usage"),
-        )
+        send = self.main_screen.send_text
+        entries: list[tuple[str, str, Callable[[], object]]] = [
+            ("New session", "Start a fresh conversation (Ctrl+N)", self.action_new_session),
+            ("Stop answer", "Interrupt the selected chat's answer (Ctrl+C)", self.action_interrupt),
+            (
+                "Keys and commands",
+                "Every key binding and slash command (F1)",
+                self.action_show_help,
+            ),
+            ("Search conversations", "Full-text search over all history (F3)", self.action_search),
+            (
+                "Pause or resume this chat's agent",
+                "You answer the selected remote chat by hand (F4)",
+                self.action_pause_chat,
+            ),
+            (
+                "Pause or resume this platform",
+                "Stop answering the selected chat's platform (F8)",
+                self.action_pause_platform,
+            ),
+            (
+                "Toggle sessions sidebar",
+                "Show or hide the sidebar (F2)",
+                self.action_toggle_sidebar,
+            ),
+            ("Light or dark theme", "Switch the colour theme (Ctrl+T)", self.action_toggle_theme),
+            ("Session status", "Model, session and platforms (/status)", lambda: send("/status")),
+            ("Token usage", "Tokens used in this session (/usage)", lambda: send("/usage")),
+            ("Pairing", "Approve, deny or revoke who may DM the bot (Ctrl+O)", self.action_open_pairing),
+        ]
+        for title, help_text, callback in entries:
+            yield SystemCommand(title, help_text, callback)
 
 
 def _write_model_config(path: Path, base_url: str, model: str) -> bool:

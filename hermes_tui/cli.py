@@ -21,6 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway", help="run the messaging gateway without a screen")
     gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True)
     gateway_sub.add_parser("run", help="serve the configured platforms until Ctrl+C / SIGTERM")
+    from hermes_cron.cli import add_parser as add_cron_parser
+
+    add_cron_parser(sub)
+    from hermes_gateway.pairing_cli import add_parser as add_pairing_parser
+
+    add_pairing_parser(sub)
     return parser
 
 
@@ -42,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "gateway":
         return _gateway_run()
+    if args.command == "cron":
+        from hermes_cron.cli import run as cron_run
+
+        return cron_run(args)
+    if args.command == "pairing":
+        from hermes_gateway.pairing_cli import run as pairing_run
+
+        return pairing_run(args)
     return _run_tui()
 
 

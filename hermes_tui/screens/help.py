@@ -22,7 +22,8 @@ class HelpScreen(ModalScreen[None]):
         for binding in self.bindings_list:
             rows.append(f"| `{binding.key}` | {binding.description} | `{binding.id or ''}` |")
         text = (
-            "# Keys\n\n" + "\n".join(rows)
+            "# Keys\n\n"
+            + "\n".join(rows)
             + "\n\nIn the input: Enter sends, Ctrl+J or Alt+Enter adds a line, Up/Down recall "
             "earlier inputs, `/` completes commands (Tab/Enter accepts, Esc closes).\n\n"
             "With a remote chat selected, what you type goes into that chat **as the bot**, "

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from hermes_gateway import events as ev
+from hermes_gateway.models import MessageEvent
 from hermes_tui.messages import GatewayEventMessage, SessionSelected
+from hermes_tui.screens.search import SearchJump
 from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
 from hermes_tui.widgets.first_run import FirstRunPanel
@@ -26,6 +28,7 @@ from hermes_tui.widgets.tool_progress import ToolProgressPane
 
 if TYPE_CHECKING:
     from hermes_gateway.gateway import Gateway
+    from hermes_gateway.runner import SessionRuntime
 
 
 class MainScreen(Screen[None]):
@@ -35,11 +38,13 @@ class MainScreen(Screen[None]):
         self.current_key: str | None = None
         self.partial: dict[str, list[str]] = {}
         """The answer being written in each session, so switching sessions loses nothing."""
+        self.turn_started_at: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield PlatformsPane(id="platforms")
+                yield Input(placeholder="filter sessions…", id="session-filter")
                 yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
             with Vertical(id="main"):
@@ -54,6 +59,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
+        self.set_interval(1.0, self._refresh_platforms)
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -102,17 +108,32 @@ class MainScreen(Screen[None]):
         rt = self.gateway.runner.sessions.get(key) if self.gateway.runner else None
         record = rt.record if rt else await self.gateway.store.get_active_session(key)
         messages = await self.gateway.store.get_messages(record.id) if record else []
-        await self.conversation.show_transcript(messages, "".join(self.partial.get(key, [])))
+        partial = "".join(self.partial.get(key, []))
+        started = self.turn_started_at.get(key)
+        if partial and messages and started is not None:
+            last = messages[-1]
+            if last.role == "assistant" and (last.created_at or 0) >= started:
+                partial = ""  # the answer was stored before its TurnFinished reached us
+        await self.conversation.show_transcript(messages, partial)
         await self.query_one(ToolProgressPane).clear()
         self.query_one(SessionsPane).mark_read(key)
         row = self.query_one(SessionsPane).rows.get(key)
         self.conversation.border_title = row.name if row else key
+        self._update_prompt_hint()
         self.update_status()
 
     @on(SessionSelected)
     async def _on_session_selected(self, message: SessionSelected) -> None:
         await self.select_session(message.session_key)
         self.query_one(PromptInput).focus()
+
+    @on(Input.Changed, "#session-filter")
+    def _filter_sessions(self, event: Input.Changed) -> None:
+        self.query_one(SessionsPane).set_filter(event.value)
+
+    @on(Input.Submitted, "#session-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(SessionsPane).focus()
 
     @on(PromptInput.Submitted)
     def _on_submit(self, message: PromptInput.Submitted) -> None:
@@ -126,11 +147,22 @@ class MainScreen(Screen[None]):
 
     @work(group="input", exit_on_error=False)
     async def _submit(self, text: str) -> None:
+        """Local session: a message to the agent. Remote session: the operator steps in,
+        speaking as the bot (commands act on that chat)."""
         assert self.gateway is not None and self.gateway.store is not None
-        if self.current_key != self.gateway.local.source.session_key:
-            await self.select_session(self.gateway.local.source.session_key)
         await self.gateway.store.add_input_history(text)
-        await self.gateway.local.submit(text)
+        rt = self.selected_runtime()
+        if rt is None or rt.source.platform == "local":
+            await self.gateway.local.submit(text)
+            return
+        await self.gateway.runner.handle(
+            MessageEvent(text=text, source=rt.source, from_operator=True)
+        )
+
+    def selected_runtime(self) -> SessionRuntime | None:
+        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
+            return None
+        return self.gateway.runner.sessions.get(self.current_key)
 
     # --- events from the gateway -------------------------------------------------------
 
@@ -152,6 +184,7 @@ class MainScreen(Screen[None]):
                     await self.conversation.add_user(event.text, from_operator=event.from_operator)
             case ev.TurnStarted():
                 self.partial[event.session_key] = []
+                self.turn_started_at[event.session_key] = event.ts
                 sessions.upsert(event.session_key, streaming=True)
                 if here:
                     await self.conversation.begin_answer()
@@ -184,6 +217,9 @@ class MainScreen(Screen[None]):
                     if event.action == "quit":
                         await self.app.action_quit()
                         return
+                    if event.action and event.action.startswith("search"):
+                        self.app.action_search(event.action.partition(":")[2])
+                        return
                     await self.conversation.add_command_reply(event.text, ok=event.ok)
                 self.update_status()
             case ev.Notice():
@@ -212,6 +248,62 @@ class MainScreen(Screen[None]):
             case ev.EventsDropped():
                 if self.current_key is not None:
                     await self.select_session(self.current_key)
+
+    async def jump_to(self, jump: SearchJump | None) -> None:
+        """Open the session of a search hit and bring the message into view."""
+        if jump is None:
+            return
+        await self.select_session(jump.session_key)
+        self.conversation.highlight_message(jump.message_id)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 100, "narrow")
+        self.set_class(event.size.height < 30, "short")
+
+    def _refresh_platforms(self) -> None:
+        if self.gateway is not None and self.gateway.runner is not None:
+            self.query_one(PlatformsPane).set_stats(self.gateway.runner.stats)
+
+    def _update_prompt_hint(self) -> None:
+        rt = self.selected_runtime()
+        prompt = self.query_one(PromptInput)
+        if rt is None or rt.source.platform == "local":
+            prompt.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
+            self.conversation.border_subtitle = ""
+            return
+        paused = rt.key in self.gateway.runner.paused_sessions
+        prompt.placeholder = (
+            f"Write to {rt.source.display_name} as the bot — /stop, /new act on this chat"
+        )
+        self.conversation.border_subtitle = (
+            "agent paused: you answer (F4 resumes)" if paused else f"{rt.source.platform} · live"
+        )
+
+    def toggle_session_pause(self) -> None:
+        rt = self.selected_runtime()
+        if rt is None or rt.source.platform == "local":
+            self.notify("Select a remote chat to pause its agent.", severity="warning")
+            return
+        runner = self.gateway.runner
+        paused = rt.key not in runner.paused_sessions
+        runner.set_session_paused(rt.key, paused)
+        self.notify(
+            f"Agent paused in {rt.source.display_name}: you answer by hand."
+            if paused
+            else f"Agent answers {rt.source.display_name} again."
+        )
+        self._update_prompt_hint()
+
+    def toggle_platform_pause(self) -> None:
+        rt = self.selected_runtime()
+        if rt is None or rt.source.platform == "local":
+            self.notify("Select a chat of the platform to pause.", severity="warning")
+            return
+        runner = self.gateway.runner
+        platform = rt.source.platform
+        paused = platform not in runner.paused_platforms
+        runner.set_platform_paused(platform, paused)
+        self.notify(f"{platform} {'paused' if paused else 'resumed'}.")
 
     def _clear_lag(self) -> None:
         self.query_one(StatusLine).lag_ms = 0

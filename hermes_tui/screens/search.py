@@ -38,7 +38,7 @@ class SearchScreen(ModalScreen[SearchJump | None]):
             yield Label("Search all conversations", id="search-title")
             yield Input(self.initial, placeholder="words to find (Enter)", id="search-input")
             yield OptionList(id="search-results")
-            yield Label("Enter: search · ↓ then Enter: open · Esc: close", id="search-help")
+            yield Label("Enter: search, then ↑↓ and Enter to open · Esc: close", id="search-help")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -62,9 +62,10 @@ class SearchScreen(ModalScreen[SearchJump | None]):
             Option(self._label(hit, now), id=str(index)) for index, hit in enumerate(self.hits)
         )
         results.highlighted = 0
+        results.focus()
 
     @staticmethod
-    def _label(hit, now: float) -> Text:  # noqa: ANN001 - SearchHit
+    def _label(hit, now: float) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(hit.session_title or hit.session_key, style="bold")
         text.append(f"  {hit.role}  {_age(now - hit.created_at)}\n", style="dim")

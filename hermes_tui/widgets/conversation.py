@@ -23,6 +23,10 @@ class AgentResponse(Markdown):
     """One answer of the agent, rendered as Markdown."""
 
 
+class OperatorMessage(Markdown):
+    """What the operator wrote into a remote chat, as the bot."""
+
+
 class CommandReply(Markdown):
     """The result of a slash command."""
 
@@ -52,10 +56,13 @@ class ConversationView(VerticalScroll):
         await self.clear()
         widgets = []
         for message in messages:
+            widget_id = f"msg-{message.id}" if message.id is not None else None
             if message.role == "user" and message.content:
-                widgets.append(self._user_widget(message.content, message.meta))
+                widgets.append(UserMessage(message.content, markup=False, id=widget_id))
+            elif message.role == "assistant" and message.meta.get("from_operator"):
+                widgets.append(OperatorMessage(message.content or "", id=widget_id))
             elif message.role == "assistant" and message.content:
-                widgets.append(AgentResponse(message.content))
+                widgets.append(AgentResponse(message.content, id=widget_id))
                 if message.interrupted:
                     widgets.append(NoticeLine("⏹ interrupted", classes="warning"))
         if widgets:
@@ -64,14 +71,11 @@ class ConversationView(VerticalScroll):
             await self.append_delta(partial)
         follow(self)
 
-    def _user_widget(self, text: str, meta: dict | None = None) -> UserMessage:
-        operator = bool(meta and meta.get("from_operator"))
-        return UserMessage(text, classes="operator" if operator else "", markup=False)
-
     async def add_user(self, text: str, *, from_operator: bool = False) -> None:
         await self._stop_stream()
         self._response = None
-        await self.mount(self._user_widget(text, {"from_operator": from_operator}))
+        widget = OperatorMessage(text) if from_operator else UserMessage(text, markup=False)
+        await self.mount(widget)
         follow(self)
 
     async def begin_answer(self) -> None:
@@ -111,6 +115,15 @@ class ConversationView(VerticalScroll):
     async def add_notice(self, text: str, level: str = "info") -> None:
         await self.mount(NoticeLine(text, classes=level, markup=False))
         follow(self)
+
+    def highlight_message(self, message_id: int) -> bool:
+        """Scroll a stored message into view and mark it (a search hit)."""
+        for widget in self.query(f"#msg-{message_id}"):
+            self.anchor(False)
+            widget.add_class("hit")
+            self.call_after_refresh(self.scroll_to_widget, widget, animate=False, top=True)
+            return True
+        return False
 
     async def _stop_stream(self) -> None:
         if self._stream is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,9 @@ class CronList(OptionList):
         if (job_id := self._job_id()) is not None:
             self._pane().open_output(job_id)
 
+    def on_resize(self) -> None:
+        self._pane().redraw()
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id is not None:
@@ -109,7 +113,7 @@ class CronPane(Vertical):
 
     BORDER_TITLE = "Cron"
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.service: CronService | None = None
         self.jobs: dict[str, Job] = {}
@@ -180,14 +184,20 @@ class CronPane(Vertical):
         now = self.service.now()
         highlighted = rows.highlighted_option.id if rows.highlighted_option else None
         ordered = sorted(self.jobs.values(), key=_order)
+        width = rows.scrollable_content_region.width
         rows.clear_options()
-        rows.add_options([Option(self._label(job, now), id=job.id) for job in ordered])
+        rows.add_options([Option(self._label(job, now, width), id=job.id) for job in ordered])
         index = next((i for i, j in enumerate(ordered) if j.id == highlighted), 0)
         rows.highlighted = index
 
-    def _label(self, job: Job, now) -> Text:  # noqa: ANN001
+    def _label(self, job: Job, now: datetime, width: int) -> Text:
+        """Two lines: mark, name and when; the schedule in words and the last result.
+
+        Each line is cut to the list's width with an ellipsis rather than wrapped, so every
+        job keeps its two lines.
+        """
         running = job.id in self.running
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()
         if running:
             text.append("▶ ", style="bold yellow")
         elif not job.enabled:
@@ -205,16 +215,19 @@ class CronPane(Vertical):
             text.append("  run requested", style="yellow")
         elif job.next_run is not None:
             text.append(f"  {format_countdown(job.next_run, now)}", style="cyan")
-        text.append("\n  ")
-        text.append(job.describe(now if job.enabled else None), style="dim")
+        detail = Text("  ")
+        detail.append(job.describe(now if job.enabled else None), style="dim")
         last = job.last_status
         if last and last != "running":
-            text.append(" · ", style="dim")
-            text.append(last, style=LAST_STYLE.get(last, "dim"))
+            detail.append(" · ", style="dim")
+            detail.append(last, style=LAST_STYLE.get(last, "dim"))
         if job.last_delivery_status in ("failed", "partial"):
-            text.append(" · ", style="dim")
-            text.append("not delivered", style="red")
-        return text
+            detail.append(" · ", style="dim")
+            detail.append("not delivered", style="red")
+        if width > 0:
+            text.truncate(width, overflow="ellipsis")
+            detail.truncate(width, overflow="ellipsis")
+        return Text("\n").join([text, detail])
 
     # --- actions ----------------------------------------------------------------------
 

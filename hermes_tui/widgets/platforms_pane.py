@@ -26,6 +26,15 @@ class PlatformsPane(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("starting…", **kwargs)
         self.states: dict[str, tuple[PlatformStatus, float]] = {}
+        self.stats: dict = {}
+        self.plain = ""
+        """What the pane shows, as plain text (for tests and screen readers)."""
+
+    def set_stats(self, stats: dict) -> None:
+        """Counters from the runner (messages in/out, last error), refreshed each second."""
+        self.stats = stats
+        if self.states:
+            self._render_table()
 
     def set_status(self, status: PlatformStatus) -> None:
         self.states[status.platform] = (status, time.monotonic())
@@ -45,5 +54,19 @@ class PlatformsPane(Static):
                 detail = f"failed: {status.detail}"
             line = Text(f"{name} ", style="bold")
             line.append(detail, style=style)
+            counts = self.stats.get(name)
+            if counts is not None and name != "local":
+                line.append(f"  ↓{counts.received} ↑{counts.sent}", style="dim")
+                if counts.last_error and status.state != "failed":
+                    line.append(f"\n  last error: {counts.last_error}", style="red dim")
             table.add_row(Text(mark, style=style), line)
+        self.plain = "\n".join(
+            f"{name} {status.state}"
+            + (
+                f" ↓{self.stats[name].received} ↑{self.stats[name].sent}"
+                if name in self.stats and name != "local"
+                else ""
+            )
+            for name, (status, _) in sorted(self.states.items())
+        )
         self.update(table)

@@ -33,6 +33,11 @@ class SessionsPane(OptionList):
         super().__init__(**kwargs)
         self.rows: dict[str, SessionRow] = {}
         self.current_key: str | None = None
+        self.filter_text = ""
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        self._render_rows()
 
     def upsert(
         self,
@@ -71,6 +76,11 @@ class SessionsPane(OptionList):
 
     def _render_rows(self) -> None:
         ordered = sorted(self.rows.values(), key=lambda r: r.updated_at, reverse=True)
+        if self.filter_text:
+            needle = self.filter_text
+            ordered = [
+                r for r in ordered if needle in f"{r.name} {r.platform} {r.preview} {r.key}".lower()
+            ]
         highlighted = self.highlighted_option.id if self.highlighted_option else self.current_key
         options = [Option(self._label(r), id=r.key) for r in ordered]
         self.clear_options()

@@ -214,7 +214,10 @@ async def test_choosing_a_found_server_configures_it(hermes_home):
         panel = app.main_screen.query_one(FirstRunPanel)
         await panel.show_servers(found)
         await pilot.pause()
-        await pilot.click("#use-server-0")
+        button = app.main_screen.query_one("#use-server-0")
+        app.main_screen.conversation.scroll_to_widget(button, animate=False)
+        await pilot.pause()
+        await pilot.click(button)
         await wait_until(pilot, lambda: not app.main_screen.query(FirstRunPanel))
         assert "fake-model" in (hermes_home / "config.yaml").read_text()
         await type_line(pilot, "works")
@@ -233,5 +236,12 @@ async def test_palette_offers_the_main_actions(app):
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("New session", "Stop answer", "Show commands", "Session status"):
+        for wanted in (
+            "New session",
+            "Stop answer",
+            "Keys and commands",
+            "Session status",
+            "Search conversations",
+            "Pause or resume this chat's agent",
+        ):
             assert wanted in titles

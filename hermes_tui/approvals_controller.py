@@ -1,0 +1,202 @@
+"""App-level glue for pairing requests and tool approvals: notifications and dialogs.
+
+The main screen routes gateway events to its panes; the events then bubble to the app,
+which hands them to :class:`AccessController`. It shows one dialog at a time (tool approvals
+first: an agent is waiting on those), queues the rest, closes a dialog whose request was
+answered elsewhere (a chat's /approve, the CLI, a timeout, expiry) and keeps an open Pairing
+screen current.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.markup import escape
+
+from hermes_gateway import events as ev
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from hermes_gateway.approvals import ApprovalManager
+    from hermes_gateway.pairing_gate import PairingGate
+    from hermes_tui.screens.approval_dialog import ApprovalDialog
+    from hermes_tui.screens.pairing_dialog import PairingDialog
+
+# The dialogs and the Pairing screen are imported when first shown: the app's first frame
+# must not wait for widgets (DataTable, Select) that most sessions never open.
+_PAIRING_SCREEN = "hermes_tui.screens.pairing_screen"
+
+
+@dataclass
+class _Ask:
+    kind: str  # "approval" | "pairing"
+    key: Any
+    payload: Any
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class AccessController:
+    """Turns pairing and approval events into notifications and dialogs for ``app``.
+
+    ``app.gateway`` is read on every use (it appears once the gateway has started).
+    """
+
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+        self.queue: deque[_Ask] = deque()
+        self.current: tuple[_Ask, ApprovalDialog | PairingDialog] | None = None
+
+    # --- where answers go --------------------------------------------------------------
+
+    @property
+    def approvals(self) -> ApprovalManager | None:
+        gateway = getattr(self.app, "gateway", None)
+        return getattr(gateway, "approvals", None)
+
+    @property
+    def pairing(self) -> PairingGate | None:
+        gateway = getattr(self.app, "gateway", None)
+        return getattr(gateway, "pairing", None)
+
+    # --- events ------------------------------------------------------------------------
+
+    def handle(self, event: ev.GatewayEvent) -> None:
+        """Called by the app for every gateway event (cheap for the ones it ignores)."""
+        match event:
+            case ev.ApprovalRequested():
+                self.app.notify(
+                    f"{escape(event.where)} wants to run "
+                    f"[b]{escape(_clip(event.command))}[/b] ({escape(event.reason)}).",
+                    title="Approval needed",
+                    severity="warning",
+                    timeout=8,
+                )
+                # Approvals go before pairing requests: an agent is waiting.
+                position = sum(1 for a in self.queue if a.kind == "approval")
+                self.queue.insert(position, _Ask("approval", event.request_id, event))
+                self._show_next()
+            case ev.ApprovalResolved(auto=False):
+                self._drop("approval", event.request_id)
+                if event.by not in ("operator", "interrupt"):
+                    word = "timed out (denied)" if event.decision == "timeout" else event.decision
+                    self.app.notify(
+                        f"[b]{escape(_clip(event.command))}[/b]: {escape(word)}"
+                        f"{'' if event.by == 'timeout' else ' by ' + escape(event.by)}.",
+                        title="Approval answered",
+                        timeout=5,
+                    )
+            case ev.PairingRequested():
+                who = escape(event.user_name or event.user_id)
+                self.app.notify(
+                    f"{who} on {escape(event.platform)} asks for access. "
+                    "[@click=app.open_pairing]Open Pairing[/] (Ctrl+O)",
+                    title="Pairing request",
+                    timeout=10,
+                )
+                from hermes_tui.screens.pairing_dialog import PairingInfo
+
+                info = PairingInfo.from_event(event)
+                self.queue.append(_Ask("pairing", info.key, info))
+                self._show_next()
+                self._refresh_pairing_screen()
+            case ev.PairingResolved():
+                self._drop("pairing", (event.platform, event.user_id))
+                if event.by == "cli" and event.decision == "approved":
+                    who = escape(event.user_name or event.user_id)
+                    self.app.notify(f"{who} on {escape(event.platform)} was approved ({event.by}).")
+                self._refresh_pairing_screen()
+
+    # --- dialogs -----------------------------------------------------------------------
+
+    def _drop(self, kind: str, key: Any) -> None:
+        """A request was answered somewhere: forget it, close its dialog if it is open."""
+        for ask in [a for a in self.queue if a.kind == kind and a.key == key]:
+            self.queue.remove(ask)
+        if self.current is not None:
+            ask, dialog = self.current
+            if ask.kind == kind and ask.key == key:
+                dialog.close_answered()
+
+    def _show_next(self) -> None:
+        if self.current is not None or not self.queue:
+            return
+        from hermes_tui.screens.approval_dialog import ApprovalDialog
+        from hermes_tui.screens.pairing_dialog import PairingDialog
+
+        ask = self.queue.popleft()
+        if ask.kind == "approval":
+            dialog: ApprovalDialog | PairingDialog = ApprovalDialog(ask.payload)
+        else:
+            pairing = self.pairing
+            clock = pairing.manager.clock if pairing is not None else None
+            dialog = (
+                PairingDialog(ask.payload, clock=clock) if clock else PairingDialog(ask.payload)
+            )
+        self.current = (ask, dialog)
+
+        def answered(answer: str | None) -> None:
+            self.current = None
+            if answer is not None:
+                self._answer(ask, answer)
+            self.app.call_later(self._show_next)
+
+        self.app.push_screen(dialog, answered)
+
+    def _answer(self, ask: _Ask, answer: str) -> None:
+        if ask.kind == "approval":
+            approvals = self.approvals
+            if approvals is not None and not approvals.resolve(ask.key, answer, by="operator"):
+                self.app.notify("That request was already answered.", severity="warning")
+            return
+        if answer in ("approve", "deny"):
+            self.app.run_worker(
+                self._pairing_answer(ask.payload, answer),
+                group="pairing-answer",
+                exit_on_error=False,
+            )
+
+    async def _pairing_answer(self, info: Any, answer: str) -> None:
+        from hermes_gateway.pairing import PairingError
+
+        gate = self.pairing
+        if gate is None:
+            return
+        who = escape(info.user_name or info.user_id)
+        try:
+            if answer == "approve":
+                await gate.approve_user(info.platform, info.user_id, by="tui")
+                self.app.notify(f"{who} can now talk to Hermes on {escape(info.platform)}.")
+            else:
+                await gate.deny(info.platform, info.user_id, by="tui")
+                self.app.notify(f"Denied {who} on {escape(info.platform)}.")
+        except PairingError as exc:
+            self.app.notify(escape(str(exc)), severity="error")
+
+    # --- the Pairing screen ------------------------------------------------------------
+
+    def open_pairing_screen(self) -> None:
+        gate = self.pairing
+        if gate is None:
+            self.app.notify("The gateway is still starting…", severity="warning")
+            return
+        from hermes_tui.screens.pairing_screen import PairingScreen
+
+        if isinstance(self.app.screen, PairingScreen):
+            return
+        self.app.push_screen(PairingScreen(gate))
+
+    def _refresh_pairing_screen(self) -> None:
+        module = sys.modules.get(_PAIRING_SCREEN)
+        if module is None:
+            return  # never opened, so not open
+        for screen in self.app.screen_stack:
+            if isinstance(screen, module.PairingScreen):
+                screen.reload()

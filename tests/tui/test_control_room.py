@@ -1,0 +1,212 @@
+"""The control room: remote chats stream live, the operator steps in, search jumps."""
+
+from __future__ import annotations
+
+import pytest
+
+from hermes_gateway.models import MessageEvent, SessionSource
+from hermes_gateway.platforms.base import PlatformAdapter
+from hermes_tui.app import HermesApp
+from hermes_tui.widgets.conversation import AgentResponse, OperatorMessage, UserMessage
+from hermes_tui.widgets.platforms_pane import PlatformsPane
+from hermes_tui.widgets.sessions_pane import SessionsPane
+from tests.conftest import make_config
+from tests.fakes.openai_server import ScriptedReply
+from tests.tui.conftest import ready, wait_until
+
+SIZE = (120, 36)
+ANN = SessionSource("chat", "42", user_id="ann", user_name="Ann")
+BOB = SessionSource("chat", "43", user_id="bob", user_name="Bob")
+
+
+class RemoteChat(PlatformAdapter):
+    """A remote platform driven by the test; records what the bot sends."""
+
+    name = "chat"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    async def start(self) -> None:
+        self.report("connected", "test platform")
+
+    async def stop(self) -> None:
+        self.report("stopped")
+
+    async def send(self, source: SessionSource, text: str) -> None:
+        self.sent.append((source.chat_id, text))
+
+    async def incoming(self, source: SessionSource, text: str) -> None:
+        await self.dispatch(MessageEvent(text=text, source=source))
+
+
+@pytest.fixture
+def remote() -> RemoteChat:
+    return RemoteChat()
+
+
+@pytest.fixture
+def app(hermes_home, fake_openai, remote) -> HermesApp:
+    config = make_config(hermes_home, fake_openai, GATEWAY_ALLOW_ALL_USERS="true")
+    return HermesApp(config, discover_servers=False, adapters=[remote])
+
+
+def rows(app):
+    return app.main_screen.query_one(SessionsPane).rows
+
+
+def texts(app, kind) -> list[str]:
+    out = []
+    for widget in app.main_screen.query(kind):
+        out.append(widget.source if hasattr(widget, "source") else str(widget.render()))
+    return out
+
+
+async def test_remote_chat_appears_and_streams_live(app, remote, fake_openai):
+    answer = "Streaming to Ann, " + "word " * 60
+    fake_openai.enqueue(ScriptedReply(text=answer, chunk_size=6, delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(ANN, "hello from telegram-ish")
+        await wait_until(
+            pilot, lambda: "chat:dm:42" in rows(app) and rows(app)["chat:dm:42"].streaming
+        )
+        assert rows(app)["chat:dm:42"].unread
+        await app.main_screen.select_session("chat:dm:42")
+        await wait_until(pilot, lambda: not rows(app)["chat:dm:42"].streaming)
+        await app.gateway.runner.wait_idle()
+        await pilot.pause(0.2)
+        assert texts(app, UserMessage) == ["hello from telegram-ish"]
+        assert texts(app, AgentResponse) == [answer.strip()]
+        assert remote.sent[-1] == ("42", answer.strip())
+        assert "Ann" in app.main_screen.conversation.border_title
+
+
+async def test_switching_sessions_mid_stream_loses_and_duplicates_nothing(app, remote, fake_openai):
+    answer = "".join(f"part{i} " for i in range(120)).strip()
+    fake_openai.enqueue(ScriptedReply(text=answer, chunk_size=5, delay=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await app.main_screen.select_session("chat:dm:42")
+        await remote.incoming(ANN, "tell me a long story")
+        await wait_until(pilot, lambda: app.main_screen.conversation.streaming)
+        local_key = app.gateway.local.source.session_key
+        for _ in range(3):
+            await app.main_screen.select_session(local_key)
+            await pilot.pause(0.05)
+            await app.main_screen.select_session("chat:dm:42")
+            await pilot.pause(0.05)
+        await app.gateway.runner.wait_idle()
+        await wait_until(pilot, lambda: not app.main_screen.conversation.streaming)
+        await pilot.pause(0.2)
+        assert texts(app, AgentResponse) == [answer]
+        assert texts(app, UserMessage) == ["tell me a long story"]
+
+
+async def test_operator_steps_in_as_the_bot(app, remote, fake_openai):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(ANN, "is anyone there?")
+        await app.gateway.runner.wait_idle()
+        await app.main_screen.select_session("chat:dm:42")
+        app.main_screen.send_text("Yes, a human is here.")
+        await wait_until(
+            pilot, lambda: remote.sent and remote.sent[-1][1] == "Yes, a human is here."
+        )
+        await wait_until(pilot, lambda: "Yes, a human is here." in texts(app, OperatorMessage))
+        assert len(fake_openai.requests) == 1
+        rt = app.gateway.runner.sessions["chat:dm:42"]
+        stored = await app.gateway.store.get_messages(rt.record.id)
+        assert (
+            stored[-1].meta.get("from_operator") and stored[-1].content == "Yes, a human is here."
+        )
+
+
+async def test_pause_and_resume_the_agent_for_one_chat(app, remote, fake_openai):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(ANN, "first")
+        await app.gateway.runner.wait_idle()
+        await app.main_screen.select_session("chat:dm:42")
+        await pilot.press("f4")
+        assert "chat:dm:42" in app.gateway.runner.paused_sessions
+        assert "paused" in app.main_screen.conversation.border_subtitle
+        await remote.incoming(ANN, "while paused")
+        await wait_until(pilot, lambda: "while paused" in texts(app, UserMessage))
+        await app.gateway.runner.wait_idle()
+        assert len(fake_openai.requests) == 1
+        await pilot.press("f4")
+        assert "chat:dm:42" not in app.gateway.runner.paused_sessions
+        await remote.incoming(ANN, "and now")
+        await app.gateway.runner.wait_idle()
+        assert remote.sent[-1] == ("42", "echo: and now")
+
+
+async def test_platform_pause_and_counters_show_in_the_pane(app, remote):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(BOB, "hi")
+        await app.gateway.runner.wait_idle()
+        await app.main_screen.select_session("chat:dm:43")
+        await pilot.press("f8")
+        pane = app.main_screen.query_one(PlatformsPane)
+        await wait_until(pilot, lambda: pane.states["chat"][0].state == "paused")
+        await wait_until(pilot, lambda: "chat paused ↓1 ↑1" in pane.plain)
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: pane.states["chat"][0].state == "connected")
+
+
+async def test_search_jumps_to_the_hit(app, remote):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(BOB, "the kumquat harvest is early this year")
+        await app.gateway.runner.wait_idle()
+        await pilot.press("f3")
+        for ch in "kumquat":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.main_screen.current_key == "chat:dm:43")
+        await wait_until(pilot, lambda: bool(app.main_screen.query(".hit")))
+        hit = app.main_screen.query_one(".hit")
+        assert "kumquat" in (hit.source if hasattr(hit, "source") else str(hit.render()))
+
+
+async def test_filter_sessions_by_typing(app, remote):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(ANN, "apples")
+        await remote.incoming(BOB, "pears")
+        await app.gateway.runner.wait_idle()
+        pane = app.main_screen.query_one(SessionsPane)
+        await pilot.click("#session-filter")
+        for ch in "pears":
+            await pilot.press(ch)
+        await pilot.pause()
+        shown = [pane.get_option_at_index(i).id for i in range(pane.option_count)]
+        assert shown == ["chat:dm:43"]
+
+
+async def test_narrow_terminal_hides_sidebar_until_f2(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        sidebar = app.main_screen.query_one("#sidebar")
+        assert app.main_screen.has_class("narrow") and not sidebar.display
+        await pilot.press("f2")
+        assert sidebar.display
+        await pilot.press("f2")
+        assert not sidebar.display
+
+
+async def test_help_lists_every_binding_with_its_id(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        text = app.screen.query_one("Markdown").source
+        for binding in app.BINDINGS:
+            assert binding.id and binding.id in text
+        assert "/model" in text
+        await pilot.press("escape")
