@@ -76,6 +76,8 @@ class DisplayConfig:
 class GatewayConfig:
     busy_mode: Literal["interrupt", "queue"] = "interrupt"
     loop_lag_threshold_ms: float = 100.0
+    approval_timeout: float = 300.0
+    """Seconds a tool call waits for the operator's approval; no answer means deny."""
 
 
 UnauthorizedDm = Literal["pair", "ignore"]
@@ -94,11 +96,25 @@ class TelegramConfig:
     allow_all_users: bool = False
     require_mention: bool = True
     """In groups, answer only when mentioned or replied to."""
-    tool_progress: ToolProgressMode = "new"
+    tool_progress: ToolProgressMode | None = None
+    """Overrides ``display.tool_progress`` for Telegram (None: follow it; its default is new)."""
     unauthorized_dm: UnauthorizedDm = "pair"
     approvals: Literal["dangerous", "always"] = "dangerous"
     remote_approvals: bool = False
     """Whether allowed users may answer approval requests with /approve and /deny."""
+    poll_timeout: float = 10.0
+    """Seconds one getUpdates long poll may wait on the server."""
+    rate_interval: float = 1.0
+    """Seconds between two sends/edits in one chat (Telegram allows about one a second)."""
+    global_rate: float = 30.0
+    """Sends/edits per second over all chats (Telegram's bot-wide limit)."""
+    edit_interval: float = 1.0
+    """Seconds between two edits of a streamed answer."""
+    media_group_wait: float = 0.8
+    """Quiet time that ends an album (photos sent together become one turn)."""
+    reconnect_initial: float = 2.0
+    reconnect_cap: float = 300.0
+    """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
 
 
 @dataclass
@@ -119,6 +135,29 @@ class DiscordConfig:
     unauthorized_dm: UnauthorizedDm = "pair"
     approvals: Literal["dangerous", "always"] = "dangerous"
     remote_approvals: bool = False
+    sync_commands: bool = True
+    """Publish the slash-command registry as Discord application commands on connect."""
+    edit_interval: float = 1.0
+    """Seconds between two edits of a streamed answer (Discord allows 5 writes / 5 s)."""
+    guild_ready_timeout: float = 2.0
+    """Seconds discord.py waits for the servers' data after READY before it is ready."""
+
+
+@dataclass
+class WebhookRoute:
+    """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
+
+    secret: str = ""
+    """HMAC-SHA256 key of the signature (GitHub's X-Hub-Signature-256 or X-Hermes-Signature)."""
+    prompt: str = ""
+    """Template filled from the JSON payload: ``{repository.full_name}``, ``{payload}``, ..."""
+    deliver: str = ""
+    """Delivery targets for the answer (``telegram:<chat_id>``, ``local``, a comma list);
+    empty: the route is synchronous and the answer is the HTTP response."""
+    events: list[str] = field(default_factory=list)
+    """Accepted X-GitHub-Event / X-Hermes-Event values; empty accepts every event."""
+    rate_limit: int = 30
+    """Agent runs per minute for this route; beyond it the route answers 429."""
 
 
 @dataclass
@@ -132,6 +171,19 @@ class ApiServerConfig:
     max_concurrency: int = 16
     max_body_bytes: int = 1_000_000
     approvals: Literal["dangerous", "always"] = "dangerous"
+    webhooks: dict[str, WebhookRoute] = field(default_factory=dict)
+
+
+@dataclass
+class CronConfig:
+    """The scheduler (hermes_cron reads these through CronSettings)."""
+
+    enabled: bool = True
+    timezone: str = ""
+    """IANA zone for cron expressions; empty = TZ, then the system's zone, then UTC."""
+    grace_minutes: float = 15.0
+    output_keep: int = 50
+    output_max_age_days: float = 30.0
 
 
 @dataclass
@@ -145,6 +197,7 @@ class PlatformsConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     platforms: PlatformsConfig = field(default_factory=PlatformsConfig)
+    cron: CronConfig = field(default_factory=CronConfig)
     allowed_users: list[str] = field(default_factory=list)
     """Users allowed on every platform (GATEWAY_ALLOWED_USERS)."""
     allow_all_users: bool = False
@@ -169,6 +222,11 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("HERMES_MODEL", "model.name"),
     ("HERMES_TOOL_PROGRESS", "display.tool_progress"),
     ("HERMES_BUSY_MODE", "gateway.busy_mode"),
+    ("HERMES_CRON_ENABLED", "cron.enabled"),
+    ("HERMES_TIMEZONE", "cron.timezone"),
+    ("HERMES_CRON_GRACE_MINUTES", "cron.grace_minutes"),
+    ("HERMES_CRON_OUTPUT_KEEP", "cron.output_keep"),
+    ("HERMES_CRON_OUTPUT_MAX_AGE_DAYS", "cron.output_max_age_days"),
     ("GATEWAY_ALLOWED_USERS", "allowed_users"),
     ("GATEWAY_ALLOW_ALL_USERS", "allow_all_users"),
     ("TELEGRAM_BOT_TOKEN", "platforms.telegram.token"),
@@ -207,6 +265,17 @@ def load_config(paths: HermesPaths | None = None, environ: dict[str, str] | None
         value = env.get(var)
         if value:
             _set_dotted(config, dotted, value, source=f"environment variable {var}")
+    if config.cron.timezone:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(config.cron.timezone)
+        except (ValueError, KeyError, OSError):
+            raise ConfigError(
+                "cron.timezone",
+                str(paths.config_file),
+                f"{config.cron.timezone!r} is not a known time zone (e.g. Europe/Berlin)",
+            ) from None
     if config.personality and config.personality not in config.personalities:
         known = ", ".join(sorted(config.personalities)) or "none defined"
         raise ConfigError(

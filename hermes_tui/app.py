@@ -173,7 +173,8 @@ class HermesApp(App[None]):
             return
         from hermes_tui.screens.search import SearchScreen
 
-        self.push_screen(SearchScreen(self.gateway.store, query), self.main_screen.jump_to)
+        names = {key: row.name for key, row in self.main_screen.sessions_pane.rows.items()}
+        self.push_screen(SearchScreen(self.gateway.store, query, names), self.main_screen.jump_to)
 
     def action_pause_chat(self) -> None:
         self.main_screen.toggle_session_pause()
@@ -238,7 +239,11 @@ class HermesApp(App[None]):
             ("Light or dark theme", "Switch the colour theme (Ctrl+T)", self.action_toggle_theme),
             ("Session status", "Model, session and platforms (/status)", lambda: send("/status")),
             ("Token usage", "Tokens used in this session (/usage)", lambda: send("/usage")),
-            ("Pairing", "Approve, deny or revoke who may DM the bot (Ctrl+O)", self.action_open_pairing),
+            (
+                "Pairing",
+                "Approve, deny or revoke who may DM the bot (Ctrl+O)",
+                self.action_open_pairing,
+            ),
         ]
         for title, help_text, callback in entries:
             yield SystemCommand(title, help_text, callback)

@@ -64,6 +64,10 @@ class MainScreen(Screen[None]):
     # --- wiring ------------------------------------------------------------------------
 
     @property
+    def sessions_pane(self) -> SessionsPane:
+        return self.query_one(SessionsPane)
+
+    @property
     def conversation(self) -> ConversationView:
         return self.query_one(ConversationView)
 

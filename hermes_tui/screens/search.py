@@ -27,9 +27,13 @@ class SearchJump:
 class SearchScreen(ModalScreen[SearchJump | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="search.close")]
 
-    def __init__(self, store: SessionStore, query: str = "") -> None:
+    def __init__(
+        self, store: SessionStore, query: str = "", names: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.store = store
+        self.names = names or {}
+        """Display names of sessions by key, for hits whose session has no title."""
         self.initial = query
         self.hits: list = []
 
@@ -59,7 +63,8 @@ class SearchScreen(ModalScreen[SearchJump | None]):
             return
         now = time.time()
         results.add_options(
-            Option(self._label(hit, now), id=str(index)) for index, hit in enumerate(self.hits)
+            Option(self._label(hit, now, self.names), id=str(index))
+            for index, hit in enumerate(self.hits)
         )
         results.highlighted = 0
         results.focus()
@@ -91,6 +96,8 @@ class SearchScreen(ModalScreen[SearchJump | None]):
 
 
 def _age(seconds: float) -> str:
+    if seconds < 60:
+        return "just now"
     if seconds < 3600:
         return f"{max(1, int(seconds // 60))} min ago"
     if seconds < 86400:

@@ -7,6 +7,7 @@ import pytest
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_tui.app import HermesApp
+from hermes_tui.messages import SessionSelected
 from hermes_tui.widgets.conversation import AgentResponse, OperatorMessage, UserMessage
 from hermes_tui.widgets.platforms_pane import PlatformsPane
 from hermes_tui.widgets.sessions_pane import SessionsPane
@@ -52,6 +53,13 @@ def app(hermes_home, fake_openai, remote) -> HermesApp:
     return HermesApp(config, discover_servers=False, adapters=[remote])
 
 
+async def choose(app, pilot, key: str) -> None:
+    """Select a session the way the Sessions pane does: through the screen's queue."""
+    app.main_screen.post_message(SessionSelected(key))
+    await wait_until(pilot, lambda: app.main_screen.current_key == key)
+    await pilot.pause()
+
+
 def rows(app):
     return app.main_screen.query_one(SessionsPane).rows
 
@@ -73,7 +81,7 @@ async def test_remote_chat_appears_and_streams_live(app, remote, fake_openai):
             pilot, lambda: "chat:dm:42" in rows(app) and rows(app)["chat:dm:42"].streaming
         )
         assert rows(app)["chat:dm:42"].unread
-        await app.main_screen.select_session("chat:dm:42")
+        await choose(app, pilot, "chat:dm:42")
         await wait_until(pilot, lambda: not rows(app)["chat:dm:42"].streaming)
         await app.gateway.runner.wait_idle()
         await pilot.pause(0.2)
@@ -88,14 +96,14 @@ async def test_switching_sessions_mid_stream_loses_and_duplicates_nothing(app, r
     fake_openai.enqueue(ScriptedReply(text=answer, chunk_size=5, delay=0.01))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        await app.main_screen.select_session("chat:dm:42")
+        await choose(app, pilot, "chat:dm:42")
         await remote.incoming(ANN, "tell me a long story")
         await wait_until(pilot, lambda: app.main_screen.conversation.streaming)
         local_key = app.gateway.local.source.session_key
         for _ in range(3):
-            await app.main_screen.select_session(local_key)
+            await choose(app, pilot, local_key)
             await pilot.pause(0.05)
-            await app.main_screen.select_session("chat:dm:42")
+            await choose(app, pilot, "chat:dm:42")
             await pilot.pause(0.05)
         await app.gateway.runner.wait_idle()
         await wait_until(pilot, lambda: not app.main_screen.conversation.streaming)
@@ -109,7 +117,7 @@ async def test_operator_steps_in_as_the_bot(app, remote, fake_openai):
         await ready(app, pilot)
         await remote.incoming(ANN, "is anyone there?")
         await app.gateway.runner.wait_idle()
-        await app.main_screen.select_session("chat:dm:42")
+        await choose(app, pilot, "chat:dm:42")
         app.main_screen.send_text("Yes, a human is here.")
         await wait_until(
             pilot, lambda: remote.sent and remote.sent[-1][1] == "Yes, a human is here."
@@ -128,7 +136,7 @@ async def test_pause_and_resume_the_agent_for_one_chat(app, remote, fake_openai)
         await ready(app, pilot)
         await remote.incoming(ANN, "first")
         await app.gateway.runner.wait_idle()
-        await app.main_screen.select_session("chat:dm:42")
+        await choose(app, pilot, "chat:dm:42")
         await pilot.press("f4")
         assert "chat:dm:42" in app.gateway.runner.paused_sessions
         assert "paused" in app.main_screen.conversation.border_subtitle
@@ -148,7 +156,7 @@ async def test_platform_pause_and_counters_show_in_the_pane(app, remote):
         await ready(app, pilot)
         await remote.incoming(BOB, "hi")
         await app.gateway.runner.wait_idle()
-        await app.main_screen.select_session("chat:dm:43")
+        await choose(app, pilot, "chat:dm:43")
         await pilot.press("f8")
         pane = app.main_screen.query_one(PlatformsPane)
         await wait_until(pilot, lambda: pane.states["chat"][0].state == "paused")

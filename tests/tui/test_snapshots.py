@@ -24,6 +24,12 @@ from tests.tui.conftest import ready, wait_until
 SIZE = (120, 36)
 
 
+def quiet(config):
+    """A snapshot must not depend on how busy the machine was: no loop-stall figure."""
+    config.gateway.loop_lag_threshold_ms = 1e9
+    return config
+
+
 @pytest.fixture
 def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
     home = Path("/tmp/hermes-snapshot-home")
@@ -40,16 +46,16 @@ def threaded_model():
         yield fake
 
 
-async def _steady(app: HermesApp, pilot) -> None:  # noqa: ANN001
+async def _steady(app: HermesApp, pilot) -> None:
     app.query_one(PromptInput).cursor_blink = False
     await pilot.pause()
 
 
 def test_first_run_without_a_model(snap_compare, fixed_home):
     config = load_config(HermesPaths(fixed_home), {"HERMES_HOME": str(fixed_home)})
-    app = HermesApp(config, discover_servers=False)
+    app = HermesApp(quiet(config), discover_servers=False)
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         await ready(app, pilot)
         await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
         await _steady(app, pilot)
@@ -65,9 +71,9 @@ def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_mod
             tool_calls=[ToolCallSpec("terminal", {"command": "sleep 3 && du -sh ."})],
         ),
     )
-    app = HermesApp(make_config(fixed_home, threaded_model), discover_servers=False)
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         await ready(app, pilot)
         for text in ("hi", "how big is this folder?"):
             app.main_screen.send_text(text)
@@ -86,11 +92,71 @@ def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_mod
 
 
 def test_autocomplete_open(snap_compare, fixed_home, threaded_model):
-    app = HermesApp(make_config(fixed_home, threaded_model), discover_servers=False)
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         await ready(app, pilot)
         await pilot.press("slash", "s")
         await _steady(app, pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_conversation_sizes(snap_compare, fixed_home, threaded_model, size):
+    threaded_model.enqueue(
+        ScriptedReply(text="## Disk usage\n\n| dir | size |\n|---|---|\n| src | 12M |\n\nAll fine.")
+    )
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        app.main_screen.send_text("how big is src?")
+        await wait_until(pilot, lambda: len(threaded_model.requests) >= 1)
+        await app.gateway.runner.wait_idle()
+        await wait_until(pilot, lambda: not app.main_screen.conversation.streaming)
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_narrow_with_sidebar_open(snap_compare, fixed_home, threaded_model):
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        await pilot.press("f2")
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_search_dialog(snap_compare, fixed_home, threaded_model, size):
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        app.main_screen.send_text("remember the lighthouse keeper")
+        await wait_until(pilot, lambda: len(threaded_model.requests) >= 1)
+        await app.gateway.runner.wait_idle()
+        await pilot.press("f3")
+        for ch in "lighthouse":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_help_screen(snap_compare, fixed_home, threaded_model, size):
+    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
