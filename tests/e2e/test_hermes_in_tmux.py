@@ -90,3 +90,21 @@ def test_sigterm_restores_the_terminal(terminal: TmuxSession):
     screen = terminal.wait_for(lambda s: "HERMES-EXIT:" in s)
     assert not terminal.alternate_screen()
     assert "Traceback" not in screen
+
+
+def test_resize_to_80x24_and_back_then_quit(terminal: TmuxSession):
+    terminal.wait_for(lambda s: "local connected" in s)
+    subprocess.run(
+        ["tmux", "resize-window", "-t", terminal.name, "-x", "80", "-y", "24"], check=True
+    )
+    screen = terminal.wait_for(lambda s: "Sessions" not in s.splitlines()[1] and "Message" in s)
+    assert max(len(line) for line in screen.splitlines()) <= 80
+    terminal.send("F2")
+    terminal.wait_for(lambda s: "Sessions" in s)
+    subprocess.run(
+        ["tmux", "resize-window", "-t", terminal.name, "-x", "160", "-y", "48"], check=True
+    )
+    terminal.wait_for(lambda s: "Platforms" in s and "Cron" in s)
+    terminal.send("C-q")
+    screen = terminal.wait_for(lambda s: "HERMES-EXIT:0" in s)
+    assert not terminal.alternate_screen() and "Traceback" not in screen
