@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, OptionList, Static
+from textual.widgets import Footer, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hermes_cron.schedules import format_countdown
@@ -100,6 +100,7 @@ class CronOutputScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="cron-output"):
             yield Markdown(self.text)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cron-output").border_title = self.title_text

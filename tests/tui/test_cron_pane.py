@@ -1,0 +1,160 @@
+"""The Cron pane: live in the real app (Pilot, real gateway, scripted model) and an SVG snapshot.
+
+The snapshot hosts the pane alone, styled by the app's stylesheet, over a real store and cron
+service with a ManualClock, so countdowns and statuses are the same on every run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.containers import Vertical
+
+import hermes_tui
+from hermes_cron.clock import ManualClock
+from hermes_cron.schedules import parse_schedule
+from hermes_cron.service import CronService
+from hermes_gateway.agent.loop import Agent
+from hermes_gateway.agent.provider import ProviderPool
+from hermes_gateway.agent.tools.registry import ToolRegistry
+from hermes_gateway.commands.builtin import build_registry
+from hermes_gateway.config import Config
+from hermes_gateway.events import EventBus
+from hermes_gateway.router import DeliveryRouter
+from hermes_gateway.runner import GatewayRunner
+from hermes_gateway.store import SessionStore
+from hermes_tui.app import HermesApp
+from hermes_tui.widgets.cron_pane import CronList, CronOutputScreen, CronPane
+from tests.conftest import make_config
+from tests.fakes.openai_server import ScriptedReply
+from tests.tui.conftest import ready, wait_until
+
+SIZE = (120, 36)
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def row_text(pane: CronPane, index: int = 0) -> str:
+    return str(pane.rows.get_option_at_index(index).prompt)
+
+
+async def test_pane_shows_jobs_live_and_its_keys_control_them(hermes_home, fake_openai):
+    config = make_config(hermes_home, fake_openai, HERMES_TIMEZONE="UTC")
+    app = HermesApp(config, discover_servers=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        pane = app.main_screen.query_one(CronPane)
+        empty = pane.query_one("#cron-empty")
+        assert empty.display and not pane.rows.display
+
+        app.main_screen.send_text('/cron add --name Greeter "every 1h" say hi')
+        await wait_until(pilot, lambda: len(pane.jobs) == 1)
+        (job_id,) = pane.jobs
+        await pilot.pause()
+        assert pane.rows.display and not empty.display
+        text = row_text(pane)
+        assert "Greeter" in text and "in 1 h" in text and "every hour" in text
+
+        # r: run now; the row says so while the (slow) answer streams, then shows the result.
+        fake_openai.enqueue(ScriptedReply(text="hi there, all fine", chunk_size=2, delay=0.03))
+        pane.rows.focus()
+        await pilot.press("r")
+        await wait_until(pilot, lambda: "running" in row_text(pane))
+        assert row_text(pane).startswith("▶")
+        await wait_until(pilot, lambda: pane.jobs[job_id].last_status == "ok", timeout=10)
+        await pilot.pause()
+        assert "· ok" in row_text(pane) and "running" not in row_text(pane)
+
+        # o: the last output, as saved in HERMES_HOME/cron/output/<job>/.
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CronOutputScreen))
+        assert "hi there, all fine" in app.screen.text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CronOutputScreen))
+
+        # p: pause and resume.
+        pane.rows.focus()
+        await pilot.press("p")
+        await wait_until(pilot, lambda: not pane.jobs[job_id].enabled)
+        await pilot.pause()
+        assert "paused" in row_text(pane) and row_text(pane).startswith("‖")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: pane.jobs[job_id].enabled)
+
+        # d: delete, only when pressed twice.
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        assert job_id in pane.jobs
+        await pilot.press("d")
+        await wait_until(pilot, lambda: not pane.jobs)
+        await pilot.pause()
+        assert empty.display and not pane.rows.display
+        assert isinstance(pane.rows, CronList)
+
+
+class CronPaneApp(App[None]):
+    """The pane alone in the sidebar, over a real store and cron service."""
+
+    CSS_PATH = str(Path(hermes_tui.__file__).parent / "hermes.tcss")
+
+    def __init__(self, config: Config, clock: ManualClock) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock
+        self.store: SessionStore | None = None
+        self.service: CronService | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sidebar"):
+            yield CronPane(id="cron")
+
+    async def setup(self) -> CronService:
+        self.store = await SessionStore.open(self.config.paths.database)
+        agent = Agent(ProviderPool(), ToolRegistry())
+        runner = GatewayRunner(self.config, self.store, EventBus(), agent, build_registry())
+        router = DeliveryRouter(self.config, runner.adapters)
+        self.service = CronService(self.config, runner, router, clock=self.clock)
+        return self.service
+
+    async def on_unmount(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+
+def test_cron_pane_snapshot(snap_compare, hermes_home):
+    config = make_config(hermes_home, HERMES_TIMEZONE="UTC")
+    clock = ManualClock(T0)
+    app = CronPaneApp(config, clock)
+
+    async def run_before(pilot) -> None:
+        service = await app.setup()
+        cron = service.store
+        now = clock.now()
+
+        async def add(name: str, schedule: str, **kw):
+            parsed = parse_schedule(schedule, tz="UTC", now=now)
+            return await cron.add(name=name, prompt=name, schedule=parsed, now=now, **kw)
+
+        disks = await add("Disk check", "every 30m")
+        await cron.claim_now(disks.id, now, owner=service.ticker.owner, lease_s=60)
+        backup = await add("Backup report", "every 1d", deliver="telegram")
+        claim = await cron.claim_now(backup.id, now, owner="x", lease_s=60)
+        await cron.finish_run(
+            backup.id,
+            claim.run.id,
+            owner="x",
+            now=now,
+            status="ok",
+            delivery_status="failed",
+            delivery_error="telegram: blocked",
+        )
+        tea = await add("Tea", "in 45m")
+        await cron.pause(tea.id, now)
+        clock.advance(timedelta(minutes=5))
+        pane = app.query_one(CronPane)
+        pane.attach(service)
+        await wait_until(pilot, lambda: len(pane.jobs) == 3)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(36, 12), run_before=run_before)
