@@ -22,6 +22,7 @@ from hermes_gateway.config import Config
 from hermes_tui.approvals_controller import AccessController
 from hermes_tui.bridge import pump_events
 from hermes_tui.messages import GatewayEventMessage
+from hermes_tui.notifications import Notification
 from hermes_tui.screens.main import MainScreen
 from hermes_tui.widgets.first_run import FirstRunPanel
 from hermes_tui.widgets.prompt_input import PromptInput
@@ -53,6 +54,7 @@ class HermesApp(App[None]):
         Binding("f4", "pause_chat", "Pause chat", id="app.pause_chat"),
         Binding("f8", "pause_platform", "Pause platform", id="app.pause_platform", show=False),
         Binding("ctrl+t", "toggle_theme", "Light/dark", id="app.theme", show=False),
+        Binding("f9", "notifications", "Notifications", id="app.notifications", show=False),
         Binding("ctrl+o", "open_pairing", "Pairing", id="app.pairing", show=False),
     ]
 
@@ -189,6 +191,17 @@ class HermesApp(App[None]):
     def action_open_pairing(self) -> None:
         self.access.open_pairing_screen()
 
+    def action_notifications(self) -> None:
+        from hermes_tui.screens.notifications import NotificationsScreen
+
+        async def opened(item: Notification | None) -> None:
+            if item is not None and item.open is not None:
+                result = item.open()
+                if hasattr(result, "__await__"):
+                    await result
+
+        self.push_screen(NotificationsScreen(self.main_screen.notifications), opened)
+
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
@@ -237,6 +250,11 @@ class HermesApp(App[None]):
                 self.action_toggle_sidebar,
             ),
             ("Light or dark theme", "Switch the colour theme (Ctrl+T)", self.action_toggle_theme),
+            (
+                "Notifications",
+                "Pairing, approvals, failed cron runs and platforms (F9)",
+                self.action_notifications,
+            ),
             ("Session status", "Model, session and platforms (/status)", lambda: send("/status")),
             ("Token usage", "Tokens used in this session (/usage)", lambda: send("/usage")),
             (

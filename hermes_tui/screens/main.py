@@ -15,6 +15,7 @@ from textual.widgets import Footer, Input
 from hermes_gateway import events as ev
 from hermes_gateway.models import MessageEvent
 from hermes_tui.messages import GatewayEventMessage, SessionSelected
+from hermes_tui.notifications import Notification, NotificationCenter
 from hermes_tui.screens.search import SearchJump
 from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
@@ -39,6 +40,7 @@ class MainScreen(Screen[None]):
         self.partial: dict[str, list[str]] = {}
         """The answer being written in each session, so switching sessions loses nothing."""
         self.turn_started_at: dict[str, float] = {}
+        self.notifications = NotificationCenter(on_change=self._alerts_changed)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -244,6 +246,28 @@ class MainScreen(Screen[None]):
                 self.query_one(PlatformsPane).set_status(event)
                 if event.state == "failed":
                     self.notify(f"{event.platform} failed: {event.detail}", severity="error")
+                    self.notifications.add(
+                        Notification(
+                            f"{event.platform} failed",
+                            event.detail,
+                            "error",
+                            open=lambda p=event.platform: self.open_platform(p),
+                        )
+                    )
+            case ev.CronRunFinished() if event.status != "ok" or event.delivery_status in (
+                "failed",
+                "partial",
+            ):
+                problem = event.error if event.status != "ok" else event.delivery_error
+                self.notifications.add(
+                    Notification(
+                        f"cron job {event.name or event.job_id}: "
+                        f"{event.status if event.status != 'ok' else 'not delivered'}",
+                        problem or "",
+                        "error" if event.status != "ok" else "warning",
+                        open=lambda j=event.job_id: self.query_one("#cron").open_output(j),
+                    )
+                )
             case ev.CronJobChanged() | ev.CronRunStarted() | ev.CronRunFinished():
                 self.query_one(CronPane).on_cron_event(event)
             case ev.LoopLag(lag=lag):
@@ -308,6 +332,20 @@ class MainScreen(Screen[None]):
         paused = platform not in runner.paused_platforms
         runner.set_platform_paused(platform, paused)
         self.notify(f"{platform} {'paused' if paused else 'resumed'}.")
+
+    def _alerts_changed(self, unseen: int) -> None:
+        if self.is_mounted:
+            self.query_one(StatusLine).alerts = unseen
+
+    async def open_platform(self, platform: str) -> None:
+        """Show a platform's latest chat, or its row in the Platforms pane."""
+        rows = [r for r in self.sessions_pane.rows.values() if r.platform == platform]
+        if rows:
+            latest = max(rows, key=lambda r: r.updated_at)
+            await self.select_session(latest.key)
+        else:
+            self.query_one(PlatformsPane).scroll_visible()
+            self.notify(f"{platform}: {self.query_one(PlatformsPane).plain}", timeout=6)
 
     def _clear_lag(self) -> None:
         self.query_one(StatusLine).lag_ms = 0

@@ -14,6 +14,7 @@ class StatusLine(Static):
     busy: reactive[bool] = reactive(False)
     lag_ms: reactive[float] = reactive(0.0)
     message: reactive[str] = reactive("")
+    alerts: reactive[int] = reactive(0)
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -29,6 +30,9 @@ class StatusLine(Static):
         if self.lag_ms:
             text.append("  │  ", style="dim")
             text.append(f"loop stalled {self.lag_ms:.0f} ms", style="red")
+        if self.alerts:
+            text.append("  │  ", style="dim")
+            text.append(f"🔔 {self.alerts} (F9)", style="bold yellow")
         if self.message:
             text.append("  │  ", style="dim")
             text.append(self.message, style="italic")

@@ -218,3 +218,30 @@ async def test_help_lists_every_binding_with_its_id(app):
             assert binding.id and binding.id in text
         assert "/model" in text
         await pilot.press("escape")
+
+
+async def test_platform_failure_is_kept_as_a_notification_that_opens(hermes_home, fake_openai):
+    from hermes_gateway.platforms.base import FatalPlatformError
+    from hermes_tui.screens.notifications import NotificationsScreen
+    from hermes_tui.widgets.status_line import StatusLine
+
+    class Broken(RemoteChat):
+        name = "broken"
+
+        async def start(self) -> None:
+            raise FatalPlatformError("invalid token (401)")
+
+    config = make_config(hermes_home, fake_openai, GATEWAY_ALLOW_ALL_USERS="true")
+    app = HermesApp(config, discover_servers=False, adapters=[Broken()])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        status = app.main_screen.query_one(StatusLine)
+        await wait_until(pilot, lambda: status.alerts == 1)
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: isinstance(app.screen, NotificationsScreen))
+        assert status.alerts == 0
+        listing = app.screen.query_one("#notifications-list")
+        assert "broken failed" in str(listing.get_option_at_index(0).prompt)
+        assert "invalid token (401)" in str(listing.get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, NotificationsScreen))
