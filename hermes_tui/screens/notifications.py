@@ -39,6 +39,10 @@ class NotificationsScreen(ModalScreen[Notification | None]):
 
     def on_mount(self) -> None:
         self.center.mark_all_seen()
+        listing = self.query_one(OptionList)
+        if self.shown:
+            listing.highlighted = 0
+        listing.focus()
 
     @staticmethod
     def _label(item: Notification, now: float) -> Text:
