@@ -70,9 +70,10 @@ class SearchScreen(ModalScreen[SearchJump | None]):
         results.focus()
 
     @staticmethod
-    def _label(hit, now: float) -> Text:
+    def _label(hit, now: float, names: dict[str, str]) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(hit.session_title or hit.session_key, style="bold")
+        name = hit.session_title or names.get(hit.session_key) or hit.session_key
+        text.append(name, style="bold")
         text.append(f"  {hit.role}  {_age(now - hit.created_at)}\n", style="dim")
         snippet = " ".join(hit.snippet.split())
         for index, part in enumerate(snippet.split("[")):
