@@ -7,8 +7,8 @@ through the rate gate and discord.py's REST client to the fake. Each channel is 
 loop (a user waits for the answer before writing again), so no message is merged into
 another's turn and every message costs one full turn.
 
-Prints messages/s, the round-trip latency (p50/p95/max) and REST calls per message. It
-asserts nothing. Run: ``python bench/discord_throughput.py [--channels 50] [--seconds 5]``
+Prints messages/s, the round-trip latency under that load (p50/p95/max), REST calls per
+message, and the round trip of one conversation alone (no queueing). It asserts nothing. Run: ``python bench/discord_throughput.py [--channels 50] [--seconds 5]``
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hermes_gateway.config import load_config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.paths import HermesPaths
+from hermes_gateway.platforms.discord import PER_CHANNEL_INTERVAL
 from tests.fakes.discord_server import FakeDiscord, patch_discord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -110,9 +111,18 @@ async def run(channels: int, seconds: float) -> None:
                     elapsed = time.monotonic() - started
                     rest = len(fake.requests) - before_rest
                     turns = len(model.requests) - before_model
+                    # One conversation alone: the pipeline's own round trip, no queueing.
+                    alone: list[float] = []
+                    await _measure(fake, ids[:1], min(seconds, 2.0), alone)
                 finally:
                     await gateway.stop()
     _print(channels, total, elapsed, latencies, rest, turns)
+    alone_ms = sorted(x * 1000 for x in alone)
+    print(
+        f"  one channel alone   p50 {statistics.median(alone_ms):.1f} ms"
+        f"   p95 {_p95(alone_ms):.1f} ms   ({len(alone_ms)} round trips; the rate gate"
+        f" spaces one channel's writes {PER_CHANNEL_INTERVAL * 1000:.0f} ms apart)"
+    )
 
 
 async def _wait_connected(runner: object) -> None:
@@ -135,16 +145,20 @@ async def _measure(
     return sum(counts)
 
 
+def _p95(sorted_ms: list[float]) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * 0.95))]
+
+
 def _print(
     channels: int, total: int, elapsed: float, latencies: list[float], rest: int, turns: int
 ) -> None:
     ms = sorted(x * 1000 for x in latencies)
     p50 = statistics.median(ms)
-    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    p95 = _p95(ms)
     print(f"Discord end to end, {channels} channels, zero-latency model")
     print(f"  messages answered   {total} in {elapsed:.2f} s")
     print(f"  throughput          {total / elapsed:.1f} messages/s (target >= 50)")
-    print(f"  round trip          p50 {p50:.1f} ms   p95 {p95:.1f} ms   max {ms[-1]:.1f} ms")
+    print(f"  round trip (loaded) p50 {p50:.1f} ms   p95 {p95:.1f} ms   max {ms[-1]:.1f} ms")
     print(f"  REST calls/message  {rest / max(total, 1):.2f}   model turns {turns}")
 
 

@@ -10,6 +10,7 @@ Run: python bench/pipeline.py
 from __future__ import annotations
 
 import asyncio
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +51,14 @@ class BenchPlatform(PlatformAdapter):
         self.delivered += 1
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: dict[str, float] = {}
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
@@ -61,6 +70,7 @@ async def bare_sdk(base_url: str) -> list[float]:
     client = AsyncOpenAI(base_url=base_url, api_key="test-key", max_retries=0)
     times = []
     messages = [{"role": "system", "content": "You are Hermes."}]
+    cpu_start = cpu_seconds()
     for i in range(SEQUENTIAL):
         messages.append({"role": "user", "content": f"message {i}"})
         start = time.perf_counter()
@@ -74,6 +84,7 @@ async def bare_sdk(base_url: str) -> list[float]:
             pass
         times.append(time.perf_counter() - start)
         messages.append({"role": "assistant", "content": f"echo: message {i}"})
+    CPU["bare"] = (cpu_seconds() - cpu_start) / SEQUENTIAL
     await client.close()
     return times
 
@@ -113,7 +124,9 @@ async def through_gateway(base_url: str) -> tuple[list[float], float, int]:
         await fut
         return time.perf_counter() - start
 
+    cpu_start = cpu_seconds()
     times = [await one(f"seq{i // 15}", f"message {i}") for i in range(SEQUENTIAL)]
+    CPU["gateway"] = (cpu_seconds() - cpu_start) / SEQUENTIAL
 
     async def chat_worker(c: int) -> None:
         for i in range(PER_CHAT):
@@ -137,6 +150,10 @@ async def measure(base_url: str) -> None:
         f"added by the gateway:  p50 {pct(gw_times, 0.5) - pct(bare, 0.5):.2f} ms  "
         f"p99 {pct(gw_times, 0.99) - pct(bare, 0.99):.2f} ms  (mean "
         f"{(statistics.mean(gw_times) - statistics.mean(bare)) * 1000:.2f} ms)"
+    )
+    print(
+        f"CPU per turn:          bare SDK {CPU['bare'] * 1000:.2f} ms, "
+        f"through the gateway {CPU['gateway'] * 1000:.2f} ms"
     )
     print(
         f"throughput, {CHATS} chats at once: {rate:.0f} messages/s ({delivered} answers delivered)"

@@ -7,19 +7,27 @@ the local terminal is one of its platforms and in who reads the event bus.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from hermes_gateway.agent.loop import Agent
 from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
+from hermes_gateway.approvals import ApprovalManager, install_approvals
 from hermes_gateway.auth import AccessPolicy
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
 from hermes_gateway.events import EventBus
+from hermes_gateway.pairing_gate import PairingGate, install_pairing
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
+from hermes_gateway.router import DeliveryRouter
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import SessionStore
 from hermes_gateway.watchdog import LoopWatchdog
+
+if TYPE_CHECKING:
+    from hermes_cron.clock import Clock
+    from hermes_cron.service import CronService
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +55,14 @@ def remote_adapters(config: Config, policy: AccessPolicy) -> list[PlatformAdapte
 
 
 class Gateway:
-    def __init__(self, config: Config, *, bus: EventBus | None = None) -> None:
+    def __init__(
+        self, config: Config, *, bus: EventBus | None = None, clock: Clock | None = None
+    ) -> None:
         self.config = config
+        self.cron_clock = clock
+        """The scheduler's time source (tests pass a ManualClock); the wall clock if None."""
+        self.router: DeliveryRouter | None = None
+        self.cron: CronService | None = None
         self.bus = bus or EventBus()
         self.local = LocalAdapter()
         self.watchdog = LoopWatchdog(
@@ -57,6 +71,8 @@ class Gateway:
         self.store: SessionStore | None = None
         self.runner: GatewayRunner | None = None
         self.policy = AccessPolicy(config)
+        self.pairing: PairingGate | None = None
+        self.approvals: ApprovalManager | None = None
 
     async def start(
         self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
@@ -81,15 +97,30 @@ class Gateway:
         for adapter in remote_adapters(cfg, self.policy) if adapters is None else adapters:
             runner.add_adapter(adapter)
         self.runner = runner
+        # --- pairing and approvals: who gets in, and dangerous tool calls wait for a yes
+        self.pairing = install_pairing(cfg, runner, self.policy)
+        self.approvals = install_approvals(cfg, runner, agent)
+        await self.pairing.start()
+        self.router = DeliveryRouter(cfg, runner.adapters)
+        from hermes_cron.install import install_cron
+
+        self.cron = install_cron(cfg, runner, self.router, tools, clock=self.cron_clock)
         await runner.start()
+        await self.cron.start()
         self.watchdog.start()
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 
     async def stop(self) -> None:
         await self.watchdog.stop()
+        if self.cron is not None:
+            await self.cron.stop()
         if self.runner is not None:
             await self.runner.stop()
+        if self.pairing is not None:
+            await self.pairing.stop()
+        if self.approvals is not None:
+            await self.approvals.aclose()
         if self.store is not None:
             await self.store.close()
         log.info("gateway stopped")

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from hermes_gateway import events as ev
+from hermes_gateway.auth import hash_id
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.logging_setup import setup_logging
@@ -30,6 +31,17 @@ def describe(event: ev.GatewayEvent) -> tuple[int, str] | None:
             return logging.WARNING if lv != "info" else logging.INFO, f"{k or 'gateway'}: {t}"
         case ev.EventsDropped(count=c):
             return logging.WARNING, f"log subscriber dropped {c} events"
+        case ev.PairingRequested(platform=p, user_id=u):  # the code is never logged
+            return logging.WARNING, (
+                f"pairing: {p} user {hash_id(u)} asks for access; approve with "
+                f"`hermes pairing approve {p} <code>` (see `hermes pairing list`)"
+            )
+        case ev.PairingResolved(platform=p, user_id=u, decision=d, by=b):
+            return logging.INFO, f"pairing: {p} user {hash_id(u)} {d}{' by ' + b if b else ''}"
+        case ev.ApprovalRequested(request_id=i, platform=p, tool=t, command=c, reason=r):
+            return logging.WARNING, f"approval {i} needed on {p}: {t} `{c}` ({r})"
+        case ev.ApprovalResolved(request_id=i, decision=d, by=b, auto=a):
+            return logging.INFO, f"approval {i}: {d} ({'automatic' if a else b})"
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from hermes_gateway import events as ev
 from hermes_gateway.agent.loop import Agent, TurnResult
-from hermes_gateway.agent.tools.base import ToolContext
+from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.models import MessageEvent, SessionSource
@@ -32,6 +32,7 @@ from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 log = logging.getLogger(__name__)
 
 Authorizer = Callable[[MessageEvent], Awaitable[bool]]
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]
 
 RESTART_BACKOFF_CAP = 300.0
 
@@ -140,6 +141,8 @@ class GatewayRunner:
         """Chats where the operator answers by hand: messages are stored, not answered."""
         self.paused_platforms: set[str] = set()
         self._status_before_pause: dict[str, ev.PlatformStatus] = {}
+        self.approver: Callable[[SessionRuntime], Approver] | None = None
+        """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
 
     # --- platforms --------------------------------------------------------------------
 
@@ -554,6 +557,7 @@ class GatewayRunner:
             cwd=self._cwd,
             interrupt=rt.interrupt,
             search=self._searcher(rt),
+            approve=self.approver(rt) if self.approver is not None else None,
         )
         system = self.system_prompt(rt)
         if instructions:
@@ -673,6 +677,7 @@ class GatewayRunner:
                 await self.store.append_messages(rt.record.id, messages)
                 context.extend(m.to_openai() for m in messages)
             user = next((m for m in reversed(messages) if m.role == "user"), None)
+            self.stats_for(rt.source.platform).received += 1
             self.bus.publish(
                 ev.MessageReceived(
                     session_key=rt.key,

@@ -231,35 +231,19 @@ class Agent:
         if schemas:
             kwargs["tools"] = schemas
         try:
-            stream = await client.chat.completions.create(**kwargs)
-            try:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        attempt.prompt_tokens = chunk.usage.prompt_tokens or 0
-                        attempt.completion_tokens = chunk.usage.completion_tokens or 0
-                    if not chunk.choices:
+            # The SDK sends the request and maps error statuses to its exceptions; the SSE
+            # body is parsed here with json.loads, because building a pydantic model per
+            # streamed chunk was most of the gateway's CPU per turn (see bench/pipeline.py).
+            async with client.chat.completions.with_streaming_response.create(
+                **kwargs
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
                         continue
-                    delta = chunk.choices[0].delta
-                    if delta is None:
-                        continue
-                    if delta.content:
-                        attempt.text.append(delta.content)
-                        attempt.emitted = True
-                        sink.on_delta(delta.content)
-                    if delta.tool_calls:
-                        for tc in delta.tool_calls:
-                            entry = attempt.calls.setdefault(
-                                tc.index, {"id": "", "name": "", "arguments": ""}
-                            )
-                            if tc.id:
-                                entry["id"] = tc.id
-                            if tc.function is not None:
-                                if tc.function.name:
-                                    entry["name"] += tc.function.name
-                                if tc.function.arguments:
-                                    entry["arguments"] += tc.function.arguments
-            finally:
-                await stream.close()
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    _apply_chunk(json.loads(data), attempt, sink)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -293,6 +277,40 @@ class Agent:
         sink.on_tool_finished(call["id"], name, ok, duration, summary)
         message = StoredMessage(role="tool", content=content, tool_call_id=call["id"], name=name)
         return message, stopped
+
+
+def _apply_chunk(chunk: dict[str, Any], attempt: _Attempt, sink: TurnSink) -> None:
+    """Fold one chat.completion.chunk (as parsed JSON) into the attempt."""
+    if "error" in chunk:  # some servers report failures mid-stream
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise ModelError(f"The model server reported an error: {message}", retryable=False)
+    usage = chunk.get("usage")
+    if usage:
+        attempt.prompt_tokens = usage.get("prompt_tokens") or 0
+        attempt.completion_tokens = usage.get("completion_tokens") or 0
+    choices = chunk.get("choices")
+    if not choices:
+        return
+    delta = choices[0].get("delta")
+    if not delta:
+        return
+    content = delta.get("content")
+    if content:
+        attempt.text.append(content)
+        attempt.emitted = True
+        sink.on_delta(content)
+    for tc in delta.get("tool_calls") or ():
+        entry = attempt.calls.setdefault(
+            tc.get("index", 0), {"id": "", "name": "", "arguments": ""}
+        )
+        if tc.get("id"):
+            entry["id"] = tc["id"]
+        function = tc.get("function") or {}
+        if function.get("name"):
+            entry["name"] += function["name"]
+        if function.get("arguments"):
+            entry["arguments"] += function["arguments"]
 
 
 async def _race(coro: Any, interrupt: asyncio.Event) -> tuple[bool, Any]:
@@ -350,9 +368,15 @@ def _preview(tool: Any, raw: str) -> str:
 
 def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
     """Turn SDK and transport exceptions into one sentence a user can act on."""
-    import httpx
     import openai
 
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, json.JSONDecodeError):
+        return ModelError(
+            f"The model server at {model.base_url} sent a stream that is not valid JSON.",
+            retryable=False,
+        )
     if isinstance(exc, openai.AuthenticationError):
         return ModelError(
             f"The model server at {model.base_url} rejected the API key (401): check "
@@ -382,14 +406,30 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
             f"The model server refused the request ({exc.status_code}): {detail}",
             retryable=False,
         )
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+    timeouts, transport = _transport_errors()
+    if isinstance(exc, (openai.APITimeoutError, *timeouts)):
         return ModelError(
             f"The model server did not answer within {model.timeout:g}s.", retryable=True
         )
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(exc, (openai.APIConnectionError, *transport)):
         return ModelError(f"Could not reach the model server at {model.base_url}.", retryable=True)
     log.exception("unexpected model error")
     return ModelError(f"Unexpected error from the model server: {exc}", retryable=False)
+
+
+def _transport_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Timeout and transport exception classes of httpx and of httpx2 (which newer openai
+    SDKs use), whichever are installed: a read timeout mid-stream arrives as one of these."""
+    timeouts: list[type] = []
+    transport: list[type] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.TransportError)
+    return tuple(timeouts), tuple(transport)
 
 
 def _retry_after(exc: Any) -> float | None:

@@ -35,14 +35,13 @@ class ProviderPool:
         key = ProviderKey(model.base_url, model.api_key, model.timeout, model.connect_timeout)
         client = self._clients.get(key)
         if client is None:
-            import httpx
-            from openai import AsyncOpenAI
+            from openai import AsyncOpenAI, Timeout
 
             client = AsyncOpenAI(
                 base_url=model.base_url,
                 # Local servers (Ollama, llama.cpp) accept any key; the SDK insists on one.
                 api_key=model.api_key or "no-key",
-                timeout=httpx.Timeout(model.timeout, connect=model.connect_timeout),
+                timeout=Timeout(model.timeout, connect=model.connect_timeout),
                 max_retries=0,  # retries are ours: we show them and honour interrupts
             )
             self._clients[key] = client

@@ -116,11 +116,141 @@ CREATE TABLE kv (
 ) WITHOUT ROWID;
 """
 
+_V4_CRON = """
+-- Scheduled jobs (hermes_cron). Times are epoch seconds (UTC).
+CREATE TABLE cron_jobs (
+    id                   TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    prompt               TEXT NOT NULL,
+    schedule             TEXT NOT NULL,      -- canonical text from hermes_cron.schedules
+    tz                   TEXT NOT NULL,
+    deliver              TEXT NOT NULL DEFAULT 'local',
+    origin               TEXT,               -- JSON SessionSource of the creating chat
+    enabled              INTEGER NOT NULL DEFAULT 1,
+    repeat               INTEGER,            -- runs allowed in total; NULL = no limit
+    runs                 INTEGER NOT NULL DEFAULT 0,
+    next_run             REAL,               -- advanced BEFORE a run starts
+    run_requested_at     REAL,               -- "run now" asked (e.g. by the CLI)
+    last_run             REAL,
+    last_status          TEXT,               -- running | ok | error | interrupted | missed
+    last_error           TEXT,
+    last_delivery_status TEXT,               -- ok | partial | failed | silent | local | skipped
+    last_delivery_error  TEXT,
+    last_output          TEXT,
+    lease_owner          TEXT,               -- the process running it now
+    lease_until          REAL,
+    created_at           REAL NOT NULL,
+    updated_at           REAL NOT NULL
+);
+CREATE INDEX cron_jobs_next_run ON cron_jobs(next_run) WHERE enabled = 1;
+
+CREATE TABLE cron_runs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id          TEXT NOT NULL REFERENCES cron_jobs(id) ON DELETE CASCADE,
+    trigger         TEXT NOT NULL,           -- schedule | manual | missed
+    scheduled_for   REAL,
+    started_at      REAL NOT NULL,
+    finished_at     REAL,
+    status          TEXT NOT NULL,           -- running | ok | error | interrupted | missed
+    error           TEXT,
+    delivery_status TEXT,
+    delivery_error  TEXT,
+    output_path     TEXT,
+    owner           TEXT
+);
+CREATE INDEX cron_runs_job ON cron_runs(job_id, id);
+CREATE INDEX cron_runs_running ON cron_runs(status) WHERE status = 'running';
+"""
+
+_V5_API_RESPONSES_WEBHOOKS = """
+-- OpenAI Responses API (previous_response_id): each stored response keeps the chat messages it
+-- added (its input, then the agent's output); a chain is rebuilt by following previous_id.
+CREATE TABLE api_responses (
+    id          TEXT PRIMARY KEY,
+    previous_id TEXT,
+    session_key TEXT NOT NULL,
+    items       TEXT NOT NULL,      -- JSON list of chat-completions messages
+    created_at  REAL NOT NULL
+);
+CREATE INDEX api_responses_created ON api_responses(created_at);
+
+-- Webhook deliveries seen recently, so a replayed delivery id is ignored.
+CREATE TABLE webhook_deliveries (
+    route       TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (route, delivery_id)
+) WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
+"""
+
+_V6_PAIRING_APPROVALS = """
+-- DM pairing (hermes_gateway.pairing). Codes are never stored, only a salted hash of each.
+CREATE TABLE pairing_pending (
+    platform    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    code_hash   TEXT NOT NULL,          -- hex PBKDF2-SHA256 of the code with salt
+    salt        TEXT NOT NULL,          -- hex, random per code
+    user_name   TEXT,
+    chat_id     TEXT NOT NULL,          -- the DM the code was sent to (told when approved)
+    chat_name   TEXT,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    PRIMARY KEY (platform, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE pairing_approved (
+    platform    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    user_name   TEXT,
+    chat_id     TEXT,                   -- NULL when approved by id with no request to go by
+    approved_at REAL NOT NULL,
+    approved_by TEXT NOT NULL,          -- tui | cli | ...
+    notified    INTEGER NOT NULL DEFAULT 0,  -- the user was told in their chat
+    PRIMARY KEY (platform, user_id)
+) WITHOUT ROWID;
+
+-- When each user last got a code: the per-user rate limit survives a deny or a clear.
+CREATE TABLE pairing_limits (
+    platform     TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    last_code_at REAL NOT NULL,
+    PRIMARY KEY (platform, user_id)
+) WITHOUT ROWID;
+
+-- Failed code approvals per platform; enough of them lock code approvals for a while.
+CREATE TABLE pairing_lockouts (
+    platform      TEXT PRIMARY KEY,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    first_failure REAL,
+    locked_until  REAL
+) WITHOUT ROWID;
+
+-- Tool approvals (hermes_gateway.approvals), kept with the session they were asked in.
+CREATE TABLE approval_requests (
+    id           TEXT PRIMARY KEY,
+    session_id   TEXT,
+    session_key  TEXT NOT NULL,
+    platform     TEXT NOT NULL,
+    tool         TEXT NOT NULL,
+    command      TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    requested_at REAL NOT NULL,
+    decision     TEXT,                  -- once | session | deny | timeout | cancelled
+    decided_by   TEXT,
+    decided_at   REAL
+);
+CREATE INDEX approval_requests_session ON approval_requests(session_id, requested_at);
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
     (2, _V2_MESSAGES_FTS),
     (3, _V3_INPUT_HISTORY_KV),
+    (4, _V4_CRON),
+    (5, _V5_API_RESPONSES_WEBHOOKS),
+    (6, _V6_PAIRING_APPROVALS),
 ]
 
 

@@ -49,7 +49,8 @@ class StoredMessage:
     """One chat-completions message as kept in the database.
 
     ``meta`` carries what the model never sees but the UI and commands need (who sent it from
-    where, attached images, ...); ``to_openai`` deliberately leaves it out.
+    where, ...); ``to_openai`` leaves it out, except ``meta["media"]`` (files a user attached),
+    which it turns into image parts and file paths (see :mod:`hermes_gateway.media`).
     """
 
     role: str
@@ -71,9 +72,13 @@ class StoredMessage:
         Only an assistant message that calls tools may have ``content: None``; any other missing
         content is sent as ``""`` because the API rejects ``null`` there.
         """
-        content = self.content
+        content: Any = self.content
         if content is None and not (self.role == "assistant" and self.tool_calls):
             content = ""
+        if self.role == "user" and self.meta.get("media"):
+            from hermes_gateway.media import build_user_content
+
+            content = build_user_content(content or "", self.meta["media"])
         out: dict[str, Any] = {"role": self.role, "content": content}
         if self.tool_calls:
             out["tool_calls"] = self.tool_calls

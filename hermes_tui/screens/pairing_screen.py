@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -42,6 +43,11 @@ def _plain(text: str | None, limit: int = 32) -> str:
         return "-"
     safe = "".join(ch if ch.isprintable() else "?" for ch in text)
     return safe if len(safe) <= limit else safe[: limit - 1] + "…"
+
+
+def _cell(text: str | None, limit: int = 32) -> Text:
+    """A table cell from a stranger's text: a Text, because DataTable reads a str as markup."""
+    return Text(_plain(text, limit))
 
 
 class PairingScreen(Screen[None]):
@@ -115,9 +121,9 @@ class PairingScreen(Screen[None]):
             chat = p.chat_name or ("DM" if p.chat_id == p.user_id else p.chat_id)
             table.add_row(
                 p.platform,
-                _plain(p.user_name),
-                _plain(p.user_id, 24),
-                _plain(chat, 20),
+                _cell(p.user_name),
+                _cell(p.user_id, 24),
+                _cell(chat, 20),
                 code,
                 age_text(now - p.created_at),
                 f"in {max(1, round((p.expires_at - now) / 60))} min",
@@ -131,8 +137,8 @@ class PairingScreen(Screen[None]):
             self.approved[key] = a
             users.add_row(
                 a.platform,
-                _plain(a.user_name),
-                _plain(a.user_id, 24),
+                _cell(a.user_name),
+                _cell(a.user_id, 24),
                 age_text(now - a.approved_at),
                 a.approved_by,
                 key=key,

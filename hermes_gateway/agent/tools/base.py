@@ -29,11 +29,14 @@ class ApprovalRequest:
         tool: Name of the tool asking (``"terminal"``).
         command: The exact command that would run, shown verbatim in the dialog.
         reason: Which dangerous pattern matched, so the operator knows why they are asked.
+        refusal: Set by the approver when the answer is no: why, in words for the model
+            (denied by the operator, or no answer in time).
     """
 
     tool: str
     command: str
     reason: str
+    refusal: str = ""
 
 
 @dataclass

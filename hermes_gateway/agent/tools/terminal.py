@@ -275,14 +275,15 @@ class TerminalTool(Tool):
 
         reason = dangerous_reason(command)
         if reason is not None and ctx.approve is not None:
-            approved = await ctx.approve(
-                ApprovalRequest(tool=self.name, command=command, reason=reason)
-            )
-            if not approved:
+            request = ApprovalRequest(tool=self.name, command=command, reason=reason)
+            if not await ctx.approve(request):
                 return ToolResult(
-                    content=f"denied by the operator: {reason}. The command was not run: {command}",
+                    content=request.refusal
+                    or f"denied by the operator: {reason}. The command was not run: {command}",
                     ok=False,
-                    summary="denied by the operator",
+                    summary=clip(request.refusal.split(":", 1)[0], 60)
+                    if request.refusal
+                    else "denied by the operator",
                 )
         if ctx.interrupt.is_set():
             return ToolResult(

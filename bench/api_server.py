@@ -1,0 +1,293 @@
+"""Benchmark of the OpenAI-compatible API server against a zero-latency scripted model.
+
+Three processes, so that each one's CPU is its own: the scripted model
+(``tests/fakes/openai_server``, default echo reply, no delay), the gateway with only the API
+server enabled (this file with ``--serve``) and the load generator (this process, aiohttp).
+
+Prints, for concurrency 1, 8 and 32, streaming and not: requests/s, p50/p99 latency and, when
+streaming, time to first token; the same client straight against the model at concurrency 1,
+so the gateway's added latency can be read off; the gateway's CPU per request and peak
+resident memory; the time from spawning the gateway process to its first 200 on ``/health``
+(and, inside the process, from ``Gateway.start()`` to listening). It asserts nothing.
+
+A second gateway then runs with the agent's model call replaced by an instant echo (no model
+client at all), which separates the cost of the API server, runner, store and events from the
+cost of the openai SDK call the agent makes to the model server.
+
+Run: ``python bench/api_server.py [--seconds 2.5]`` (about 25 s; only 127.0.0.1 is used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from asyncio.subprocess import PIPE, Process
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "bench-key-0123456789abcdef"
+CONCURRENCY = (1, 8, 32)
+PROMPT = "benchmark request, please echo me back"
+
+
+# --- the gateway process --------------------------------------------------------------------
+
+
+async def serve(model_url: str, stub_agent: bool) -> None:
+    """Run a gateway with only the API server; print ``READY <port> <seconds>``; serve until
+    SIGTERM."""
+    sys.path.insert(0, str(ROOT))
+    if stub_agent:
+        _stub_agent()
+    from hermes_gateway.config import load_config
+    from hermes_gateway.events import PlatformStatus
+    from hermes_gateway.gateway import Gateway
+    from hermes_gateway.paths import HermesPaths
+
+    home = Path(os.environ["HERMES_HOME"])
+    (home / "config.yaml").write_text(
+        "platforms:\n  api_server:\n    enabled: true\n    port: 0\n    max_concurrency: 64\n"
+    )
+    env = {
+        "HERMES_HOME": str(home),
+        "OPENAI_BASE_URL": model_url,
+        "OPENAI_API_KEY": "test-key",
+        "HERMES_MODEL": "fake-model",
+        "API_SERVER_KEY": KEY,
+    }
+    config = load_config(HermesPaths(home), env)
+    config.agent.cwd = str(home)
+    gateway = Gateway(config)
+    changed = asyncio.Event()
+    gateway.bus.add_listener(lambda e: changed.set() if isinstance(e, PlatformStatus) else None)
+    started = time.perf_counter()
+    runner = await gateway.start(local=False)
+    while getattr(runner.platform_state.get("api"), "state", "starting") == "starting":
+        changed.clear()
+        await changed.wait()
+    ready = time.perf_counter() - started
+    print(f"READY {getattr(runner.adapters['api'], 'port', 0)} {ready:.4f}", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await gateway.stop()
+
+
+def _stub_agent() -> None:
+    """Answer every turn with an instant echo, in two deltas, without any model client."""
+    from hermes_gateway.agent.loop import Agent, TurnResult
+    from hermes_gateway.store import StoredMessage
+
+    async def run_turn(self: Agent, *, messages: list, sink: object, **_: object) -> TurnResult:
+        text = "echo: " + str(messages[-1]["content"])
+        sink.on_delta(text[:8])  # type: ignore[attr-defined]
+        sink.on_delta(text[8:])  # type: ignore[attr-defined]
+        reply = StoredMessage(role="assistant", content=text)
+        return TurnResult(text=text, messages=[reply], prompt_tokens=12, completion_tokens=6)
+
+    Agent.run_turn = run_turn  # type: ignore[method-assign]
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+
+    def line(self, name: str) -> str:
+        lat = sorted(self.latencies)
+        if not lat:
+            return f"{name:<30} no successful requests ({self.errors} errors)"
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        text = f"{name:<30} {len(lat) / self.elapsed:7.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+        if self.first_tokens:
+            text += f"   TTFT p50 {statistics.median(self.first_tokens) * 1000:6.2f} ms"
+        if self.errors:
+            text += f"   ({self.errors} errors)"
+        return text
+
+
+async def one(
+    session, url: str, body: bytes, headers: dict[str, str], stream: bool, run: Run
+) -> None:
+    started = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers=headers) as resp:
+            if resp.status != 200:
+                await resp.read()
+                run.errors += 1
+                return
+            if stream:
+                first = None
+                async for line in resp.content:
+                    if first is None and b'"content":"' in line and b'"content":""' not in line:
+                        first = time.perf_counter() - started
+                    if line.startswith(b"data: [DONE]"):
+                        break
+                if first is not None:
+                    run.first_tokens.append(first)
+            else:
+                await resp.read()
+    except Exception:
+        run.errors += 1
+        return
+    run.latencies.append(time.perf_counter() - started)
+
+
+async def load(
+    url: str, key: str, model: str, concurrency: int, stream: bool, seconds: float
+) -> Run:
+    """``concurrency`` clients sending requests back to back for ``seconds``."""
+    import aiohttp
+
+    message = {"role": "user", "content": PROMPT}
+    body = json.dumps({"model": model, "messages": [message], "stream": stream}).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    run = Run()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        for _ in range(min(concurrency, 8)):  # warm the connections and the server's caches
+            await one(session, url, body, headers, stream, Run())
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def client() -> None:
+            while time.perf_counter() < deadline:
+                await one(session, url, body, headers, stream, run)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def spawn(*args: str, env: dict[str, str] | None = None) -> tuple[Process, str]:
+    """Start a Python process of ours and wait for its READY line."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=PIPE, env=env, cwd=ROOT
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise RuntimeError(f"{args} did not start: {line!r}")
+    return proc, line
+
+
+async def start_gateway(
+    model_url: str, home: str, *extra: str
+) -> tuple[Process, int, float, float]:
+    """Spawn the gateway and poll /health until 200.
+
+    Returns (process, port, seconds from spawn to the first 200, seconds Gateway.start took).
+    """
+    import aiohttp
+
+    env = {**os.environ, "HERMES_HOME": home, "PYTHONPATH": str(ROOT)}
+    spawned = time.perf_counter()
+    proc, line = await spawn(__file__, "--serve", model_url, *extra, env=env)
+    _, port, in_process = line.split()
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/health") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.002)
+    return proc, int(port), time.perf_counter() - spawned, float(in_process)
+
+
+async def main(seconds: float) -> None:
+    fake, line = await spawn("-m", "tests.fakes.openai_server", "--port", "0")
+    model_url = line.split()[1]
+    with tempfile.TemporaryDirectory() as home:
+        proc, port, to_health, in_process = await start_gateway(model_url, home)
+        try:
+            print(
+                f"time to /health: {to_health * 1000:.0f} ms from spawning the process "
+                f"(Gateway.start() to listening: {in_process * 1000:.0f} ms)"
+            )
+            direct = {}
+            for stream in (False, True):
+                run = await load(
+                    f"{model_url}/chat/completions", "test-key", "fake-model", 1, stream, seconds
+                )
+                direct[stream] = run
+                print(run.line(f"model directly c=1{', stream' if stream else ''}"))
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            cpu_before, total = cpu_seconds(proc.pid), 0
+            results: dict[tuple[bool, int], Run] = {}
+            for stream in (False, True):
+                for c in CONCURRENCY:
+                    run = await load(url, KEY, "hermes-agent", c, stream, seconds)
+                    results[stream, c] = run
+                    total += len(run.latencies) + run.errors + min(c, 8)
+                    print(run.line(f"gateway c={c}{', stream' if stream else ''}"))
+            cpu = cpu_seconds(proc.pid) - cpu_before
+            for stream in (False, True):
+                added = statistics.median(results[stream, 1].latencies) - statistics.median(
+                    direct[stream].latencies
+                )
+                kind = "streaming" if stream else "non-streaming"
+                print(f"added p50 latency at c=1, {kind}: {added * 1000:.2f} ms")
+            print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
+            print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
+        finally:
+            for process in (proc, fake):
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 10)
+    with tempfile.TemporaryDirectory() as home:
+        proc, port, _, _ = await start_gateway(model_url, home, "--stub-agent")
+        try:
+            print("without a model client (agent answers with an instant echo):")
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            cpu_before, total = cpu_seconds(proc.pid), 0
+            for stream, c in ((False, 1), (False, 32), (True, 32)):
+                run = await load(url, KEY, "hermes-agent", c, stream, seconds)
+                total += len(run.latencies) + run.errors + min(c, 8)
+                print(run.line(f"  gateway c={c}{', stream' if stream else ''}"))
+            cpu = cpu_seconds(proc.pid) - cpu_before
+            print(f"  gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="API server benchmark (prints figures).")
+    parser.add_argument("--seconds", type=float, default=2.5, help="duration of each load run")
+    parser.add_argument("--serve", metavar="MODEL_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--stub-agent", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve, args.stub_agent))
+    else:
+        asyncio.run(main(args.seconds))

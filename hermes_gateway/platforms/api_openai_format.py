@@ -1,0 +1,383 @@
+"""OpenAI's wire format, both ways: parsing requests and building responses, chunks, errors.
+
+Kept apart from the server so the exact shapes clients depend on (error envelopes, the role
+chunk first, ``data: [DONE]`` last, the usage chunk) live in one small module that can be
+read against OpenAI's API reference. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from hermes_gateway.store import StoredMessage
+
+AGENT_MODEL = "hermes-agent"
+"""The model id under which the whole agent (tools, sessions) is offered."""
+
+_ROLES = {"system", "developer", "user", "assistant", "tool"}
+_TEXT_PARTS = {"text", "input_text", "output_text"}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (smaller than escaped, and what OpenAI sends)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(12)}"
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A request we refuse, rendered as OpenAI's error envelope with its HTTP status.
+
+    Attributes:
+        status: HTTP status.
+        message: One sentence saying what is wrong and, where possible, how to fix it.
+        type: OpenAI's error type (``invalid_request_error``, ``server_error``, ...).
+        param: The offending request field (``messages[1].content``), if one.
+        code: OpenAI's machine-readable code (``invalid_api_key``, ...), if one.
+        headers: Extra response headers (``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.param, self.code, self.headers = param, code, headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def error_body(
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """OpenAI's error envelope: ``{"error": {message, type, param, code}}``."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request(
+            "We could not parse the JSON body of your request. The API expects a JSON "
+            "payload, but what was sent was not valid JSON."
+        ) from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) and kind in (int, float):
+        value = object()  # a boolean is not a number here, whatever Python thinks
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        wanted = {"str": "a string", "bool": "a boolean", "dict": "an object", "list": "an array"}
+        raise bad_request(
+            f"Invalid type for '{name}': expected {wanted.get(names, names)}.",
+            param=name,
+            code="invalid_type",
+        )
+    return value
+
+
+def optional_str(body: dict[str, Any], name: str) -> str | None:
+    return _field(body, name, str, None)
+
+
+def optional_bool(body: dict[str, Any], name: str, default: bool) -> bool:
+    return _field(body, name, bool, default)
+
+
+def content_text(content: Any, param: str) -> str:
+    """A message's content as text: a string, or its text parts joined by newlines.
+
+    The agent answers in text; an image or audio part would be silently lost, so it is
+    refused with a 400 naming the part.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise bad_request(
+            f"Invalid type for '{param}': expected a string or an array of content parts.",
+            param=param,
+            code="invalid_type",
+        )
+    texts: list[str] = []
+    for i, part in enumerate(content):
+        where = f"{param}[{i}]"
+        if not isinstance(part, dict):
+            raise bad_request(f"Invalid type for '{where}': expected an object.", param=where)
+        kind = part.get("type")
+        if kind == "refusal":
+            continue
+        if kind not in _TEXT_PARTS or not isinstance(part.get("text"), str):
+            raise bad_request(
+                f"Unsupported content part '{where}' of type {kind!r}: only text is supported.",
+                param=where,
+                code="unsupported_content_type",
+            )
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+# --- chat completions: requests -------------------------------------------------------------
+
+
+@dataclass
+class ChatRequest:
+    """A validated ``POST /v1/chat/completions`` body.
+
+    Attributes:
+        model: The requested model id (``hermes-agent`` or a configured model name).
+        messages: The conversation without system messages, oldest first; the last is the
+            user's.
+        instructions: The system/developer messages' text: the client's own system prompt,
+            added to the agent's for this request only.
+        stream: Answer as server-sent events.
+        include_usage: ``stream_options.include_usage``: a usage chunk before ``[DONE]``.
+        user: OpenAI's end-user id, shown as the conversation's name.
+    """
+
+    model: str
+    messages: list[StoredMessage]
+    instructions: str | None = None
+    stream: bool = False
+    include_usage: bool = False
+    user: str | None = None
+
+    def new_turn(self) -> list[StoredMessage]:
+        """The trailing user messages: what a continued session adds to its stored history."""
+        start = len(self.messages)
+        while start > 0 and self.messages[start - 1].role == "user":
+            start -= 1
+        return self.messages[start:]
+
+
+def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
+    """Validate a chat completions body; raises :class:`ApiError` (400) naming the field."""
+    model = optional_str(body, "model") or AGENT_MODEL
+    raw = body.get("messages")
+    if raw is None:
+        raise bad_request(
+            "Missing required parameter: 'messages'.",
+            param="messages",
+            code="missing_required_parameter",
+        )
+    if not isinstance(raw, list):
+        raise bad_request(
+            "Invalid type for 'messages': expected an array.", "messages", "invalid_type"
+        )
+    if not raw:
+        raise bad_request(
+            "Invalid 'messages': empty array. Expected an array with at least one message.",
+            "messages",
+            "empty_array",
+        )
+    instructions: list[str] = []
+    messages: list[StoredMessage] = []
+    for i, item in enumerate(raw):
+        param = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise bad_request(f"Invalid type for '{param}': expected an object.", param)
+        role = item.get("role")
+        if role not in _ROLES:
+            raise bad_request(
+                f"Invalid value for '{param}.role': {role!r}. Supported values are: "
+                "'system', 'developer', 'user', 'assistant' and 'tool'.",
+                f"{param}.role",
+                "invalid_value",
+            )
+        text = content_text(item.get("content"), f"{param}.content")
+        if role in ("system", "developer"):
+            if text.strip():
+                instructions.append(text.strip())
+            continue
+        messages.append(_history_message(role, text, item, param))
+    if not messages or messages[-1].role != "user":
+        raise bad_request(
+            "The last message must be the user's: the agent answers it.",
+            f"messages[{len(raw) - 1}].role",
+        )
+    options = _field(body, "stream_options", dict, {})
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise bad_request(
+            "Invalid type for 'stream_options.include_usage': expected a boolean.",
+            "stream_options.include_usage",
+            "invalid_type",
+        )
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        instructions="\n\n".join(instructions) or None,
+        stream=optional_bool(body, "stream", False),
+        include_usage=include_usage,
+        user=optional_str(body, "user"),
+    )
+
+
+def _history_message(role: str, text: str, item: dict[str, Any], param: str) -> StoredMessage:
+    """A user/assistant/tool message of the client's history, checked enough that the model
+    server will not reject the conversation for its shape."""
+    if role == "tool":
+        call_id = item.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise bad_request(
+                f"Missing required parameter: '{param}.tool_call_id'.",
+                f"{param}.tool_call_id",
+                "missing_required_parameter",
+            )
+        return StoredMessage(role="tool", content=text, tool_call_id=call_id)
+    calls = item.get("tool_calls") if role == "assistant" else None
+    if calls is not None:
+        if not isinstance(calls, list) or not all(
+            isinstance(c, dict)
+            and isinstance(c.get("id"), str)
+            and isinstance(c.get("function"), dict)
+            and isinstance(c["function"].get("name"), str)
+            for c in calls
+        ):
+            raise bad_request(
+                f"Invalid '{param}.tool_calls': expected an array of function calls.",
+                f"{param}.tool_calls",
+            )
+        return StoredMessage(role="assistant", content=text or None, tool_calls=calls or None)
+    return StoredMessage(role=role, content=text)
+
+
+# --- chat completions: responses ------------------------------------------------------------
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def completion(
+    cid: str, created: int, model: str, text: str, finish_reason: str, use: dict[str, int]
+) -> dict[str, Any]:
+    """The non-streaming ``chat.completion`` object."""
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": use,
+        "system_fingerprint": None,
+    }
+
+
+class ChunkWriter:
+    """Builds the SSE frames of one streamed chat completion.
+
+    OpenAI's order: a role chunk first, content chunks, a chunk with ``finish_reason``,
+    with ``include_usage`` a last chunk with empty ``choices`` and the usage (every other
+    chunk then carries ``"usage": null``), and ``data: [DONE]``.
+    """
+
+    def __init__(self, cid: str, created: int, model: str, include_usage: bool) -> None:
+        self.cid, self.created, self.model = cid, created, model
+        self.include_usage = include_usage
+        # Everything before the delta is the same in every chunk: render it once.
+        self._head = (
+            f'data: {{"id":{dumps(cid)},"object":"chat.completion.chunk","created":{created},'
+            f'"model":{dumps(model)},"system_fingerprint":null,'
+        ).encode()
+        self._usage_null = b',"usage":null' if include_usage else b""
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return b"".join(
+            (self._head, b'"choices":[', dumps(choice).encode(), b"]", self._usage_null, b"}\n\n")
+        )
+
+    def role(self) -> bytes:
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def content(self, text: str) -> bytes:
+        return self.chunk({"content": text})
+
+    def finish(self, finish_reason: str) -> bytes:
+        return self.chunk({}, finish_reason)
+
+    def usage(self, use: dict[str, int]) -> bytes:
+        return b"".join((self._head, b'"choices":[],"usage":', dumps(use).encode(), b"}\n\n"))
+
+    def tool_progress(self, progress: dict[str, Any]) -> bytes:
+        """Tool progress as a custom event (see :func:`tool_progress_event`)."""
+        payload = {
+            "id": self.cid,
+            "object": TOOL_PROGRESS_EVENT,
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            **progress,
+        }
+        return tool_progress_event(payload)
+
+
+TOOL_PROGRESS_EVENT = "hermes.tool.progress"
+"""The SSE event name of tool progress (the name Hermes Agent's clients already know)."""
+
+
+def tool_progress_event(payload: dict[str, Any]) -> bytes:
+    """``event: hermes.tool.progress`` with a JSON payload.
+
+    Clients that follow the SSE spec (EventSource, most SDK parsers) only look at events
+    named ``message`` or unnamed; clients that only read ``data:`` lines see a chunk with
+    empty ``choices``, which they already skip for the usage chunk.
+    """
+    return f"event: {TOOL_PROGRESS_EVENT}\ndata: {dumps(payload)}\n\n".encode()
+
+
+def sse_data(payload: dict[str, Any]) -> bytes:
+    return f"data: {dumps(payload)}\n\n".encode()
+
+
+def sse_event(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {dumps(payload)}\n\n".encode()
+
+
+SSE_DONE = b"data: [DONE]\n\n"

@@ -1,0 +1,250 @@
+"""Discord's half of the shared delivery code: send, edit, files and typing over discord.py.
+
+The streaming, chunking, pacing and retry logic lives in :mod:`hermes_gateway.delivery` and
+is shared with Telegram; this module only speaks discord.py and translates its exceptions
+into :mod:`hermes_gateway.delivery.errors`, so the shared code can react to *what happened*
+(rate limited, message gone, chat gone, network hiccup) without knowing the platform.
+
+Channels are addressed with ``client.get_partial_messageable(id)``: it needs no cache and
+no extra request, and works the same for DMs, guild channels and threads (a thread is a
+channel on Discord).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import aiohttp
+import discord
+
+from hermes_gateway.delivery import DISCORD_LIMIT, StreamingTurn
+from hermes_gateway.delivery.errors import (
+    DeliveryError,
+    EditFailed,
+    PermanentDeliveryError,
+    RetryAfter,
+    TransientDeliveryError,
+)
+
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "DiscordTransport",
+    "DiscordTurn",
+    "extract_media",
+    "guard",
+    "map_http_error",
+]
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 60.0
+"""Upper bound for one REST call, 429 waits inside discord.py included."""
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+"""Discord's upload limit for a server without boosts."""
+TYPING_REFRESH = 8.0
+"""Discord shows "typing" for 10 s per request; refresh a little before it fades."""
+TYPING_MAX = 900.0
+"""Stop refreshing after this long even if the turn never finished (a crashed turn)."""
+
+# Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
+_EDIT_GONE = {10008, 50005, 30046}
+"""Unknown message, not our message, too many edits of an old message."""
+
+_MEDIA_RE = re.compile(r"^[ \t]*MEDIA:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+
+ALLOWED_MENTIONS = discord.AllowedMentions(
+    everyone=False, users=False, roles=False, replied_user=False
+)
+"""The model's text must never ping @everyone, a role or a user by accident."""
+
+
+def map_http_error(exc: discord.HTTPException, op: Literal["send", "edit"]) -> DeliveryError:
+    """The delivery error that says what a discord.py ``HTTPException`` means for us."""
+    status, code = exc.status, exc.code
+    if status == 429:
+        retry = 1.0
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) or {}
+        with contextlib.suppress(TypeError, ValueError):
+            retry = float(headers.get("Retry-After", retry))
+        return RetryAfter(retry)
+    if status >= 500:
+        return TransientDeliveryError(f"Discord server error {status}: {exc.text}")
+    if op == "edit" and (status == 404 or code in _EDIT_GONE):
+        return EditFailed(f"cannot edit ({status}/{code}): {exc.text}")
+    if status in (401, 403, 404):
+        return PermanentDeliveryError(f"Discord refused ({status}/{code}): {exc.text}")
+    return DeliveryError(f"Discord rejected the request ({status}/{code}): {exc.text}")
+
+
+@contextlib.asynccontextmanager
+async def guard(op: Literal["send", "edit"], timeout: float) -> AsyncIterator[None]:
+    """Bound a REST call in time and translate discord.py / network errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except discord.RateLimited as exc:
+        raise RetryAfter(exc.retry_after) from exc
+    except discord.HTTPException as exc:
+        raise map_http_error(exc, op) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise TransientDeliveryError(str(exc) or type(exc).__name__) from exc
+
+
+class DiscordTransport:
+    """:class:`~hermes_gateway.delivery.MessageTransport` over a (replaceable) discord.py client.
+
+    Args:
+        client: Returns the live client, or None while disconnected; the adapter builds a
+            new client after discord.py gives up, so the transport must not keep one.
+        timeout: Seconds for one REST call.
+    """
+
+    limit = DISCORD_LIMIT
+
+    def __init__(
+        self, client: Callable[[], discord.Client | None], *, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
+        self._client = client
+        self.timeout = timeout
+
+    def measure(self, text: str) -> int:
+        """Discord counts characters (code points)."""
+        return len(text)
+
+    def _live(self) -> discord.Client:
+        client = self._client()
+        if client is None or client.is_closed():
+            raise TransientDeliveryError("not connected to Discord")
+        return client
+
+    def _channel(self, chat: str) -> discord.PartialMessageable:
+        return self._live().get_partial_messageable(int(chat))
+
+    async def send_text(self, chat: str, text: str) -> str:
+        """Post ``text`` (Discord renders Markdown itself) and return the message id."""
+        channel = self._channel(chat)
+        async with guard("send", self.timeout):
+            message = await channel.send(content=text, allowed_mentions=ALLOWED_MENTIONS)
+        return str(message.id)
+
+    async def edit_text(self, chat: str, message_id: str, text: str) -> None:
+        partial = self._channel(chat).get_partial_message(int(message_id))
+        async with guard("edit", self.timeout):
+            await partial.edit(content=text, allowed_mentions=ALLOWED_MENTIONS)
+
+    async def send_file(self, chat: str, path: Path, caption: str = "") -> str:
+        """Upload one file (read off the loop) with an optional caption."""
+        data = await asyncio.to_thread(path.read_bytes)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise DeliveryError(f"{path.name} is larger than Discord's upload limit")
+        channel = self._channel(chat)
+        file = discord.File(io.BytesIO(data), filename=path.name)
+        async with guard("send", self.timeout):
+            message = await channel.send(
+                content=caption[: self.limit] or None, file=file, allowed_mentions=ALLOWED_MENTIONS
+            )
+        return str(message.id)
+
+    async def typing(self, chat: str) -> None:
+        """One typing request: Discord shows the indicator for 10 s or until we post."""
+        client = self._live()
+        async with guard("send", self.timeout):
+            await client.http.send_typing(int(chat))
+
+
+def _existing_files(candidates: list[str]) -> list[Path]:
+    found = []
+    for raw in candidates:
+        path = Path(raw.strip("`'\"<>")).expanduser()
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+async def extract_media(text: str) -> tuple[str, list[Path]]:
+    """Split ``MEDIA:/path`` lines (files the agent wants to hand over) from the answer.
+
+    Only lines naming an existing file are taken out; anything else stays in the text, so a
+    model that merely talks about "MEDIA:" loses nothing.
+    """
+    if "MEDIA:" not in text:
+        return text, []
+    matches = _MEDIA_RE.findall(text)
+    paths = await asyncio.to_thread(_existing_files, matches)
+    if not paths:
+        return text, []
+    names = {str(p) for p in paths}
+
+    def drop(m: re.Match[str]) -> str:
+        path = str(Path(m.group(1).strip("`'\"<>")).expanduser())
+        return "" if path in names else m.group(0)
+
+    cleaned = re.sub(r"\n{3,}", "\n\n", _MEDIA_RE.sub(drop, text)).strip()
+    return cleaned, paths
+
+
+class DiscordTurn:
+    """One streamed answer in a Discord channel: the shared streaming turn, plus Discord bits.
+
+    Adds what the shared :class:`StreamingTurn` does not know about: keeping the typing
+    indicator alive while the agent works (tools can take minutes) and uploading the files
+    the answer names with ``MEDIA:/path`` lines.
+    """
+
+    def __init__(
+        self,
+        streaming: StreamingTurn,
+        transport: DiscordTransport,
+        chat: str,
+        *,
+        send_file: Callable[[str, Path], Awaitable[None]],
+    ) -> None:
+        self._streaming = streaming
+        self._transport = transport
+        self._chat = chat
+        self._send_file = send_file
+        self._typing = asyncio.get_running_loop().create_task(
+            self._keep_typing(), name=f"discord-typing:{chat}"
+        )
+
+    async def _keep_typing(self) -> None:
+        # The runner sends the first typing request itself; this only refreshes it.
+        for _ in range(int(TYPING_MAX // TYPING_REFRESH)):
+            await asyncio.sleep(TYPING_REFRESH)
+            try:
+                await self._transport.typing(self._chat)
+            except DeliveryError:
+                log.debug("typing refresh failed in %s", self._chat, exc_info=True)
+
+    def cancel(self) -> None:
+        """Stop the typing refresh (the adapter is stopping)."""
+        self._typing.cancel()
+
+    def on_delta(self, text: str) -> None:
+        self._streaming.on_delta(text)
+
+    def on_tool_started(self, name: str, preview: str) -> None:
+        self._streaming.on_tool_started(name, preview)
+
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
+        self._streaming.on_tool_finished(name, ok, duration, summary)
+
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
+        self._typing.cancel()
+        body, files = await extract_media(text)
+        try:
+            await self._streaming.finish(body, interrupted=interrupted, error=error)
+        finally:
+            for path in files:
+                try:
+                    await self._send_file(self._chat, path)
+                except DeliveryError as exc:
+                    log.warning("could not upload %s to %s: %s", path.name, self._chat, exc)
