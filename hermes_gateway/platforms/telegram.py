@@ -40,7 +40,7 @@ from hermes_gateway.delivery import (
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
 from hermes_gateway.platforms.telegram_commands import bot_commands
-from hermes_gateway.platforms.telegram_inbound import BotIdentity, TelegramInbound
+from hermes_gateway.platforms.telegram_inbound import BotIdentity, TelegramInbound, screen_batch
 from hermes_gateway.platforms.telegram_state import Backoff, UpdateLedger
 from hermes_gateway.platforms.telegram_transport import ChatTarget, TelegramTransport, TypingTurn
 
@@ -71,10 +71,13 @@ def describe(exc: BaseException) -> str:
 
 
 class _PollRequest(HTTPXRequest):
-    """The getUpdates connection, watched for a 401.
+    """The getUpdates connection, watched for a 401 and screened for unparsable updates.
 
     PTB's polling loop stops silently when the token is revoked while it runs; seeing the
     status here lets the adapter report "failed" instead of looking connected forever.
+    Answers are passed through :func:`.telegram_inbound.screen_batch` because PTB would
+    otherwise re-fetch a batch holding one malformed update forever (this is the only place
+    that sees the raw JSON before PTB parses it).
     """
 
     def __init__(self, on_unauthorized: Callable[[], None], **kwargs: Any) -> None:
@@ -85,6 +88,8 @@ class _PollRequest(HTTPXRequest):
         code, payload = await super().do_request(*args, **kwargs)
         if code == 401:
             self._on_unauthorized()
+        elif code == 200:
+            payload = screen_batch(payload)
         return code, payload
 
 
@@ -103,7 +108,11 @@ class TelegramAdapter(PlatformAdapter):
         self.me: BotIdentity | None = None
         self.gate = self._new_gate()
         self.inbound = TelegramInbound(
-            self.settings, config.paths.media_dir, self._deliver, self._finished
+            self.settings,
+            config.paths.media_dir,
+            self._deliver,
+            self._finished,
+            may_fetch=policy.is_allowed,  # the runner's own policy (gateway.remote_adapters)
         )
         self.ledger = UpdateLedger()
         self.backoff = Backoff(self.settings.reconnect_initial, self.settings.reconnect_cap)
@@ -236,7 +245,11 @@ class TelegramAdapter(PlatformAdapter):
             await bot.get_updates(offset=self.ledger.skip_upto + 1, timeout=0, limit=1)
         await app.start()
         for data in deferred:
-            update = Update.de_json(data, bot)
+            try:
+                update = Update.de_json(data, bot)
+            except Exception:
+                log.warning("dropping an unreadable deferred Telegram update")
+                continue
             if update is not None:
                 self.inbound.accept(update)
         if deferred:

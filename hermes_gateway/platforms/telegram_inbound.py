@@ -7,10 +7,18 @@ What happens to one update:
 * in groups the message counts as addressed to the bot only when it mentions the bot,
   replies to it, or is a ``/command`` (``/cmd@otherbot`` is someone else's); with
   ``require_mention: false`` every group message is;
-* photos and files are downloaded and saved under HERMES_HOME/media;
+* updates whose ids cannot be trusted (not JSON integers, or a private chat that is not
+  its sender's) are logged and dropped before anything else looks at them;
+* photos and files are downloaded and saved under HERMES_HOME/media, but only for messages
+  addressed to the bot from senders the access policy lets in: a stranger cannot make the
+  bot fetch 20 MB files (their text still goes on, so pairing can answer them);
 * an album (several photos sent together share a ``media_group_id`` but arrive as separate
   updates) is collected until it has been quiet for ``media_group_wait`` and becomes one
   event, so the agent answers once.
+
+:func:`screen_batch` guards the layer below: python-telegram-bot drops a whole getUpdates
+batch when one update in it does not parse, without moving the offset, so one malformed
+update would stall the bot forever.
 
 Updates of one chat are handled strictly in order (a photo's download must not let the
 question typed after it overtake it), while different chats proceed concurrently, so one
@@ -20,6 +28,7 @@ slow download never delays anyone else.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,16 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from telegram import Update
+
 from hermes_gateway.auth import hash_id
 from hermes_gateway.media import kind_for, save_media
 from hermes_gateway.models import ChatType, MediaRef, MessageEvent, SessionSource
 
 if TYPE_CHECKING:
-    from telegram import Bot, Message, Update
+    from telegram import Bot, Message
 
     from hermes_gateway.config import TelegramConfig
 
-__all__ = ["BotIdentity", "TelegramInbound"]
+__all__ = ["BotIdentity", "TelegramInbound", "screen_batch", "untrusted_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,8 @@ Deliver = Callable[[MessageEvent, list["Update"]], Awaitable[None]]
 """Hands a finished event (and the updates it came from) to the adapter."""
 Finished = Callable[[Iterable[int]], None]
 """Told which update ids are completely handled (delivered, deferred or ignored)."""
+MayFetch = Callable[[SessionSource], Awaitable[bool]]
+"""Whether a sender may have their files downloaded (the access policy's ``is_allowed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,7 @@ class TelegramInbound:
         media_dir: HERMES_HOME/media.
         deliver: Called with each finished event, in chat order.
         finished: Called with update ids once they need no further work.
+        may_fetch: Asked before any file of a sender is downloaded; None lets everyone.
     """
 
     def __init__(
@@ -105,11 +119,14 @@ class TelegramInbound:
         media_dir: Path,
         deliver: Deliver,
         finished: Finished,
+        *,
+        may_fetch: MayFetch | None = None,
     ) -> None:
         self.settings = settings
         self.media_dir = media_dir
         self._deliver = deliver
         self._finished = finished
+        self._may_fetch = may_fetch
         self.bot: Bot | None = None
         self.me: BotIdentity | None = None
         self.thread_kinds: dict[tuple[str, str], bool] = {}
@@ -128,6 +145,11 @@ class TelegramInbound:
         message = update.message
         if message is None or self.me is None:
             self._finished([update.update_id])  # edits, joins, callbacks...: not ours (yet)
+            return
+        problem = untrusted_ids(message)
+        if problem is not None:
+            log.warning("ignoring Telegram update %s: %s", update.update_id, problem)
+            self._finished([update.update_id])
             return
         chat_id = message.chat_id
         group = message.media_group_id
@@ -269,12 +291,25 @@ class TelegramInbound:
         first = messages[0]
         source = self.source_for(first)
         texts = [t for t in (self.text_of(m) for m in messages) if t.strip()]
-        downloads = await asyncio.gather(*(self._download(m, source) for m in messages))
-        media: list[MediaRef] = [ref for refs, _ in downloads for ref in refs]
-        notes = [note for _, ns in downloads for note in ns]
+        mentioned = any(self.addressed(m) for m in messages)
+        media: list[MediaRef] = []
+        notes: list[str] = []
+        if mentioned and any(self._files(m) for m in messages):
+            # Only now, and only for someone let in: the runner would drop the event anyway.
+            if await self._fetch_allowed(source):
+                downloads = await asyncio.gather(*(self._download(m, source) for m in messages))
+                media = [ref for refs, _ in downloads for ref in refs]
+                notes = [note for _, ns in downloads for note in ns]
+            else:
+                log.info("not downloading files from unauthorised user %s", hash_id(source.user_id))
+                notes = [
+                    f"[{spec.file_name or spec.kind} not downloaded]"
+                    for m in messages
+                    for spec in self._files(m)
+                ]
         text = "\n\n".join([*texts, *notes])
         if not text.strip() and not media:
-            return None  # a sticker, a service message...
+            return None  # a sticker, a service message, a group photo not for the bot...
         reply = first.reply_to_message
         return MessageEvent(
             text=text,
@@ -282,8 +317,17 @@ class TelegramInbound:
             message_id=str(first.message_id),
             reply_to_id=str(reply.message_id) if reply is not None else None,
             media=media,
-            mentioned=any(self.addressed(m) for m in messages),
+            mentioned=mentioned,
         )
+
+    async def _fetch_allowed(self, source: SessionSource) -> bool:
+        if self._may_fetch is None:
+            return True
+        try:
+            return await self._may_fetch(source)
+        except Exception:
+            log.exception("the access check before a Telegram download failed")
+            return False
 
     # -- media ---------------------------------------------------------------------
     @staticmethod
@@ -347,6 +391,66 @@ class TelegramInbound:
             file_name=spec.file_name,
             mime_type=spec.mime_type,
         )
+
+
+def untrusted_ids(message: Message) -> str | None:
+    """Why a message's ids cannot be trusted, or None when they can.
+
+    Telegram sends ids as JSON integers and python-telegram-bot keeps whatever it was given,
+    so ``"07"``, ``"7 "`` or a full-width ``"７"`` would reach us as strings that ``int()``
+    later reads as chat 7 (someone else's chat). A private chat's id is always its user's id;
+    a mismatch can only be forged.
+    """
+    chat, user = message.chat, message.from_user
+    if type(chat.id) is not int:
+        return "the chat id is not an integer"
+    if user is not None and type(user.id) is not int:
+        return "the sender id is not an integer"
+    if message.message_thread_id is not None and type(message.message_thread_id) is not int:
+        return "the thread id is not an integer"
+    if chat.type == "private" and (user is None or user.id != chat.id):
+        return "a private chat whose id is not its sender's"
+    return None
+
+
+def screen_batch(payload: bytes) -> bytes:
+    """A getUpdates answer in which every update PTB cannot parse is replaced by a bare one.
+
+    Why: ``Bot.get_updates`` parses the batch in one go; one bad update (a message without a
+    ``date``, say) makes it raise, PTB's updater then drops the whole batch without moving
+    the offset and fetches the same batch again, forever. A bare ``{"update_id": n}`` parses,
+    carries nothing (the adapter just confirms it) and moves the offset past ``n``, so the
+    updates after it are processed. An update without an integer id cannot be confirmed by
+    any offset, so it is left out. Each skipped update is logged (by id, not content).
+    Anything that is not a successful getUpdates answer is returned untouched for PTB.
+    """
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(data, dict) or data.get("ok") is not True:
+        return payload
+    batch = data.get("result")
+    if not isinstance(batch, list):
+        return payload
+    kept: list[Any] = []
+    for item in batch:
+        uid = item.get("update_id") if isinstance(item, dict) else None
+        if type(uid) is not int:
+            log.warning("dropping a Telegram update without an integer update_id")
+            continue
+        try:
+            Update.de_json(item, None)
+        except Exception as exc:
+            log.warning(
+                "skipping malformed Telegram update %s (%s: %s)", uid, type(exc).__name__, exc
+            )
+            item = {"update_id": uid}
+        kept.append(item)
+    if len(kept) == len(batch) and all(a is b for a, b in zip(kept, batch, strict=True)):
+        return payload  # the usual case: PTB gets the bytes it would have got
+    data["result"] = kept
+    return json.dumps(data).encode()
 
 
 def _command_target(text: str) -> str | None:
