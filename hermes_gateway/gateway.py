@@ -6,6 +6,7 @@ the local terminal is one of its platforms and in who reads the event bus.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,7 @@ class Gateway:
         self.store: SessionStore | None = None
         self.runner: GatewayRunner | None = None
         self.policy = AccessPolicy(config)
+        self._warming: asyncio.Task[None] | None = None
         self.pairing: PairingGate | None = None
         self.approvals: ApprovalManager | None = None
 
@@ -88,7 +90,8 @@ class Gateway:
             max_iterations=cfg.agent.max_iterations,
             max_retries=cfg.model.max_retries,
         )
-        await agent.pool.warm(cfg.model)
+        # Build the model client in the background: platforms (and /health) need not wait.
+        self._warming = asyncio.create_task(agent.pool.warm(cfg.model), name="warm-client")
         runner = GatewayRunner(
             cfg, self.store, self.bus, agent, build_registry(), authorize=self.policy.authorize
         )
@@ -113,6 +116,9 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.watchdog.stop()
+        if self._warming is not None and not self._warming.done():
+            # The thread cannot be interrupted; waiting for it keeps its client closable.
+            await asyncio.gather(self._warming, return_exceptions=True)
         if self.cron is not None:
             await self.cron.stop()
         if self.runner is not None:

@@ -144,6 +144,7 @@ class HermesApp(App[None]):
         self.notify(f"Using {message.server.label} · {message.model} ({where})")
         for panel in self.query(FirstRunPanel):
             await panel.remove()  # before refocusing: removing the focused button moves focus
+        self.main_screen.conversation.follow_paused = False
         self.main_screen.update_status()
         self.main_screen.query_one(PromptInput).focus()
 

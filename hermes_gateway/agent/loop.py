@@ -234,9 +234,7 @@ class Agent:
             # The SDK sends the request and maps error statuses to its exceptions; the SSE
             # body is parsed here with json.loads, because building a pydantic model per
             # streamed chunk was most of the gateway's CPU per turn (see bench/pipeline.py).
-            async with client.chat.completions.with_streaming_response.create(
-                **kwargs
-            ) as response:
+            async with client.chat.completions.with_streaming_response.create(**kwargs) as response:
                 async for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue

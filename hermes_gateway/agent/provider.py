@@ -32,30 +32,45 @@ class ProviderPool:
         self._clients: dict[ProviderKey, AsyncOpenAI] = {}
 
     def client_for(self, model: ModelConfig) -> AsyncOpenAI:
-        key = ProviderKey(model.base_url, model.api_key, model.timeout, model.connect_timeout)
+        key = _key(model)
         client = self._clients.get(key)
         if client is None:
-            from openai import AsyncOpenAI, Timeout
-
-            client = AsyncOpenAI(
-                base_url=model.base_url,
-                # Local servers (Ollama, llama.cpp) accept any key; the SDK insists on one.
-                api_key=model.api_key or "no-key",
-                timeout=Timeout(model.timeout, connect=model.connect_timeout),
-                max_retries=0,  # retries are ours: we show them and honour interrupts
-            )
-            self._clients[key] = client
+            client = self._clients[key] = _build(model)
         return client
 
     async def warm(self, model: ModelConfig) -> None:
         """Build the client in a thread: its TLS context costs ~100 ms of CPU, which must
-        not land on the event loop in the middle of the first answer."""
-        if model.configured:
-            import asyncio
+        not land on the event loop in the middle of the first answer.
 
-            await asyncio.to_thread(self.client_for, model)
+        Safe to run while the gateway already serves: if a turn built the client first,
+        the one built here is closed and the turn's is kept.
+        """
+        if not model.configured or _key(model) in self._clients:
+            return
+        import asyncio
+
+        built = await asyncio.to_thread(_build, model)
+        kept = self._clients.setdefault(_key(model), built)
+        if kept is not built:
+            await built.close()
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+
+
+def _key(model: ModelConfig) -> ProviderKey:
+    return ProviderKey(model.base_url, model.api_key, model.timeout, model.connect_timeout)
+
+
+def _build(model: ModelConfig) -> AsyncOpenAI:
+    from openai import AsyncOpenAI, Timeout
+
+    return AsyncOpenAI(
+        base_url=model.base_url,
+        # Local servers (Ollama, llama.cpp) accept any key; the SDK insists on one.
+        api_key=model.api_key or "no-key",
+        timeout=Timeout(model.timeout, connect=model.connect_timeout),
+        max_retries=0,  # retries are ours: we show them and honour interrupts
+    )

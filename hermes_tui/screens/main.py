@@ -20,6 +20,7 @@ from hermes_tui.screens.search import SearchJump
 from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
 from hermes_tui.widgets.first_run import FirstRunPanel
+from hermes_tui.widgets.follow import unfollow
 from hermes_tui.widgets.platforms_pane import PlatformsPane
 from hermes_tui.widgets.prompt_input import PromptInput
 from hermes_tui.widgets.sessions_pane import SessionsPane
@@ -103,6 +104,8 @@ class MainScreen(Screen[None]):
 
     async def show_first_run(self, config_path: str) -> FirstRunPanel:
         panel = FirstRunPanel(config_path, id="first-run")
+        self.conversation.follow_paused = True
+        unfollow(self.conversation)
         await self.conversation.mount(panel)
         return panel
 

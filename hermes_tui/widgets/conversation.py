@@ -40,6 +40,8 @@ class ConversationView(VerticalScroll):
         super().__init__(**kwargs)
         self._response: AgentResponse | None = None
         self._stream: MarkdownStream | None = None
+        self.follow_paused = False
+        """True while something must be read from its top (the first-run panel)."""
 
     @property
     def streaming(self) -> bool:
@@ -107,6 +109,7 @@ class ConversationView(VerticalScroll):
             await self.mount(NoticeLine("⏹ interrupted", classes="warning"))
         if error:
             await self.mount(NoticeLine(f"⚠ {error}", classes="error", markup=False))
+        follow(self)
 
     async def add_command_reply(self, text: str, *, ok: bool = True) -> None:
         await self.mount(CommandReply(text, classes="" if ok else "error"))

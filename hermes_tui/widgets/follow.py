@@ -13,14 +13,17 @@ from textual.widget import Widget
 def follow(widget: Widget) -> None:
     """Call after adding content: anchor once the content no longer fits."""
 
-    def check() -> None:
-        if (
-            not widget.is_anchored
-            and widget.virtual_size.height > widget.scrollable_content_region.height
-        ):
+    def check(again: bool) -> None:
+        if getattr(widget, "follow_paused", False):
+            return
+        overflowing = widget.virtual_size.height > widget.scrollable_content_region.height
+        if not widget.is_anchored and overflowing:
             widget.anchor()
+        elif again:
+            # A Markdown child learns its height only on its own next render: look once more.
+            widget.call_after_refresh(check, False)
 
-    widget.call_after_refresh(check)
+    widget.call_after_refresh(check, True)
 
 
 def unfollow(widget: Widget) -> None:

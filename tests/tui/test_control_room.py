@@ -174,8 +174,9 @@ async def test_search_jumps_to_the_hit(app, remote):
         for ch in "kumquat":
             await pilot.press(ch)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.focused is not None
-                         and app.focused.id == "search-results")
+        await wait_until(
+            pilot, lambda: app.focused is not None and app.focused.id == "search-results"
+        )
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.main_screen.current_key == "chat:dm:43")
         await wait_until(pilot, lambda: bool(app.main_screen.query(".hit")))
