@@ -57,16 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Entry point from ``hermes cron ...``; returns the exit status."""
-    import asyncio
+    from hermes_gateway.cli_support import run_with_config
 
-    from hermes_gateway.config import ConfigError, load_config
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"hermes: bad configuration: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(run_async(args, config))
+    return run_with_config(run_async, args)
 
 
 async def run_async(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from hermes_gateway import events as ev
+from hermes_tui.screens.decision_dialog import DecisionDialog
 from hermes_tui.screens.pairing_dialog import FieldRow
 
 ApprovalAnswer = str
@@ -26,15 +26,16 @@ def timeout_text(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-class ApprovalDialog(ModalScreen[ApprovalAnswer | None]):
+class ApprovalDialog(DecisionDialog):  # answers: ApprovalAnswer | None
     """Approve once / Approve for this session / Deny for one waiting tool call."""
+
+    SAFE_BUTTON = "deny"
 
     BINDINGS = [Binding("escape", "deny", "Deny")]
 
     def __init__(self, request: ev.ApprovalRequested) -> None:
         super().__init__()
         self.request = request
-        self.answered_elsewhere = False
 
     def compose(self) -> ComposeResult:
         req = self.request
@@ -56,22 +57,5 @@ class ApprovalDialog(ModalScreen[ApprovalAnswer | None]):
                 yield Button("Approve for this session", variant="warning", id="session")
                 yield Button("Deny", variant="error", id="deny")
 
-    def on_mount(self) -> None:
-        self.query_one("#deny", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id)
-
     def action_deny(self) -> None:
         self.dismiss("deny")
-
-    def close_answered(self) -> None:
-        """Answered elsewhere (a chat, the timeout): close now, or once it is on top."""
-        self.answered_elsewhere = True
-        if self.is_current:
-            self.dismiss(None)
-
-    def on_screen_resume(self) -> None:
-        if self.answered_elsewhere:
-            self.dismiss(None)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from hermes_gateway import events as ev
+from hermes_tui.screens.decision_dialog import DecisionDialog
 
 PairingAnswer = str
 """``approve``, ``deny`` or ``later`` (None when closed because it was answered elsewhere)."""
@@ -75,8 +75,10 @@ class FieldRow(Horizontal):
         yield Static(self._value, classes="dialog-value", id=self._value_id, markup=False)
 
 
-class PairingDialog(ModalScreen[PairingAnswer | None]):
+class PairingDialog(DecisionDialog):  # answers: PairingAnswer | None
     """Approve / Deny / Later for one pairing request."""
+
+    SAFE_BUTTON = "later"
 
     BINDINGS = [Binding("escape", "later", "Later")]
 
@@ -84,7 +86,6 @@ class PairingDialog(ModalScreen[PairingAnswer | None]):
         super().__init__()
         self.info = info
         self.clock = clock
-        self.answered_elsewhere = False
 
     def compose(self) -> ComposeResult:
         info = self.info
@@ -112,22 +113,5 @@ class PairingDialog(ModalScreen[PairingAnswer | None]):
                 yield Button("Deny", variant="error", id="deny")
                 yield Button("Later", id="later")
 
-    def on_mount(self) -> None:
-        self.query_one("#later", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id)
-
     def action_later(self) -> None:
         self.dismiss("later")
-
-    def close_answered(self) -> None:
-        """Answered elsewhere (the CLI, expiry): close now, or as soon as it is on top."""
-        self.answered_elsewhere = True
-        if self.is_current:
-            self.dismiss(None)
-
-    def on_screen_resume(self) -> None:
-        if self.answered_elsewhere:
-            self.dismiss(None)

@@ -11,7 +11,6 @@ from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.pairing_gate import PairingGate
-from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 from tests.helpers import Recorder
@@ -22,21 +21,12 @@ FRIEND = 7
 
 def pairing_config(home: Path, openai: FakeOpenAI, tg: FakeTelegram, **env: str) -> Config:
     """Telegram through the fake; only users in ``TELEGRAM_ALLOWED_USERS`` (none by default)."""
+    from tests.integration.test_telegram_adapter import telegram_config
+
     env.setdefault("TELEGRAM_ALLOWED_USERS", "")
-    config = make_config(
-        home,
-        openai,
-        TELEGRAM_BOT_TOKEN=tg.token,
-        TELEGRAM_BASE_URL=tg.base_url,
-        TELEGRAM_BASE_FILE_URL=tg.base_file_url,
-        **env,
-    )
-    t = config.platforms.telegram
-    t.poll_timeout = 1.0
-    t.rate_interval = 0.003
-    t.global_rate = 0.0
-    t.edit_interval = 0.02
-    t.reconnect_initial = 0.1
+    env.setdefault("GATEWAY_ALLOW_ALL_USERS", "false")
+    config = telegram_config(home, openai, tg, **env)
+    config.platforms.telegram.poll_timeout = 1.0
     return config
 
 
