@@ -144,6 +144,11 @@ class GatewayRunner:
         self.approver: Callable[[SessionRuntime], Approver] | None = None
         """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
 
+    @property
+    def stopping(self) -> bool:
+        """True once stop() began: adapters keep new updates for the next start."""
+        return self._stopping
+
     # --- platforms --------------------------------------------------------------------
 
     def add_adapter(self, adapter: PlatformAdapter) -> None:

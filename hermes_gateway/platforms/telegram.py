@@ -373,8 +373,9 @@ class TelegramAdapter(PlatformAdapter):
         return self.runner if self.runner is not None else getattr(self._inbound, "__self__", None)
 
     def _runner_stopping(self) -> bool:
-        # The runner has no public flag yet; while it stops it drops what it is handed.
-        return bool(getattr(self._runner(), "_stopping", False))
+        # While the runner stops it drops what it is handed: keep updates for next start.
+        runner = self._runner()
+        return bool(runner is not None and runner.stopping)
 
     def _store(self) -> SessionStore | None:
         return getattr(self._runner(), "store", None)

@@ -161,7 +161,7 @@ async def test_quit_command_exits_cleanly(app):
         await type_line(pilot, "/quit")
         await pilot.press("escape", "enter")
         await wait_until(pilot, lambda: not app.is_running)
-    assert app.gateway.runner._stopping
+    assert app.gateway.runner.stopping
 
 
 async def test_bad_config_names_the_key_and_file(hermes_home):
