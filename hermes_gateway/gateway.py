@@ -55,6 +55,25 @@ def remote_adapters(config: Config, policy: AccessPolicy) -> list[PlatformAdapte
     return adapters
 
 
+def preload_platform_modules(config: Config) -> None:
+    """Import the enabled platforms' modules (and their libraries) ahead of start().
+
+    Meant for a worker thread: python-telegram-bot, discord.py and aiohttp take about a
+    second to import, which on the event loop would freeze a screen that is already up.
+    """
+    import importlib
+
+    platforms = config.platforms
+    wanted = {
+        "hermes_gateway.platforms.telegram": bool(platforms.telegram.token),
+        "hermes_gateway.platforms.discord": bool(platforms.discord.token),
+        "hermes_gateway.platforms.api_server": platforms.api_server.enabled,
+    }
+    for module, enabled in wanted.items():
+        if enabled:
+            importlib.import_module(module)
+
+
 class Gateway:
     def __init__(
         self, config: Config, *, bus: EventBus | None = None, clock: Clock | None = None
