@@ -79,6 +79,12 @@ class AccessController:
                     severity="warning",
                     timeout=8,
                 )
+                self._remember(
+                    f"Approval needed: {_clip(event.command, 40)}",
+                    f"{event.where} ({event.reason})",
+                    "warning",
+                    self._show_next,
+                )
                 # Approvals go before pairing requests: an agent is waiting.
                 position = sum(1 for a in self.queue if a.kind == "approval")
                 self.queue.insert(position, _Ask("approval", event.request_id, event))
@@ -101,6 +107,12 @@ class AccessController:
                     title="Pairing request",
                     timeout=10,
                 )
+                self._remember(
+                    f"Pairing request: {event.user_name or event.user_id}",
+                    f"{event.platform}, chat {event.chat_name or event.chat_id}",
+                    "information",
+                    self.open_pairing_screen,
+                )
                 from hermes_tui.screens.pairing_dialog import PairingInfo
 
                 info = PairingInfo.from_event(event)
@@ -113,6 +125,14 @@ class AccessController:
                     who = escape(event.user_name or event.user_id)
                     self.app.notify(f"{who} on {escape(event.platform)} was approved ({event.by}).")
                 self._refresh_pairing_screen()
+
+    def _remember(self, title: str, detail: str, severity: str, opener: Any) -> None:
+        """Keep the request in the notification list (F9) after its toast fades."""
+        center = getattr(getattr(self.app, "main_screen", None), "notifications", None)
+        if center is not None:
+            from hermes_tui.notifications import Notification
+
+            center.add(Notification(title, detail, severity, open=opener))  # type: ignore[arg-type]
 
     # --- dialogs -----------------------------------------------------------------------
 

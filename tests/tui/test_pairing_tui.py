@@ -275,3 +275,31 @@ def test_pairing_screen_snapshot(snap_compare, snapshot_db: Path) -> None:
         await wait_until(pilot, lambda: _rows(screen, "#pairing-pending") == 2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_pairing_request_stays_in_notifications(hermes_home, fake_openai):
+    """The request is listed under F9 after its toast, and opening it shows the Pairing screen."""
+    from hermes_gateway import events as ev
+    from hermes_tui.app import HermesApp
+    from tests.conftest import make_config
+    from tests.tui.conftest import ready, wait_until
+
+    app = HermesApp(make_config(hermes_home, fake_openai), discover_servers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        app.gateway.bus.publish(
+            ev.PairingRequested(
+                platform="telegram",
+                user_id="55",
+                user_name="Stranger",
+                chat_id="55",
+                chat_name=None,
+                created_at=0.0,
+                expires_at=3600.0,
+                code="ABCDEFGH",
+            )
+        )
+        center = app.main_screen.notifications
+        await wait_until(pilot, lambda: any("Stranger" in n.title for n in center.items))
+        item = next(n for n in center.items if "Stranger" in n.title)
+        assert item.open is not None and "telegram" in item.detail
