@@ -168,6 +168,8 @@ class ApprovalManager:
         self.config = config
         self.runner = runner
         self.timeout = timeout if timeout is not None else config.gateway.approval_timeout
+        self.operator_present = False
+        """True while a screen (the TUI) can answer approval dialogs; headless it is False."""
         self.clock = clock
         self.pending: dict[str, PendingApproval] = {}
         self._session_ok: set[str] = set()
@@ -236,6 +238,31 @@ class ApprovalManager:
             remote=self.remote_allowed(source.platform) and source.platform != LOCAL_PLATFORM,
             future=loop.create_future(),
         )
+        if not self.operator_present and not pending.remote:
+            # Headless, and this chat may not answer: nobody could ever say yes.
+            request_id = pending.id
+            await self._store(
+                _insert,
+                (request_id, session_id, key, source.platform, request.tool, command,
+                 request.reason, now, "deny", "nobody", now),
+            )  # fmt: skip
+            self.runner.bus.publish(
+                ev.ApprovalResolved(
+                    request_id=request_id,
+                    session_key=key,
+                    decision="deny",
+                    by="nobody",
+                    tool=request.tool,
+                    command=command,
+                    auto=True,
+                )
+            )
+            log.info("approval %s denied at once: no operator can answer", request_id)
+            request.refusal = (
+                f"needs the operator's approval ({request.reason}), but no operator screen is "
+                f"attached and this chat may not approve. Not run: {command}"
+            )
+            return False
         self.pending[pending.id] = pending
         await self._store(
             _insert,

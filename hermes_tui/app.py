@@ -118,6 +118,8 @@ class HermesApp(App[None]):
             await self.main_screen.show_config_error(f"the gateway could not start: {exc}")
             return
         self.gateway = gateway
+        if gateway.approvals is not None:
+            gateway.approvals.operator_present = True  # our dialogs can answer
         await self.main_screen.gateway_ready(gateway)
         if not self.config.model.configured:
             panel = await self.main_screen.show_first_run(str(self.config.paths.config_file))

@@ -41,6 +41,7 @@ class PairingHarness:
         gw = Gateway(config)
         rec = Recorder(gw.bus)
         await gw.start(local=False)
+        gw.approvals.operator_present = True  # answered as the TUI would
         harness = cls(gw, rec, tg)
         await rec.wait_for(
             lambda: any(

@@ -59,6 +59,7 @@ async def h(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[Harness
     gw = Gateway(config)
     rec = Recorder(gw.bus)
     await gw.start(local=True)
+    gw.approvals.operator_present = True  # the tests answer as the operator's screen would
     try:
         yield Harness(gw, rec, fake_openai)
     finally:
@@ -257,3 +258,20 @@ async def test_approvals_always_asks_before_every_tool_call(h: Harness, hermes_h
     assert not victim.exists()
     told = h.tool_results()
     assert told[0].startswith("error: denied by the operator") and "hello" not in told[0]
+
+
+async def test_headless_without_remote_approval_denies_at_once(h: Harness, tmp_path: Path):
+    """Nobody could answer: no 5-minute wait, a clear reason for the model, nothing run."""
+    h.approvals.operator_present = False
+    victim = tmp_path / "keep-me"
+    victim.mkdir()
+    h.fake.enqueue(rm_call(victim), ScriptedReply(text="understood"))
+    started = asyncio.get_running_loop().time()
+    await h.gw.local.submit("clean up")
+    await h.runner.wait_idle(timeout=10)
+    assert asyncio.get_running_loop().time() - started < 3
+    assert victim.exists()
+    tool_result = h.fake.requests[-1]["messages"][-1]["content"]
+    assert "no operator screen is attached" in tool_result
+    resolved = [e for e in h.rec.of(ev.ApprovalResolved) if e.by == "nobody"]
+    assert resolved and resolved[0].decision == "deny"
