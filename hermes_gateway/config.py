@@ -158,6 +158,9 @@ class WebhookRoute:
     """Accepted X-GitHub-Event / X-Hermes-Event values; empty accepts every event."""
     rate_limit: int = 30
     """Agent runs per minute for this route; beyond it the route answers 429."""
+    tools: bool = False
+    """Let the agent use its tools (shell, files) for this route. Off by default: a payload
+    (an issue body, a commit message) is written by whoever can trigger the webhook."""
 
 
 @dataclass

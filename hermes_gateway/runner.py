@@ -534,6 +534,7 @@ class GatewayRunner:
         *,
         delivery: TurnDelivery | None = None,
         instructions: str | None = None,
+        use_tools: bool = True,
     ) -> TurnResult:
         """One agent turn over the stored history (whose last entry is the user's).
 
@@ -568,7 +569,9 @@ class GatewayRunner:
         if instructions:
             system = f"{system}\n\n{instructions.strip()}"
         messages = [{"role": "system", "content": system}, *history]
-        result = await self.agent.run_turn(model=model, messages=messages, sink=sink, ctx=ctx)
+        result = await self.agent.run_turn(
+            model=model, messages=messages, sink=sink, ctx=ctx, use_tools=use_tools
+        )
         if result.messages:
             await self.store.append_messages(rt.record.id, result.messages)
             history.extend(m.to_openai() for m in result.messages)
@@ -620,6 +623,7 @@ class GatewayRunner:
         new_session: bool = False,
         keep: bool = True,
         model_name: str | None = None,
+        use_tools: bool = True,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
 
@@ -639,6 +643,7 @@ class GatewayRunner:
             keep: Keep the live session afterwards; False frees it (one-off requests, so
                 memory stays flat however many there are).
             model_name: A configured model to use instead of the session's.
+            use_tools: False answers from the model alone (untrusted input, e.g. webhooks).
         """
         if new_session:
             record = await self._create_record(source)
@@ -653,7 +658,7 @@ class GatewayRunner:
             rt.model_name = model_name
         rt.interrupt.clear()
         task = asyncio.create_task(
-            self._request_turn(rt, messages, delivery, history, instructions, keep),
+            self._request_turn(rt, messages, delivery, history, instructions, keep, use_tools),
             name=f"turns:{rt.key}",
         )
         rt.task = task
@@ -672,6 +677,7 @@ class GatewayRunner:
         history: list[dict[str, Any]] | None,
         instructions: str | None,
         keep: bool,
+        use_tools: bool = True,
     ) -> TurnResult:
         try:
             if history is None:
@@ -692,7 +698,9 @@ class GatewayRunner:
                     user_name=rt.source.user_name,
                 )
             )
-            return await self.run_agent(rt, context, delivery=delivery, instructions=instructions)
+            return await self.run_agent(
+                rt, context, delivery=delivery, instructions=instructions, use_tools=use_tools
+            )
         finally:
             if rt.pending and not self._stopping:  # a chat message arrived meanwhile
                 rt.task = asyncio.create_task(self._session_worker(rt), name=f"turns:{rt.key}")

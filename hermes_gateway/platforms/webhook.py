@@ -371,6 +371,7 @@ class _Run:
             instructions=UNTRUSTED_NOTE.format(route=self.name),
             new_session=True,
             keep=False,
+            use_tools=self.route.tools,
         )
         return record, answer, result
 

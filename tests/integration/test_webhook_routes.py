@@ -50,6 +50,7 @@ async def api(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[ApiHa
                 rate_limit=3,
             ),
             generic=WebhookRoute(secret=SECRET),
+            trusted=WebhookRoute(secret=SECRET, tools=True),
         ),
     )
     yield harness
@@ -223,3 +224,16 @@ async def test_the_answer_is_delivered_to_telegram(
             assert fake_openai.requests[-1]["messages"][-1]["content"] == "Alert: ⟦disk⟧"
         finally:
             await api.stop()
+
+
+async def test_tools_are_off_unless_the_route_allows_them(
+    api: ApiHarness, fake_openai: FakeOpenAI
+) -> None:
+    """A payload is written by whoever can trigger the hook: no shell unless opted in."""
+    await hook(api, "generic", {"text": "hello"})
+    await fake_openai.wait_for_requests(1)
+    assert "tools" not in fake_openai.requests[-1]
+    await hook(api, "trusted", {"text": "hello"})
+    await fake_openai.wait_for_requests(2)
+    names = [t["function"]["name"] for t in fake_openai.requests[-1]["tools"]]
+    assert "terminal" in names
