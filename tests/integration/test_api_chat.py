@@ -243,3 +243,31 @@ async def test_health_needs_no_key(api: ApiHarness) -> None:
 
     async with aiohttp.ClientSession() as session, session.get(api.root + "/health") as resp:
         assert resp.status == 200 and (await resp.json())["status"] == "ok"
+
+
+async def test_concurrent_requests_on_one_session_take_turns(
+    api: ApiHarness, fake_openai: FakeOpenAI
+) -> None:
+    """Two clients on one session id: the turns run one after another, history intact."""
+    client = api.client()
+    headers = {"X-Hermes-Session-Id": "shared-1"}
+    fake_openai.enqueue(ScriptedReply(text="slow first answer", chunk_size=2, delay=0.01))
+    first, second = await asyncio.gather(
+        client.chat.completions.create(
+            model="hermes-agent",
+            messages=[{"role": "user", "content": "first"}],
+            extra_headers=headers,
+        ),
+        client.chat.completions.create(
+            model="hermes-agent",
+            messages=[{"role": "user", "content": "second"}],
+            extra_headers=headers,
+        ),
+    )
+    answers = sorted([first.choices[0].message.content, second.choices[0].message.content])
+    assert answers[1] == "slow first answer" and answers[0].startswith("echo: ")
+    assert api.gw.store is not None
+    record = await api.gw.store.get_active_session(build_session_key("api", "dm", "shared-1"))
+    stored = await api.gw.store.get_messages(record.id)
+    roles = [m.role for m in stored]
+    assert roles == ["user", "assistant", "user", "assistant"], roles
