@@ -105,7 +105,15 @@ class ChatTarget:
 
     @staticmethod
     def chat_of(chat_id: str) -> int | str:
-        return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+        """A numeric chat id as int; anything else (``@channelname``) as given.
+
+        Only plain ASCII digits count: ``str.isdigit`` also accepts full-width digits, and
+        ``int("０7")`` would quietly address chat 7.
+        """
+        digits = chat_id[1:] if chat_id.startswith("-") else chat_id
+        if digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0"):
+            return int(chat_id)
+        return chat_id
 
     @classmethod
     def parse(cls, chat: str) -> ChatTarget:

@@ -141,3 +141,11 @@ async def test_images_become_image_parts_and_files_paths(tmp_path: Path) -> None
     assert stored.to_openai()["content"][1]["type"] == "image_url"
     await asyncio.to_thread(Path(image.path).unlink)
     assert "[The user attached an image file" in stored.to_openai()["content"]
+
+
+def test_chat_targets_accept_only_plain_numeric_ids():
+    from hermes_gateway.platforms.telegram_transport import ChatTarget
+
+    assert ChatTarget.chat_of("123") == 123 and ChatTarget.chat_of("-1001234") == -1001234
+    for lookalike in ("０7", "07", "7 ", "@news"):
+        assert ChatTarget.chat_of(lookalike) == lookalike  # never silently chat 7
