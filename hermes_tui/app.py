@@ -172,7 +172,8 @@ class HermesApp(App[None]):
         self.push_screen(HelpScreen(bindings, commands))
 
     def action_toggle_sidebar(self) -> None:
-        self.main_screen.toggle_class("sidebar-open")
+        """F2: go to the Sessions list (opening the sidebar on narrow screens), or back."""
+        self.main_screen.toggle_sessions()
 
     def action_search(self, query: str = "") -> None:
         if self.gateway is None or self.gateway.store is None:

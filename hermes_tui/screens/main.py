@@ -295,6 +295,20 @@ class MainScreen(Screen[None]):
         if self.gateway is not None and self.gateway.runner is not None:
             self.query_one(PlatformsPane).set_stats(self.gateway.runner.stats)
 
+    def toggle_sessions(self) -> None:
+        """Focus the Sessions list, or return to the input if it already has focus."""
+        sessions = self.sessions_pane
+        if sessions.has_focus:
+            self.remove_class("sidebar-open")
+            self.query_one(PromptInput).focus()
+            return
+        self.add_class("sidebar-open")
+        sessions.focus()
+
+    @on(SessionSelected)
+    def _close_overlay(self, message: SessionSelected) -> None:
+        self.remove_class("sidebar-open")
+
     def _update_prompt_hint(self) -> None:
         rt = self.selected_runtime()
         prompt = self.query_one(PromptInput)

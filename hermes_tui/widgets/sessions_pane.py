@@ -102,8 +102,13 @@ class SessionsPane(OptionList):
         if row.updated_at:
             text.append(f"  {_age(time.time() - row.updated_at)}", style="dim")
         if row.preview:
-            text.append("\n  " + row.preview, style="dim")
+            width = max(10, self.scrollable_content_region.width - 4)
+            preview = row.preview if len(row.preview) <= width else row.preview[: width - 1] + "…"
+            text.append("\n  " + preview, style="dim")
         return text
+
+    def on_resize(self) -> None:
+        self._render_rows()  # previews are cut to the width
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -205,9 +205,27 @@ async def test_narrow_terminal_hides_sidebar_until_f2(app):
         sidebar = app.main_screen.query_one("#sidebar")
         assert app.main_screen.has_class("narrow") and not sidebar.display
         await pilot.press("f2")
-        assert sidebar.display
+        assert sidebar.display and app.main_screen.sessions_pane.has_focus
         await pilot.press("f2")
-        assert not sidebar.display
+        assert not sidebar.display and app.focused.id == "prompt"
+
+
+async def test_f2_then_enter_opens_a_session_from_the_keyboard(app, remote):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await remote.incoming(ANN, "hello")
+        await app.gateway.runner.wait_idle()
+        await wait_until(pilot, lambda: "chat:dm:42" in rows(app))
+        await pilot.press("f2")
+        assert app.main_screen.sessions_pane.has_focus
+        pane = app.main_screen.sessions_pane
+        pane.highlighted = next(
+            i for i in range(pane.option_count) if pane.get_option_at_index(i).id == "chat:dm:42"
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.main_screen.current_key == "chat:dm:42")
+        await pilot.press("f2", "f2")
+        assert app.focused.id == "prompt"
 
 
 async def test_help_lists_every_binding_with_its_id(app):
