@@ -83,6 +83,7 @@ def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_mod
         await wait_until(pilot, lambda: bool(app.main_screen.query(ToolRow)))
         pane = app.main_screen.query_one(ToolProgressPane)
         pane._timer.pause()
+        await pilot.pause(0.15)  # let a tick that was already queued run first
         for row in app.main_screen.query(ToolRow):
             row.frame, row.started = 0, time.monotonic()  # frozen spinner, no elapsed time
             row.refresh_row()
