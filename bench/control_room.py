@@ -26,13 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
 
+from _config import bench_config  # noqa: E402
 from textual import events  # noqa: E402
 
 from hermes_gateway import events as ev  # noqa: E402
-from hermes_gateway.config import load_config  # noqa: E402
 from hermes_gateway.models import MessageEvent, SessionSource  # noqa: E402
-from hermes_gateway.paths import HermesPaths  # noqa: E402
 from hermes_gateway.platforms.base import PlatformAdapter  # noqa: E402
 from hermes_tui.app import HermesApp  # noqa: E402
 from hermes_tui.messages import SessionSelected  # noqa: E402
@@ -68,16 +68,7 @@ async def measure(base_url: str) -> None:
 
         asyncio.get_running_loop().slow_callback_duration = 0.1
         logging.basicConfig(level=logging.WARNING, filename="/tmp/control_room_debug.log")
-    home = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
-    env = {
-        "HERMES_HOME": str(home),
-        "OPENAI_BASE_URL": base_url,
-        "OPENAI_API_KEY": "test-key",
-        "HERMES_MODEL": "fake-model",
-        "GATEWAY_ALLOW_ALL_USERS": "true",
-    }
-    config = load_config(HermesPaths(home), env)
-    config.agent.cwd = str(home)
+    config = bench_config(base_url)
     remote = Remote()
     app = HermesApp(config, discover_servers=False, adapters=[remote])
     frames = 0

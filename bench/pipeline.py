@@ -14,18 +14,18 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _config import bench_config  # noqa: E402
 
 from hermes_gateway import events as ev  # noqa: E402
-from hermes_gateway.config import load_config  # noqa: E402
 from hermes_gateway.gateway import Gateway  # noqa: E402
 from hermes_gateway.models import MessageEvent, SessionSource  # noqa: E402
-from hermes_gateway.paths import HermesPaths  # noqa: E402
 from hermes_gateway.platforms.base import PlatformAdapter  # noqa: E402
 
 SEQUENTIAL = 300
@@ -90,16 +90,7 @@ async def bare_sdk(base_url: str) -> list[float]:
 
 
 async def through_gateway(base_url: str) -> tuple[list[float], float, int]:
-    home = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
-    env = {
-        "HERMES_HOME": str(home),
-        "OPENAI_BASE_URL": base_url,
-        "OPENAI_API_KEY": "test-key",
-        "HERMES_MODEL": "fake-model",
-        "GATEWAY_ALLOW_ALL_USERS": "true",
-    }
-    config = load_config(HermesPaths(home), env)
-    config.agent.cwd = str(home)
+    config = bench_config(base_url)
     gateway = Gateway(config)
     platform = BenchPlatform()
     await gateway.start(local=False, adapters=[platform])

@@ -208,23 +208,7 @@ class ApprovalManager:
         now = self.clock()
         command = request.command[:COMMAND_SHOWN]
         if session_id is not None and session_id in self._session_ok:
-            request_id = self._new_id()
-            await self._store(
-                _insert,
-                (request_id, session_id, key, source.platform, request.tool, command,
-                 request.reason, now, "session", "session", now),
-            )  # fmt: skip
-            self.runner.bus.publish(
-                ev.ApprovalResolved(
-                    request_id=request_id,
-                    session_key=key,
-                    decision="session",
-                    by="session",
-                    tool=request.tool,
-                    command=command,
-                    auto=True,
-                )
-            )
+            await self._decided_at_once(source, session_id, request, command, now, "session")
             return True
         loop = asyncio.get_running_loop()
         pending = PendingApproval(
@@ -240,22 +224,8 @@ class ApprovalManager:
         )
         if not self.operator_present and not pending.remote:
             # Headless, and this chat may not answer: nobody could ever say yes.
-            request_id = pending.id
-            await self._store(
-                _insert,
-                (request_id, session_id, key, source.platform, request.tool, command,
-                 request.reason, now, "deny", "nobody", now),
-            )  # fmt: skip
-            self.runner.bus.publish(
-                ev.ApprovalResolved(
-                    request_id=request_id,
-                    session_key=key,
-                    decision="deny",
-                    by="nobody",
-                    tool=request.tool,
-                    command=command,
-                    auto=True,
-                )
+            request_id = await self._decided_at_once(
+                source, session_id, request, command, now, "deny", by="nobody"
             )
             log.info("approval %s denied at once: no operator can answer", request_id)
             request.refusal = (
@@ -332,6 +302,39 @@ class ApprovalManager:
         )
         if decision != "cancelled":
             self._tell_later(pending.source, _answer_text(decision, pending))
+
+    async def _decided_at_once(
+        self,
+        source: SessionSource,
+        session_id: str | None,
+        request: ApprovalRequest,
+        command: str,
+        now: float,
+        decision: str,
+        *,
+        by: str | None = None,
+    ) -> str:
+        """Store and publish a request that needs nobody's answer (already approved for the
+        session, or nobody could answer); returns its id."""
+        request_id = self._new_id()
+        by = by or decision
+        await self._store(
+            _insert,
+            (request_id, session_id, source.session_key, source.platform, request.tool,
+             command, request.reason, now, decision, by, now),
+        )  # fmt: skip
+        self.runner.bus.publish(
+            ev.ApprovalResolved(
+                request_id=request_id,
+                session_key=source.session_key,
+                decision=decision,
+                by=by,
+                tool=request.tool,
+                command=command,
+                auto=True,
+            )
+        )
+        return request_id
 
     def resolve(self, request_id: str, decision: str, *, by: str = "operator") -> bool:
         """Answer a waiting request: ``once``, ``session`` or ``deny``; False if not waiting."""

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from hermes_gateway.timefmt import ago
+
 if TYPE_CHECKING:
     from hermes_gateway.config import Config
     from hermes_gateway.pairing import ApprovedUser, PairingManager, PendingPairing
@@ -154,7 +156,7 @@ def _pending_rows(pending: list[PendingPairing], now: float) -> list[tuple[str, 
             p.platform,
             _clean(p.user_id),
             _clean(p.user_name),
-            _ago(now - p.created_at),
+            ago(now - p.created_at),
             _in(p.expires_at - now),
         )
         for p in pending
@@ -167,7 +169,7 @@ def _approved_rows(approved: list[ApprovedUser], now: float) -> list[tuple[str, 
             a.platform,
             _clean(a.user_id),
             _clean(a.user_name),
-            _ago(now - a.approved_at),
+            ago(now - a.approved_at),
             a.approved_by,
         )
         for a in approved
@@ -194,16 +196,6 @@ def _clean(text: str | None, limit: int = 40) -> str:
 def _who(platform: str, user_id: str, name: str | None) -> str:
     who = f"{platform} user {_clean(user_id)}"
     return f"{who} ({_clean(name)})" if name else who
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"
 
 
 def _in(seconds: float) -> str:

@@ -6,6 +6,7 @@ import time
 
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
+from hermes_gateway.timefmt import ago
 
 
 def build_registry() -> CommandRegistry:
@@ -196,7 +197,7 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
         active = "" if r.ended_at else " ●"
         lines.append(
             f"- **{name}**{active} · {r.platform} · {r.message_count} msgs · "
-            f"{_ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
+            f"{ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
         )
     return CommandResult("\n".join(lines))
 
@@ -204,13 +205,3 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
 def _clip(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"

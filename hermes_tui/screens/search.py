@@ -15,6 +15,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from hermes_gateway.store import SessionStore
+from hermes_gateway.timefmt import ago
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class SearchScreen(ModalScreen[SearchJump | None]):
         text = Text(no_wrap=True, overflow="ellipsis")
         name = hit.session_title or names.get(hit.session_key) or hit.session_key
         text.append(name, style="bold")
-        text.append(f"  {hit.role}  {_age(now - hit.created_at)}\n", style="dim")
+        text.append(f"  {hit.role}  {ago(now - hit.created_at)}\n", style="dim")
         snippet = " ".join(hit.snippet.split())
         for index, part in enumerate(snippet.split("[")):
             if index == 0:
@@ -94,13 +95,3 @@ class SearchScreen(ModalScreen[SearchJump | None]):
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
-
-
-def _age(seconds: float) -> str:
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{max(1, int(seconds // 60))} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"
