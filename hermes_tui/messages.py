@@ -15,10 +15,6 @@ class GatewayEventMessage(Message):
         self.event = event
 
 
-class GatewayReady(Message):
-    """The gateway started; panes may now query the store."""
-
-
 class SessionSelected(Message):
     """The user picked a session in the Sessions pane."""
 

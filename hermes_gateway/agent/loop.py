@@ -256,8 +256,8 @@ class Agent:
         self, call: dict[str, str], sink: TurnSink, ctx: ToolContext
     ) -> tuple[StoredMessage, bool]:
         name, raw = call["name"], call["arguments"]
-        tool = self.tools.get(name)
-        preview = _preview(tool, raw)
+        # Arguments that do not parse are still shown, clipped, so the operator sees them.
+        preview = self.tools.preview(name, raw) or (raw or "")[:80]
         sink.on_tool_started(call["id"], name, preview)
         started = time.monotonic()
         try:
@@ -348,20 +348,6 @@ async def _sleep_unless(delay: float, interrupt: asyncio.Event) -> bool:
     except TimeoutError:
         return True
     return False
-
-
-def _preview(tool: Any, raw: str) -> str:
-    try:
-        args = json.loads(raw) if raw else {}
-    except json.JSONDecodeError:
-        return raw[:80]
-    if tool is not None and isinstance(args, dict):
-        try:
-            return tool.preview(args)
-        except Exception:
-            pass
-    text = raw if isinstance(raw, str) else str(raw)
-    return text[:80]
 
 
 def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
