@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hermes_gateway.config import load_config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.paths import HermesPaths
-from hermes_gateway.platforms.discord import PER_CHANNEL_INTERVAL
+from hermes_gateway.platforms.discord.adapter import PER_CHANNEL_INTERVAL
 from tests.fakes.discord_server import FakeDiscord, patch_discord
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -81,7 +81,7 @@ async def run_async(
     from hermes_cron.service import create_job
     from hermes_cron.settings import CronSettings
     from hermes_cron.ticker import owner_liveness
-    from hermes_gateway.router import DeliveryRouter
+    from hermes_gateway.delivery.router import DeliveryRouter
 
     out = out or sys.stdout
     err = err or sys.stderr

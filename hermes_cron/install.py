@@ -12,7 +12,7 @@ from hermes_cron.service import CronService
 from hermes_cron.tool import CronJobTool
 from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.config import Config
-from hermes_gateway.router import DeliveryRouter
+from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.runner import GatewayRunner
 
 __all__ = ["install_cron"]

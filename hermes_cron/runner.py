@@ -9,7 +9,7 @@ job it
 2. runs the agent through the gateway's own runner (``run_request``: same agent, tools,
    events and store as any chat, so the TUI shows the run live and interrupts work);
 3. writes ``HERMES_HOME/cron/output/<job_id>/<timestamp>.md`` and prunes old outputs;
-4. delivers through the shared :class:`~hermes_gateway.router.DeliveryRouter`, recording the
+4. delivers through the shared :class:`~hermes_gateway.delivery.router.DeliveryRouter`, recording the
    delivery's result apart from the run's.
 """
 
@@ -25,8 +25,8 @@ from hermes_cron.clock import Clock, SystemClock
 from hermes_cron.jobs import Claim, Job, cron_source
 from hermes_cron.settings import CronSettings
 from hermes_cron.ticker import RunOutcome
+from hermes_gateway.delivery.router import SILENT_MARKER, DeliveryRouter, summarize
 from hermes_gateway.platforms.base import NULL_DELIVERY
-from hermes_gateway.router import SILENT_MARKER, DeliveryRouter, summarize
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import StoredMessage
 

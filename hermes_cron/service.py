@@ -20,8 +20,8 @@ from hermes_cron.settings import CronSettings
 from hermes_cron.ticker import Ticker, owner_liveness
 from hermes_gateway import events as ev
 from hermes_gateway.config import Config
+from hermes_gateway.delivery.router import DeliveryRouter, TargetError
 from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
-from hermes_gateway.router import DeliveryRouter, TargetError
 from hermes_gateway.runner import GatewayRunner
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ class RunOutcome:
     """What an executor reports about one run.
 
     ``status`` is the task's own result; ``delivery_status`` (see
-    :func:`hermes_gateway.router.summarize`) is recorded apart from it.
+    :func:`hermes_gateway.delivery.router.summarize`) is recorded apart from it.
     """
 
     status: Literal["ok", "error", "interrupted"]

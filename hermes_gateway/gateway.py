@@ -10,18 +10,18 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from hermes_gateway.access.approvals import ApprovalManager, install_approvals
+from hermes_gateway.access.pairing_gate import PairingGate, install_pairing
+from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.agent.loop import Agent
 from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
-from hermes_gateway.approvals import ApprovalManager, install_approvals
-from hermes_gateway.auth import AccessPolicy
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
+from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.events import EventBus
-from hermes_gateway.pairing_gate import PairingGate, install_pairing
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
-from hermes_gateway.router import DeliveryRouter
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import SessionStore
 from hermes_gateway.watchdog import LoopWatchdog
@@ -41,15 +41,15 @@ def remote_adapters(config: Config, policy: AccessPolicy) -> list[PlatformAdapte
     adapters: list[PlatformAdapter] = []
     platforms = config.platforms
     if platforms.telegram.token:
-        from hermes_gateway.platforms.telegram import TelegramAdapter
+        from hermes_gateway.platforms.telegram.adapter import TelegramAdapter
 
         adapters.append(TelegramAdapter(config, policy))
     if platforms.discord.token:
-        from hermes_gateway.platforms.discord import DiscordAdapter
+        from hermes_gateway.platforms.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(config, policy))
     if platforms.api_server.enabled:
-        from hermes_gateway.platforms.api_server import ApiServerAdapter
+        from hermes_gateway.platforms.api.server import ApiServerAdapter
 
         adapters.append(ApiServerAdapter(config, policy))
     return adapters
@@ -65,9 +65,9 @@ def preload_platform_modules(config: Config) -> None:
 
     platforms = config.platforms
     wanted = {
-        "hermes_gateway.platforms.telegram": bool(platforms.telegram.token),
-        "hermes_gateway.platforms.discord": bool(platforms.discord.token),
-        "hermes_gateway.platforms.api_server": platforms.api_server.enabled,
+        "hermes_gateway.platforms.telegram.adapter": bool(platforms.telegram.token),
+        "hermes_gateway.platforms.discord.adapter": bool(platforms.discord.token),
+        "hermes_gateway.platforms.api.server": platforms.api_server.enabled,
     }
     for module, enabled in wanted.items():
         if enabled:

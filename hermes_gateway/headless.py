@@ -7,7 +7,7 @@ import logging
 import signal
 
 from hermes_gateway import events as ev
-from hermes_gateway.auth import hash_id
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.logging_setup import setup_logging

@@ -21,8 +21,8 @@ from hermes_gateway import events as ev
 if TYPE_CHECKING:
     from textual.app import App
 
-    from hermes_gateway.approvals import ApprovalManager
-    from hermes_gateway.pairing_gate import PairingGate
+    from hermes_gateway.access.approvals import ApprovalManager
+    from hermes_gateway.access.pairing_gate import PairingGate
     from hermes_tui.screens.approval_dialog import ApprovalDialog
     from hermes_tui.screens.pairing_dialog import PairingDialog
 
@@ -184,7 +184,7 @@ class AccessController:
             )
 
     async def _pairing_answer(self, info: Any, answer: str) -> None:
-        from hermes_gateway.pairing import PairingError
+        from hermes_gateway.access.pairing import PairingError
 
         gate = self.pairing
         if gate is None:

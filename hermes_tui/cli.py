@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hermes_cron.cli import add_parser as add_cron_parser
 
     add_cron_parser(sub)
-    from hermes_gateway.pairing_cli import add_parser as add_pairing_parser
+    from hermes_gateway.access.pairing_cli import add_parser as add_pairing_parser
 
     add_pairing_parser(sub)
     return parser
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cron_run(args)
     if args.command == "pairing":
-        from hermes_gateway.pairing_cli import run as pairing_run
+        from hermes_gateway.access.pairing_cli import run as pairing_run
 
         return pairing_run(args)
     return _run_tui()

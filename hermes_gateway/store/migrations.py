@@ -185,7 +185,7 @@ CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
 """
 
 _V6_PAIRING_APPROVALS = """
--- DM pairing (hermes_gateway.pairing). Codes are never stored, only a salted hash of each.
+-- DM pairing (hermes_gateway.access.pairing). Codes are never stored, only a salted hash of each.
 CREATE TABLE pairing_pending (
     platform    TEXT NOT NULL,
     user_id     TEXT NOT NULL,
@@ -226,7 +226,7 @@ CREATE TABLE pairing_lockouts (
     locked_until  REAL
 ) WITHOUT ROWID;
 
--- Tool approvals (hermes_gateway.approvals), kept with the session they were asked in.
+-- Tool approvals (hermes_gateway.access.approvals), kept with the session they were asked in.
 CREATE TABLE approval_requests (
     id           TEXT PRIMARY KEY,
     session_id   TEXT,

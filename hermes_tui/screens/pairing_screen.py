@@ -18,12 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static
 
-from hermes_gateway.pairing_cli import PLATFORMS
+from hermes_gateway.access.pairing_cli import PLATFORMS
 from hermes_tui.screens.pairing_dialog import age_text
 
 if TYPE_CHECKING:
-    from hermes_gateway.pairing import ApprovedUser, PendingPairing
-    from hermes_gateway.pairing_gate import PairingGate
+    from hermes_gateway.access.pairing import ApprovedUser, PendingPairing
+    from hermes_gateway.access.pairing_gate import PairingGate
 
 _SEP = "\x1f"
 
@@ -186,7 +186,7 @@ class PairingScreen(Screen[None]):
 
     @work(group="pairing-action", exit_on_error=False)
     async def _decide(self, what: str, platform: str, target: str) -> None:
-        from hermes_gateway.pairing import PairingError
+        from hermes_gateway.access.pairing import PairingError
 
         gate = self.gate
         try:

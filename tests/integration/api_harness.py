@@ -20,7 +20,7 @@ from openai import AsyncOpenAI, OpenAI
 from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.platforms.api_server import ApiServerAdapter
+from hermes_gateway.platforms.api.server import ApiServerAdapter
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder

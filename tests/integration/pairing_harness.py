@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.pairing_gate import PairingGate
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.pairing_gate import PairingGate
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 from tests.helpers import Recorder

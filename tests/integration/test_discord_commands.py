@@ -11,7 +11,7 @@ import re
 
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
 from hermes_gateway.delivery import split_message
-from hermes_gateway.platforms.discord_commands import command_payload, interaction_command_text
+from hermes_gateway.platforms.discord.commands import command_payload, interaction_command_text
 from tests.fakes.openai_server import ScriptedReply
 from tests.integration.test_discord_harness import (
     ALICE,

@@ -15,8 +15,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.platforms.discord import DiscordAdapter
-from hermes_gateway.platforms.discord_connection import RECONNECT_CAP, next_delay, rest_base
+from hermes_gateway.platforms.discord.adapter import DiscordAdapter
+from hermes_gateway.platforms.discord.connection import RECONNECT_CAP, next_delay, rest_base
 from tests.helpers import Recorder
 from tests.integration.test_discord_harness import (
     DM_ALICE,

@@ -29,7 +29,7 @@ from aiohttp import web
 from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.platforms.discord import DiscordAdapter
+from hermes_gateway.platforms.discord.adapter import DiscordAdapter
 from hermes_gateway.runner import GatewayRunner
 from tests.conftest import make_config
 from tests.fakes.discord_server import (

@@ -165,7 +165,7 @@ async def test_an_unparsable_update_does_not_stall_the_bot(
 ) -> None:
     # PTB rejects a whole getUpdates batch when one update in it does not parse; the adapter
     # must skip that update (once, logged by id) and move the offset past it.
-    caplog.set_level(logging.WARNING, logger="hermes_gateway.platforms.telegram_inbound")
+    caplog.set_level(logging.WARNING, logger="hermes_gateway.platforms.telegram.inbound")
     h.tg.inject_update({"update_id": 5000, **NO_DATE})
     h.tg.inject_message(FRIEND, "ping", user_id=FRIEND)
     await h.answered(1, timeout=3)

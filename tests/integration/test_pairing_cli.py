@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hermes_gateway import events as ev
-from hermes_gateway.pairing_gate import APPROVED_TEXT
+from hermes_gateway.access.pairing_gate import APPROVED_TEXT
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 from tests.integration.pairing_harness import (

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from hermes_gateway import events as ev
-from hermes_gateway.auth import hash_id
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import markdown_to_telegram_html, utf16_len
 from hermes_gateway.gateway import Gateway
-from hermes_gateway.platforms.telegram import TelegramAdapter
+from hermes_gateway.platforms.telegram.adapter import TelegramAdapter
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
 from tests.fakes.telegram_server import NOT_MODIFIED_DESCRIPTION, FakeTelegram

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hermes_gateway import events as ev
-from hermes_gateway.platforms.telegram_inbound import screen_batch
+from hermes_gateway.platforms.telegram.inbound import screen_batch
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 from tests.integration.pairing_harness import (
@@ -75,7 +75,7 @@ FORGED = [
 async def test_lookalike_and_forged_ids_are_refused_by_the_adapter(
     hermes_home: Path, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="hermes_gateway.platforms.telegram_inbound")
+    caplog.set_level(logging.WARNING, logger="hermes_gateway.platforms.telegram.inbound")
     async with FakeTelegram() as tg:
         # Everyone is allowed, so only the adapter stands between these updates and chat 7.
         h = await start_gateway(telegram_config(hermes_home, fake_openai, tg), tg)

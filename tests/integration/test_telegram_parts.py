@@ -27,9 +27,9 @@ from hermes_gateway.delivery import (
     RetryAfter,
 )
 from hermes_gateway.media import build_user_content, save_media
-from hermes_gateway.platforms.telegram_commands import bot_commands
-from hermes_gateway.platforms.telegram_state import Backoff
-from hermes_gateway.platforms.telegram_transport import (
+from hermes_gateway.platforms.telegram.commands import bot_commands
+from hermes_gateway.platforms.telegram.state import Backoff
+from hermes_gateway.platforms.telegram.transport import (
     ChatTarget,
     TelegramTransport,
     retry_after_seconds,
@@ -144,7 +144,7 @@ async def test_images_become_image_parts_and_files_paths(tmp_path: Path) -> None
 
 
 def test_chat_targets_accept_only_plain_numeric_ids():
-    from hermes_gateway.platforms.telegram_transport import ChatTarget
+    from hermes_gateway.platforms.telegram.transport import ChatTarget
 
     assert ChatTarget.chat_of("123") == 123 and ChatTarget.chat_of("-1001234") == -1001234
     for lookalike in ("０7", "07", "7 ", "@news"):

@@ -16,7 +16,7 @@ import pytest
 
 from hermes_gateway import events as ev
 from hermes_gateway.config import Config, WebhookRoute
-from hermes_gateway.platforms.webhook import OPEN, sign
+from hermes_gateway.platforms.api.webhook import OPEN, sign
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply
 from tests.fakes.telegram_server import FakeTelegram
 from tests.integration.api_harness import ApiHarness, start_api

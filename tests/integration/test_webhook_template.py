@@ -12,7 +12,7 @@ import hmac
 
 from multidict import CIMultiDict
 
-from hermes_gateway.platforms.webhook import (
+from hermes_gateway.platforms.api.webhook import (
     CLOSE,
     MAX_VALUE_CHARS,
     OPEN,

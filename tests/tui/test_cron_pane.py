@@ -21,8 +21,8 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
+from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.events import EventBus
-from hermes_gateway.router import DeliveryRouter
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import SessionStore
 from hermes_tui.app import HermesApp

@@ -20,10 +20,10 @@ from textual.widgets import DataTable, Input, Static
 
 import hermes_tui
 from hermes_gateway import events as ev
+from hermes_gateway.access.pairing import PairingManager
+from hermes_gateway.access.pairing_gate import APPROVED_TEXT, PairingGate
 from hermes_gateway.config import Config
 from hermes_gateway.models import MessageEvent, SessionSource
-from hermes_gateway.pairing import PairingManager
-from hermes_gateway.pairing_gate import APPROVED_TEXT, PairingGate
 from hermes_gateway.store import SessionStore
 from hermes_tui.app import HermesApp
 from hermes_tui.screens.approval_dialog import ApprovalDialog

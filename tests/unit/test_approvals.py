@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.approvals import ApprovalGatedTools, ApprovalManager
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest
-from hermes_gateway.approvals import ApprovalGatedTools, ApprovalManager
-from hermes_gateway.auth import hash_id
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.runner import GatewayRunner

@@ -1,4 +1,4 @@
-"""The delivery router (hermes_gateway/router.py): target language, resolution, outcomes."""
+"""The delivery router (hermes_gateway/delivery/router.py): target language, resolution, outcomes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.base import PlatformAdapter
-from hermes_gateway.router import (
+from hermes_gateway.delivery.router import (
     DeliveryOutcome,
     DeliveryRouter,
     Target,
@@ -18,6 +16,8 @@ from hermes_gateway.router import (
     parse_targets,
     summarize,
 )
+from hermes_gateway.models import SessionSource
+from hermes_gateway.platforms.base import PlatformAdapter
 from tests.conftest import make_config
 
 

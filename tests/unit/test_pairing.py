@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_gateway.models import SessionSource
-from hermes_gateway.pairing import (
+from hermes_gateway.access.pairing import (
     ALPHABET,
     CODE_LENGTH,
     CodeIssued,
@@ -24,6 +23,7 @@ from hermes_gateway.pairing import (
     generate_code,
     normalize_code,
 )
+from hermes_gateway.models import SessionSource
 from hermes_gateway.store import SessionStore
 
 T0 = 1_800_000_000.0

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext, ToolResult
 from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.agent.tools.terminal import dangerous_reason
-from hermes_gateway.auth import hash_id
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
 from hermes_gateway.config import Config
 from hermes_gateway.models import LOCAL_PLATFORM, SessionSource

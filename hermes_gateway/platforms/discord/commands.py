@@ -26,7 +26,7 @@ import discord
 
 from hermes_gateway.commands.registry import CommandSpec
 from hermes_gateway.delivery.errors import DeliveryError
-from hermes_gateway.platforms.discord_transport import ALLOWED_MENTIONS, REQUEST_TIMEOUT, guard
+from hermes_gateway.platforms.discord.transport import ALLOWED_MENTIONS, REQUEST_TIMEOUT, guard
 
 __all__ = [
     "ARGS_OPTION",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from hermes_gateway.platforms.api_openai_format import bad_request, content_text, dumps, sse_event
+from hermes_gateway.platforms.api.openai_format import bad_request, content_text, dumps, sse_event
 from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:

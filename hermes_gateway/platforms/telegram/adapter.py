@@ -28,7 +28,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, 
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from hermes_gateway.auth import AccessPolicy
+from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import (
     TELEGRAM_LIMIT,
@@ -39,10 +39,10 @@ from hermes_gateway.delivery import (
 )
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
-from hermes_gateway.platforms.telegram_commands import bot_commands
-from hermes_gateway.platforms.telegram_inbound import BotIdentity, TelegramInbound, screen_batch
-from hermes_gateway.platforms.telegram_state import Backoff, UpdateLedger
-from hermes_gateway.platforms.telegram_transport import ChatTarget, TelegramTransport, TypingTurn
+from hermes_gateway.platforms.telegram.commands import bot_commands
+from hermes_gateway.platforms.telegram.inbound import BotIdentity, TelegramInbound, screen_batch
+from hermes_gateway.platforms.telegram.state import Backoff, UpdateLedger
+from hermes_gateway.platforms.telegram.transport import ChatTarget, TelegramTransport, TypingTurn
 
 if TYPE_CHECKING:
     from hermes_gateway.runner import GatewayRunner

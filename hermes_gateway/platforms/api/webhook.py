@@ -12,7 +12,7 @@ payload is wrapped in ⟦ ⟧ and the turn's system prompt tells the agent that 
 untrusted data: a webhook is written by whoever can make the outside system send one.
 
 A route with ``deliver`` sends the answer there through the shared
-:class:`~hermes_gateway.router.DeliveryRouter` and answers 202 at once; a route without it
+:class:`~hermes_gateway.delivery.router.DeliveryRouter` and answers 202 at once; a route without it
 is synchronous and the answer is the HTTP response. Each delivery is its own session
 (``webhook:dm:<route>:<delivery id>``), shown live in the TUI like any chat.
 
@@ -52,16 +52,16 @@ from aiohttp import web
 
 from hermes_gateway import events as ev
 from hermes_gateway.config import WebhookRoute
+from hermes_gateway.delivery.router import DeliveryRouter, TargetError, summarize
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.api_openai_format import ApiError, bad_request, dumps
-from hermes_gateway.platforms.api_stream import AnswerStream
+from hermes_gateway.platforms.api.openai_format import ApiError, bad_request, dumps
+from hermes_gateway.platforms.api.stream import AnswerStream
 from hermes_gateway.platforms.base import FatalPlatformError
-from hermes_gateway.router import DeliveryRouter, TargetError, summarize
 from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
-    from hermes_gateway.platforms.api_server import ApiServerAdapter
+    from hermes_gateway.platforms.api.server import ApiServerAdapter
     from hermes_gateway.runner import GatewayRunner
     from hermes_gateway.store import SessionRecord
 

@@ -1,6 +1,6 @@
 """Pairing inside a running gateway: the access check, the code offer, the operator's answers.
 
-:class:`~hermes_gateway.pairing.PairingManager` keeps the rules and the state; this module
+:class:`~hermes_gateway.access.pairing.PairingManager` keeps the rules and the state; this module
 plugs them into the message path and the event bus:
 
 * :meth:`PairingGate.check` is one of ``AccessPolicy.extra_checks``: after the allow-all flags
@@ -15,7 +15,7 @@ plugs them into the message path and the event bus:
   their chat that they are in. Changes made by the CLI are picked up by a small watcher that
   looks at SQLite's ``data_version`` once a second (a no-op when nothing changed).
 
-Codes never reach a log; user ids are logged only as :func:`~hermes_gateway.auth.hash_id`.
+Codes never reach a log; user ids are logged only as :func:`~hermes_gateway.access.policy.hash_id`.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import re
 from typing import TYPE_CHECKING
 
 from hermes_gateway import events as ev
-from hermes_gateway.auth import AccessPolicy, hash_id
-from hermes_gateway.config import Config
-from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
-from hermes_gateway.pairing import (
+from hermes_gateway.access.pairing import (
     ApprovedUser,
     CodeIssued,
     CodeRefused,
     PairingManager,
     PendingPairing,
 )
+from hermes_gateway.access.policy import AccessPolicy, hash_id
+from hermes_gateway.config import Config
+from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
 
 if TYPE_CHECKING:
     from hermes_gateway.runner import GatewayRunner

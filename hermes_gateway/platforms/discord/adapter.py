@@ -32,21 +32,21 @@ from typing import Any
 import aiohttp
 import discord
 
-from hermes_gateway.auth import AccessPolicy
+from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DISCORD_LIMIT, RateGate, StreamingTurn, split_message
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
-from hermes_gateway.platforms.discord_commands import (
+from hermes_gateway.platforms.discord.commands import (
     PENDING_REPLY,
     InteractionReply,
     answer_interaction,
     command_payload,
     interaction_command_text,
 )
-from hermes_gateway.platforms.discord_connection import (
+from hermes_gateway.platforms.discord.connection import (
     RECONNECT_BASE,
     EndpointRedirect,
     HermesClient,
@@ -55,8 +55,8 @@ from hermes_gateway.platforms.discord_connection import (
     fatal_reason,
     next_delay,
 )
-from hermes_gateway.platforms.discord_inbound import DiscordInbound, roles_of, source_for
-from hermes_gateway.platforms.discord_transport import (
+from hermes_gateway.platforms.discord.inbound import DiscordInbound, roles_of, source_for
+from hermes_gateway.platforms.discord.transport import (
     REQUEST_TIMEOUT,
     DiscordTransport,
     DiscordTurn,

@@ -22,7 +22,7 @@ from discord.http import Route
 from yarl import URL
 
 from hermes_gateway.config import DiscordConfig
-from hermes_gateway.platforms.discord_transport import ALLOWED_MENTIONS
+from hermes_gateway.platforms.discord.transport import ALLOWED_MENTIONS
 
 __all__ = [
     "FATAL_CLOSE_CODES",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from hermes_gateway.timefmt import ago
 
 if TYPE_CHECKING:
+    from hermes_gateway.access.pairing import ApprovedUser, PairingManager, PendingPairing
     from hermes_gateway.config import Config
-    from hermes_gateway.pairing import ApprovedUser, PairingManager, PendingPairing
 
 __all__ = ["PLATFORMS", "add_parser", "run", "run_async"]
 
@@ -69,7 +69,7 @@ async def run_async(
     Returns:
         0 on success, 1 when the code, user or platform is not usable, 2 on bad input.
     """
-    from hermes_gateway.pairing import PairingError, PairingManager
+    from hermes_gateway.access.pairing import PairingError, PairingManager
     from hermes_gateway.store import SessionStore
 
     out = out or sys.stdout

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from hermes_gateway.auth import AccessPolicy
+from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import DiscordConfig
 from hermes_gateway.models import ChatType, MediaRef, MessageEvent, SessionSource
 

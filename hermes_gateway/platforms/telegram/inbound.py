@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 
-from hermes_gateway.auth import hash_id
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.media import kind_for, save_media
 from hermes_gateway.models import ChatType, MediaRef, MessageEvent, SessionSource
 

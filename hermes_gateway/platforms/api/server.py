@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hermes_gateway.auth import AccessPolicy
+from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import Config
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.api_openai_format import (
+from hermes_gateway.platforms.api.openai_format import (
     AGENT_MODEL,
     SSE_DONE,
     ApiError,
@@ -49,15 +49,15 @@ from hermes_gateway.platforms.api_openai_format import (
     sse_data,
     usage,
 )
-from hermes_gateway.platforms.api_responses import ResponsesApi
-from hermes_gateway.platforms.api_stream import SSE_HEADERS, AnswerStream, TurnOutcome, run_turn
+from hermes_gateway.platforms.api.responses import ResponsesApi
+from hermes_gateway.platforms.api.stream import SSE_HEADERS, AnswerStream, TurnOutcome, run_turn
+from hermes_gateway.platforms.api.webhook import WebhookRoutes
 from hermes_gateway.platforms.base import (
     NULL_DELIVERY,
     FatalPlatformError,
     PlatformAdapter,
     TurnDelivery,
 )
-from hermes_gateway.platforms.webhook import WebhookRoutes
 
 if TYPE_CHECKING:
     from hermes_gateway.runner import GatewayRunner

@@ -19,7 +19,7 @@ state in SQLite so the gateway and the ``hermes pairing`` CLI (another process) 
 Every operation is one short function over a ``sqlite3.Connection`` run in one transaction
 on the store's thread (:meth:`SessionStore.write_sync`), so a limit can never be raced by a
 second process. Nothing here logs a code; user ids are logged only through
-:func:`hermes_gateway.auth.hash_id`.
+:func:`hermes_gateway.access.policy.hash_id`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hermes_gateway.models import parse_session_key
-from hermes_gateway.platforms.api_openai_format import (
+from hermes_gateway.platforms.api.openai_format import (
     AGENT_MODEL,
     ApiError,
     bad_request,
@@ -33,18 +33,18 @@ from hermes_gateway.platforms.api_openai_format import (
     optional_str,
     parse_json_object,
 )
-from hermes_gateway.platforms.api_responses_format import (
+from hermes_gateway.platforms.api.responses_format import (
     EventWriter,
     ResponseShell,
     message_item,
     parse_input,
 )
-from hermes_gateway.platforms.api_stream import SSE_HEADERS, AnswerStream, run_turn
+from hermes_gateway.platforms.api.stream import SSE_HEADERS, AnswerStream, run_turn
 from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
-    from hermes_gateway.platforms.api_server import ApiServerAdapter
+    from hermes_gateway.platforms.api.server import ApiServerAdapter
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP API and signed webhooks on one aiohttp server."""
