@@ -130,6 +130,32 @@ class SessionChanged(GatewayEvent):
     title: str | None = None
     platform: str = ""
     display_name: str | None = None
+    paused: bool = False
+    """The operator answers this chat by hand; the agent stays quiet."""
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDropped(GatewayEvent):
+    """An inbound message the runner deliberately did not act on, and why.
+
+    Published so that "nothing happened" is observable: tests wait for it instead of
+    sleeping, and the control room can count what it ignored.
+    """
+
+    session_key: str
+    platform: str
+    reason: Literal["not_mentioned", "empty", "unauthorized"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessDenied(GatewayEvent):
+    """The access policy refused a sender (after any pairing reply was sent)."""
+
+    session_key: str
+    platform: str
+    user: str
+    """A salted hash of the user id: enough to correlate, never the id itself."""
 
 
 # --- platforms and health -------------------------------------------------------------------
@@ -143,6 +169,16 @@ class PlatformStatus(GatewayEvent):
     state: PlatformState
     detail: str = ""
     retry_in: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformCounters(GatewayEvent):
+    """A platform's message counters changed (published on change, not polled)."""
+
+    platform: str
+    received: int = 0
+    sent: int = 0
+    last_error: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

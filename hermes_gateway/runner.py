@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.loop import Agent, TurnResult
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
@@ -219,8 +220,17 @@ class GatewayRunner:
     async def handle(self, event: MessageEvent) -> None:
         """Entry point for every inbound message from every platform."""
         if not event.mentioned:
-            return  # a group message not addressed to the bot
+            self._dropped(event, "not_mentioned")  # a group message not addressed to the bot
+            return
         if self.authorize is not None and not await self.authorize(event):
+            self._dropped(event, "unauthorized")
+            self.bus.publish(
+                ev.AccessDenied(
+                    session_key=event.session_key,
+                    platform=event.source.platform,
+                    user=hash_id(event.source.user_id),
+                )
+            )
             return
         if not event.from_operator:
             self.stats_for(event.source.platform).received += 1
@@ -232,6 +242,7 @@ class GatewayRunner:
                 await self._run_command(event, *parsed)
                 return
         if not event.text.strip() and not event.media:
+            self._dropped(event, "empty")
             return
         if event.from_operator:
             await self.operator_say(event.source, event.text)
@@ -247,6 +258,15 @@ class GatewayRunner:
             return
         rt.pending.append(event)
         rt.task = asyncio.create_task(self._session_worker(rt), name=f"turns:{rt.key}")
+
+    def _dropped(self, event: MessageEvent, reason: str) -> None:
+        self.bus.publish(
+            ev.MessageDropped(
+                session_key=event.session_key,
+                platform=event.source.platform,
+                reason=reason,  # type: ignore[arg-type]
+            )
+        )
 
     async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
         platform = event.source.platform
