@@ -49,8 +49,8 @@ async def serve(model_url: str, stub_agent: bool) -> None:
         _stub_agent()
     from hermes_gateway.config import load_config
     from hermes_gateway.events import PlatformStatus
-    from hermes_gateway.gateway import Gateway
     from hermes_gateway.paths import HermesPaths
+    from hermes_tui.assembly import build_gateway
 
     home = Path(os.environ["HERMES_HOME"])
     (home / "config.yaml").write_text(
@@ -65,7 +65,7 @@ async def serve(model_url: str, stub_agent: bool) -> None:
     }
     config = load_config(HermesPaths(home), env)
     config.agent.cwd = str(home)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     changed = asyncio.Event()
     gateway.bus.add_listener(lambda e: changed.set() if isinstance(e, PlatformStatus) else None)
     started = time.perf_counter()

@@ -29,9 +29,9 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hermes_gateway.config import load_config
-from hermes_gateway.gateway import Gateway
 from hermes_gateway.paths import HermesPaths
 from hermes_gateway.platforms.discord.adapter import PER_CHANNEL_INTERVAL
+from hermes_tui.assembly import build_gateway
 from tests.fakes.discord_server import FakeDiscord, patch_discord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -98,7 +98,7 @@ async def run(channels: int, seconds: float) -> None:
             config.platforms.discord.guild_ready_timeout = 0.05
             config.platforms.discord.sync_commands = False
             with patch_discord(fake):
-                gateway = Gateway(config)
+                gateway = build_gateway(config)
                 runner = await gateway.start(local=False)
                 try:
                     await _wait_connected(runner)

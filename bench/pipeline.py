@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _config import bench_config  # noqa: E402
 
 from hermes_gateway import events as ev  # noqa: E402
-from hermes_gateway.gateway import Gateway  # noqa: E402
 from hermes_gateway.models import MessageEvent, SessionSource  # noqa: E402
 from hermes_gateway.platforms.base import PlatformAdapter  # noqa: E402
+from hermes_tui.assembly import build_gateway  # noqa: E402
 
 SEQUENTIAL = 300
 CHATS, PER_CHAT = 20, 15
@@ -91,7 +91,7 @@ async def bare_sdk(base_url: str) -> list[float]:
 
 async def through_gateway(base_url: str) -> tuple[list[float], float, int]:
     config = bench_config(base_url)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     platform = BenchPlatform()
     await gateway.start(local=False, adapters=[platform])
     runner = gateway.runner

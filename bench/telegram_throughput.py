@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from hermes_gateway.config import load_config  # noqa: E402
 from hermes_gateway.events import PlatformStatus, TurnFinished  # noqa: E402
-from hermes_gateway.gateway import Gateway  # noqa: E402
 from hermes_gateway.paths import HermesPaths  # noqa: E402
+from hermes_tui.assembly import build_gateway  # noqa: E402
 from tests.fakes.telegram_server import FakeTelegram, SentMessage  # noqa: E402
 
 FIRST_CHAT = 10_000
@@ -163,7 +163,7 @@ async def run(chats: int, seconds: float, per_chat: float) -> None:
             t.rate_interval = 1.0 / per_chat  # the fake's limit
             t.global_rate = 0.0  # the fake enforces no bot-wide limit
             t.poll_timeout = 5.0
-            gateway = Gateway(config)
+            gateway = build_gateway(config)
             turns: list[tuple[float, float]] = []  # (when, agent turn seconds)
 
             connected = asyncio.Event()

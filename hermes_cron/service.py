@@ -13,12 +13,12 @@ import logging
 from datetime import datetime
 
 from hermes_cron.clock import Clock, SystemClock
+from hermes_cron.events import CronChange, CronJobChanged
 from hermes_cron.jobs import CRON_PLATFORM, CronError, CronStore, Job, RunRecord
 from hermes_cron.runner import CronJobRunner
 from hermes_cron.schedules import ScheduleError, parse_schedule
 from hermes_cron.settings import CronSettings
 from hermes_cron.ticker import Ticker, owner_liveness
-from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.delivery.router import DeliveryRouter, TargetError
 from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
@@ -217,8 +217,8 @@ class CronService:
         claim = await self.ticker.run_now(job.id)
         return claim.job
 
-    def _changed(self, job: Job, change: ev.CronChange) -> None:
-        self.bus.publish(ev.CronJobChanged(job_id=job.id, change=change, name=job.name))
+    def _changed(self, job: Job, change: CronChange) -> None:
+        self.bus.publish(CronJobChanged(job_id=job.id, change=change, name=job.name))
 
     @staticmethod
     def _key(job_id: str) -> str:

@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Literal
 
 from hermes_cron.clock import Clock, SystemClock, next_minute
+from hermes_cron.events import CronJobChanged, CronRunFinished, CronRunStarted
 from hermes_cron.jobs import Claim, CronStore
 from hermes_cron.settings import CronSettings
 from hermes_gateway import events as ev
@@ -186,7 +187,7 @@ class Ticker:
             ):
                 log.warning("cron run %s of job %s was interrupted by a crash", run.id, run.job_id)
                 self._publish(
-                    ev.CronRunFinished(
+                    CronRunFinished(
                         job_id=run.job_id,
                         name="",
                         run_id=run.id,
@@ -204,7 +205,7 @@ class Ticker:
             for job, run in missed:
                 log.warning("cron job %s (%s): %s", job.id, job.name, run.error)
                 self._publish(
-                    ev.CronRunFinished(
+                    CronRunFinished(
                         job_id=job.id,
                         name=job.name,
                         run_id=run.id,
@@ -248,7 +249,7 @@ class Ticker:
         job, run = claim.job, claim.run
         started = time.monotonic()
         self._publish(
-            ev.CronRunStarted(
+            CronRunStarted(
                 job_id=job.id,
                 name=job.name,
                 run_id=run.id,
@@ -286,7 +287,7 @@ class Ticker:
             log.exception("could not record the run of cron job %s", job.id)
             return
         self._publish(
-            ev.CronRunFinished(
+            CronRunFinished(
                 job_id=job.id,
                 name=job.name,
                 run_id=run.id,
@@ -300,7 +301,7 @@ class Ticker:
             )
         )
         if result.removed:
-            self._publish(ev.CronJobChanged(job_id=job.id, change="removed", name=job.name))
+            self._publish(CronJobChanged(job_id=job.id, change="removed", name=job.name))
         if cancelled:
             raise asyncio.CancelledError
 

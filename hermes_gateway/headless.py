@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Iterable, Sequence
 
 from hermes_gateway import events as ev
-from hermes_gateway.access.policy import hash_id
 from hermes_gateway.config import Config
+from hermes_gateway.features import Feature
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.logging_setup import setup_logging
 
 log = logging.getLogger("hermes.gateway")
 
 
-def describe(event: ev.GatewayEvent) -> tuple[int, str] | None:
-    """One log line for the events an operator of a headless gateway wants to see."""
+def describe(event: ev.GatewayEvent, features: Iterable[Feature] = ()) -> tuple[int, str] | None:
+    """One log line for the events an operator of a headless gateway wants to see.
+
+    Core events are described here; each feature describes its own.
+    """
+    for feature in features:
+        if isinstance(event, feature.event_types):
+            return feature.describe(event)
     match event:
         case ev.PlatformStatus(platform=p, state=s, detail=d, retry_in=r):
             retry = f" (retry in {r:.0f}s)" if r else ""
@@ -31,21 +38,15 @@ def describe(event: ev.GatewayEvent) -> tuple[int, str] | None:
             return logging.WARNING if lv != "info" else logging.INFO, f"{k or 'gateway'}: {t}"
         case ev.EventsDropped(count=c):
             return logging.WARNING, f"log subscriber dropped {c} events"
-        case ev.PairingRequested(platform=p, user_id=u):  # the code is never logged
-            return logging.WARNING, (
-                f"pairing: {p} user {hash_id(u)} asks for access; approve with "
-                f"`hermes pairing approve {p} <code>` (see `hermes pairing list`)"
-            )
-        case ev.PairingResolved(platform=p, user_id=u, decision=d, by=b):
-            return logging.INFO, f"pairing: {p} user {hash_id(u)} {d}{' by ' + b if b else ''}"
-        case ev.ApprovalRequested(request_id=i, platform=p, tool=t, command=c, reason=r):
-            return logging.WARNING, f"approval {i} needed on {p}: {t} `{c}` ({r})"
-        case ev.ApprovalResolved(request_id=i, decision=d, by=b, auto=a):
-            return logging.INFO, f"approval {i}: {d} ({'automatic' if a else b})"
     return None
 
 
-async def run_headless(config: Config, *, stop_event: asyncio.Event | None = None) -> int:
+async def run_headless(
+    config: Config,
+    *,
+    features: Sequence[Feature] = (),
+    stop_event: asyncio.Event | None = None,
+) -> int:
     setup_logging(config.paths.logs_dir, stderr=True)
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,9 +55,9 @@ async def run_headless(config: Config, *, stop_event: asyncio.Event | None = Non
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    gateway = Gateway(config)
+    gateway = Gateway(config, features=features)
     sub = gateway.bus.subscribe(name="headless-log")
-    logger = asyncio.create_task(_log_events(sub), name="headless-log")
+    logger = asyncio.create_task(_log_events(sub, features), name="headless-log")
     try:
         await gateway.start(local=False)
         if not config.model.configured:
@@ -74,8 +75,8 @@ async def run_headless(config: Config, *, stop_event: asyncio.Event | None = Non
     return 0
 
 
-async def _log_events(sub: ev.Subscription) -> None:
+async def _log_events(sub: ev.Subscription, features: Sequence[Feature]) -> None:
     async for event in sub:
-        line = describe(event)
+        line = describe(event, features)
         if line is not None:
             log.log(*line)

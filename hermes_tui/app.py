@@ -99,14 +99,15 @@ class HermesApp(App[None]):
 
     @work(name="gateway-start", group="gateway", exit_on_error=False)
     async def start_gateway(self) -> None:
-        from hermes_gateway.gateway import Gateway, preload_platform_modules
         from hermes_gateway.logging_setup import setup_logging
+        from hermes_gateway.platforms.registry import preload
+        from hermes_tui.assembly import build_gateway
 
         assert self.config is not None
         await asyncio.to_thread(setup_logging, self.config.paths.logs_dir, stderr=False)
         await asyncio.to_thread(_preload_heavy_libraries)
-        await asyncio.to_thread(preload_platform_modules, self.config)
-        gateway = Gateway(self.config)
+        await asyncio.to_thread(preload, self.config)
+        gateway = build_gateway(self.config)
         sub = gateway.bus.subscribe(name="tui", maxsize=20_000)
         self.run_worker(
             pump_events(sub, self.main_screen), name="event-bridge", exit_on_error=False

@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 from textual.markup import escape
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    PairingRequested,
+    PairingResolved,
+)
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -71,7 +77,7 @@ class AccessController:
     def handle(self, event: ev.GatewayEvent) -> None:
         """Called by the app for every gateway event (cheap for the ones it ignores)."""
         match event:
-            case ev.ApprovalRequested():
+            case ApprovalRequested():
                 self.app.notify(
                     f"{escape(event.where)} wants to run "
                     f"[b]{escape(_clip(event.command))}[/b] ({escape(event.reason)}).",
@@ -89,7 +95,7 @@ class AccessController:
                 position = sum(1 for a in self.queue if a.kind == "approval")
                 self.queue.insert(position, _Ask("approval", event.request_id, event))
                 self._show_next()
-            case ev.ApprovalResolved(auto=False):
+            case ApprovalResolved(auto=False):
                 self._drop("approval", event.request_id)
                 if event.by not in ("operator", "interrupt"):
                     word = "timed out (denied)" if event.decision == "timeout" else event.decision
@@ -99,7 +105,7 @@ class AccessController:
                         title="Approval answered",
                         timeout=5,
                     )
-            case ev.PairingRequested():
+            case PairingRequested():
                 who = escape(event.user_name or event.user_id)
                 self.app.notify(
                     f"{who} on {escape(event.platform)} asks for access. "
@@ -119,7 +125,7 @@ class AccessController:
                 self.queue.append(_Ask("pairing", info.key, info))
                 self._show_next()
                 self._refresh_pairing_screen()
-            case ev.PairingResolved():
+            case PairingResolved():
                 self._drop("pairing", (event.platform, event.user_id))
                 if event.by == "cli" and event.decision == "approved":
                     who = escape(event.user_name or event.user_id)

@@ -63,13 +63,14 @@ def _gateway_run() -> int:
     import asyncio
 
     from hermes_gateway.headless import run_headless
+    from hermes_tui.assembly import default_features
 
     config, error = _load_config()
     if config is None:
         print(f"hermes: bad configuration: {error}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run_headless(config))
+        return asyncio.run(run_headless(config, features=default_features()))
     except KeyboardInterrupt:
         return 130
 

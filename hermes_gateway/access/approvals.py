@@ -34,16 +34,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hermes_gateway import events as ev
+from hermes_gateway.access.events import ApprovalRequested, ApprovalResolved
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext, ToolResult
 from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.agent.tools.terminal import dangerous_reason
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
 from hermes_gateway.config import Config
+from hermes_gateway.events import GatewayEvent
 from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
 
 if TYPE_CHECKING:
+    from hermes_gateway.features import FeatureContext
     from hermes_gateway.runner import GatewayRunner, SessionRuntime
 
 __all__ = [
@@ -51,7 +53,7 @@ __all__ = [
     "ApprovalManager",
     "PendingApproval",
     "SessionApprover",
-    "install_approvals",
+    "ApprovalsFeature",
 ]
 
 log = logging.getLogger(__name__)
@@ -248,7 +250,7 @@ class ApprovalManager:
             request.reason,
         )
         self.runner.bus.publish(
-            ev.ApprovalRequested(
+            ApprovalRequested(
                 request_id=pending.id,
                 session_key=key,
                 session_id=session_id,
@@ -291,7 +293,7 @@ class ApprovalManager:
         await self._store(_decide, pending.id, decision, by, self.clock())
         log.info("approval %s: %s (by %s)", pending.id, decision, by)
         self.runner.bus.publish(
-            ev.ApprovalResolved(
+            ApprovalResolved(
                 request_id=pending.id,
                 session_key=pending.session_key,
                 decision=decision,  # type: ignore[arg-type]
@@ -324,7 +326,7 @@ class ApprovalManager:
              command, request.reason, now, decision, by, now),
         )  # fmt: skip
         self.runner.bus.publish(
-            ev.ApprovalResolved(
+            ApprovalResolved(
                 request_id=request_id,
                 session_key=source.session_key,
                 decision=decision,
@@ -555,12 +557,36 @@ def _call_text(name: str, raw: str | dict[str, Any] | None) -> str:
     return f"{name} {text}"[:COMMAND_SHOWN]
 
 
-def install_approvals(config: Config, runner: GatewayRunner, agent: Any) -> ApprovalManager:
-    """Wire approvals into a runner: the ``approve`` hook, the commands, the tool gate."""
-    manager = ApprovalManager(config, runner)
-    runner.approver = manager.approver_for
-    for spec in manager.commands():
-        runner.commands.register(spec)
-    if not isinstance(agent.tools, ApprovalGatedTools):
-        agent.tools = ApprovalGatedTools(agent.tools)
-    return manager
+class ApprovalsFeature:
+    """Tool approvals as a gateway feature: dangerous calls wait for a yes."""
+
+    name = "approvals"
+    event_types: tuple[type[GatewayEvent], ...] = (ApprovalRequested, ApprovalResolved)
+
+    def __init__(self) -> None:
+        self.manager: ApprovalManager | None = None
+
+    def install(self, ctx: FeatureContext) -> None:
+        """The runner's ``approve`` hook, the commands, and the gate around the tools."""
+        manager = self.manager = ApprovalManager(ctx.config, ctx.runner)
+        ctx.runner.approver = manager.approver_for
+        for spec in manager.commands():
+            ctx.runner.commands.register(spec)
+        agent = ctx.agent
+        if not isinstance(agent.tools, ApprovalGatedTools):
+            agent.tools = ApprovalGatedTools(agent.tools)  # type: ignore[assignment]
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        if self.manager is not None:
+            await self.manager.aclose()
+
+    def describe(self, event: GatewayEvent) -> tuple[int, str] | None:
+        match event:
+            case ApprovalRequested(request_id=i, platform=p, tool=t, command=c, reason=r):
+                return logging.WARNING, f"approval {i} needed on {p}: {t} `{c}` ({r})"
+            case ApprovalResolved(request_id=i, decision=d, by=b, auto=a):
+                return logging.INFO, f"approval {i}: {d} ({'automatic' if a else b})"
+        return None

@@ -28,6 +28,7 @@ import re
 from typing import TYPE_CHECKING
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingDecision, PairingRequested, PairingResolved
 from hermes_gateway.access.pairing import (
     ApprovedUser,
     CodeIssued,
@@ -40,9 +41,10 @@ from hermes_gateway.config import Config
 from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
 
 if TYPE_CHECKING:
+    from hermes_gateway.features import FeatureContext
     from hermes_gateway.runner import GatewayRunner
 
-__all__ = ["PairingGate", "install_pairing"]
+__all__ = ["PairingFeature", "PairingGate"]
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ class PairingGate:
             req = outcome.request
             log.info("pairing code issued on %s to user %s", src.platform, hash_id(src.user_id))
             self.bus.publish(
-                ev.PairingRequested(
+                PairingRequested(
                     platform=req.platform,
                     user_id=req.user_id,
                     user_name=req.user_name,
@@ -313,10 +315,10 @@ class PairingGate:
         self._codes.pop(key, None)
 
     def _publish_resolved(
-        self, platform: str, user_id: str, decision: ev.PairingDecision, name: str | None, by: str
+        self, platform: str, user_id: str, decision: PairingDecision, name: str | None, by: str
     ) -> None:
         self.bus.publish(
-            ev.PairingResolved(
+            PairingResolved(
                 platform=platform, user_id=user_id, decision=decision, user_name=name, by=by
             )
         )
@@ -395,16 +397,40 @@ class PairingGate:
                 self._unwelcomed[key] = (user, 0)  # approved elsewhere: told on the next tick
 
 
-def install_pairing(
-    config: Config, runner: GatewayRunner, policy: AccessPolicy, *, sync_interval: float = 1.0
-) -> PairingGate:
-    """Build the gate on the runner's store and bus and plug it into ``policy``.
+class PairingFeature:
+    """Pairing as a gateway feature: strangers in DMs get codes the operator approves."""
 
-    The caller starts it (``await gate.start()``) once the store is open and stops it before
-    the store closes.
-    """
-    gate = PairingGate(
-        config, PairingManager(runner.store), runner.bus, sync_interval=sync_interval
-    )
-    gate.install(policy, runner)
-    return gate
+    name = "pairing"
+    event_types: tuple[type[ev.GatewayEvent], ...] = (PairingRequested, PairingResolved)
+
+    def __init__(self, *, sync_interval: float = 1.0) -> None:
+        self.sync_interval = sync_interval
+        self.gate: PairingGate | None = None
+
+    def install(self, ctx: FeatureContext) -> None:
+        """Build the gate on the runner's store and bus and plug it into the policy."""
+        runner = ctx.runner
+        self.gate = PairingGate(
+            ctx.config, PairingManager(runner.store), runner.bus, sync_interval=self.sync_interval
+        )
+        self.gate.install(ctx.policy, runner)
+
+    async def start(self) -> None:
+        if self.gate is not None:
+            await self.gate.start()
+
+    async def stop(self) -> None:
+        if self.gate is not None:
+            await self.gate.stop()
+
+    def describe(self, event: ev.GatewayEvent) -> tuple[int, str] | None:
+        match event:
+            case PairingRequested(platform=p, user_id=u):  # the code is never logged
+                return logging.WARNING, (
+                    f"pairing: {p} user {hash_id(u)} asks for access; approve with "
+                    f"`hermes pairing approve {p} <code>` (see `hermes pairing list`)"
+                )
+            case PairingResolved(platform=p, user_id=u, decision=d, by=b):
+                by = f" by {b}" if b else ""
+                return logging.INFO, f"pairing: {p} user {hash_id(u)} {d}{by}"
+        return None

@@ -15,40 +15,40 @@ def build_registry() -> CommandRegistry:
 
     @reg.command("help", "Show the commands you can use here", category="Info", aliases=("h",))
     async def _help(ctx: CommandContext) -> CommandResult:
-        return CommandResult(ctx.runner.commands.help_text(ctx.source.platform))
+        return CommandResult(ctx.host.commands.help_text(ctx.source.platform))
 
     @reg.command(
         "new", "Start a new conversation (the old one stays searchable)", aliases=("reset",)
     )
     async def _new(ctx: CommandContext) -> CommandResult:
-        record = await ctx.runner.reset_session(ctx.source)
+        record = await ctx.host.reset_session(ctx.source)
         return CommandResult(f"New session started ({record.id}).")
 
     @reg.command("stop", "Stop the answer being written", category="Control")
     async def _stop(ctx: CommandContext) -> CommandResult:
-        if ctx.runner.interrupt(ctx.session_key, drop_pending=True):
+        if ctx.host.interrupt(ctx.session_key, drop_pending=True):
             return CommandResult("Stopped.")
         return CommandResult("Nothing is running.")
 
     @reg.command("retry", "Ask again: replace the last answer with a new one", category="Control")
     async def _retry(ctx: CommandContext) -> CommandResult:
-        rt = await ctx.runner.runtime(ctx.source)
+        rt = await ctx.host.runtime(ctx.source)
         if rt.busy:
             return CommandResult("Still answering; /stop first.", ok=False)
-        removed = await ctx.runner.store.pop_last_turn(rt.record.id)
+        removed = await ctx.host.store.pop_last_turn(rt.record.id)
         user = next((m for m in removed if m.role == "user"), None)
         if user is None or not user.content:
             return CommandResult("There is nothing to retry.", ok=False)
         rt.history = None
-        await ctx.runner.handle(MessageEvent(text=user.content, source=ctx.source))
+        await ctx.host.handle(MessageEvent(text=user.content, source=ctx.source))
         return CommandResult("Retrying the last message.")
 
     @reg.command("undo", "Remove the last exchange from the conversation", category="Control")
     async def _undo(ctx: CommandContext) -> CommandResult:
-        rt = await ctx.runner.runtime(ctx.source)
+        rt = await ctx.host.runtime(ctx.source)
         if rt.busy:
             return CommandResult("Still answering; /stop first.", ok=False)
-        removed = await ctx.runner.store.pop_last_turn(rt.record.id)
+        removed = await ctx.host.store.pop_last_turn(rt.record.id)
         if not removed:
             return CommandResult("There is nothing to undo.", ok=False)
         rt.history = None
@@ -58,16 +58,16 @@ def build_registry() -> CommandRegistry:
 
     @reg.command("status", "Model, session and platform status", category="Info")
     async def _status(ctx: CommandContext) -> CommandResult:
-        runner = ctx.runner
-        rt = await runner.runtime(ctx.source)
-        model = runner.model_for(rt)
+        host = ctx.host
+        rt = await host.runtime(ctx.source)
+        model = host.model_for(rt)
         lines = [
             f"**Model:** {model.name or '(not configured)'} at {model.base_url or '-'}",
             f"**Session:** {rt.record.title or rt.record.id} ({rt.key})",
             f"**Busy:** {'yes' if rt.busy else 'no'}",
             f"**Tokens:** {rt.record.prompt_tokens + rt.record.completion_tokens:,}",
         ]
-        for name, st in sorted(runner.platform_state.items()):
+        for name, st in sorted(host.platform_state.items()):
             detail = f" ({st.detail})" if st.detail else ""
             lines.append(f"**{name}:** {st.state}{detail}")
         return CommandResult("\n".join(lines))
@@ -79,12 +79,12 @@ def build_registry() -> CommandRegistry:
         category="Settings",
     )
     async def _model(ctx: CommandContext) -> CommandResult:
-        runner = ctx.runner
-        rt = await runner.runtime(ctx.source)
-        choices = [runner.config.model.name, *runner.config.model.models]
+        host = ctx.host
+        rt = await host.runtime(ctx.source)
+        choices = [host.config.model.name, *host.config.model.models]
         choices = [c for i, c in enumerate(choices) if c and c not in choices[:i]]
         if not ctx.args:
-            current = runner.model_for(rt).name or "(not configured)"
+            current = host.model_for(rt).name or "(not configured)"
             others = ", ".join(choices) if choices else "none configured"
             return CommandResult(f"Model: **{current}**. Configured: {others}.")
         rt.model_name = ctx.args.split()[0]
@@ -92,8 +92,8 @@ def build_registry() -> CommandRegistry:
 
     @reg.command("usage", "Token usage of this session", category="Info")
     async def _usage(ctx: CommandContext) -> CommandResult:
-        rt = await ctx.runner.runtime(ctx.source)
-        prompt, completion = await ctx.runner.store.usage_totals(rt.record.id)
+        rt = await ctx.host.runtime(ctx.source)
+        prompt, completion = await ctx.host.store.usage_totals(rt.record.id)
         last_p, last_c = rt.last_turn
         return CommandResult(
             f"This session: {prompt:,} prompt + {completion:,} completion = "
@@ -102,25 +102,25 @@ def build_registry() -> CommandRegistry:
 
     @reg.command("title", "Show or set this session's title", args_hint="[name]")
     async def _title(ctx: CommandContext) -> CommandResult:
-        runner = ctx.runner
-        rt = await runner.runtime(ctx.source)
+        host = ctx.host
+        rt = await host.runtime(ctx.source)
         if not ctx.args:
             return CommandResult(f"Title: {rt.record.title or '(none)'} — id {rt.record.id}")
         title = ctx.args.strip()[:100]
         try:
-            await runner.store.set_title(rt.record.id, title)
+            await host.store.set_title(rt.record.id, title)
         except ValueError as exc:
             return CommandResult(str(exc), ok=False)
         rt.record.title = title
-        runner.publish_session(rt, "titled")
+        host.publish_session(rt, "titled")
         return CommandResult(f"Title set to “{title}”.")
 
     @reg.command("resume", "Go back to an earlier session of this chat", args_hint="[name]")
     async def _resume(ctx: CommandContext) -> CommandResult:
-        runner = ctx.runner
+        host = ctx.host
         if not ctx.args:
             return await _list_sessions(ctx, only_this_chat=True)
-        record = await runner.store.find_session(ctx.args.strip())
+        record = await host.store.find_session(ctx.args.strip())
         if record is None:
             return CommandResult(f"No session named “{ctx.args.strip()}”. See /sessions.", False)
         if record.session_key != ctx.session_key:
@@ -130,7 +130,7 @@ def build_registry() -> CommandRegistry:
                 f"“{record.title or record.id}” belongs to another chat ({record.session_key}).",
                 ok=False,
             )
-        await runner.activate_session(ctx.source, record)
+        await host.activate_session(ctx.source, record)
         return CommandResult(f"Resumed “{record.title or record.id}”.")
 
     @reg.command(
@@ -140,7 +140,7 @@ def build_registry() -> CommandRegistry:
         query = ctx.args.strip()
         if not query:
             return CommandResult("Usage: /search <words>", ok=False, action="search")
-        hits = await ctx.runner.store.search(query, limit=8)
+        hits = await ctx.host.store.search(query, limit=8)
         if not hits:
             return CommandResult(f"No matches for “{_clip(query, 40)}”.", action="search:" + query)
         lines = [
@@ -158,10 +158,10 @@ def build_registry() -> CommandRegistry:
         "personality", "Show or set the personality", args_hint="[name|none]", category="Settings"
     )
     async def _personality(ctx: CommandContext) -> CommandResult:
-        runner = ctx.runner
-        rt = await runner.runtime(ctx.source)
-        known = runner.config.personalities
-        current = rt.personality if rt.personality is not None else runner.config.personality
+        host = ctx.host
+        rt = await host.runtime(ctx.source)
+        known = host.config.personalities
+        current = rt.personality if rt.personality is not None else host.config.personality
         if not ctx.args:
             names = ", ".join(sorted(known)) or "none defined in config.yaml"
             return CommandResult(f"Personality: {current or 'none'}. Available: {names}.")
@@ -185,7 +185,7 @@ def build_registry() -> CommandRegistry:
 
 
 async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> CommandResult:
-    records = await ctx.runner.store.list_sessions(limit=20)
+    records = await ctx.host.store.list_sessions(limit=20)
     if only_this_chat:
         records = [r for r in records if r.session_key == ctx.session_key]
     if not records:

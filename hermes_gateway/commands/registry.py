@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from hermes_gateway.models import MessageEvent
-    from hermes_gateway.runner import GatewayRunner
+    from hermes_gateway.hosts import CommandHost
+    from hermes_gateway.models import MessageEvent, SessionSource
 
 Scope = Literal["any", "local"]
 
@@ -30,13 +30,15 @@ class CommandResult:
 
 @dataclass
 class CommandContext:
-    runner: GatewayRunner
+    """What a command handler gets: the gateway's narrow command face and the message."""
+
+    host: CommandHost
     event: MessageEvent
     name: str
     args: str
 
     @property
-    def source(self):
+    def source(self) -> SessionSource:
         return self.event.source
 
     @property

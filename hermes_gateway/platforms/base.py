@@ -9,14 +9,12 @@ which session a message belongs to and what the agent does are the runner's busi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hermes_gateway.models import MessageEvent, SessionSource
 
-InboundHandler = Callable[[MessageEvent], Awaitable[None]]
-StatusCallback = Callable[[str, str, float | None], None]
-"""(state, detail, retry_in) -> None; the runner turns it into a PlatformStatus event."""
+if TYPE_CHECKING:
+    from hermes_gateway.hosts import AdapterHost
 
 
 class FatalPlatformError(Exception):
@@ -82,21 +80,29 @@ class PlatformAdapter(ABC):
     name: str = ""
 
     def __init__(self) -> None:
-        self._inbound: InboundHandler | None = None
-        self._status: StatusCallback | None = None
+        self._host: AdapterHost | None = None
 
-    def bind(self, inbound: InboundHandler, status: StatusCallback) -> None:
-        """Called by the runner before start()."""
-        self._inbound, self._status = inbound, status
+    def bind(self, host: AdapterHost) -> None:
+        """Called by the gateway before start(): all the adapter may ask of it."""
+        self._host = host
+
+    @property
+    def host(self) -> AdapterHost:
+        if self._host is None:
+            raise RuntimeError(f"{self.name} adapter is not bound to a gateway")
+        return self._host
+
+    @property
+    def bound(self) -> bool:
+        return self._host is not None
 
     async def dispatch(self, event: MessageEvent) -> None:
-        if self._inbound is None:
-            raise RuntimeError(f"{self.name} adapter is not bound to a runner")
-        await self._inbound(event)
+        """Hand one inbound message to the gateway."""
+        await self.host.receive(event)
 
     def report(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
-        if self._status is not None:
-            self._status(state, detail, retry_in)
+        if self._host is not None:
+            self._host.report(state, detail, retry_in)
 
     @abstractmethod
     async def start(self) -> None:

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from hermes_gateway import events as ev
+from hermes_gateway.access.events import ApprovalRequested
 from hermes_tui.screens.decision_dialog import DecisionDialog
 from hermes_tui.screens.pairing_dialog import FieldRow
 
@@ -33,7 +33,7 @@ class ApprovalDialog(DecisionDialog):  # answers: ApprovalAnswer | None
 
     BINDINGS = [Binding("escape", "deny", "Deny")]
 
-    def __init__(self, request: ev.ApprovalRequested) -> None:
+    def __init__(self, request: ApprovalRequested) -> None:
         super().__init__()
         self.request = request
 

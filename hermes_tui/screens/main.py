@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from hermes_cron.events import CronJobChanged, CronRunFinished, CronRunStarted
 from hermes_gateway import events as ev
 from hermes_gateway.models import MessageEvent
 from hermes_tui.messages import GatewayEventMessage, SessionSelected
@@ -257,7 +258,7 @@ class MainScreen(Screen[None]):
                             open=lambda p=event.platform: self.open_platform(p),
                         )
                     )
-            case ev.CronRunFinished() if event.status != "ok" or event.delivery_status in (
+            case CronRunFinished() if event.status != "ok" or event.delivery_status in (
                 "failed",
                 "partial",
             ):
@@ -271,7 +272,7 @@ class MainScreen(Screen[None]):
                         open=lambda j=event.job_id: self.query_one("#cron").open_output(j),
                     )
                 )
-            case ev.CronJobChanged() | ev.CronRunStarted() | ev.CronRunFinished():
+            case CronJobChanged() | CronRunStarted() | CronRunFinished():
                 self.query_one(CronPane).on_cron_event(event)
             case ev.LoopLag(lag=lag):
                 self.query_one(StatusLine).lag_ms = lag * 1000

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingRequested
 from hermes_tui.screens.decision_dialog import DecisionDialog
 
 PairingAnswer = str
@@ -36,7 +36,7 @@ class PairingInfo:
     created_at: float
 
     @classmethod
-    def from_event(cls, event: ev.PairingRequested) -> PairingInfo:
+    def from_event(cls, event: PairingRequested) -> PairingInfo:
         return cls(
             platform=event.platform,
             user_id=event.user_id,

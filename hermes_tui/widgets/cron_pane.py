@@ -27,6 +27,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from hermes_cron.events import CronRunFinished, CronRunStarted
 from hermes_cron.schedules import format_countdown
 from hermes_gateway import events as ev
 
@@ -143,15 +144,15 @@ class CronPane(Vertical):
     def on_cron_event(self, event: ev.GatewayEvent) -> None:
         """Route a cron event from the bus: note runs, reload, tell the person."""
         match event:
-            case ev.CronRunStarted(job_id=job_id):
+            case CronRunStarted(job_id=job_id):
                 self.running.add(job_id)
-            case ev.CronRunFinished(job_id=job_id):
+            case CronRunFinished(job_id=job_id):
                 self.running.discard(job_id)
                 if event.name:  # runs found interrupted after a crash have no name: no toast
                     self._announce(event)
         self.reload()
 
-    def _announce(self, event: ev.CronRunFinished) -> None:
+    def _announce(self, event: CronRunFinished) -> None:
         if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
             self.notify(f"⏰ {event.name}: done", timeout=3)
         elif event.status == "ok":

@@ -21,6 +21,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.api.server import ApiServerAdapter
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
@@ -108,7 +109,7 @@ async def start_api(
     config = make_config(home, fake, API_SERVER_ENABLED="true", API_SERVER_PORT="0", **env)
     if configure is not None:
         configure(config)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     recorder = Recorder(gateway.bus)
     await gateway.start(local=False)
     harness = ApiHarness(gateway, recorder)

@@ -11,6 +11,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.access.pairing_gate import PairingGate
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
+from hermes_tui.assembly import build_gateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 from tests.helpers import Recorder
@@ -38,7 +39,7 @@ class PairingHarness:
 
     @classmethod
     async def start(cls, config: Config, tg: FakeTelegram) -> PairingHarness:
-        gw = Gateway(config)
+        gw = build_gateway(config)
         rec = Recorder(gw.bus)
         await gw.start(local=False)
         gw.approvals.operator_present = True  # answered as the TUI would

@@ -12,10 +12,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from hermes_cron.clock import ManualClock
+from hermes_cron.events import CronRunFinished
 from hermes_cron.jobs import CronStore
 from hermes_cron.schedules import parse_schedule
-from hermes_gateway import events as ev
-from hermes_gateway.gateway import Gateway
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.helpers import Recorder
 
@@ -70,7 +70,7 @@ async def test_a_killed_gateway_never_gets_its_claimed_slot_run_again(hermes_hom
         await child.wait()
 
     clock = ManualClock(due + timedelta(seconds=20))  # well within the grace window
-    gateway = Gateway(config, clock=clock)
+    gateway = build_gateway(config, clock=clock)
     rec = Recorder(gateway.bus)
     await gateway.start(local=False, adapters=[])
     try:
@@ -82,11 +82,11 @@ async def test_a_killed_gateway_never_gets_its_claimed_slot_run_again(hermes_hom
         (stored,) = await gateway.cron.list_jobs()
         assert stored.last_status == "interrupted" and stored.lease_owner is None
         assert stored.next_run == due + timedelta(hours=1)
-        assert [e.status for e in rec.of(ev.CronRunFinished)] == ["interrupted"]
+        assert [e.status for e in rec.of(CronRunFinished)] == ["interrupted"]
 
         clock.set(due + timedelta(hours=1))  # the following slot runs normally, once
-        await rec.wait_for(lambda: len(rec.of(ev.CronRunFinished)) == 2)
-        assert rec.of(ev.CronRunFinished)[-1].status == "ok"
+        await rec.wait_for(lambda: len(rec.of(CronRunFinished)) == 2)
+        assert rec.of(CronRunFinished)[-1].status == "ok"
         assert len(fake_openai.requests) == 1
     finally:
         await gateway.stop()

@@ -22,12 +22,14 @@ import pytest
 
 from hermes_cron import cli
 from hermes_cron.clock import ManualClock
+from hermes_cron.events import CronJobChanged, CronRunFinished, CronRunStarted
 from hermes_cron.jobs import Job
 from hermes_gateway import events as ev
 from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import PlatformAdapter
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
 from tests.helpers import Recorder
@@ -82,9 +84,9 @@ class Harness:
     async def remote(self, text: str) -> None:
         await self.chat.dispatch(MessageEvent(text=text, source=ANN))
 
-    async def finished(self, n: int = 1, timeout: float = 5.0) -> ev.CronRunFinished:
-        await self.rec.wait_for(lambda: len(self.rec.of(ev.CronRunFinished)) >= n, timeout)
-        return self.rec.of(ev.CronRunFinished)[n - 1]
+    async def finished(self, n: int = 1, timeout: float = 5.0) -> CronRunFinished:
+        await self.rec.wait_for(lambda: len(self.rec.of(CronRunFinished)) >= n, timeout)
+        return self.rec.of(CronRunFinished)[n - 1]
 
     async def only_job(self) -> Job:
         (job,) = await self.cron.list_jobs()
@@ -100,7 +102,7 @@ def cron_config(home: Path, fake: FakeOpenAI, **env: str) -> Config:
 @pytest.fixture
 async def h(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[Harness]:
     clock = ManualClock(T0)
-    gw = Gateway(cron_config(hermes_home, fake_openai), clock=clock)
+    gw = build_gateway(cron_config(hermes_home, fake_openai), clock=clock)
     chat = ChatPlatform()
     harness = Harness(gw, clock, chat)
     await gw.start(local=True, adapters=[chat])
@@ -128,13 +130,13 @@ async def test_cron_command_from_the_terminal(h: Harness, fake_openai: FakeOpenA
     assert "paused" in (await h.local("/cron")).text
     resumed = await h.local(f"/cron resume {job_id[:4]}")
     assert resumed.ok and "next run in 1 h" in resumed.text
-    changes = [e.change for e in h.rec.of(ev.CronJobChanged)]
+    changes = [e.change for e in h.rec.of(CronJobChanged)]
     assert changes == ["added", "paused", "resumed"]
 
     assert (await h.local(f"/cron run {job_id}")).ok
     done = await h.finished()
     assert (done.status, done.delivery_status) == ("ok", "local")
-    started = h.rec.of(ev.CronRunStarted)[0]
+    started = h.rec.of(CronRunStarted)[0]
     assert started.session_key == f"cron:dm:{job_id}" and started.trigger == "manual"
     request = fake_openai.requests[-1]["messages"]
     assert request[0]["role"] == "system" and "scheduled job" in request[0]["content"]
@@ -162,7 +164,7 @@ async def test_scheduled_one_shot_from_a_chat_runs_delivers_to_it_and_is_removed
     ticks = h.cron.ticker.ticks
     h.clock.set(T0.replace(minute=5, second=0))  # the job is due at 08:05:30
     await _until(lambda: h.cron.ticker.ticks > ticks)
-    assert h.rec.of(ev.CronRunStarted) == []
+    assert h.rec.of(CronRunStarted) == []
     h.clock.set(T0.replace(minute=6, second=0))  # the next minute boundary runs it
     done = await h.finished()
     assert (done.status, done.delivery_status, done.job_removed) == ("ok", "ok", True)
@@ -264,7 +266,7 @@ async def test_the_agent_schedules_with_the_cronjob_tool_but_a_cron_run_cannot(
 async def test_two_gateways_on_one_home_run_a_job_once(hermes_home, fake_openai):
     clock = ManualClock(T0)
     config = cron_config(hermes_home, fake_openai)
-    gateways = [Gateway(config, clock=clock), Gateway(config, clock=clock)]
+    gateways = [build_gateway(config, clock=clock), build_gateway(config, clock=clock)]
     recorders = [Recorder(g.bus) for g in gateways]
     for g in gateways:
         await g.start(local=False, adapters=[])
@@ -276,10 +278,10 @@ async def test_two_gateways_on_one_home_run_a_job_once(hermes_home, fake_openai)
         await _until(
             lambda: all(g.cron.ticker.ticks > t for g, t in zip(gateways, ticks, strict=True))
         )
-        await _until(lambda: any(r.of(ev.CronRunFinished) for r in recorders))
+        await _until(lambda: any(r.of(CronRunFinished) for r in recorders))
         for g in gateways:
             await g.cron.ticker.wait_idle()
-        finished = [e for r in recorders for e in r.of(ev.CronRunFinished)]
+        finished = [e for r in recorders for e in r.of(CronRunFinished)]
         assert len(finished) == 1 and finished[0].status == "ok"
         prompts = [m["content"] for r in fake_openai.requests for m in r["messages"][1:]]
         assert prompts == ["only once please"]
@@ -313,7 +315,7 @@ async def test_cli_works_on_the_database_of_a_running_gateway(h: Harness, fake_o
     assert code == 0 and "the running gateway starts it" in text
     h.clock.advance(timedelta(minutes=1))  # the gateway's next tick picks the request up
     done = await h.finished()
-    assert done.status == "ok" and h.rec.of(ev.CronRunStarted)[0].trigger == "manual"
+    assert done.status == "ok" and h.rec.of(CronRunStarted)[0].trigger == "manual"
     h.clock.advance(timedelta(hours=1))  # and the schedule itself still runs
     await h.finished(2)
 
@@ -344,7 +346,7 @@ async def _until(predicate, timeout: float = 5.0) -> None:
 async def test_stopping_the_gateway_interrupts_a_run_which_is_not_rerun(hermes_home, fake_openai):
     clock = ManualClock(T0)
     config = cron_config(hermes_home, fake_openai)
-    gateway = Gateway(config, clock=clock)
+    gateway = build_gateway(config, clock=clock)
     rec = Recorder(gateway.bus)
     await gateway.start(local=False, adapters=[])
     assert gateway.cron is not None
@@ -353,16 +355,16 @@ async def test_stopping_the_gateway_interrupts_a_run_which_is_not_rerun(hermes_h
     clock.advance(timedelta(hours=1))
     await rec.wait_for(lambda: bool(rec.of(ev.AgentDelta)))
     await gateway.stop()
-    (done,) = rec.of(ev.CronRunFinished)
+    (done,) = rec.of(CronRunFinished)
     assert (done.status, done.delivery_status) == ("interrupted", "skipped")
 
-    again = Gateway(config, clock=clock)
+    again = build_gateway(config, clock=clock)
     rec2 = Recorder(again.bus)
     await again.start(local=False, adapters=[])
     try:
         assert again.cron is not None
         await again.cron.ticker.wait_idle()
-        assert rec2.of(ev.CronRunStarted) == [] and len(fake_openai.requests) == 1
+        assert rec2.of(CronRunStarted) == [] and len(fake_openai.requests) == 1
         (run,) = await again.cron.runs(job.id)
         assert run.status == "interrupted" and run.output_path  # what it had said is kept
     finally:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hermes_cron.clock import ManualClock
+from hermes_cron.events import CronRunFinished
 from hermes_gateway import events as ev
-from hermes_gateway.gateway import Gateway
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import Recorder
@@ -30,7 +31,7 @@ async def test_cron_answer_reaches_the_telegram_home_channel_and_a_chat(hermes_h
         )
         t = config.platforms.telegram
         t.poll_timeout, t.rate_interval, t.global_rate = 1.0, 0.003, 0.0
-        gateway = Gateway(config, clock=ManualClock(datetime(2026, 3, 2, 8, tzinfo=UTC)))
+        gateway = build_gateway(config, clock=ManualClock(datetime(2026, 3, 2, 8, tzinfo=UTC)))
         rec = Recorder(gateway.bus)
         await gateway.start(local=False)
         try:
@@ -45,8 +46,8 @@ async def test_cron_answer_reaches_the_telegram_home_channel_and_a_chat(hermes_h
                 "every 1d", "the weather please", name="Weather", deliver=f"telegram,telegram:{DM}"
             )
             await gateway.cron.run_now(job.id)
-            await rec.wait_for(lambda: bool(rec.of(ev.CronRunFinished)))
-            (done,) = rec.of(ev.CronRunFinished)
+            await rec.wait_for(lambda: bool(rec.of(CronRunFinished)))
+            (done,) = rec.of(CronRunFinished)
             assert (done.status, done.delivery_status) == ("ok", "ok"), done
             for chat in (HOME, DM):
                 (message,) = tg.messages_in(chat)

@@ -14,9 +14,13 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.discord.adapter import DiscordAdapter
-from hermes_gateway.platforms.discord.connection import RECONNECT_CAP, next_delay, rest_base
+from hermes_gateway.platforms.discord.connection import (
+    RECONNECT_CAP,
+    reconnect_backoff,
+    rest_base,
+)
+from hermes_tui.assembly import build_gateway
 from tests.helpers import Recorder
 from tests.integration.test_discord_harness import (
     DM_ALICE,
@@ -79,7 +83,7 @@ async def test_watcher_reconnects_when_discord_py_gives_up(hermes_home, fake_ope
     port = probe.port
     await probe.stop()
     config = discord_config(hermes_home, fake_openai, probe)  # same URLs, nothing listening
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     recorder = Recorder(gateway.bus)
     runner = await gateway.start(local=False)
     adapter = runner.adapters["discord"]
@@ -113,9 +117,9 @@ async def test_watcher_reconnects_when_discord_py_gives_up(hermes_home, fake_ope
 
 
 def test_backoff_doubles_up_to_five_minutes():
-    delays = [1.0]
-    for _ in range(12):
-        delays.append(next_delay(delays[-1]))
+    backoff = reconnect_backoff()
+    backoff.jitter = 0.0
+    delays = [backoff.next() for _ in range(13)]
     assert delays[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert max(delays) == RECONNECT_CAP == 300.0 and delays[-1] == 300.0
 

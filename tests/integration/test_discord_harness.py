@@ -31,6 +31,7 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.discord.adapter import DiscordAdapter
 from hermes_gateway.runner import GatewayRunner
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.discord_server import (
     ChannelType,
@@ -311,7 +312,7 @@ async def discord_gateway(
             config = discord_config(home, openai, fake, **env)
             if configure is not None:
                 configure(config)
-            gateway = Gateway(config)
+            gateway = build_gateway(config)
             recorder = Recorder(gateway.bus)
             runner = await gateway.start(local=False)
             adapter = runner.adapters["discord"]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingRequested
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 from tests.integration.pairing_harness import FRIEND, PairingHarness, pairing_config, user_texts
@@ -157,7 +158,7 @@ async def test_hostile_updates_never_reach_the_agent(
     assert h.gw.runner is not None
     assert [rt.source.user_id for rt in h.gw.runner.sessions.values()] == [str(FRIEND)]
     # Strangers were offered at most the three codes a platform may have pending.
-    assert len(h.rec.of(ev.PairingRequested)) <= 3
+    assert len(h.rec.of(PairingRequested)) <= 3
 
 
 async def test_an_unparsable_update_does_not_stall_the_bot(

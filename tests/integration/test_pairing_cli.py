@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingResolved
 from hermes_gateway.access.pairing_gate import APPROVED_TEXT
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
@@ -77,8 +77,8 @@ async def test_the_cli_approves_and_revokes_while_the_gateway_runs(
     # The running gateway notices, tells the user and the bus, and lets them talk.
     await h.message_to(STRANGER, "You're in")
     assert h.texts(STRANGER)[-1] == APPROVED_TEXT
-    await h.rec.wait_for(lambda: bool(h.rec.of(ev.PairingResolved)))
-    (resolved,) = h.rec.of(ev.PairingResolved)
+    await h.rec.wait_for(lambda: bool(h.rec.of(PairingResolved)))
+    (resolved,) = h.rec.of(PairingResolved)
     assert (resolved.decision, resolved.by) == ("approved", "cli")
     h.tg.inject_message(STRANGER, "thanks", user_id=STRANGER)
     await h.answered(1)
@@ -91,8 +91,8 @@ async def test_the_cli_approves_and_revokes_while_the_gateway_runs(
     h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
     await h.message_to(STRANGER, "No new pairing code")
     assert len(fake_openai.requests) == 1
-    await h.rec.wait_for(lambda: len(h.rec.of(ev.PairingResolved)) == 2)
-    assert h.rec.of(ev.PairingResolved)[-1].decision == "revoked"
+    await h.rec.wait_for(lambda: len(h.rec.of(PairingResolved)) == 2)
+    assert h.rec.of(PairingResolved)[-1].decision == "revoked"
     rc, _, err = await hermes(hermes_home, "pairing", "revoke", "telegram", str(STRANGER))
     assert rc == 1 and "not an approved telegram user" in err
 
@@ -108,5 +108,5 @@ async def test_approve_by_user_id_and_clear_pending_from_the_cli(
     await h.message_to(501, "You're in")
     rc, out, _ = await hermes(hermes_home, "pairing", "clear-pending")
     assert rc == 0 and out.strip() == "dropped 1 waiting request(s)"
-    await h.rec.wait_for(lambda: any(e.decision == "cleared" for e in h.rec.of(ev.PairingResolved)))
+    await h.rec.wait_for(lambda: any(e.decision == "cleared" for e in h.rec.of(PairingResolved)))
     assert await h.gate.pending() == []

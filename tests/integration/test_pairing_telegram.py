@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingRequested, PairingResolved
 from hermes_gateway.access.pairing import ALPHABET, InvalidCode
 from hermes_gateway.access.pairing_gate import APPROVED_TEXT
 from hermes_gateway.access.policy import hash_id
@@ -59,7 +59,7 @@ async def test_code_approval_lets_a_stranger_in_and_revoke_shuts_them_out(
         assert len(code) == 8 and set(code) <= set(ALPHABET)
         (offer,) = h.texts(STRANGER)
         assert offer.splitlines()[1].startswith("Send it to the person who runs this bot")
-        (asked,) = h.rec.of(ev.PairingRequested)
+        (asked,) = h.rec.of(PairingRequested)
         assert (asked.platform, asked.user_id, asked.user_name, asked.chat_id, asked.code) == (
             "telegram",
             str(STRANGER),
@@ -74,7 +74,7 @@ async def test_code_approval_lets_a_stranger_in_and_revoke_shuts_them_out(
         await h.gate.approve_code("telegram", code.lower())
         await h.message_to(STRANGER, "You're in")
         assert h.texts(STRANGER)[-1] == APPROVED_TEXT
-        (resolved,) = h.rec.of(ev.PairingResolved)
+        (resolved,) = h.rec.of(PairingResolved)
         assert (resolved.decision, resolved.by, resolved.user_id) == ("approved", "tui", "991")
 
         h.tg.inject_message(STRANGER, "now may I?", user_id=STRANGER)
@@ -115,7 +115,7 @@ async def test_groups_never_get_codes_and_pairing_opens_dms_only(
     await asyncio.sleep(0.2)
     assert user_texts(fake_openai) == ["it's me"]
     assert h.texts(GROUP) == ["echo: it's me"]
-    assert h.rec.of(ev.PairingRequested) == []
+    assert h.rec.of(PairingRequested) == []
 
 
 async def test_when_no_code_can_be_issued_the_user_is_told_once(
@@ -132,7 +132,7 @@ async def test_when_no_code_can_be_issued_the_user_is_told_once(
     await h.message_to(101, "waiting for the operator's approval")
     await asyncio.sleep(0.2)
     assert len(h.tg.messages_in(104)) == 1
-    assert len(h.rec.of(ev.PairingRequested)) == 3
+    assert len(h.rec.of(PairingRequested)) == 3
     assert fake_openai.requests == []
 
 
@@ -147,7 +147,7 @@ async def test_ignore_mode_stays_silent(
         await h.tg.wait_for(lambda: h.tg.pending_updates == 0)
         await asyncio.sleep(0.3)
         assert h.tg.messages_in(STRANGER) == []
-        assert h.rec.of(ev.PairingRequested) == [] and fake_openai.requests == []
+        assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
     finally:
         await h.stop()
 
@@ -159,7 +159,7 @@ async def test_codes_expire_and_the_request_is_dropped(h: PairingHarness) -> Non
     real = manager.clock
     manager.clock = lambda: real() + 3601
     await h.gate.sync()
-    (expired,) = h.rec.of(ev.PairingResolved)
+    (expired,) = h.rec.of(PairingResolved)
     assert (expired.decision, expired.user_id) == ("expired", str(STRANGER))
     with pytest.raises(InvalidCode):
         await h.gate.approve_code("telegram", code)
@@ -171,10 +171,10 @@ async def test_a_denied_stranger_stays_out_and_cannot_ask_again_at_once(
     h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
     code = await h.code_sent_to(STRANGER)
     assert await h.gate.deny("telegram", str(STRANGER))
-    (denied,) = h.rec.of(ev.PairingResolved)
+    (denied,) = h.rec.of(PairingResolved)
     assert (denied.decision, denied.by) == ("denied", "tui")
     with pytest.raises(InvalidCode):
         await h.gate.approve_code("telegram", code)
     h.tg.inject_message(STRANGER, "please?", user_id=STRANGER)
     await h.message_to(STRANGER, "No new pairing code can be issued yet")
-    assert fake_openai.requests == [] and len(h.rec.of(ev.PairingRequested)) == 1
+    assert fake_openai.requests == [] and len(h.rec.of(PairingRequested)) == 1

@@ -10,6 +10,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import PlatformAdapter
+from hermes_tui.assembly import build_gateway
 from tests.fakes.openai_server import ScriptedReply
 from tests.helpers import Recorder
 
@@ -36,7 +37,7 @@ class ChatPlatform(PlatformAdapter):
 @pytest.fixture
 async def gw(config):
     config.allowed_users = ["ann"]
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     recorder = Recorder(gateway.bus)
     chat = ChatPlatform()
     await gateway.start(local=True, adapters=[chat])
@@ -243,7 +244,7 @@ async def test_platform_that_fails_to_start_does_not_stop_others(config, fake_op
         async def start(self) -> None:
             raise FatalPlatformError("invalid token")
 
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     rec = Recorder(gateway.bus)
     await gateway.start(local=True, adapters=[Broken()])
     await rec.wait_for(lambda: any(e.state == "failed" for e in rec.of(ev.PlatformStatus)))

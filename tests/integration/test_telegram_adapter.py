@@ -23,6 +23,7 @@ from hermes_gateway.config import Config
 from hermes_gateway.delivery import markdown_to_telegram_html, utf16_len
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.telegram.adapter import TelegramAdapter
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
 from tests.fakes.telegram_server import NOT_MODIFIED_DESCRIPTION, FakeTelegram
@@ -98,7 +99,7 @@ async def start_gateway(
     config: Config, tg: FakeTelegram, *, local: bool = False, wait: bool = True
 ) -> Harness:
     """Start a gateway and (unless ``wait`` is False) wait until Telegram connected or failed."""
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     recorder = Recorder(gateway.bus)
     await gateway.start(local=local)  # the adapter comes from remote_adapters(), as in production
     harness = Harness(gateway, recorder, tg)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.events import PairingRequested
 from hermes_gateway.platforms.telegram.inbound import screen_batch
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
@@ -113,7 +114,7 @@ async def test_files_of_unauthorised_senders_are_never_fetched(
             # A stranger's photo with a caption, and a bare document: neither is fetched,
             # but the stranger is still offered a pairing code (their message got through).
             tg.inject_message(STRANGER, photo_file_id="BIG", caption="look", user_id=STRANGER)
-            await h.rec.wait_for(lambda: len(h.rec.of(ev.PairingRequested)) == 1)
+            await h.rec.wait_for(lambda: len(h.rec.of(PairingRequested)) == 1)
             tg.inject_message(
                 STRANGER, document={"file_id": "DOC", "file_name": "x.bin"}, user_id=STRANGER
             )

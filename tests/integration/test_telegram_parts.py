@@ -19,6 +19,7 @@ import pytest
 from telegram import Bot
 from telegram.error import RetryAfter as TgRetryAfter
 
+from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import CommandResult, CommandSpec
 from hermes_gateway.delivery import (
     EditFailed,
@@ -28,7 +29,6 @@ from hermes_gateway.delivery import (
 )
 from hermes_gateway.media import build_user_content, save_media
 from hermes_gateway.platforms.telegram.commands import bot_commands
-from hermes_gateway.platforms.telegram.state import Backoff
 from hermes_gateway.platforms.telegram.transport import (
     ChatTarget,
     TelegramTransport,

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Static
 
 import hermes_tui
 from hermes_gateway import events as ev
+from hermes_gateway.access.events import ApprovalRequested, ApprovalResolved, PairingRequested
 from hermes_gateway.access.pairing import PairingManager
 from hermes_gateway.access.pairing_gate import APPROVED_TEXT, PairingGate
 from hermes_gateway.config import Config
@@ -167,7 +168,7 @@ async def test_dangerous_commands_from_telegram_wait_for_the_dialog(
                 m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "tool"
             ]
             assert told[-1].startswith("no answer from the operator within 0.3 s")
-            decisions = [(e.decision, e.by) for e in rec.of(ev.ApprovalResolved)]
+            decisions = [(e.decision, e.by) for e in rec.of(ApprovalResolved)]
             assert decisions == [("once", "operator"), ("deny", "operator"), ("timeout", "timeout")]
             chat = [m.plain_text for m in tg.messages_in(FRIEND)]
             assert any(t.startswith("⌛ No answer in time") for t in chat)
@@ -223,7 +224,7 @@ def test_pairing_dialog_snapshot(snap_compare) -> None:
 
 
 def test_approval_dialog_snapshot(snap_compare) -> None:
-    request = ev.ApprovalRequested(
+    request = ApprovalRequested(
         request_id="a1b2c3",
         session_key="telegram:dm:42",
         session_id="20260101-000000-abcd",
@@ -279,7 +280,6 @@ def test_pairing_screen_snapshot(snap_compare, snapshot_db: Path) -> None:
 
 async def test_pairing_request_stays_in_notifications(hermes_home, fake_openai):
     """The request is listed under F9 after its toast, and opening it shows the Pairing screen."""
-    from hermes_gateway import events as ev
     from hermes_tui.app import HermesApp
     from tests.conftest import make_config
     from tests.tui.conftest import ready, wait_until
@@ -288,7 +288,7 @@ async def test_pairing_request_stays_in_notifications(hermes_home, fake_openai):
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(app, pilot)
         app.gateway.bus.publish(
-            ev.PairingRequested(
+            PairingRequested(
                 platform="telegram",
                 user_id="55",
                 user_name="Stranger",

@@ -17,11 +17,13 @@ import pytest
 
 from hermes_gateway import events as ev
 from hermes_gateway.access.approvals import ApprovalGatedTools, ApprovalManager
+from hermes_gateway.access.events import ApprovalRequested, ApprovalResolved
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.runner import GatewayRunner
+from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
 from tests.helpers import Recorder
@@ -41,9 +43,9 @@ class Harness:
         assert self.gw.approvals is not None
         return self.gw.approvals
 
-    async def requested(self, count: int = 1) -> ev.ApprovalRequested:
-        await self.rec.wait_for(lambda: len(self.rec.of(ev.ApprovalRequested)) >= count)
-        return self.rec.of(ev.ApprovalRequested)[count - 1]
+    async def requested(self, count: int = 1) -> ApprovalRequested:
+        await self.rec.wait_for(lambda: len(self.rec.of(ApprovalRequested)) >= count)
+        return self.rec.of(ApprovalRequested)[count - 1]
 
     def tool_results(self) -> list[str]:
         """What the model was told by tools, over all requests it received."""
@@ -56,7 +58,7 @@ class Harness:
 @pytest.fixture
 async def h(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[Harness]:
     config = make_config(hermes_home, fake_openai)
-    gw = Gateway(config)
+    gw = build_gateway(config)
     rec = Recorder(gw.bus)
     await gw.start(local=True)
     gw.approvals.operator_present = True  # the tests answer as the operator's screen would
@@ -87,7 +89,7 @@ async def test_a_dangerous_command_waits_and_runs_once_approved(
     assert h.approvals.resolve(asked.request_id, "once", by="operator")
     await h.runner.wait_idle()
     assert not victim.exists()
-    resolved = h.rec.of(ev.ApprovalResolved)
+    resolved = h.rec.of(ApprovalResolved)
     assert [(r.request_id, r.decision, r.by) for r in resolved] == [
         (asked.request_id, "once", "operator")
     ]
@@ -125,7 +127,7 @@ async def test_no_answer_in_time_is_a_denial(h: Harness, hermes_home: Path) -> N
     assert victim.exists()
     (told,) = h.tool_results()
     assert told.startswith("no answer from the operator within 0.2 s (treated as a denial)")
-    (resolved,) = h.rec.of(ev.ApprovalResolved)
+    (resolved,) = h.rec.of(ApprovalResolved)
     assert (resolved.decision, resolved.by) == ("timeout", "timeout")
     rt = h.runner.sessions[asked.session_key]
     assert [r["decision"] for r in await h.approvals.history(rt.record.id)] == ["timeout"]
@@ -143,9 +145,9 @@ async def test_approve_for_the_session_covers_later_calls_of_that_session_only(
     h.approvals.resolve(asked.request_id, "session")
     await h.runner.wait_idle()
     assert not dirs[0].exists() and not dirs[1].exists()
-    auto = [r for r in h.rec.of(ev.ApprovalResolved) if r.auto]
+    auto = [r for r in h.rec.of(ApprovalResolved) if r.auto]
     assert len(auto) == 1 and auto[0].command == f"rm -rf {dirs[1]}"
-    assert len(h.rec.of(ev.ApprovalRequested)) == 1
+    assert len(h.rec.of(ApprovalRequested)) == 1
     # /new starts another stored session: it asks again.
     await h.gw.local.submit("/new")
     h.fake.enqueue(rm_call(dirs[2]), ScriptedReply(text="ok"))
@@ -164,7 +166,7 @@ async def test_interrupting_the_turn_cancels_the_request(h: Harness, hermes_home
     asked = await h.requested()
     assert h.runner.interrupt(asked.session_key)
     await h.runner.wait_idle()
-    (resolved,) = h.rec.of(ev.ApprovalResolved)
+    (resolved,) = h.rec.of(ApprovalResolved)
     assert (resolved.decision, resolved.by) == ("cancelled", "interrupt")
     assert h.approvals.waiting() == [] and victim.exists()
 
@@ -211,7 +213,7 @@ async def test_remote_chats_answer_only_their_own_requests_and_only_when_allowed
     assert denied.ok and denied.text == "Denied: `reboot`"
     assert await task is False
     assert request.refusal.startswith("denied by the operator")
-    (resolved,) = h.rec.of(ev.ApprovalResolved)
+    (resolved,) = h.rec.of(ApprovalResolved)
     assert resolved.by == f"telegram:{hash_id('1')}"
 
 
@@ -254,7 +256,7 @@ async def test_approvals_always_asks_before_every_tool_call(h: Harness, hermes_h
     assert second.reason == "recursive delete (rm -r)"
     h.approvals.resolve(second.request_id, "once")
     await task
-    assert len(h.rec.of(ev.ApprovalRequested)) == 2  # the dangerous command asked once
+    assert len(h.rec.of(ApprovalRequested)) == 2  # the dangerous command asked once
     assert not victim.exists()
     told = h.tool_results()
     assert told[0].startswith("error: denied by the operator") and "hello" not in told[0]
@@ -273,5 +275,5 @@ async def test_headless_without_remote_approval_denies_at_once(h: Harness, tmp_p
     assert victim.exists()
     tool_result = h.fake.requests[-1]["messages"][-1]["content"]
     assert "no operator screen is attached" in tool_result
-    resolved = [e for e in h.rec.of(ev.ApprovalResolved) if e.by == "nobody"]
+    resolved = [e for e in h.rec.of(ApprovalResolved) if e.by == "nobody"]
     assert resolved and resolved[0].decision == "deny"

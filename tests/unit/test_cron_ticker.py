@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hermes_cron.clock import ManualClock
+from hermes_cron.events import CronJobChanged, CronRunFinished, CronRunStarted
 from hermes_cron.jobs import Claim, CronError, CronStore
 from hermes_cron.schedules import parse_schedule
 from hermes_cron.settings import CronSettings
@@ -166,8 +167,8 @@ async def test_missed_beyond_grace_is_recorded_not_run(cron, clock):
     assert job.last_status == "missed" and "missed the run due 2026-03-02 09:00" in job.last_error
     (run,) = await cron.runs(job_id)
     assert (run.status, run.trigger) == ("missed", "missed")
-    (finished,) = rec.of(ev.CronRunFinished)
-    assert finished.status == "missed" and rec.of(ev.CronRunStarted) == []
+    (finished,) = rec.of(CronRunFinished)
+    assert finished.status == "missed" and rec.of(CronRunStarted) == []
     clock.set(T0 + timedelta(hours=4))
     assert len(await run_tick(t)) == 1  # the schedule goes on
 
@@ -196,8 +197,8 @@ async def test_one_shot_is_removed_after_success(cron, clock):
     assert len(await run_tick(t)) == 1
     assert await cron.get(job_id) is None
     assert await cron.runs(job_id) == []
-    assert rec.of(ev.CronRunFinished)[-1].job_removed
-    assert rec.of(ev.CronJobChanged)[-1].change == "removed"
+    assert rec.of(CronRunFinished)[-1].job_removed
+    assert rec.of(CronJobChanged)[-1].change == "removed"
     clock.set(T0 + timedelta(days=1))
     assert await run_tick(t) == []
 

@@ -44,7 +44,7 @@ from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
-    from hermes_gateway.platforms.api.server import ApiServerAdapter
+    from hermes_gateway.platforms.api.endpoint import ApiEndpointHost
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _insert(conn: sqlite3.Connection, *row: Any) -> None:
 class ResponsesApi:
     """The ``/v1/responses`` endpoint of one API server."""
 
-    def __init__(self, host: ApiServerAdapter) -> None:
+    def __init__(self, host: ApiEndpointHost) -> None:
         self.host = host
 
     async def create(self, request: web.Request) -> web.StreamResponse:
@@ -103,11 +103,11 @@ class ResponsesApi:
         previous = optional_str(body, "previous_response_id")
         store = optional_bool(body, "store", True)
         stream = optional_bool(body, "stream", False)
-        runner = host.require_runner()
+        gateway = host.gateway()
 
         history: list[dict[str, Any]] | None = None
         if previous:
-            chain = await runner.store.read_sync(_load_chain, previous)
+            chain = await gateway.store.read_sync(_load_chain, previous)
             if chain is None:
                 raise ApiError(
                     404,
@@ -122,7 +122,7 @@ class ResponsesApi:
         host.check_paused(source)
         with host.slot():
             answer = AnswerStream(streaming=stream)
-            turn = runner.run_request(
+            turn = gateway.run_request(
                 source,
                 messages,
                 delivery=answer,
@@ -156,7 +156,7 @@ class ResponsesApi:
         if not response.store:
             return
         items = [m.to_openai() for m in (*messages, *result.messages)]
-        await self.host.require_runner().store.write_sync(
+        await self.host.gateway().store.write_sync(
             _insert, response.id, response.previous, session_key, dumps(items), time.time()
         )
 

@@ -27,7 +27,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -60,7 +60,7 @@ from hermes_gateway.platforms.base import (
 )
 
 if TYPE_CHECKING:
-    from hermes_gateway.runner import GatewayRunner
+    from hermes_gateway.hosts import ApiHost
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,6 @@ class ApiServerAdapter(PlatformAdapter):
         super().__init__()
         self.config = config
         self.settings = config.platforms.api_server
-        self.runner: GatewayRunner | None = None
         self.port = 0
         self.inflight = 0
         """Agent turns running for HTTP requests (chat, responses, webhooks)."""
@@ -104,10 +103,6 @@ class ApiServerAdapter(PlatformAdapter):
         self.webhooks = WebhookRoutes(self)
         self._key = self.settings.key.encode()
         self._site_runner: web.AppRunner | None = None
-
-    def attach_runner(self, runner: GatewayRunner) -> None:
-        """Called by the runner when the adapter is added: API turns run through it."""
-        self.runner = runner
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -121,9 +116,9 @@ class ApiServerAdapter(PlatformAdapter):
                 "<key>'). Make one with: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'"
             )
-        if self.runner is None:
-            raise FatalPlatformError("the API server must be added to a gateway runner")
-        self.webhooks.validate(self.runner)
+        if not self.bound:
+            raise FatalPlatformError("the API server must be added to a gateway")
+        self.webhooks.validate()
         app = web.Application(client_max_size=s.max_body_bytes, middlewares=[_openai_errors])
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/health", self._health)
@@ -273,10 +268,11 @@ class ApiServerAdapter(PlatformAdapter):
             platform=API_PLATFORM, chat_id=sid, chat_type="dm", user_id=user, user_name=name
         )
 
-    def require_runner(self) -> GatewayRunner:
-        if self.runner is None:
+    def gateway(self) -> ApiHost:
+        """The gateway's API face (bound by the gateway as an ``ApiHost``), or 503."""
+        if not self.bound:
             raise ApiError(503, "The gateway is not running.", type="server_error")
-        return self.runner
+        return cast("ApiHost", self.host)
 
     def check_paused(self, source: SessionSource) -> None:
         """503 while the operator has paused the API (or this session) in the TUI.
@@ -284,14 +280,10 @@ class ApiServerAdapter(PlatformAdapter):
         A paused chat platform stores messages for the operator to answer by hand; an HTTP
         client cannot be answered later, so it is told to come back instead.
         """
-        runner = self.require_runner()
-        paused = runner.paused_platforms
-        if API_PLATFORM in paused or source.platform in paused:
-            what = "The API"
-        elif source.session_key in runner.paused_sessions:
-            what = "This session"
-        else:
+        paused = self.gateway().paused(source)
+        if paused is None:
             return
+        what = "The API" if paused == "platform" else "This session"
         raise ApiError(
             503,
             f"{what} is paused by the operator; try again later.",
@@ -321,11 +313,11 @@ class ApiServerAdapter(PlatformAdapter):
         req = parse_chat_request(parse_json_object(await self.read_body(request)))
         model_name = self.model_override(req.model)
         source, continued = self.session_source(request, req.user)
-        runner = self.require_runner()
+        gateway = self.gateway()
         self.check_paused(source)
         with self.slot():
             answer = AnswerStream(streaming=req.stream)
-            turn = runner.run_request(
+            turn = gateway.run_request(
                 source,
                 req.new_turn() if continued else req.messages,
                 delivery=answer,

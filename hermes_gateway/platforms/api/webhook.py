@@ -61,8 +61,8 @@ from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
-    from hermes_gateway.platforms.api.server import ApiServerAdapter
-    from hermes_gateway.runner import GatewayRunner
+    from hermes_gateway.hosts import ApiHost
+    from hermes_gateway.platforms.api.endpoint import ApiEndpointHost
     from hermes_gateway.store import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -205,16 +205,16 @@ def _tx_seen(conn: sqlite3.Connection, route: str, delivery: str, now: float) ->
 class WebhookRoutes:
     """The ``/webhooks/<route>`` endpoint of one API server."""
 
-    def __init__(self, host: ApiServerAdapter) -> None:
+    def __init__(self, host: ApiEndpointHost) -> None:
         self.host = host
         self.routes: dict[str, WebhookRoute] = host.settings.webhooks
         self.limits = {name: RateLimit(r.rate_limit) for name, r in self.routes.items()}
         self.router: DeliveryRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def validate(self, runner: GatewayRunner) -> None:
+    def validate(self) -> None:
         """Refuse to start with a route that could never work or would be unsafe."""
-        self.router = DeliveryRouter(self.host.config, runner.adapters)
+        self.router = self.host.gateway().router
         for name, route in self.routes.items():
             where = f"platforms.api_server.webhooks.{name}"
             if not _ROUTE_NAME.match(name):
@@ -273,11 +273,11 @@ class WebhookRoutes:
                 code="rate_limit_exceeded",
                 headers={"Retry-After": str(wait)},
             )
-        runner = host.require_runner()
+        gateway = host.gateway()
         host.check_paused(_Run(name, route, "", "", event).source)
         with contextlib.ExitStack() as stack:
             stack.enter_context(host.slot())  # 429 before the delivery id is recorded
-            if delivery and await runner.store.write_sync(_tx_seen, name, delivery, time.time()):
+            if delivery and await gateway.store.write_sync(_tx_seen, name, delivery, time.time()):
                 return _json({"status": "duplicate", "delivery_id": delivery})
             limit.take()
             run_id = delivery or secrets.token_hex(8)
@@ -290,12 +290,12 @@ class WebhookRoutes:
             )
             if route.deliver:  # answer 202 now; the run keeps the slot until it is delivered
                 task = asyncio.create_task(
-                    self._run_and_deliver(stack.pop_all(), runner, run), name=f"webhook:{name}"
+                    self._run_and_deliver(stack.pop_all(), gateway, run), name=f"webhook:{name}"
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 return _json({"status": "accepted", "route": name, "delivery_id": run_id}, 202)
-            record, answer, result = await run.execute(runner)
+            record, answer, result = await run.execute(gateway)
         if result.error:
             raise ApiError(502, f"The agent could not answer: {result.error}", type="server_error")
         return _json(
@@ -309,11 +309,11 @@ class WebhookRoutes:
         )
 
     async def _run_and_deliver(
-        self, slot: contextlib.ExitStack, runner: GatewayRunner, run: _Run
+        self, slot: contextlib.ExitStack, gateway: ApiHost, run: _Run
     ) -> None:
         with slot:
             try:
-                _, answer, result = await run.execute(runner)
+                _, answer, result = await run.execute(gateway)
                 if result.interrupted:
                     return
                 text = answer.text or "(the agent gave no answer)"
@@ -326,7 +326,7 @@ class WebhookRoutes:
                 status, error = summarize(outcomes)
                 if error:
                     log.warning("webhook %s: delivery %s: %s", run.name, status, error)
-                    runner.bus.publish(
+                    gateway.publish(
                         ev.Notice(
                             text=f"Webhook {run.name}: the answer was not delivered ({error}).",
                             level="warning",
@@ -359,12 +359,10 @@ class _Run:
             user_name=f"webhook {self.name}",
         )
 
-    async def execute(
-        self, runner: GatewayRunner
-    ) -> tuple[SessionRecord, AnswerStream, TurnResult]:
+    async def execute(self, gateway: ApiHost) -> tuple[SessionRecord, AnswerStream, TurnResult]:
         meta = {"webhook": self.name, "delivery": self.run_id, "event": self.event}
         answer = AnswerStream(streaming=False)
-        record, result = await runner.run_request(
+        record, result = await gateway.run_request(
             self.source,
             [StoredMessage(role="user", content=self.prompt, meta=meta)],
             delivery=answer,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 import weakref
 from pathlib import Path
 from typing import Any
@@ -47,13 +46,12 @@ from hermes_gateway.platforms.discord.commands import (
     interaction_command_text,
 )
 from hermes_gateway.platforms.discord.connection import (
-    RECONNECT_BASE,
     EndpointRedirect,
     HermesClient,
     close_client,
     describe_failure,
     fatal_reason,
-    next_delay,
+    reconnect_backoff,
 )
 from hermes_gateway.platforms.discord.inbound import DiscordInbound, roles_of, source_for
 from hermes_gateway.platforms.discord.transport import (
@@ -154,7 +152,7 @@ class DiscordAdapter(PlatformAdapter):
 
     async def _watch(self) -> None:
         """Run discord.py; when it gives up, back off and start a fresh client."""
-        delay = RECONNECT_BASE
+        backoff = reconnect_backoff()
         while not self._stopping:
             client = HermesClient(self, self.cfg)
             self.client = client
@@ -177,12 +175,11 @@ class DiscordAdapter(PlatformAdapter):
             if self._stopping:
                 return
             if self._ready_seen:
-                delay = RECONNECT_BASE
-            wait = round(delay * random.uniform(1.0, 1.2), 1)
+                backoff.reset()
+            wait = backoff.next()
             self._set_state("reconnecting", reason, wait)
             self._release_start()
             await asyncio.sleep(wait)
-            delay = next_delay(delay)
 
     def _fail(self, reason: str) -> None:
         log.error("Discord cannot work: %s", reason)
@@ -232,8 +229,7 @@ class DiscordAdapter(PlatformAdapter):
     def _registry(self) -> CommandRegistry | None:
         if self._commands is not None:
             return self._commands
-        runner = getattr(self._inbound, "__self__", None)  # bound GatewayRunner.handle
-        return getattr(runner, "commands", None)
+        return self.host.commands if self.bound else None
 
     async def _sync_commands(self, client: discord.Client) -> None:
         registry = self._registry()

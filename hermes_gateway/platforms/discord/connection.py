@@ -21,6 +21,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from yarl import URL
 
+from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import DiscordConfig
 from hermes_gateway.platforms.discord.transport import ALLOWED_MENTIONS
 
@@ -35,7 +36,7 @@ __all__ = [
     "close_client",
     "describe_failure",
     "fatal_reason",
-    "next_delay",
+    "reconnect_backoff",
     "rest_base",
 ]
 
@@ -44,6 +45,13 @@ log = logging.getLogger(__name__)
 RECONNECT_BASE = 1.0
 RECONNECT_CAP = 300.0
 """Backoff after discord.py gives up: 1 s, 2 s, 4 s ... at most five minutes."""
+
+
+def reconnect_backoff() -> Backoff:
+    """The watcher's backoff after discord.py gives up (the project's shared one)."""
+    return Backoff(RECONNECT_BASE, RECONNECT_CAP, jitter=0.2, upward=True)
+
+
 MAX_RATELIMIT_WAIT = 30.0
 """Longer 429 waits come back to the rate gate as RetryAfter instead of blocking inside
 discord.py, so the gate can pause the whole channel."""
@@ -64,11 +72,6 @@ def rest_base(api_base: str) -> str:
     if re.search(r"/api/v\d+$", base):
         return base
     return f"{base}/v10" if base.endswith("/api") else f"{base}/api/v10"
-
-
-def next_delay(previous: float) -> float:
-    """The watcher's next backoff step (doubling, capped at :data:`RECONNECT_CAP`)."""
-    return min(max(previous, RECONNECT_BASE) * 2, RECONNECT_CAP)
 
 
 def fatal_reason(exc: BaseException) -> str | None:

@@ -29,6 +29,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from hermes_gateway.access.policy import AccessPolicy
+from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import (
     TELEGRAM_LIMIT,
@@ -41,11 +42,10 @@ from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
 from hermes_gateway.platforms.telegram.commands import bot_commands
 from hermes_gateway.platforms.telegram.inbound import BotIdentity, TelegramInbound, screen_batch
-from hermes_gateway.platforms.telegram.state import Backoff, UpdateLedger
+from hermes_gateway.platforms.telegram.state import UpdateLedger
 from hermes_gateway.platforms.telegram.transport import ChatTarget, TelegramTransport, TypingTurn
 
 if TYPE_CHECKING:
-    from hermes_gateway.runner import GatewayRunner
     from hermes_gateway.store import SessionStore
 
 __all__ = ["TelegramAdapter", "bot_commands"]
@@ -118,7 +118,6 @@ class TelegramAdapter(PlatformAdapter):
         self.backoff = Backoff(self.settings.reconnect_initial, self.settings.reconnect_cap)
         self.failure: str | None = None
         """Why the adapter gave up for good (invalid token), if it did."""
-        self.runner: GatewayRunner | None = None
         self._stopping = False
         self._recovery: asyncio.Task[None] | None = None
         self._typing: set[asyncio.Task[None]] = set()
@@ -354,8 +353,7 @@ class TelegramAdapter(PlatformAdapter):
             return
         if event.text.split("@", 1)[0].split(maxsplit=1)[:1] == ["/start"]:
             # Telegram's "Start" button; unless a feature defines /start, show the help.
-            registry = getattr(self._runner(), "commands", None)
-            if registry is not None and registry.resolve("start") is None:
+            if self.bound and self.host.commands.resolve("start") is None:
                 event.text = "/help"
         await self.dispatch(event)
 
@@ -365,25 +363,17 @@ class TelegramAdapter(PlatformAdapter):
     async def _on_handler_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling a Telegram update", exc_info=context.error)
 
-    def attach_runner(self, runner: GatewayRunner) -> None:
-        """Called by the runner when the adapter is added: the store and command registry."""
-        self.runner = runner
-
-    def _runner(self) -> Any:
-        return self.runner if self.runner is not None else getattr(self._inbound, "__self__", None)
-
     def _runner_stopping(self) -> bool:
-        # While the runner stops it drops what it is handed: keep updates for next start.
-        runner = self._runner()
-        return bool(runner is not None and runner.stopping)
+        # While the gateway stops it drops what it is handed: keep updates for next start.
+        return self.bound and self.host.stopping
 
     def _store(self) -> SessionStore | None:
-        return getattr(self._runner(), "store", None)
+        return self.host.store if self.bound else None
 
     async def _sync_commands(self) -> None:
-        registry = getattr(self._runner(), "commands", None)
-        if registry is None or self.app is None:
+        if not self.bound or self.app is None:
             return
+        registry = self.host.commands
         commands = bot_commands(registry.specs(self.name))
         try:
             await self.app.bot.set_my_commands(commands)

@@ -16,15 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hermes_gateway.store import SessionStore
 
-__all__ = ["Backoff", "UpdateLedger"]
+__all__ = ["UpdateLedger"]
 
 log = logging.getLogger(__name__)
 
@@ -33,33 +32,6 @@ FRESH_FOR = 6 * 24 * 3600.0
 older remembered id must not be used to skip or confirm anything."""
 WRITE_DELAY = 0.2
 """Seconds a watermark change waits before it is written, so bursts cost one write."""
-
-
-class Backoff:
-    """Delays of ``initial * 2**n`` seconds, each jittered by ±``jitter``, capped at ``cap``."""
-
-    def __init__(
-        self,
-        initial: float,
-        cap: float,
-        *,
-        jitter: float = 0.25,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.initial = max(0.01, initial)
-        self.cap = max(self.initial, cap)
-        self.jitter = jitter
-        self._rng = rng
-        self.attempt = 0
-
-    def next(self) -> float:
-        base = min(self.cap, self.initial * 2**self.attempt)
-        self.attempt += 1
-        spread = 1.0 + self.jitter * (2.0 * self._rng() - 1.0)
-        return round(min(self.cap, base * spread), 3)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class UpdateLedger:

@@ -1,0 +1,94 @@
+"""The runner's implementation of the host protocols handed to adapters.
+
+One small object per platform: it knows the platform's name (so ``report`` needs none) and
+offers only what :class:`~hermes_gateway.hosts.ApiHost` lists, never the runner itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hermes_gateway.agent.loop import TurnResult
+    from hermes_gateway.commands.registry import CommandRegistry
+    from hermes_gateway.config import Config
+    from hermes_gateway.delivery.router import DeliveryRouter
+    from hermes_gateway.events import GatewayEvent
+    from hermes_gateway.models import MessageEvent, SessionSource
+    from hermes_gateway.platforms.base import TurnDelivery
+    from hermes_gateway.runner.pipeline import GatewayRunner
+    from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+
+__all__ = ["RunnerAdapterHost"]
+
+
+class RunnerAdapterHost:
+    """Implements :class:`~hermes_gateway.hosts.ApiHost` (and so ``AdapterHost``)."""
+
+    __slots__ = ("_platform", "_runner")
+
+    def __init__(self, runner: GatewayRunner, platform: str) -> None:
+        self._runner = runner
+        self._platform = platform
+
+    @property
+    def stopping(self) -> bool:
+        return self._runner.stopping
+
+    @property
+    def store(self) -> SessionStore:
+        return self._runner.store
+
+    @property
+    def commands(self) -> CommandRegistry:
+        return self._runner.commands
+
+    @property
+    def config(self) -> Config:
+        return self._runner.config
+
+    @property
+    def router(self) -> DeliveryRouter:
+        return self._runner.router
+
+    async def receive(self, event: MessageEvent) -> None:
+        await self._runner.handle(event)
+
+    def report(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
+        self._runner.supervisor.report(self._platform, state, detail, retry_in)
+
+    def publish(self, event: GatewayEvent) -> None:
+        self._runner.bus.publish(event)
+
+    def paused(self, source: SessionSource) -> str | None:
+        runner = self._runner
+        if self._platform in runner.paused_platforms or source.platform in runner.paused_platforms:
+            return "platform"
+        if source.session_key in runner.paused_sessions:
+            return "session"
+        return None
+
+    async def run_request(
+        self,
+        source: SessionSource,
+        messages: list[StoredMessage],
+        *,
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        new_session: bool = False,
+        keep: bool = True,
+        model_name: str | None = None,
+        use_tools: bool = True,
+    ) -> tuple[SessionRecord, TurnResult]:
+        return await self._runner.run_request(
+            source,
+            messages,
+            delivery=delivery,
+            history=history,
+            instructions=instructions,
+            new_session=new_session,
+            keep=keep,
+            model_name=model_name,
+            use_tools=use_tools,
+        )

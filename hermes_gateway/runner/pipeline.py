@@ -1,0 +1,499 @@
+"""The gateway's pipeline: auth -> command? -> session -> agent turn -> delivery.
+
+Every platform, the local terminal included, hands its messages to :meth:`GatewayRunner.handle`
+(adapters through their :class:`~hermes_gateway.hosts.AdapterHost`). Commands run at once,
+even while the agent is busy in that chat; ordinary messages become agent turns, one at a time
+per session. Everything observable is published on the bus.
+
+The runner composes the parts that each do one job: the session registry
+(:mod:`.sessions`), adapter supervision (:mod:`.supervisor`), the turn sink (:mod:`.turns`)
+and request/response turns (:mod:`.requests`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hermes_gateway import events as ev
+from hermes_gateway.access.policy import hash_id
+from hermes_gateway.agent.loop import Agent, TurnResult
+from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
+from hermes_gateway.commands.registry import (
+    CommandContext,
+    CommandRegistry,
+    CommandResult,
+    parse_command,
+)
+from hermes_gateway.config import Config, ModelConfig
+from hermes_gateway.delivery.router import DeliveryRouter
+from hermes_gateway.models import MessageEvent, SessionSource
+from hermes_gateway.platforms.base import NULL_DELIVERY, PlatformAdapter, TurnDelivery
+from hermes_gateway.runner.hosts import RunnerAdapterHost
+from hermes_gateway.runner.requests import RequestTurns
+from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
+from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
+from hermes_gateway.runner.turns import TurnSink
+from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+
+__all__ = ["GatewayRunner"]
+
+log = logging.getLogger(__name__)
+
+Authorizer = Callable[[MessageEvent], Awaitable[bool]]
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]
+
+
+class GatewayRunner:
+    """The pipeline, and the one object that implements the gateway's host protocols."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: SessionStore,
+        bus: ev.EventBus,
+        agent: Agent,
+        commands: CommandRegistry,
+        *,
+        authorize: Authorizer | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.agent = agent
+        self.commands = commands
+        self.authorize = authorize
+        self.registry = SessionRegistry(config, store, bus)
+        self.supervisor = PlatformSupervisor(bus)
+        self.requests = RequestTurns(self)
+        self.router = DeliveryRouter(config, self.supervisor.adapters)
+        """Delivers to chats by target (cron results, webhook answers)."""
+        self._turn_counter = 0
+        self._cwd = Path(config.agent.cwd).expanduser()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.approver: Callable[[SessionRuntime], Approver] | None = None
+        """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
+
+    # --- views kept for callers that read the parts through the runner ------------------
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() began: adapters keep new updates for the next start."""
+        return self.supervisor.stopping
+
+    @property
+    def sessions(self) -> dict[str, SessionRuntime]:
+        return self.registry.sessions
+
+    @property
+    def adapters(self) -> dict[str, PlatformAdapter]:
+        return self.supervisor.adapters
+
+    @property
+    def platform_state(self) -> Mapping[str, ev.PlatformStatus]:
+        return self.supervisor.state
+
+    @property
+    def stats(self) -> dict[str, PlatformStats]:
+        return self.supervisor.stats
+
+    @property
+    def paused_sessions(self) -> set[str]:
+        return self.registry.paused
+
+    @property
+    def paused_platforms(self) -> set[str]:
+        return self.supervisor.paused
+
+    def stats_for(self, platform: str) -> PlatformStats:
+        return self.supervisor.stats_for(platform)
+
+    # --- platforms --------------------------------------------------------------------
+
+    def add_adapter(self, adapter: PlatformAdapter) -> None:
+        self.supervisor.add(adapter, lambda name: RunnerAdapterHost(self, name))
+
+    async def start(self) -> None:
+        """Start every adapter in its own supervised task; one failing never stops another."""
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        """Stop platforms, interrupt running turns and let them store what they have."""
+        self.supervisor.cancel()
+        for rt in self.registry.sessions.values():
+            rt.pending.clear()
+            rt.interrupt.set()
+        turns = self.registry.busy_tasks()
+        if turns:
+            await asyncio.wait(turns, timeout=5)
+        await self.supervisor.stop_adapters()
+        await self.agent.pool.aclose()
+
+    # --- the pipeline -----------------------------------------------------------------
+
+    async def handle(self, event: MessageEvent) -> None:
+        """Entry point for every inbound message from every platform."""
+        if not event.mentioned:
+            self._dropped(event, "not_mentioned")  # a group message not addressed to the bot
+            return
+        if self.authorize is not None and not await self.authorize(event):
+            self._dropped(event, "unauthorized")
+            self.bus.publish(
+                ev.AccessDenied(
+                    session_key=event.session_key,
+                    platform=event.source.platform,
+                    user=hash_id(event.source.user_id),
+                )
+            )
+            return
+        if not event.from_operator:
+            self.supervisor.received(event.source.platform)
+        if event.is_command:
+            parsed = parse_command(event.text)
+            if parsed is not None:
+                await self._run_command(event, *parsed)
+                return
+        if not event.text.strip() and not event.media:
+            self._dropped(event, "empty")
+            return
+        if event.from_operator:
+            await self.operator_say(event.source, event.text)
+            return
+        rt = await self.registry.runtime(event.source)
+        if rt.key in self.registry.paused or event.source.platform in self.supervisor.paused:
+            await self._hold(rt, event)
+            return
+        rt.pending.append(event)
+        if rt.busy:
+            if self.config.gateway.busy_mode == "interrupt":
+                rt.interrupt.set()
+            return
+        self.start_worker(rt)
+
+    def _dropped(self, event: MessageEvent, reason: str) -> None:
+        self.bus.publish(
+            ev.MessageDropped(
+                session_key=event.session_key,
+                platform=event.source.platform,
+                reason=reason,  # type: ignore[arg-type]
+            )
+        )
+
+    async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
+        platform = event.source.platform
+        spec = self.commands.resolve(name)
+        if spec is None:
+            hints = self.commands.suggest(name, platform)
+            hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
+            result = CommandResult(f"Unknown command /{name}.{hint} Try /help.", ok=False)
+        elif not spec.allowed_on("local" if event.from_operator else platform):
+            result = CommandResult(f"/{spec.name} is only available in the local terminal.", False)
+        else:
+            try:
+                result = await spec.handler(CommandContext(self, event, spec.name, args))
+            except Exception as exc:
+                log.exception("command /%s failed", name)
+                result = CommandResult(f"/{name} failed: {exc}", ok=False)
+        self.bus.publish(
+            ev.MessageReceived(
+                session_key=event.session_key,
+                session_id=None,
+                platform=platform,
+                text=event.text,
+                user_name=event.source.user_name,
+                is_command=True,
+            )
+        )
+        self.bus.publish(
+            ev.CommandReplied(
+                session_key=event.session_key,
+                command=spec.name if spec else name,
+                text=result.text,
+                ok=result.ok,
+                action=result.action,
+            )
+        )
+        if result.text and not event.from_operator:
+            await self._send(event.source, result.text, f"/{name} reply")
+
+    async def _send(self, source: SessionSource, text: str, what: str) -> bool:
+        """Send a whole message to a chat, counting it; False (and logged) if it failed."""
+        adapter = self.supervisor.adapters.get(source.platform)
+        if adapter is None:
+            return False
+        try:
+            await adapter.send(source, text)
+        except Exception as exc:
+            self.supervisor.error(source.platform, str(exc) or type(exc).__name__)
+            log.exception("could not deliver %s on %s", what, source.platform)
+            return False
+        self.supervisor.sent(source.platform)
+        return True
+
+    # --- the operator stepping in ------------------------------------------------------
+
+    async def operator_say(self, source: SessionSource, text: str) -> None:
+        """Send ``text`` into a chat as the bot, stored as from the operator."""
+        rt = await self.registry.runtime(source)
+        message = StoredMessage(role="assistant", content=text, meta={"from_operator": True})
+        await self.store.append_messages(rt.record.id, [message])
+        if rt.history is not None:
+            rt.history.append(message.to_openai())
+        self.bus.publish(
+            ev.MessageReceived(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                platform=source.platform,
+                text=text,
+                user_name="operator",
+                from_operator=True,
+            )
+        )
+        if source.platform != "local" and source.platform in self.supervisor.adapters:
+            if not await self._send(rt.source, text, "the operator's message"):
+                detail = self.supervisor.stats_for(source.platform).last_error
+                self.bus.publish(
+                    ev.Notice(
+                        text=f"Could not deliver: {detail}", level="error", session_key=rt.key
+                    )
+                )
+
+    def set_session_paused(self, session_key: str, paused: bool) -> None:
+        """Pause the agent in one chat (the operator answers by hand) or hand it back."""
+        self.registry.set_paused(session_key, paused)
+
+    def set_platform_paused(self, platform: str, paused: bool) -> None:
+        """Stop answering a whole platform; its messages are still stored and shown."""
+        if paused:
+            for key, rt in self.registry.sessions.items():
+                if rt.source.platform == platform:
+                    self.registry.interrupt(key)
+        self.supervisor.set_paused(platform, paused)
+
+    async def _hold(self, rt: SessionRuntime, event: MessageEvent) -> None:
+        """Store and show a message in a paused chat without waking the agent."""
+        user = StoredMessage(role="user", content=event.text)
+        await self.store.append_messages(rt.record.id, [user])
+        if rt.history is not None:
+            rt.history.append(user.to_openai())
+        self.publish_received(rt, event.text, event.source.user_name)
+
+    def publish_received(self, rt: SessionRuntime, text: str, user_name: str | None) -> None:
+        self.bus.publish(
+            ev.MessageReceived(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                platform=rt.source.platform,
+                text=text,
+                user_name=user_name,  # type: ignore[arg-type]
+            )
+        )
+
+    # --- sessions (the registry's, offered to commands through CommandHost) -------------
+
+    async def runtime(self, source: SessionSource) -> SessionRuntime:
+        return await self.registry.runtime(source)
+
+    def publish_session(self, rt: SessionRuntime, reason: str) -> None:
+        self.registry.publish(rt, reason)
+
+    async def reset_session(self, source: SessionSource) -> SessionRecord:
+        return await self.registry.reset(source)
+
+    async def activate_session(self, source: SessionSource, record: SessionRecord) -> None:
+        await self.registry.activate(source, record)
+
+    def interrupt(self, session_key: str, *, drop_pending: bool = True) -> bool:
+        return self.registry.interrupt(session_key, drop_pending=drop_pending)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        await self.registry.wait_idle(timeout)
+
+    def model_for(self, rt: SessionRuntime) -> ModelConfig:
+        return self.registry.model_for(rt)
+
+    def system_prompt(self, rt: SessionRuntime) -> str:
+        return self.registry.system_prompt(rt)
+
+    # --- turns ------------------------------------------------------------------------
+
+    def start_worker(self, rt: SessionRuntime) -> None:
+        rt.task = asyncio.create_task(self._session_worker(rt), name=f"turns:{rt.key}")
+
+    async def _session_worker(self, rt: SessionRuntime) -> None:
+        """Answer the chat's pending messages, a batch per turn, until none are left."""
+        try:
+            while rt.pending and not self.stopping:
+                batch, rt.pending = rt.pending, []
+                rt.interrupt.clear()
+                try:
+                    await self._turn(rt, batch)
+                except Exception as exc:
+                    log.exception("turn failed in %s", rt.key)
+                    self.bus.publish(
+                        ev.Notice(text=f"The turn failed: {exc}", level="error", session_key=rt.key)
+                    )
+        finally:
+            rt.task = None
+
+    async def _turn(self, rt: SessionRuntime, batch: list[MessageEvent]) -> None:
+        text = "\n\n".join(e.text for e in batch if e.text.strip())
+        meta: dict[str, Any] = {}
+        if any(e.media for e in batch):
+            meta["media"] = [m.path for e in batch for m in e.media]
+        user = StoredMessage(role="user", content=text, meta=meta)
+        history = await self.registry.history(rt)
+        await self.store.append_messages(rt.record.id, [user])
+        history.append(user.to_openai())
+        self.publish_received(rt, text, batch[-1].source.user_name)
+        await self.run_agent(rt, history)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """A background task kept referenced until done (so it is never collected)."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def run_agent(
+        self,
+        rt: SessionRuntime,
+        history: list[dict[str, Any]],
+        *,
+        delivery: TurnDelivery | None = None,
+        instructions: str | None = None,
+        use_tools: bool = True,
+    ) -> TurnResult:
+        """One agent turn over the stored history (whose last entry is the user's).
+
+        ``delivery`` replaces the platform's own (for a caller that returns the answer
+        itself, like the API server); ``instructions`` extend the system prompt for this
+        turn only.
+        """
+        self._turn_counter += 1
+        turn_id = self._turn_counter
+        model = self.registry.model_for(rt)
+        started = time.monotonic()
+        self.bus.publish(
+            ev.TurnStarted(
+                session_key=rt.key, session_id=rt.record.id, turn_id=turn_id, model=model.name
+            )
+        )
+        if delivery is None:
+            adapter = self.supervisor.adapters.get(rt.source.platform)
+            delivery = adapter.begin_turn(rt.source) if adapter else None
+            if adapter is not None:
+                self._spawn(_quietly(adapter.send_typing(rt.source)), f"typing:{rt.key}")
+        sink = TurnSink(self.bus, rt.key, turn_id, delivery or NULL_DELIVERY)
+        ctx = ToolContext(
+            session_id=rt.record.id,
+            session_key=rt.key,
+            cwd=self._cwd,
+            interrupt=rt.interrupt,
+            search=self._searcher(rt),
+            approve=self.approver(rt) if self.approver is not None else None,
+        )
+        system = self.registry.system_prompt(rt)
+        if instructions:
+            system = f"{system}\n\n{instructions.strip()}"
+        messages = [{"role": "system", "content": system}, *history]
+        result = await self.agent.run_turn(
+            model=model, messages=messages, sink=sink, ctx=ctx, use_tools=use_tools
+        )
+        if result.messages:
+            await self.store.append_messages(rt.record.id, result.messages)
+            history.extend(m.to_openai() for m in result.messages)
+        rt.last_turn = (result.prompt_tokens, result.completion_tokens)
+        rt.record.prompt_tokens += result.prompt_tokens
+        rt.record.completion_tokens += result.completion_tokens
+        self.bus.publish(
+            ev.TurnFinished(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                turn_id=turn_id,
+                text=result.text,
+                interrupted=result.interrupted,
+                error=result.error,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                duration=time.monotonic() - started,
+            )
+        )
+        if delivery is not None:
+            await self._finish_delivery(rt, delivery, result)
+        return result
+
+    async def _finish_delivery(
+        self, rt: SessionRuntime, delivery: TurnDelivery, result: TurnResult
+    ) -> None:
+        platform = rt.source.platform
+        try:
+            await delivery.finish(result.text, interrupted=result.interrupted, error=result.error)
+        except Exception as exc:
+            log.exception("delivery of the answer failed in %s", rt.key)
+            self.supervisor.error(platform, str(exc) or type(exc).__name__)
+            self.bus.publish(
+                ev.Notice(
+                    text="The answer could not be delivered to the chat.",
+                    level="error",
+                    session_key=rt.key,
+                )
+            )
+            return
+        if delivery is not NULL_DELIVERY and platform != "local":
+            self.supervisor.sent(platform)
+
+    # --- request/response turns (API server, cron, webhooks) ---------------------------
+
+    async def run_request(
+        self,
+        source: SessionSource,
+        messages: list[StoredMessage],
+        *,
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        new_session: bool = False,
+        keep: bool = True,
+        model_name: str | None = None,
+        use_tools: bool = True,
+    ) -> tuple[SessionRecord, TurnResult]:
+        """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
+        return await self.requests.run(
+            source,
+            messages,
+            delivery=delivery,
+            history=history,
+            instructions=instructions,
+            new_session=new_session,
+            keep=keep,
+            model_name=model_name,
+            use_tools=use_tools,
+        )
+
+    def _searcher(self, rt: SessionRuntime) -> Callable[[str, int], Awaitable[list[Any]]]:
+        """session_search for one chat: the operator's terminal searches everything; a
+        remote chat only its own history, so no user can read another's conversations."""
+        if rt.source.platform == "local":
+
+            async def search_all(query: str, limit: int) -> list[Any]:
+                return await self.store.search(query, limit=limit)
+
+            return search_all
+
+        async def search_own(query: str, limit: int) -> list[Any]:
+            hits = await self.store.search(query, limit=limit * 5)
+            return [h for h in hits if h.session_key == rt.key][:limit]
+
+        return search_own
+
+
+async def _quietly(coro: Awaitable[None]) -> None:
+    try:
+        await coro
+    except Exception:
+        log.debug("typing indicator failed", exc_info=True)

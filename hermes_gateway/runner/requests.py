@@ -1,0 +1,114 @@
+"""Request/response turns: an HTTP request, a cron run or a webhook waits for its answer.
+
+They are stored and published like a chat's turns, so they show live in the control room,
+but skip the access policy (the caller authenticated the request) and commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from hermes_gateway.models import SessionSource
+from hermes_gateway.platforms.base import TurnDelivery
+from hermes_gateway.runner.sessions import SessionRuntime
+from hermes_gateway.store import SessionRecord, StoredMessage
+
+if TYPE_CHECKING:
+    from hermes_gateway.agent.loop import TurnResult
+    from hermes_gateway.runner.pipeline import GatewayRunner
+
+__all__ = ["RequestTurns"]
+
+
+class RequestTurns:
+    """Runs turns whose caller waits, one after another per session, on the runner's parts."""
+
+    def __init__(self, runner: GatewayRunner) -> None:
+        self._runner = runner
+
+    async def run(
+        self,
+        source: SessionSource,
+        messages: list[StoredMessage],
+        *,
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        new_session: bool = False,
+        keep: bool = True,
+        model_name: str | None = None,
+        use_tools: bool = True,
+    ) -> tuple[SessionRecord, TurnResult]:
+        """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
+
+        Turns of one session run one after another. Cancelling the caller (a client that
+        hung up) interrupts the turn, which still stores what was said and publishes
+        TurnFinished.
+
+        Args:
+            source: The conversation; its key names the session.
+            messages: What this request adds: stored, then answered.
+            delivery: Receives the answer as it streams (the HTTP response).
+            history: The context before ``messages``; None continues the stored session.
+            instructions: Added to the system prompt for this turn only.
+            new_session: Start a new stored session for the key (a one-off request).
+            keep: Keep the live session afterwards; False frees it (one-off requests, so
+                memory stays flat however many there are).
+            model_name: A configured model to use instead of the session's.
+            use_tools: False answers from the model alone (untrusted input, e.g. webhooks).
+        """
+        sessions = self._runner.registry
+        if new_session:
+            record = await sessions.create_record(source)
+            rt = SessionRuntime(key=source.session_key, source=source, record=record, history=[])
+            sessions.adopt(rt, "started")
+        else:
+            rt = await sessions.runtime(source)
+        while rt.task is not None and not rt.task.done():
+            await asyncio.wait({rt.task})
+        if model_name:
+            rt.model_name = model_name
+        rt.interrupt.clear()
+        task = asyncio.create_task(
+            self._turn(rt, messages, delivery, history, instructions, keep, use_tools),
+            name=f"turns:{rt.key}",
+        )
+        rt.task = task
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            rt.interrupt.set()
+            raise
+        return rt.record, result
+
+    async def _turn(
+        self,
+        rt: SessionRuntime,
+        messages: list[StoredMessage],
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None,
+        instructions: str | None,
+        keep: bool,
+        use_tools: bool,
+    ) -> TurnResult:
+        runner = self._runner
+        try:
+            if history is None:
+                context = await runner.registry.history(rt)
+            else:
+                context, rt.history = list(history), None  # stored transcript != this context
+            if messages:
+                await runner.store.append_messages(rt.record.id, messages)
+                context.extend(m.to_openai() for m in messages)
+            user = next((m for m in reversed(messages) if m.role == "user"), None)
+            runner.supervisor.received(rt.source.platform)
+            runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)
+            return await runner.run_agent(
+                rt, context, delivery=delivery, instructions=instructions, use_tools=use_tools
+            )
+        finally:
+            if rt.pending and not runner.stopping:  # a chat message arrived meanwhile
+                runner.start_worker(rt)
+            elif not keep:
+                runner.registry.forget(rt)

@@ -1,0 +1,194 @@
+"""The session registry: which live conversation a chat is in, and its cached state.
+
+A session key names a chat; the registry keeps one :class:`SessionRuntime` per key that has
+been active since start, backed by the stored session. Creating, resetting and switching a
+chat's session happen here, and each change is published as a ``SessionChanged`` event, which
+is how the control room learns about sessions (it never reads this registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hermes_gateway import events as ev
+from hermes_gateway.config import Config, ModelConfig
+from hermes_gateway.models import MessageEvent, SessionSource
+from hermes_gateway.store import SessionRecord, SessionStore
+
+__all__ = ["SessionRegistry", "SessionRuntime"]
+
+
+@dataclass
+class SessionRuntime:
+    """In-memory state of one live conversation (its history is cached after first load)."""
+
+    key: str
+    source: SessionSource
+    record: SessionRecord
+    history: list[dict[str, Any]] | None = None
+    task: asyncio.Task[Any] | None = None
+    interrupt: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: list[MessageEvent] = field(default_factory=list)
+    model_name: str | None = None
+    personality: str | None = None
+    system_prompt: str | None = None
+    last_turn: tuple[int, int] = (0, 0)
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+class SessionRegistry:
+    """Live sessions by key, created from (or resumed out of) the store on first contact."""
+
+    def __init__(self, config: Config, store: SessionStore, bus: ev.EventBus) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.sessions: dict[str, SessionRuntime] = {}
+        self.paused: set[str] = set()
+        """Chats where the operator answers by hand: messages are stored, not answered."""
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def get(self, key: str) -> SessionRuntime | None:
+        return self.sessions.get(key)
+
+    async def runtime(self, source: SessionSource) -> SessionRuntime:
+        """The live session for a chat, creating the stored session on first contact."""
+        key = source.session_key
+        rt = self.sessions.get(key)
+        if rt is not None:
+            return rt
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            rt = self.sessions.get(key)
+            if rt is not None:
+                return rt
+            record = await self.store.get_active_session(key)
+            reason = "resumed"
+            if record is None:
+                record = await self.create_record(source)
+                reason = "started"
+            rt = SessionRuntime(key=key, source=source, record=record)
+            self.sessions[key] = rt
+            self.publish(rt, reason)
+            return rt
+
+    def adopt(self, rt: SessionRuntime, reason: str = "started") -> None:
+        """Make ``rt`` the live session of its key (a one-off request's fresh session)."""
+        self.sessions[rt.key] = rt
+        self.publish(rt, reason)
+
+    def forget(self, rt: SessionRuntime) -> None:
+        """Drop a live session from memory (its stored copy stays)."""
+        if self.sessions.get(rt.key) is rt:
+            del self.sessions[rt.key]
+            self._locks.pop(rt.key, None)
+
+    async def create_record(self, source: SessionSource) -> SessionRecord:
+        return await self.store.create_session(
+            source.session_key,
+            platform=source.platform,
+            chat_type=source.chat_type,
+            chat_id=source.chat_id,
+            thread_id=source.thread_id,
+            user_id=source.user_id,
+            display_name=source.display_name,
+        )
+
+    def publish(self, rt: SessionRuntime, reason: str) -> None:
+        self.bus.publish(
+            ev.SessionChanged(
+                session_key=rt.key,
+                session_id=rt.record.id,
+                reason=reason,  # type: ignore[arg-type]
+                title=rt.record.title,
+                platform=rt.source.platform,
+                display_name=rt.source.display_name,
+                paused=rt.key in self.paused,
+                model=self.model_for(rt).name,
+            )
+        )
+
+    async def reset(self, source: SessionSource) -> SessionRecord:
+        """Start a fresh session for this chat (the old one stays searchable)."""
+        rt = await self.runtime(source)
+        self.interrupt(rt.key, drop_pending=True)
+        rt.record = await self.create_record(source)
+        rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
+        self.publish(rt, "reset")
+        return rt.record
+
+    async def activate(self, source: SessionSource, record: SessionRecord) -> None:
+        """Make an earlier stored session the chat's current one."""
+        rt = await self.runtime(source)
+        self.interrupt(rt.key, drop_pending=True)
+        rt.record = await self.store.activate_session(record.id)
+        rt.history, rt.system_prompt = None, None
+        self.publish(rt, "resumed")
+
+    def interrupt(self, session_key: str, *, drop_pending: bool = True) -> bool:
+        """Stop the running answer in a chat; True if there was one."""
+        rt = self.sessions.get(session_key)
+        if rt is None or not rt.busy:
+            return False
+        if drop_pending:
+            rt.pending.clear()
+        rt.interrupt.set()
+        return True
+
+    def set_paused(self, session_key: str, paused: bool) -> None:
+        """Pause the agent in one chat (the operator answers by hand) or hand it back."""
+        if paused:
+            self.paused.add(session_key)
+            self.interrupt(session_key)
+        else:
+            self.paused.discard(session_key)
+        rt = self.sessions.get(session_key)
+        if rt is not None:
+            self.publish(rt, "updated")
+
+    def busy_tasks(self) -> list[asyncio.Task[Any]]:
+        return [rt.task for rt in self.sessions.values() if rt.task is not None and rt.busy]
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no session has a turn running (tests, benchmarks, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.busy_tasks()
+            if not tasks:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("sessions still busy")
+            await asyncio.wait(tasks, timeout=remaining)
+
+    async def history(self, rt: SessionRuntime) -> list[dict[str, Any]]:
+        """The session's messages in the model's format, loaded once and then kept."""
+        if rt.history is None:
+            stored = await self.store.get_messages(rt.record.id)
+            rt.history = [m.to_openai() for m in stored]
+        return rt.history
+
+    def model_for(self, rt: SessionRuntime) -> ModelConfig:
+        base = self.config.model
+        if rt.model_name and rt.model_name != base.name:
+            return replace(base, name=rt.model_name)
+        return base
+
+    def system_prompt(self, rt: SessionRuntime) -> str:
+        """Built once per session and cached; changed only by /personality or a reset."""
+        if rt.system_prompt is None:
+            parts = [self.config.agent.system_prompt]
+            name = rt.personality if rt.personality is not None else self.config.personality
+            if name and name in self.config.personalities:
+                parts.append(self.config.personalities[name])
+            src = rt.source
+            where = "the local terminal" if src.platform == "local" else f"{src.platform}"
+            parts.append(f"You are talking with {src.display_name} via {where}.")
+            rt.system_prompt = "\n\n".join(p.strip() for p in parts if p.strip())
+        return rt.system_prompt
