@@ -21,6 +21,7 @@ from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
 from hermes_gateway.events import EventBus
 from hermes_gateway.features import Feature, FeatureContext
+from hermes_gateway.operator import OperatorControl
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
 from hermes_gateway.platforms.registry import enabled_adapters
@@ -49,6 +50,8 @@ class Gateway:
         )
         self.store: SessionStore | None = None
         self.runner: GatewayRunner | None = None
+        self.operator: OperatorControl | None = None
+        """What the TUI drives the gateway through (set by start())."""
         self.policy = AccessPolicy(config)
         self.features: dict[str, Feature] = {f.name: f for f in features}
         self._warming: asyncio.Task[None] | None = None
@@ -98,6 +101,7 @@ class Gateway:
         for adapter in enabled_adapters(cfg, self.policy) if adapters is None else adapters:
             runner.add_adapter(adapter)
         self.runner = runner
+        self.operator = OperatorControl(runner, self.local)
         ctx = FeatureContext(
             config=cfg, runner=runner, agent=agent, tools=tools, policy=self.policy
         )

@@ -1,0 +1,142 @@
+"""The operator's controls: everything the person at the screen may do to the gateway.
+
+The TUI acts on the gateway only through :class:`OperatorControl` (select a chat, step in,
+pause and resume, stop, reset) and learns what changed from events, never from the runner's
+dictionaries. Selecting a chat loads it from the store whether or not it has been active
+since start, so chats from before a restart are as usable as live ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
+
+if TYPE_CHECKING:
+    from hermes_gateway.commands.registry import CommandRegistry
+    from hermes_gateway.platforms.local import LocalAdapter
+    from hermes_gateway.runner import GatewayRunner
+    from hermes_gateway.store import SearchHit, SessionRecord, StoredMessage
+
+__all__ = ["OperatorControl", "SessionView", "source_of"]
+
+
+def source_of(record: SessionRecord) -> SessionSource:
+    """The chat a stored session belongs to, rebuilt from its row (to answer it again)."""
+    return SessionSource(
+        platform=record.platform,
+        chat_id=record.chat_id,
+        chat_type=record.chat_type,  # type: ignore[arg-type]
+        thread_id=record.thread_id,
+        user_id=record.user_id,
+        chat_name=record.display_name,
+    )
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One chat as the screen shows it when selected."""
+
+    key: str
+    record: SessionRecord | None
+    messages: list[StoredMessage]
+    source: SessionSource | None
+    paused: bool
+    model: str
+    busy: bool
+
+    @property
+    def remote(self) -> bool:
+        return self.source is not None and self.source.platform != LOCAL_PLATFORM
+
+
+class OperatorControl:
+    """The gateway as the operator drives it."""
+
+    def __init__(self, runner: GatewayRunner, local: LocalAdapter) -> None:
+        self._runner = runner
+        self._local = local
+
+    @property
+    def commands(self) -> CommandRegistry:
+        return self._runner.commands
+
+    @property
+    def local_key(self) -> str:
+        return self._local.source.session_key
+
+    async def open_local(self) -> str:
+        """Make sure the terminal's own session exists; its key."""
+        rt = await self._runner.runtime(self._local.source)
+        return rt.key
+
+    async def select(self, key: str) -> SessionView:
+        """A chat's current session and transcript, live or only stored."""
+        runner, store = self._runner, self._runner.store
+        rt = runner.sessions.get(key)
+        record = rt.record if rt is not None else await store.get_active_session(key)
+        messages = await store.get_messages(record.id) if record is not None else []
+        source = rt.source if rt is not None else source_of(record) if record else None
+        model = runner.model_for(rt).name if rt is not None else runner.config.model.name
+        return SessionView(
+            key=key,
+            record=record,
+            messages=messages,
+            source=source,
+            paused=key in runner.paused_sessions,
+            model=model,
+            busy=rt is not None and rt.busy,
+        )
+
+    async def submit(self, key: str | None, text: str) -> None:
+        """Local chat: a message to the agent. A remote chat: the operator steps in as the
+        bot (commands act on that chat)."""
+        await self._runner.store.add_input_history(text)
+        source = await self._source(key)
+        if source is None or source.platform == LOCAL_PLATFORM:
+            await self._local.submit(text)
+            return
+        await self._runner.handle(MessageEvent(text=text, source=source, from_operator=True))
+
+    async def _source(self, key: str | None) -> SessionSource | None:
+        if key is None:
+            return None
+        rt = self._runner.sessions.get(key)
+        if rt is not None:
+            return rt.source
+        record = await self._runner.store.get_active_session(key)
+        return source_of(record) if record is not None else None
+
+    def stop(self, key: str) -> bool:
+        """Stop the answer being written in a chat; True if there was one."""
+        return self._runner.interrupt(key)
+
+    async def pause_session(self, key: str, paused: bool) -> None:
+        """The operator answers this chat by hand (True) or hands it back to the agent."""
+        source = await self._source(key)
+        if source is not None:
+            await self._runner.runtime(source)  # so the change is published for the screen
+        self._runner.set_session_paused(key, paused)
+
+    def pause_platform(self, platform: str, paused: bool) -> None:
+        self._runner.set_platform_paused(platform, paused)
+
+    def session_paused(self, key: str) -> bool:
+        return key in self._runner.paused_sessions
+
+    def platform_paused(self, platform: str) -> bool:
+        return platform in self._runner.paused_platforms
+
+    async def reset(self, key: str) -> SessionRecord | None:
+        source = await self._source(key)
+        return await self._runner.reset_session(source) if source is not None else None
+
+    async def recent_sessions(self, limit: int = 50) -> list[SessionRecord]:
+        return await self._runner.store.list_sessions(limit=limit, include_ended=False)
+
+    async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        return await self._runner.store.search(query, limit=limit)
+
+    async def input_history(self) -> list[str]:
+        return await self._runner.store.get_input_history()
