@@ -15,7 +15,7 @@ def build_registry() -> CommandRegistry:
 
     @reg.command("help", "Show the commands you can use here", category="Info", aliases=("h",))
     async def _help(ctx: CommandContext) -> CommandResult:
-        return CommandResult(ctx.host.commands.help_text(ctx.source.platform))
+        return CommandResult(ctx.host.help_text(ctx.source.platform))
 
     @reg.command(
         "new", "Start a new conversation (the old one stays searchable)", aliases=("reset",)

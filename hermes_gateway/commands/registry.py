@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from hermes_gateway.hosts import CommandHost
+    from hermes_gateway.commands.host import CommandHost
     from hermes_gateway.models import MessageEvent, SessionSource
 
 Scope = Literal["any", "local"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from hermes_gateway.delivery.chunking import split_chunks, split_stream, truncate
 from hermes_gateway.delivery.errors import (
@@ -33,6 +33,8 @@ from hermes_gateway.delivery.errors import (
     PermanentDeliveryError,
 )
 from hermes_gateway.delivery.rate_gate import RateGate
+from hermes_gateway.delivery.tool_progress import ToolProgressMessage
+from hermes_gateway.delivery.transport import MessageTransport
 
 if TYPE_CHECKING:
     from hermes_gateway.delivery.tool_progress import ToolProgressMode
@@ -44,25 +46,6 @@ log = logging.getLogger(__name__)
 SURPLUS_TEXT = "…"
 """Shown by a message left over when the final answer needs fewer messages than were
 streamed (only possible if the final text is not an extension of the streamed one)."""
-
-
-class MessageTransport(Protocol):
-    """The platform half of delivery, implemented by each adapter."""
-
-    limit: int
-    """Maximum message size in the platform's unit (4096 for Telegram, 2000 for Discord)."""
-
-    def measure(self, text: str) -> int:
-        """Size of ``text`` in the platform's unit (UTF-16 units, characters...)."""
-        ...
-
-    async def send_text(self, chat: str, text: str) -> str:
-        """Send Markdown ``text`` (converting it, falling back to plain); return the id."""
-        ...
-
-    async def edit_text(self, chat: str, message_id: str, text: str) -> None:
-        """Replace a message's text; raise the ``errors`` types on failure."""
-        ...
 
 
 @dataclass(eq=False)
@@ -340,7 +323,6 @@ class StreamingTurn:
         edit_interval: float = 1.0,
         cursor: str = " ▌",
     ) -> None:
-        from hermes_gateway.delivery.tool_progress import ToolProgressMessage
 
         self.answer = StreamConsumer(
             transport,

@@ -37,7 +37,7 @@ from hermes_gateway.delivery.errors import (
 from hermes_gateway.delivery.rate_gate import RateGate
 
 if TYPE_CHECKING:
-    from hermes_gateway.delivery.stream_consumer import MessageTransport
+    from hermes_gateway.delivery.transport import MessageTransport
 
 __all__ = ["ToolProgressMessage", "ToolProgressMode", "format_duration"]
 

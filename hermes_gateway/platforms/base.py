@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from hermes_gateway.models import MessageEvent, SessionSource
 
 if TYPE_CHECKING:
-    from hermes_gateway.hosts import AdapterHost
+    from hermes_gateway.platforms.host import AdapterHost
 
 
 class FatalPlatformError(Exception):

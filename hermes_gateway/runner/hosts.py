@@ -6,20 +6,56 @@ offers only what :class:`~hermes_gateway.hosts.ApiHost` lists, never the runner 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
     from hermes_gateway.commands.registry import CommandRegistry
     from hermes_gateway.config import Config
     from hermes_gateway.delivery.router import DeliveryRouter
-    from hermes_gateway.events import GatewayEvent
+    from hermes_gateway.events import EventBus, GatewayEvent
     from hermes_gateway.models import MessageEvent, SessionSource
     from hermes_gateway.platforms.base import TurnDelivery
-    from hermes_gateway.runner.pipeline import GatewayRunner
+    from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 
 __all__ = ["RunnerAdapterHost"]
+
+
+class _Core(Protocol):
+    """The runner as this host uses it (a protocol, so this module needs no pipeline)."""
+
+    config: Config
+    store: SessionStore
+    bus: EventBus
+    commands: CommandRegistry
+    router: DeliveryRouter
+    supervisor: PlatformSupervisor
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def paused_sessions(self) -> set[str]: ...
+
+    @property
+    def paused_platforms(self) -> set[str]: ...
+
+    async def handle(self, event: MessageEvent) -> None: ...
+
+    async def run_request(
+        self,
+        source: SessionSource,
+        messages: list[StoredMessage],
+        *,
+        delivery: TurnDelivery,
+        history: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        new_session: bool = False,
+        keep: bool = True,
+        model_name: str | None = None,
+        use_tools: bool = True,
+    ) -> tuple[SessionRecord, TurnResult]: ...
 
 
 class RunnerAdapterHost:
@@ -27,7 +63,7 @@ class RunnerAdapterHost:
 
     __slots__ = ("_platform", "_runner")
 
-    def __init__(self, runner: GatewayRunner, platform: str) -> None:
+    def __init__(self, runner: _Core, platform: str) -> None:
         self._runner = runner
         self._platform = platform
 

@@ -295,6 +295,9 @@ class GatewayRunner:
 
     # --- sessions (the registry's, offered to commands through CommandHost) -------------
 
+    def help_text(self, platform: str) -> str:
+        return self.commands.help_text(platform)
+
     async def runtime(self, source: SessionSource) -> SessionRuntime:
         return await self.registry.runtime(source)
 

@@ -7,7 +7,7 @@ but skip the access policy (the caller authenticated the request) and commands.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_gateway.models import SessionSource
 from hermes_gateway.platforms.base import TurnDelivery
@@ -16,15 +16,42 @@ from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnResult
-    from hermes_gateway.runner.pipeline import GatewayRunner
+    from hermes_gateway.runner.sessions import SessionRegistry
+    from hermes_gateway.runner.supervisor import PlatformSupervisor
+    from hermes_gateway.store import SessionStore
 
 __all__ = ["RequestTurns"]
+
+
+class _Core(Protocol):
+    """The runner as request turns use it (a protocol, so this module needs no pipeline)."""
+
+    registry: SessionRegistry
+    supervisor: PlatformSupervisor
+    store: SessionStore
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def publish_received(self, rt: SessionRuntime, text: str, user_name: str | None) -> None: ...
+
+    def start_worker(self, rt: SessionRuntime) -> None: ...
+
+    async def run_agent(
+        self,
+        rt: SessionRuntime,
+        history: list[dict[str, Any]],
+        *,
+        delivery: TurnDelivery | None = None,
+        instructions: str | None = None,
+        use_tools: bool = True,
+    ) -> TurnResult: ...
 
 
 class RequestTurns:
     """Runs turns whose caller waits, one after another per session, on the runner's parts."""
 
-    def __init__(self, runner: GatewayRunner) -> None:
+    def __init__(self, runner: _Core) -> None:
         self._runner = runner
 
     async def run(

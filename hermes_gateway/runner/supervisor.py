@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from hermes_gateway import events as ev
 from hermes_gateway.backoff import Backoff
-from hermes_gateway.hosts import AdapterHost
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter
+from hermes_gateway.platforms.host import AdapterHost
 
 __all__ = ["RESTART_BACKOFF_CAP", "PlatformStats", "PlatformSupervisor"]
 
