@@ -84,32 +84,43 @@ UnauthorizedDm = Literal["pair", "ignore"]
 
 
 @dataclass
-class TelegramConfig:
-    """Telegram (python-telegram-bot). Enabled when a token is set."""
+class ChatPlatformConfig:
+    """What every chat platform shares: who may talk, where the home chat is, how answers and
+    approvals behave. Each platform's section adds only its own fields."""
 
     token: str = ""
-    base_url: str = ""
-    """A self-hosted Bot API server's base, token appended (TELEGRAM_BASE_URL)."""
-    base_file_url: str = ""
     home_channel: str = ""
     allowed_users: list[str] = field(default_factory=list)
     allow_all_users: bool = False
     require_mention: bool = True
     """In groups, answer only when mentioned or replied to."""
     tool_progress: ToolProgressMode | None = None
-    """Overrides ``display.tool_progress`` for Telegram (None: follow it; its default is new)."""
+    """Overrides ``display.tool_progress`` for this platform (None: follow it)."""
     unauthorized_dm: UnauthorizedDm = "pair"
     approvals: Literal["dangerous", "always"] = "dangerous"
     remote_approvals: bool = False
     """Whether allowed users may answer approval requests with /approve and /deny."""
+    edit_interval: float = 1.0
+    """Seconds between two edits of a streamed answer."""
+
+    def progress_mode(self, display: DisplayConfig) -> ToolProgressMode:
+        """The tool-progress mode in force: this platform's override, else the display's."""
+        return self.tool_progress or display.tool_progress
+
+
+@dataclass
+class TelegramConfig(ChatPlatformConfig):
+    """Telegram (python-telegram-bot). Enabled when a token is set."""
+
+    base_url: str = ""
+    """A self-hosted Bot API server's base, token appended (TELEGRAM_BASE_URL)."""
+    base_file_url: str = ""
     poll_timeout: float = 10.0
     """Seconds one getUpdates long poll may wait on the server."""
     rate_interval: float = 1.0
     """Seconds between two sends/edits in one chat (Telegram allows about one a second)."""
     global_rate: float = 30.0
     """Sends/edits per second over all chats (Telegram's bot-wide limit)."""
-    edit_interval: float = 1.0
-    """Seconds between two edits of a streamed answer."""
     media_group_wait: float = 0.8
     """Quiet time that ends an album (photos sent together become one turn)."""
     reconnect_initial: float = 2.0
@@ -118,27 +129,16 @@ class TelegramConfig:
 
 
 @dataclass
-class DiscordConfig:
+class DiscordConfig(ChatPlatformConfig):
     """Discord (discord.py). Enabled when a token is set."""
 
-    token: str = ""
     api_base: str = ""
     gateway_url: str = ""
-    home_channel: str = ""
-    allowed_users: list[str] = field(default_factory=list)
     allowed_roles: list[str] = field(default_factory=list)
-    allow_all_users: bool = False
-    require_mention: bool = True
     auto_thread: bool = False
     """Open a thread for each answer to a mention in a channel."""
-    tool_progress: ToolProgressMode = "all"
-    unauthorized_dm: UnauthorizedDm = "pair"
-    approvals: Literal["dangerous", "always"] = "dangerous"
-    remote_approvals: bool = False
     sync_commands: bool = True
     """Publish the slash-command registry as Discord application commands on connect."""
-    edit_interval: float = 1.0
-    """Seconds between two edits of a streamed answer (Discord allows 5 writes / 5 s)."""
     guild_ready_timeout: float = 2.0
     """Seconds discord.py waits for the servers' data after READY before it is ready."""
 
@@ -194,6 +194,25 @@ class PlatformsConfig:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
+
+    def chat(self, platform: str) -> ChatPlatformConfig | None:
+        """A chat platform's section by name (None for the API, the terminal or unknown)."""
+        section = getattr(self, platform, None) if platform in _CHAT_SECTIONS else None
+        return section if isinstance(section, ChatPlatformConfig) else None
+
+    def approvals_mode(self, platform: str) -> str:
+        """``dangerous`` or ``always`` for tool calls made in a chat of ``platform``.
+
+        The HTTP server's platforms (``api`` and ``webhook``) follow ``api_server.approvals``.
+        """
+        if platform in _HTTP_PLATFORMS:
+            return self.api_server.approvals
+        section = self.chat(platform)
+        return section.approvals if section is not None else "dangerous"
+
+
+_CHAT_SECTIONS = frozenset({"telegram", "discord"})
+_HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
 @dataclass

@@ -179,18 +179,16 @@ class ApprovalManager:
 
     # --- settings ----------------------------------------------------------------------
 
-    def _platform(self, platform: str) -> object | None:
-        return getattr(self.config.platforms, platform, None)
-
     def always(self, platform: str) -> bool:
         """Whether every tool call on ``platform`` asks (``approvals: always``)."""
-        return getattr(self._platform(platform), "approvals", "dangerous") == "always"
+        return self.config.platforms.approvals_mode(platform) == "always"
 
     def remote_allowed(self, platform: str) -> bool:
         """Whether a chat on ``platform`` may answer its own requests with /approve, /deny."""
         if platform == LOCAL_PLATFORM:
             return True
-        return bool(getattr(self._platform(platform), "remote_approvals", False))
+        section = self.config.platforms.chat(platform)
+        return section is not None and section.remote_approvals
 
     def approver_for(self, rt: SessionRuntime) -> SessionApprover:
         """The runner's hook: ``ToolContext.approve`` for a turn of ``rt``."""

@@ -158,8 +158,8 @@ class PairingGate:
 
     def mode(self, platform: str) -> str:
         """``pair`` or ``ignore`` for unauthorised DMs; platforms without the setting ignore."""
-        pcfg = getattr(self.config.platforms, platform, None)
-        return str(getattr(pcfg, "unauthorized_dm", "ignore"))
+        section = self.config.platforms.chat(platform)
+        return section.unauthorized_dm if section is not None else "ignore"
 
     async def on_denied(self, event: MessageEvent) -> None:
         """Offer a code to an unknown sender in a DM (or say why there is none)."""

@@ -15,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from hermes_gateway.config import Config
+from hermes_gateway.config import Config, DiscordConfig
 from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
 
 log = logging.getLogger(__name__)
@@ -39,22 +39,19 @@ class AccessPolicy:
         self.on_denied: DenyHandler | None = None
         """Called for a denied message (e.g. to offer a pairing code in a DM)."""
 
-    def _platform(self, platform: str) -> object | None:
-        return getattr(self.config.platforms, platform, None)
-
     def allowlisted(self, source: SessionSource, roles: tuple[str, ...] = ()) -> bool:
         """Allow-all flags and allowlists only (no pairing)."""
         if source.platform == LOCAL_PLATFORM:
             return True
-        pcfg = self._platform(source.platform)
-        if self.config.allow_all_users or getattr(pcfg, "allow_all_users", False):
+        section = self.config.platforms.chat(source.platform)
+        if self.config.allow_all_users or (section is not None and section.allow_all_users):
             return True
         user = source.user_id or ""
-        if user and user in getattr(pcfg, "allowed_users", ()):
+        if user and section is not None and user in section.allowed_users:
             return True
         if user and user in self.config.allowed_users:
             return True
-        allowed_roles = set(getattr(pcfg, "allowed_roles", ()))
+        allowed_roles = set(section.allowed_roles) if isinstance(section, DiscordConfig) else set()
         return bool(allowed_roles and allowed_roles.intersection(roles))
 
     async def is_allowed(self, source: SessionSource, roles: tuple[str, ...] = ()) -> bool:

@@ -262,8 +262,8 @@ class DeliveryRouter:
 
     def home_channel(self, platform: str) -> str:
         """``platforms.<platform>.home_channel`` ("" when the platform has none)."""
-        section = getattr(self.config.platforms, platform, None)
-        return str(getattr(section, "home_channel", "") or "").strip()
+        section = self.config.platforms.chat(platform)
+        return section.home_channel.strip() if section is not None else ""
 
     async def deliver(
         self,

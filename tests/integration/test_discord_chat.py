@@ -215,7 +215,8 @@ async def test_stop_and_busy_interrupt_go_through_the_runner(hermes_home, fake_o
         assert shown[-1] == "echo: actually, stop and answer this"
 
 
-async def test_tool_progress_shows_every_call_by_default(hermes_home, fake_openai):
+async def test_tool_progress_all_shows_every_call(hermes_home, fake_openai):
+    """Discord follows ``display.tool_progress`` like every chat platform (HERMES_TOOL_PROGRESS)."""
     fake_openai.enqueue(
         ScriptedReply(
             tool_calls=[
@@ -225,7 +226,7 @@ async def test_tool_progress_shows_every_call_by_default(hermes_home, fake_opena
         ),
         ScriptedReply(text="Both commands ran."),
     )
-    async with discord_gateway(hermes_home, fake_openai) as h:
+    async with discord_gateway(hermes_home, fake_openai, HERMES_TOOL_PROGRESS="all") as h:
         await h.dm("run two commands")
         shown = await h.wait_answers(DM_ALICE, 2)
         progress, answer = shown

@@ -35,6 +35,7 @@ from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DISCORD_LIMIT, RateGate, StreamingTurn, split_message
+from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
@@ -56,8 +57,9 @@ from hermes_gateway.platforms.discord.connection import (
 from hermes_gateway.platforms.discord.inbound import DiscordInbound, roles_of, source_for
 from hermes_gateway.platforms.discord.transport import (
     REQUEST_TIMEOUT,
+    TYPING_REFRESH,
     DiscordTransport,
-    DiscordTurn,
+    MediaTurn,
 )
 
 __all__ = ["PER_CHANNEL_INTERVAL", "DiscordAdapter"]
@@ -109,7 +111,7 @@ class DiscordAdapter(PlatformAdapter):
         self._first: asyncio.Future[None] | None = None
         self._ready_seen = False
         self._synced = False
-        self._turns: weakref.WeakSet[DiscordTurn] = weakref.WeakSet()
+        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._endpoints = EndpointRedirect(self.cfg.api_base, self.cfg.gateway_url)
@@ -373,10 +375,16 @@ class DiscordAdapter(PlatformAdapter):
             self.transport,
             target,
             self.gate,
-            tool_progress=self.cfg.tool_progress,
+            tool_progress=self.cfg.progress_mode(self.config.display),
             edit_interval=self.cfg.edit_interval,
         )
-        turn = DiscordTurn(streaming, self.transport, target, send_file=self._upload)
+        transport = self.transport
+        turn = TypingTurn(
+            MediaTurn(streaming, target, send_file=self._upload),
+            lambda: transport.typing(target),
+            TYPING_REFRESH,
+            name=f"discord-typing:{target}",
+        )
         self._turns.add(turn)
         return turn
 

@@ -36,7 +36,7 @@ from hermes_gateway.delivery.errors import (
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "DiscordTransport",
-    "DiscordTurn",
+    "MediaTurn",
     "extract_media",
     "guard",
     "map_http_error",
@@ -50,8 +50,6 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 """Discord's upload limit for a server without boosts."""
 TYPING_REFRESH = 8.0
 """Discord shows "typing" for 10 s per request; refresh a little before it fades."""
-TYPING_MAX = 900.0
-"""Stop refreshing after this long even if the turn never finished (a crashed turn)."""
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 _EDIT_GONE = {10008, 50005, 30046}
@@ -191,42 +189,19 @@ async def extract_media(text: str) -> tuple[str, list[Path]]:
     return cleaned, paths
 
 
-class DiscordTurn:
-    """One streamed answer in a Discord channel: the shared streaming turn, plus Discord bits.
-
-    Adds what the shared :class:`StreamingTurn` does not know about: keeping the typing
-    indicator alive while the agent works (tools can take minutes) and uploading the files
-    the answer names with ``MEDIA:/path`` lines.
-    """
+class MediaTurn:
+    """A streamed answer whose ``MEDIA:/path`` lines become uploaded files when it is final."""
 
     def __init__(
         self,
         streaming: StreamingTurn,
-        transport: DiscordTransport,
         chat: str,
         *,
         send_file: Callable[[str, Path], Awaitable[None]],
     ) -> None:
         self._streaming = streaming
-        self._transport = transport
         self._chat = chat
         self._send_file = send_file
-        self._typing = asyncio.get_running_loop().create_task(
-            self._keep_typing(), name=f"discord-typing:{chat}"
-        )
-
-    async def _keep_typing(self) -> None:
-        # The runner sends the first typing request itself; this only refreshes it.
-        for _ in range(int(TYPING_MAX // TYPING_REFRESH)):
-            await asyncio.sleep(TYPING_REFRESH)
-            try:
-                await self._transport.typing(self._chat)
-            except DeliveryError:
-                log.debug("typing refresh failed in %s", self._chat, exc_info=True)
-
-    def cancel(self) -> None:
-        """Stop the typing refresh (the adapter is stopping)."""
-        self._typing.cancel()
 
     def on_delta(self, text: str) -> None:
         self._streaming.on_delta(text)
@@ -238,7 +213,6 @@ class DiscordTurn:
         self._streaming.on_tool_finished(name, ok, duration, summary)
 
     async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
-        self._typing.cancel()
         body, files = await extract_media(text)
         try:
             await self._streaming.finish(body, interrupted=interrupted, error=error)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +39,13 @@ from hermes_gateway.delivery import (
     split_message,
     utf16_len,
 )
+from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
 from hermes_gateway.platforms.telegram.commands import bot_commands
 from hermes_gateway.platforms.telegram.inbound import BotIdentity, TelegramInbound, screen_batch
 from hermes_gateway.platforms.telegram.state import UpdateLedger
-from hermes_gateway.platforms.telegram.transport import ChatTarget, TelegramTransport, TypingTurn
+from hermes_gateway.platforms.telegram.transport import ChatTarget, TelegramTransport
 
 if TYPE_CHECKING:
     from hermes_gateway.store import SessionStore
@@ -120,7 +122,7 @@ class TelegramAdapter(PlatformAdapter):
         """Why the adapter gave up for good (invalid token), if it did."""
         self._stopping = False
         self._recovery: asyncio.Task[None] | None = None
-        self._typing: set[asyncio.Task[None]] = set()
+        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
 
     def _new_gate(self) -> RateGate:
         s = self.settings
@@ -192,8 +194,8 @@ class TelegramAdapter(PlatformAdapter):
                     log.warning("stopping the Telegram application failed", exc_info=True)
         await self.inbound.drain()
         await self.ledger.flush()
-        for task in list(self._typing):
-            task.cancel()
+        for turn in list(self._turns):
+            turn.cancel()
         await self.gate.aclose()
         await self._close()
         self.report("stopped")
@@ -384,7 +386,7 @@ class TelegramAdapter(PlatformAdapter):
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         if self.transport is None:
             return super().begin_turn(source)
-        mode = self.settings.tool_progress or self.config.display.tool_progress
+        mode = self.settings.progress_mode(self.config.display)
         inner = StreamingTurn(
             self.transport,
             self.target_for(source),
@@ -392,7 +394,14 @@ class TelegramAdapter(PlatformAdapter):
             tool_progress=mode,
             edit_interval=self.settings.edit_interval,
         )
-        return TypingTurn(inner, lambda: self.send_typing(source), TYPING_EVERY, self._typing)
+        turn = TypingTurn(
+            inner,
+            lambda: self.send_typing(source),
+            TYPING_EVERY,
+            name=f"telegram-typing:{source.chat_id}",
+        )
+        self._turns.add(turn)
+        return turn
 
     async def send(self, source: SessionSource, text: str) -> None:
         transport = self.transport

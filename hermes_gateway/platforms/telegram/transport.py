@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +38,6 @@ from hermes_gateway.delivery import (
     MessageNotModified,
     PermanentDeliveryError,
     RetryAfter,
-    StreamingTurn,
     TransientDeliveryError,
     markdown_to_telegram_html,
     utf16_len,
@@ -51,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ChatTarget",
     "TelegramTransport",
-    "TypingTurn",
     "map_error",
     "retry_after_seconds",
 ]
@@ -77,7 +74,6 @@ _CHAT_GONE = (
     "bot was kicked",
     "bot is not a member",
 )
-TYPING_MAX = 900.0
 """A typing refresher never outlives this many seconds, whatever happens to its turn."""
 _RETRY_DELAY = 0.5
 """Pause before repeating a request that never reached Telegram (connection refused)."""
@@ -256,45 +252,3 @@ class TelegramTransport:
                     await asyncio.sleep(_RETRY_DELAY)
                     continue
                 raise map_error(exc, editing=True) from exc
-
-
-class TypingTurn:
-    """A streamed answer plus a typing indicator refreshed until the answer is final.
-
-    The refresher also ends after ``TYPING_MAX`` seconds and when the adapter stops, so a
-    turn that never reaches ``finish`` (the agent raised) cannot leave it running.
-    """
-
-    def __init__(
-        self,
-        inner: StreamingTurn,
-        typing: Callable[[], Awaitable[None]],
-        every: float,
-        tasks: set[asyncio.Task[None]],
-    ) -> None:
-        self.inner = inner
-        self._typing = asyncio.get_running_loop().create_task(self._keep_typing(typing, every))
-        tasks.add(self._typing)
-        self._typing.add_done_callback(tasks.discard)
-
-    @staticmethod
-    async def _keep_typing(typing: Callable[[], Awaitable[None]], every: float) -> None:
-        for _ in range(int(TYPING_MAX / every)):
-            await asyncio.sleep(every)
-            try:
-                await typing()
-            except Exception:
-                log.debug("typing indicator failed", exc_info=True)
-
-    def on_delta(self, text: str) -> None:
-        self.inner.on_delta(text)
-
-    def on_tool_started(self, name: str, preview: str) -> None:
-        self.inner.on_tool_started(name, preview)
-
-    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
-        self.inner.on_tool_finished(name, ok, duration, summary)
-
-    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
-        self._typing.cancel()
-        await self.inner.finish(text, interrupted=interrupted, error=error)
