@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hermes_gateway.delivery.chunking import split_chunks, split_stream, truncate
 from hermes_gateway.delivery.errors import (
@@ -39,13 +40,38 @@ from hermes_gateway.delivery.transport import MessageTransport
 if TYPE_CHECKING:
     from hermes_gateway.delivery.tool_progress import ToolProgressMode
 
-__all__ = ["MessageTransport", "StreamConsumer", "StreamingTurn"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "MessageTransport", "StreamConsumer", "StreamingTurn"]
 
 log = logging.getLogger(__name__)
 
 SURPLUS_TEXT = "…"
 """Shown by a message left over when the final answer needs fewer messages than were
 streamed (only possible if the final text is not an extension of the streamed one)."""
+
+
+class Clock(Protocol):
+    """Where the consumer reads and waits out time, so tests can pace it exactly."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+        ...
+
+
+class _SystemClock:
+    """Real time: ``time.monotonic`` (as the event loop uses) and ``asyncio.sleep``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+SYSTEM_CLOCK: Clock = _SystemClock()
 
 
 @dataclass(eq=False)
@@ -71,6 +97,7 @@ class StreamConsumer:
         first_send_chars: Characters to wait for before the first message.
         edit_interval: Minimum seconds between two update rounds while streaming.
         cursor: Appended while the answer is still being written.
+        clock: Paces the edit rounds; real time unless a test injects its own.
     """
 
     def __init__(
@@ -82,6 +109,7 @@ class StreamConsumer:
         first_send_chars: int = 40,
         edit_interval: float = 1.0,
         cursor: str = " ▌",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.transport = transport
         self.chat = chat
@@ -89,6 +117,7 @@ class StreamConsumer:
         self.first_send_chars = first_send_chars
         self.edit_interval = edit_interval
         self.cursor = cursor
+        self._clock = clock
         self._text = ""
         self._msgs: list[_Sent] = []
         self._edits_ok = True
@@ -164,16 +193,22 @@ class StreamConsumer:
                 worker.cancel()
                 raise
 
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds on the clock, or less if :meth:`finish` begins meanwhile."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((sleeper, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            closing.cancel()
+
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while not self._closing.is_set():
             await self._wake.wait()
-            delay = self._last_round + self.edit_interval - loop.time()
+            delay = self._last_round + self.edit_interval - self._clock.monotonic()
             if delay > 0:
-                try:
-                    await asyncio.wait_for(self._closing.wait(), delay)
-                except TimeoutError:
-                    pass
+                await self._pause(delay)
             if self._closing.is_set():
                 return
             self._wake.clear()
@@ -188,7 +223,7 @@ class StreamConsumer:
                 log.warning("streaming update failed in %s", self.chat, exc_info=True)
                 acted = True
             if acted:
-                self._last_round = loop.time()
+                self._last_round = self._clock.monotonic()
             if self._error is not None or not self._edits_ok:
                 return
 

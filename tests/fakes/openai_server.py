@@ -113,6 +113,10 @@ class ScriptedReply:
         prompt_tokens: Usage override; default is a rough count (characters / 4, min 1).
         completion_tokens: Usage override; default is a rough count (characters / 4, min 1).
         finish_reason: Default ``"tool_calls"`` when there are tool calls, else ``"stop"``.
+        hold_at: Before each of these chunk counts (the role chunk not counted), stop the
+            stream until the test calls :meth:`FakeOpenAI.release`; ``held`` tells that a
+            stream is waiting there. Lets a test look at the client while the answer is
+            provably half-way, instead of hoping a sleep lands in the middle.
     """
 
     text: str = ""
@@ -127,6 +131,7 @@ class ScriptedReply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
+    hold_at: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.tool_calls = [
@@ -137,6 +142,8 @@ class ScriptedReply:
             raise ValueError("chunk_size must be >= 1")
         if self.stall_after is not None and self.stall_after < 0:
             raise ValueError("stall_after must be >= 0")
+        if any(n < 0 for n in self.hold_at):
+            raise ValueError("hold_at counts must be >= 0")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScriptedReply:
@@ -363,6 +370,8 @@ class FakeOpenAI:
         requests: Every parsed chat request body, in order (also scripted errors).
         active_streams: Streaming responses currently open.
         disconnects: Streams whose client went away before the end.
+        held: Streams currently stopped at a ``hold_at`` point.
+        holds_reached: ``hold_at`` points reached so far (released or not).
     """
 
     def __init__(
@@ -374,7 +383,12 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.active_streams = 0
         self.disconnects = 0
+        self.held = 0
+        self.holds_reached = 0
         self.port = 0
+        self._releases = 0
+        self._released: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[ScriptedReply] = deque()
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -402,6 +416,8 @@ class FakeOpenAI:
         if self._runner is not None:
             raise RuntimeError("FakeOpenAI already started")
         self._closing = asyncio.Event()
+        self._released = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._list_models)
@@ -512,6 +528,42 @@ class FakeOpenAI:
         except IndexError:
             return self.default(body)
 
+    def release(self) -> None:
+        """Let one stream stopped at a ``hold_at`` point go on (from any thread)."""
+        if self._loop is None:
+            raise RuntimeError("FakeOpenAI is not started")
+
+        def grant() -> None:
+            assert self._released is not None
+            self._releases += 1
+            self._released.set()
+
+        self._loop.call_soon_threadsafe(grant)
+
+    async def _hold(self) -> bool:
+        """Wait for :meth:`release`; True if the server stops first."""
+        assert self._closing is not None and self._released is not None
+        self.held += 1
+        self.holds_reached += 1
+        self._notify()
+        try:
+            while not self._releases:
+                self._released.clear()
+                released = asyncio.ensure_future(self._released.wait())
+                closing = asyncio.ensure_future(self._closing.wait())
+                try:
+                    await asyncio.wait((released, closing), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    released.cancel()
+                    closing.cancel()
+                if self._closing.is_set():
+                    return True
+            self._releases -= 1
+            return False
+        finally:
+            self.held -= 1
+            self._notify()
+
     # ------------------------------------------------------------------ waiting
 
     def _notify(self) -> None:
@@ -526,7 +578,7 @@ class FakeOpenAI:
     def _describe(self) -> str:
         return (
             f"requests={len(self.requests)} active_streams={self.active_streams} "
-            f"disconnects={self.disconnects} queued={self.queued}"
+            f"disconnects={self.disconnects} held={self.held} queued={self.queued}"
         )
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -711,6 +763,9 @@ class FakeOpenAI:
                     await self._hang(request)
                     return response
                 if sent and await self._pause(reply.delay):
+                    self._drop(request)
+                    return response
+                if sent in reply.hold_at and await self._hold():
                     self._drop(request)
                     return response
                 await response.write(_sse(chunk))

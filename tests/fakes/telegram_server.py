@@ -1020,6 +1020,11 @@ class FakeTelegram:
         """Updates queued and not yet confirmed by a getUpdates offset."""
         return len(self._updates)
 
+    @property
+    def last_update_id(self) -> int:
+        """The highest ``update_id`` injected so far (0 before the first)."""
+        return self._next_update_id - 1 if self._next_update_id > FIRST_UPDATE_ID else 0
+
     def inject_update(self, update: dict[str, Any]) -> None:
         """Queue a raw update as is (an ``update_id`` is added only when missing)."""
         if "update_id" not in update:

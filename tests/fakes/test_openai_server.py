@@ -259,6 +259,24 @@ async def test_stop_releases_a_stalled_stream(fake: FakeOpenAI, client: openai.A
     assert fake.disconnects == 0
 
 
+async def test_hold_at_stops_the_stream_until_released(
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    fake.enqueue(ScriptedReply(text="abcdef", chunk_size=1, hold_at=[2, 4]))
+    stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
+    got = [await stream.__anext__() for _ in range(3)]  # role chunk, "a", "b"
+    assert [c.choices[0].delta.content for c in got[1:]] == ["a", "b"]
+    await fake.wait_until(lambda: fake.held == 1 and fake.holds_reached == 1)
+    fake.release()
+    got = [await stream.__anext__() for _ in range(2)]
+    assert [c.choices[0].delta.content for c in got] == ["c", "d"]
+    await fake.wait_until(lambda: fake.held == 1 and fake.holds_reached == 2)
+    fake.release()
+    rest = [c.choices[0].delta.content async for c in stream]
+    assert rest[:2] == ["e", "f"]
+    assert fake.held == 0 and fake.disconnects == 0
+
+
 async def test_delays_are_honoured(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
     fake.enqueue(ScriptedReply(text="abcdef", chunk_size=1, first_token_delay=0.15, delay=0.03))
     started = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.delivery import split_message
 from tests.fakes.openai_server import ScriptedReply, ToolCallSpec
 from tests.integration.test_discord_harness import (
@@ -167,7 +168,8 @@ async def test_unauthorised_dm_is_ignored_when_pairing_is_off(hermes_home, fake_
         await h.dm("hello?", user=BOB)
         await h.dm("hello", user=ALICE)
         assert await h.wait_answers(DM_ALICE, 1) == ["echo: hello"]
-        await asyncio.sleep(0.2)
+        denied = await h.recorder.event(ev.AccessDenied)
+        assert (denied.platform, denied.user) == ("discord", hash_id(str(BOB)))
         assert h.answers(DM_BOB) == [] and len(fake_openai.requests) == 1
 
 
@@ -185,8 +187,10 @@ async def test_allowed_roles_let_members_in(hermes_home, fake_openai):
         assert await h.wait_answers(CHANNEL, 1) == ["echo: a member"]
         rt = h.runner.sessions[f"discord:channel:{CHANNEL}"]
         assert rt.source.user_id == str(BOB)
+        mark = len(h.recorder.events)
         await h.dm("after", user=BOB)
-        await asyncio.sleep(0.2)
+        denied = await h.recorder.event(ev.AccessDenied, since=mark)
+        assert (denied.platform, denied.user) == ("discord", hash_id(str(BOB)))
         assert h.answers(DM_BOB) == []
         assert len(fake_openai.requests) == 1
 

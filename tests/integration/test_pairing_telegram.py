@@ -9,13 +9,13 @@ them they are in and opens the door; revoking closes it again. Groups never see 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hermes_gateway import events as ev
 from hermes_gateway.access.events import PairingRequested, PairingResolved
 from hermes_gateway.access.pairing import ALPHABET, InvalidCode
 from hermes_gateway.access.pairing_gate import APPROVED_TEXT
@@ -87,8 +87,9 @@ async def test_code_approval_lets_a_stranger_in_and_revoke_shuts_them_out(
         # Shut out again; a new code cannot be issued within 10 minutes of the last, and
         # the stranger is told so once.
         await h.message_to(STRANGER, "No new pairing code can be issued yet")
+        mark = len(h.rec.events)
         h.tg.inject_message(STRANGER, "hello??", user_id=STRANGER)
-        await asyncio.sleep(0.3)
+        await h.rec.event(ev.AccessDenied, lambda e: e.user == hash_id(str(STRANGER)), since=mark)
         assert len(fake_openai.requests) == 1
         assert h.texts(STRANGER)[-1].startswith("No new pairing code")
         assert sum("No new pairing code" in t for t in h.texts(STRANGER)) == 1
@@ -112,7 +113,7 @@ async def test_groups_never_get_codes_and_pairing_opens_dms_only(
     h.tg.inject_message(GROUP, "@hermes_test_bot me too", user_id=555, chat_type="supergroup")
     h.tg.inject_message(GROUP, "@hermes_test_bot it's me", user_id=FRIEND, chat_type="supergroup")
     await h.answered(1)
-    await asyncio.sleep(0.2)
+    await h.rec.event(ev.AccessDenied, lambda e: e.user == hash_id("555"))
     assert user_texts(fake_openai) == ["it's me"]
     assert h.texts(GROUP) == ["echo: it's me"]
     assert h.rec.of(PairingRequested) == []
@@ -127,10 +128,12 @@ async def test_when_no_code_can_be_issued_the_user_is_told_once(
     h.tg.inject_message(104, "hi", user_id=104)
     refusal = await h.message_to(104, "too many requests are waiting")
     assert "No pairing code can be issued right now" in refusal.plain_text
+    mark = len(h.rec.events)
     h.tg.inject_message(104, "hi again", user_id=104)
     h.tg.inject_message(101, "and me?", user_id=101)
     await h.message_to(101, "waiting for the operator's approval")
-    await asyncio.sleep(0.2)
+    # Published after any reply to the sender was sent: once here, a second refusal is too.
+    await h.rec.event(ev.AccessDenied, lambda e: e.user == hash_id("104"), since=mark)
     assert len(h.tg.messages_in(104)) == 1
     assert len(h.rec.of(PairingRequested)) == 3
     assert fake_openai.requests == []
@@ -144,8 +147,8 @@ async def test_ignore_mode_stays_silent(
     h = await PairingHarness.start(config, tg)
     try:
         h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
-        await h.tg.wait_for(lambda: h.tg.pending_updates == 0)
-        await asyncio.sleep(0.3)
+        denied = await h.rec.event(ev.AccessDenied)
+        assert denied.user == hash_id(str(STRANGER))
         assert h.tg.messages_in(STRANGER) == []
         assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
     finally:

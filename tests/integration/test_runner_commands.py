@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from hermes_gateway import events as ev
+from hermes_gateway.access.policy import hash_id
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import PlatformAdapter
@@ -262,6 +263,9 @@ async def test_unknown_users_are_denied_by_default(gw, fake_openai):
     await gw.runner.wait_idle()
     assert fake_openai.requests == [] and gw.chat.sent == []
     assert not gw.recorder.of(ev.MessageReceived)
+    # Refused for the right reason, both times (not dropped as empty or unaddressed).
+    assert [e.reason for e in gw.recorder.of(ev.MessageDropped)] == ["unauthorized"] * 2
+    assert [e.user for e in gw.recorder.of(ev.AccessDenied)] == [hash_id("mallory")] * 2
 
 
 async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
@@ -269,6 +273,9 @@ async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
     await gw.runner.handle(MessageEvent(text="chatting among us", source=group, mentioned=False))
     await gw.runner.wait_idle()
     assert fake_openai.requests == []
+    [dropped] = gw.recorder.of(ev.MessageDropped)
+    assert (dropped.reason, dropped.session_key) == ("not_mentioned", group.session_key)
+    assert not gw.recorder.of(ev.AccessDenied) and not gw.recorder.of(ev.MessageReceived)
 
 
 # --- the operator stepping in (control room) --------------------------------------------------
@@ -315,8 +322,13 @@ async def test_paused_chat_is_stored_not_answered_until_resumed(gw, fake_openai)
     await gw.runner.handle(_remote("first"))
     await gw.runner.wait_idle()
     gw.runner.set_session_paused(key, True)
+    turns = len(gw.recorder.of(ev.TurnStarted))
     await gw.runner.handle(_remote("while paused"))
     await gw.runner.wait_idle()
+    # Held, not dropped: shown (MessageReceived) and stored, with no turn started for it.
+    held = gw.recorder.of(ev.MessageReceived)[-1]
+    assert (held.session_key, held.text) == (key, "while paused")
+    assert len(gw.recorder.of(ev.TurnStarted)) == turns
     assert len(fake_openai.requests) == 1
     stored = await gw.store.get_messages(gw.runner.sessions[key].record.id)
     assert stored[-1].content == "while paused"

@@ -95,6 +95,27 @@ class Harness:
         await self.gw.stop()
 
 
+async def updates_handled(gw: Gateway, tg: FakeTelegram, timeout: float = 5.0) -> None:
+    """Wait until the adapter finished every update injected so far, then for the runner.
+
+    Why: an update the adapter refuses (forged ids, a duplicate after a restart) publishes
+    no event; the adapter's ledger of handled updates is the one record that it was seen
+    and dropped. Past its watermark every update went to the runner or nowhere, so once
+    the runner is idle too, "nothing else happened" can be asserted without a sleep.
+    """
+    assert gw.runner is not None
+    adapter = gw.runner.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    last = tg.last_update_id
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while adapter.ledger.watermark < last:
+        if loop.time() > deadline:
+            raise TimeoutError(f"updates handled up to {adapter.ledger.watermark}, not {last}")
+        await asyncio.sleep(0.01)
+    await gw.runner.wait_idle(timeout)
+
+
 async def start_gateway(
     config: Config, tg: FakeTelegram, *, local: bool = False, wait: bool = True
 ) -> Harness:
@@ -359,7 +380,9 @@ async def test_unauthorised_users_never_reach_the_agent(
             h.tg.inject_message(991, "let me in", user_id=991)
             h.tg.inject_message(7, "hello", user_id=7)
             await h.answered(1)
-            await asyncio.sleep(0.05)
+            denied = await h.rec.event(ev.AccessDenied, lambda e: e.user == hash_id("991"))
+            dropped = await h.rec.event(ev.MessageDropped, lambda e: e.reason == "unauthorized")
+        assert (denied.platform, dropped.session_key) == ("telegram", "telegram:dm:991")
         assert len(fake_openai.requests) == 1
         assert last_user_content(fake_openai) == "hello"
         # (a pairing offer may be sent; an answer from the agent never is)

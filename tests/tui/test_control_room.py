@@ -92,24 +92,57 @@ async def test_remote_chat_appears_and_streams_live(app, remote, fake_openai):
 
 
 async def test_switching_sessions_mid_stream_loses_and_duplicates_nothing(app, remote, fake_openai):
-    answer = "".join(f"part{i} " for i in range(120)).strip()
-    fake_openai.enqueue(ScriptedReply(text=answer, chunk_size=5, delay=0.01))
+    # The model stops at two points of its answer until released, so every look below is
+    # taken while Ann's answer is provably half-way, not after it ended.
+    pieces = [f"part{i} " for i in range(120)]
+    answer = "".join(pieces).strip()
+    first, second = 10, 60  # the answer streams in 7-character chunks; hold before these
+    fake_openai.enqueue(ScriptedReply(text=answer, chunk_size=7, hold_at=[first, second]))
+    ann = "chat:dm:42"
+
+    def streamed(chunks: int) -> str:
+        return answer[: 7 * chunks]
+
+    def received(key: str) -> str:
+        """Deltas the screen took in for ``key``, whichever session it shows."""
+        return "".join(app.main_screen.partial.get(key, []))
+
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        await choose(app, pilot, "chat:dm:42")
-        await remote.incoming(ANN, "tell me a long story")
-        await wait_until(pilot, lambda: app.main_screen.conversation.streaming)
         local_key = app.gateway.local.source.session_key
+        await choose(app, pilot, ann)
+        await remote.incoming(ANN, "tell me a long story")
+        await fake_openai.wait_until(lambda: fake_openai.holds_reached == 1)
+        await wait_until(pilot, lambda: texts(app, AgentResponse) == [streamed(first)])
+        assert app.main_screen.conversation.streaming
+
+        # Another session is shown while Ann's answer goes on: none of it may appear there.
+        await choose(app, pilot, local_key)
+        assert texts(app, AgentResponse) == [] and texts(app, UserMessage) == []
+        fake_openai.release()
+        await fake_openai.wait_until(lambda: fake_openai.holds_reached == 2)
+        await wait_until(pilot, lambda: received(ann) == streamed(second))
+        await pilot.pause()
+        assert fake_openai.held == 1 and rows(app)[ann].streaming  # still mid-answer
+        assert texts(app, AgentResponse) == [] and texts(app, UserMessage) == []
+        assert app.main_screen.current_key == local_key
+
+        # Back to Ann mid-stream: what streamed meanwhile is there once, and it goes on.
         for _ in range(3):
             await choose(app, pilot, local_key)
-            await pilot.pause(0.05)
-            await choose(app, pilot, "chat:dm:42")
-            await pilot.pause(0.05)
+            assert texts(app, AgentResponse) == []
+            await choose(app, pilot, ann)
+            assert texts(app, AgentResponse) == [streamed(second)]
+            assert texts(app, UserMessage) == ["tell me a long story"]
+            assert app.main_screen.conversation.streaming
+        fake_openai.release()
         await app.gateway.runner.wait_idle()
         await wait_until(pilot, lambda: not app.main_screen.conversation.streaming)
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert texts(app, AgentResponse) == [answer]
         assert texts(app, UserMessage) == ["tell me a long story"]
+        await choose(app, pilot, local_key)
+        assert texts(app, AgentResponse) == [] and texts(app, UserMessage) == []
 
 
 async def test_operator_steps_in_as_the_bot(app, remote, fake_openai):

@@ -9,8 +9,6 @@ run when approved, do not run when denied, and count as denied when nobody answe
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -246,12 +244,9 @@ def test_approval_dialog_snapshot(snap_compare) -> None:
 
 
 @pytest.fixture
-def snapshot_db() -> Iterator[Path]:
-    folder = Path("/tmp/hermes-pairing-snapshot")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    yield folder / "hermes_tui.db"
-    shutil.rmtree(folder, ignore_errors=True)
+def snapshot_db(hermes_home: Path) -> Path:
+    """The test's own database: no state shared with another test or a parallel run."""
+    return hermes_home / "hermes_tui.db"
 
 
 def test_pairing_screen_snapshot(snap_compare, snapshot_db: Path) -> None:

@@ -1,12 +1,14 @@
 """SVG snapshots of the main screen states (stored in snapshots/, reviewed like code).
 
-Inputs are made deterministic: a fixed HERMES_HOME path (it is shown on the first-run panel),
-a non-blinking cursor and a frozen spinner frame.
+Inputs are made deterministic: a non-blinking cursor, a frozen spinner frame, and the one
+path on screen (the first-run panel's config file) shown under a fixed name. Each test keeps
+its state in its own HERMES_HOME (the autouse ``hermes_home`` fixture, under tmp_path), so no
+snapshot can see another's database, and parallel runs of the suite cannot collide.
 """
 
 from __future__ import annotations
 
-import shutil
+import dataclasses
 import time
 from pathlib import Path
 
@@ -30,14 +32,21 @@ def quiet(config):
     return config
 
 
-@pytest.fixture
-def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = Path("/tmp/hermes-snapshot-home")
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir()
-    monkeypatch.setenv("HERMES_HOME", str(home))
-    yield home
-    shutil.rmtree(home, ignore_errors=True)
+SHOWN_HOME = Path("/tmp/hermes-snapshot-home")
+"""The HERMES_HOME the first-run panel displays; nothing is ever read or written there."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _ShownPaths(HermesPaths):
+    """A test's own HERMES_HOME whose config file is displayed under a fixed name.
+
+    Why: the first-run panel prints the config file's path, and a tmp_path differs on every
+    run. Only that printed name is fixed; every file the app touches is in ``home``.
+    """
+
+    @property
+    def config_file(self) -> Path:
+        return SHOWN_HOME / "config.yaml"
 
 
 @pytest.fixture
@@ -51,8 +60,9 @@ async def _steady(app: HermesApp, pilot) -> None:
     await pilot.pause()
 
 
-def test_first_run_without_a_model(snap_compare, fixed_home):
-    config = load_config(HermesPaths(fixed_home), {"HERMES_HOME": str(fixed_home)})
+def test_first_run_without_a_model(snap_compare, hermes_home):
+    config = load_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
+    config.paths = _ShownPaths(hermes_home)  # loaded from the real home, displayed as fixed
     app = HermesApp(quiet(config), discover_servers=False)
 
     async def run_before(pilot) -> None:
@@ -63,7 +73,7 @@ def test_first_run_without_a_model(snap_compare, fixed_home):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_model):
+def test_conversation_with_a_tool_running(snap_compare, hermes_home, threaded_model):
     threaded_model.enqueue(
         ScriptedReply(text="Hello! Let me **check** the disk for you."),
         ScriptedReply(
@@ -71,7 +81,7 @@ def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_mod
             tool_calls=[ToolCallSpec("terminal", {"command": "sleep 3 && du -sh ."})],
         ),
     )
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
@@ -92,8 +102,8 @@ def test_conversation_with_a_tool_running(snap_compare, fixed_home, threaded_mod
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_autocomplete_open(snap_compare, fixed_home, threaded_model):
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+def test_autocomplete_open(snap_compare, hermes_home, threaded_model):
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
@@ -104,11 +114,11 @@ def test_autocomplete_open(snap_compare, fixed_home, threaded_model):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_conversation_sizes(snap_compare, fixed_home, threaded_model, size):
+def test_conversation_sizes(snap_compare, hermes_home, threaded_model, size):
     threaded_model.enqueue(
         ScriptedReply(text="## Disk usage\n\n| dir | size |\n|---|---|\n| src | 12M |\n\nAll fine.")
     )
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
@@ -121,8 +131,8 @@ def test_conversation_sizes(snap_compare, fixed_home, threaded_model, size):
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_narrow_with_sidebar_open(snap_compare, fixed_home, threaded_model):
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+def test_narrow_with_sidebar_open(snap_compare, hermes_home, threaded_model):
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
@@ -133,8 +143,8 @@ def test_narrow_with_sidebar_open(snap_compare, fixed_home, threaded_model):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_search_dialog(snap_compare, fixed_home, threaded_model, size):
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+def test_search_dialog(snap_compare, hermes_home, threaded_model, size):
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
@@ -152,8 +162,8 @@ def test_search_dialog(snap_compare, fixed_home, threaded_model, size):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_help_screen(snap_compare, fixed_home, threaded_model, size):
-    app = HermesApp(quiet(make_config(fixed_home, threaded_model)), discover_servers=False)
+def test_help_screen(snap_compare, hermes_home, threaded_model, size):
+    app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)

@@ -170,15 +170,94 @@ async def test_finish_without_any_stream_and_blank_answer() -> None:
     await gate2.aclose()
 
 
+class SteppedClock:
+    """A clock that moves only when the test says so; sleepers wake as it passes them.
+
+    Shared by the consumer and its rate gate, so the whole delivery runs on virtual time.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, wake))
+        await wake
+
+    async def advance(self, seconds: float) -> None:
+        """Let everything due now run, move the clock, then run what that woke."""
+        await settle()
+        self.now += seconds
+        due = [(t, f) for t, f in self._sleepers if t <= self.now]
+        self._sleepers = [(t, f) for t, f in self._sleepers if t > self.now and not f.done()]
+        for _, wake in due:
+            if not wake.done():
+                wake.set_result(None)
+        await settle()
+
+
+async def settle() -> None:
+    """Run the loop until in-memory delivery has nothing left to do at this instant.
+
+    Every step here is in memory (no sockets, no real sleeps), so a fixed number of loop
+    turns reaches the same state on every run.
+    """
+    for _ in range(30):
+        await asyncio.sleep(0)
+
+
+class TimedChat(MemoryChat):
+    """A MemoryChat that notes the virtual time of every successful send and edit."""
+
+    def __init__(self, clock: SteppedClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[tuple[float, str, int]] = []  # (time, kind, shown length)
+
+    async def send_text(self, chat: str, text: str) -> str:
+        mid = await super().send_text(chat, text)
+        self.at.append((self.clock.now, "send", len(text)))
+        return mid
+
+    async def edit_text(self, chat: str, message_id: str, text: str) -> None:
+        await super().edit_text(chat, message_id, text)
+        self.at.append((self.clock.now, "edit", len(text)))
+
+
 async def test_edits_are_paced_by_edit_interval() -> None:
-    chat, gate, consumer = make(edit_interval=0.05, first_send_chars=5)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    await stream(consumer, "x" * 400, step=4, pause=0.001)
-    await asyncio.sleep(max(0.0, 0.2 - (loop.time() - t0)))
+    # Why virtual time: on a loaded machine real sleeps stretch, and a pacing test on them
+    # can only bound the count loosely. Here every round's instant and content is exact.
+    # Steps of 1/16 s and an interval of 1 s are exact binary fractions: no rounding.
+    clock = SteppedClock()
+    chat = TimedChat(clock)
+    gate = RateGate(per_chat_interval=0.001, clock=clock.monotonic, sleep=clock.sleep)
+    consumer = StreamConsumer(
+        chat, "chat-1", gate, first_send_chars=5, edit_interval=1.0, clock=clock
+    )
+    step = 1 / 16
+    for _ in range(100):  # 400 characters, 4 every 1/16 s: 6.25 s of streaming
+        consumer.feed("xxxx")
+        await clock.advance(step)
     await consumer.finish("x" * 400)
-    # About 0.2 s of streaming at one round per 50 ms: a handful of updates, not 100.
-    assert len(chat.sends) + len(chat.edits) <= 7
+
+    # The first round as soon as 5 characters are there (8 at t=1/16), then one round per
+    # second, each showing everything streamed by then, then the final edit at finish().
+    streamed = [(t, kind) for t, kind, _ in chat.at]
+    assert streamed == [
+        (1 / 16, "send"),
+        *((k + 1 / 16, "edit") for k in range(1, 7)),
+        (100 / 16, "edit"),
+    ]
+    cursor = len(CURSOR)
+    shown = [n for _, _, n in chat.at]
+    assert shown == [8 + cursor, *(4 * (16 * k + 1) + cursor for k in range(1, 7)), 400]
     assert chat.texts == ["x" * 400]
     await gate.aclose()
 

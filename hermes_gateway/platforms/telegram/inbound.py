@@ -402,6 +402,8 @@ def untrusted_ids(message: Message) -> str | None:
     a mismatch can only be forged.
     """
     chat, user = message.chat, message.from_user
+    if chat is None:  # PTB keeps a message without one; its update must still be finished
+        return "the message has no chat"
     if type(chat.id) is not int:
         return "the chat id is not an integer"
     if user is not None and type(user.id) is not int:
