@@ -20,6 +20,7 @@ from hermes_cron.jobs import CronError, Job
 from hermes_cron.schedules import ScheduleError, format_countdown, parse_schedule
 from hermes_cron.service import CronService
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
+from hermes_gateway.text import one_line
 
 __all__ = [
     "USAGE",
@@ -55,10 +56,10 @@ def format_status(job: Job, now: datetime, *, running: bool = False) -> str:
     if last and last != "running":
         text = f"last {last}"
         if last in ("error", "missed", "interrupted") and job.last_error:
-            text += f" ({_clip(job.last_error, 60)})"
+            text += f" ({one_line(job.last_error, 60)})"
         parts.append(text)
     if job.last_delivery_status in ("failed", "partial"):
-        detail = f" ({_clip(job.last_delivery_error, 60)})" if job.last_delivery_error else ""
+        detail = f" ({one_line(job.last_delivery_error, 60)})" if job.last_delivery_error else ""
         parts.append(f"delivery {job.last_delivery_status}{detail}")
     return " · ".join(parts)
 
@@ -124,11 +125,6 @@ def _take_word(text: str) -> tuple[str, str]:
             return text[1:close], text[close + 1 :]
     word, _, rest = text.partition(" ")
     return word, rest
-
-
-def _clip(text: str | None, n: int) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
 def cron_command(service: CronService) -> CommandSpec:

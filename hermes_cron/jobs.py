@@ -760,13 +760,6 @@ class CronStore:
         )
         return [RunRecord.from_row(r) for r in rows]
 
-    async def all_runs(self) -> list[RunRecord]:
-        """Every stored run, oldest first (tests and diagnostics)."""
-        rows = await self.store.read_sync(
-            _fetch_all, f"SELECT {_RUN_COLS} FROM cron_runs ORDER BY id", ()
-        )
-        return [RunRecord.from_row(r) for r in rows]
-
     # --- liveness of the scheduler (for the CLI) --------------------------------------
 
     async def beat(self, owner: str, now: datetime) -> None:

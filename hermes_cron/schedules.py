@@ -51,6 +51,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from hermes_gateway.text import minutes_in_words
+
 __all__ = [
     "ACCEPTED_FORMS",
     "CronSchedule",
@@ -201,7 +203,7 @@ class IntervalSchedule(Schedule):
         for unit_minutes, word in ((1440, "day"), (60, "hour"), (1, "minute")):
             if minutes == unit_minutes:
                 return f"every {word}"
-        return f"every {_duration_words(minutes)}"
+        return f"every {minutes_in_words(minutes)}"
 
 
 @dataclass(frozen=True)
@@ -616,14 +618,6 @@ def _join_words(items: list[str]) -> str:
     return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def _duration_words(minutes: int) -> str:
-    """Minutes as "2 d 3 h", "1 h 30 min", "45 min": the largest units, never zero parts."""
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{n} {u}" for n, u in ((days, "d"), (hours, "h"), (mins, "min")) if n]
-    return " ".join(parts)
-
-
 def format_countdown(target: datetime, now: datetime) -> str:
     """Time until ``target`` for a status column: "in 4 min", "in 2 h 5 min", "now", "overdue 2 min".
 
@@ -636,5 +630,5 @@ def format_countdown(target: datetime, now: datetime) -> str:
         return "now"
     if minutes >= 1440:
         minutes -= minutes % 60
-    words = _duration_words(minutes)
+    words = minutes_in_words(minutes)
     return f"in {words}" if seconds > 0 else f"overdue {words}"

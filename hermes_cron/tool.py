@@ -14,7 +14,8 @@ from hermes_cron.commands import format_job
 from hermes_cron.jobs import CRON_PLATFORM, CronError
 from hermes_cron.schedules import format_countdown
 from hermes_cron.service import CronService
-from hermes_gateway.agent.tools.base import Tool, ToolContext, ToolResult, clip, error_result
+from hermes_gateway.agent.tools.base import Tool, ToolContext, ToolResult, error_result
+from hermes_gateway.text import one_line
 
 __all__ = ["CronJobTool"]
 
@@ -77,7 +78,7 @@ class CronJobTool(Tool):
     def preview(self, args: dict[str, Any]) -> str:
         action = str(args.get("action", ""))
         detail = args.get("schedule") or args.get("job_id") or ""
-        return clip(f"{action} {detail}".strip())
+        return one_line(f"{action} {detail}".strip())
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         action = str(args.get("action", "")).strip().lower()

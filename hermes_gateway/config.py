@@ -233,9 +233,6 @@ class Config:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     """The merged .env + environment, for adapters that read their own variables."""
 
-    def env_flag(self, name: str) -> bool:
-        return self.env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
 
 # Environment variables that map onto config keys: (variable, dotted key).
 ENV_KEYS: tuple[tuple[str, str], ...] = (

@@ -49,12 +49,3 @@ class HermesPaths:
     @property
     def cron_output_dir(self) -> Path:
         return self.home / "cron" / "output"
-
-    @property
-    def hooks_dir(self) -> Path:
-        return self.home / "hooks"
-
-    def ensure(self) -> None:
-        """Create the folders we own; never touches files."""
-        for folder in (self.home, self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)

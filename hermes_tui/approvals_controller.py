@@ -23,6 +23,7 @@ from hermes_gateway.access.events import (
     PairingRequested,
     PairingResolved,
 )
+from hermes_gateway.text import one_line
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -42,11 +43,6 @@ class _Ask:
     kind: str  # "approval" | "pairing"
     key: Any
     payload: Any
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class AccessController:
@@ -80,13 +76,13 @@ class AccessController:
             case ApprovalRequested():
                 self.app.notify(
                     f"{escape(event.where)} wants to run "
-                    f"[b]{escape(_clip(event.command))}[/b] ({escape(event.reason)}).",
+                    f"[b]{escape(one_line(event.command, 60))}[/b] ({escape(event.reason)}).",
                     title="Approval needed",
                     severity="warning",
                     timeout=8,
                 )
                 self._remember(
-                    f"Approval needed: {_clip(event.command, 40)}",
+                    f"Approval needed: {one_line(event.command, 40)}",
                     f"{event.where} ({event.reason})",
                     "warning",
                     self._show_next,
@@ -100,7 +96,7 @@ class AccessController:
                 if event.by not in ("operator", "interrupt"):
                     word = "timed out (denied)" if event.decision == "timeout" else event.decision
                     self.app.notify(
-                        f"[b]{escape(_clip(event.command))}[/b]: {escape(word)}"
+                        f"[b]{escape(one_line(event.command, 60))}[/b]: {escape(word)}"
                         f"{'' if event.by == 'timeout' else ' by ' + escape(event.by)}.",
                         title="Approval answered",
                         timeout=5,

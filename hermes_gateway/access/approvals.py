@@ -43,6 +43,7 @@ from hermes_gateway.commands.registry import CommandContext, CommandResult, Comm
 from hermes_gateway.config import Config
 from hermes_gateway.events import GatewayEvent
 from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
+from hermes_gateway.text import clip, one_line, rough_duration
 
 if TYPE_CHECKING:
     from hermes_gateway.features import FeatureContext
@@ -75,12 +76,6 @@ def describe_source(source: SessionSource) -> str:
         return f"{who} · {source.platform} DM"
     chat = source.chat_name or source.chat_id
     return f"{who} · {source.platform} {source.chat_type} {chat}"
-
-
-def _minutes(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.3g} s"
-    return f"{seconds / 60:.0f} min"
 
 
 @dataclass
@@ -280,7 +275,7 @@ class ApprovalManager:
             return True
         if decision == "timeout":
             request.refusal = (
-                f"no answer from the operator within {_minutes(pending.timeout)} (treated as "
+                f"no answer from the operator within {rough_duration(pending.timeout)} (treated as "
                 f"a denial): {request.reason}. Not run: {command}"
             )
         else:
@@ -353,9 +348,6 @@ class ApprovalManager:
             items = [p for p in items if p.session_key == session_key]
         return sorted(items, key=lambda p: p.created_at)
 
-    def approved_for_session(self, session_id: str) -> bool:
-        return session_id in self._session_ok
-
     async def history(self, session_id: str) -> list[dict[str, Any]]:
         """The stored requests and answers of a session, oldest first."""
         return await self.runner.store.read_sync(_history, session_id)
@@ -383,7 +375,7 @@ class ApprovalManager:
         req = pending.request
         head = f"⚠ The agent wants to run something that needs approval ({req.reason}):"
         body = f"```\n{_one_block(req.command)}\n```"
-        limit = _minutes(pending.timeout)
+        limit = rough_duration(pending.timeout)
         if pending.remote:
             tail = (
                 f"Reply /approve to run it once, /approve session to allow such calls for the "
@@ -456,7 +448,7 @@ class ApprovalManager:
             return CommandResult("Nothing is waiting for approval here.", ok=False)
         if len(candidates) > 1:
             listing = "\n".join(
-                f"- `{p.id}`: {p.request.tool} `{_one_line(p.request.command)}` ({p.where})"
+                f"- `{p.id}`: {p.request.tool} `{one_line(p.request.command)}` ({p.where})"
                 for p in candidates
             )
             return CommandResult(f"Several requests wait; add the id:\n{listing}", ok=False)
@@ -469,21 +461,16 @@ class ApprovalManager:
         )
         self.resolve(pending.id, decision, by=by)
         verb = {"once": "Approved once", "session": "Approved for this session", "deny": "Denied"}
-        return CommandResult(f"{verb[decision]}: `{_one_line(pending.request.command)}`")
+        return CommandResult(f"{verb[decision]}: `{one_line(pending.request.command)}`")
 
 
-def _one_line(text: str, limit: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _one_block(text: str, limit: int = 500) -> str:
-    text = text.replace("```", "'''")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _one_block(text: str) -> str:
+    """``text`` for inside a ``` block: no fence that would end it early; clipped."""
+    return clip(text.replace("```", "'''"), 500)
 
 
 def _answer_text(decision: str, pending: PendingApproval) -> str:
-    what = f"`{_one_line(pending.request.command)}`"
+    what = f"`{one_line(pending.request.command)}`"
     if decision == "once":
         return f"✅ Approved: {what}"
     if decision == "session":

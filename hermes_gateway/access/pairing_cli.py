@@ -17,7 +17,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from hermes_gateway.timefmt import ago
+from hermes_gateway.text import ago, safe_line
 
 if TYPE_CHECKING:
     from hermes_gateway.access.pairing import ApprovedUser, PairingManager, PendingPairing
@@ -105,7 +105,7 @@ async def run_async(
             assert platform is not None
             revoked = await manager.revoke(platform, args.user.strip())
             if revoked is None:
-                print(f"{_clean(args.user)} is not an approved {platform} user", file=err)
+                print(f"{safe_line(args.user, 40)} is not an approved {platform} user", file=err)
                 return 1
             print(f"revoked {_who(platform, revoked.user_id, revoked.user_name)}", file=out)
             return 0
@@ -154,8 +154,8 @@ def _pending_rows(pending: list[PendingPairing], now: float) -> list[tuple[str, 
     return [
         (
             p.platform,
-            _clean(p.user_id),
-            _clean(p.user_name),
+            safe_line(p.user_id, 40),
+            safe_line(p.user_name, 40),
             ago(now - p.created_at),
             _in(p.expires_at - now),
         )
@@ -167,8 +167,8 @@ def _approved_rows(approved: list[ApprovedUser], now: float) -> list[tuple[str, 
     return [
         (
             a.platform,
-            _clean(a.user_id),
-            _clean(a.user_name),
+            safe_line(a.user_id, 40),
+            safe_line(a.user_name, 40),
             ago(now - a.approved_at),
             a.approved_by,
         )
@@ -185,17 +185,9 @@ def _table(out: TextIO, header: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         )
 
 
-def _clean(text: str | None, limit: int = 40) -> str:
-    """A stranger's name as safe terminal text: no escape sequences, one short line."""
-    if not text:
-        return "-"
-    safe = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
-
-
 def _who(platform: str, user_id: str, name: str | None) -> str:
-    who = f"{platform} user {_clean(user_id)}"
-    return f"{who} ({_clean(name)})" if name else who
+    who = f"{platform} user {safe_line(user_id, 40)}"
+    return f"{who} ({safe_line(name, 40)})" if name else who
 
 
 def _in(seconds: float) -> str:

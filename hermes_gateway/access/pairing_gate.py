@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 from typing import TYPE_CHECKING
 
@@ -39,6 +38,7 @@ from hermes_gateway.access.pairing import (
 from hermes_gateway.access.policy import AccessPolicy, hash_id
 from hermes_gateway.config import Config
 from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
+from hermes_gateway.text import minutes_left
 
 if TYPE_CHECKING:
     from hermes_gateway.features import FeatureContext
@@ -64,29 +64,25 @@ def canonical_id(value: str | None) -> bool:
     return bool(value) and _ID.fullmatch(value or "") is not None
 
 
-def _minutes(seconds: float) -> int:
-    return max(1, math.ceil(seconds / 60))
-
-
 def issued_text(code: str, ttl: float) -> str:
     """What a stranger reads: the code (``code`` formatting: one tap copies it) and what next."""
     return (
         f"Hi! I don't know you yet. Your pairing code: `{code}`\n"
         f"Send it to the person who runs this bot; once they approve it (within "
-        f"{_minutes(ttl)} min) you can talk to me."
+        f"{minutes_left(ttl)} min) you can talk to me."
     )
 
 
 def refused_text(refusal: CodeRefused, now: float) -> str:
     """Why no code was issued, in one or two lines."""
     if refusal.reason == "pending":
-        left = _minutes((refusal.retry_at or now) - now)
+        left = minutes_left((refusal.retry_at or now) - now)
         return (
             "Your access request is waiting for the operator's approval; the code you got "
             f"is valid for {left} more min."
         )
     if refusal.reason == "rate_limited":
-        left = _minutes((refusal.retry_at or now) - now)
+        left = minutes_left((refusal.retry_at or now) - now)
         return f"No new pairing code can be issued yet; try again in {left} min."
     return (
         "No pairing code can be issued right now: too many requests are waiting for the "

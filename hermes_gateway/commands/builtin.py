@@ -6,7 +6,8 @@ import time
 
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
-from hermes_gateway.timefmt import ago
+from hermes_gateway.text import ago
+from hermes_gateway.text import one_line as _clip
 
 
 def build_registry() -> CommandRegistry:
@@ -200,8 +201,3 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
             f"{ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
         )
     return CommandResult("\n".join(lines))
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"

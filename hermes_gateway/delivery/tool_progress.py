@@ -35,11 +35,12 @@ from hermes_gateway.delivery.errors import (
     PermanentDeliveryError,
 )
 from hermes_gateway.delivery.rate_gate import RateGate
+from hermes_gateway.text import one_line, stopwatch
 
 if TYPE_CHECKING:
     from hermes_gateway.delivery.transport import MessageTransport
 
-__all__ = ["ToolProgressMessage", "ToolProgressMode", "format_duration"]
+__all__ = ["ToolProgressMessage", "ToolProgressMode"]
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,6 @@ OK = "✓"
 FAILED = "✗"
 SHORT_PREVIEW = 60
 LONG_PREVIEW = 300
-
-
-def format_duration(seconds: float) -> str:
-    """``0.4s``, ``12.3s``, ``2m05s``: short enough for a progress line."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s"
-
-
-def _clip(text: str, limit: int) -> str:
-    """One line of at most ``limit`` characters (newlines shown as spaces)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 @dataclass(eq=False)
@@ -131,7 +118,7 @@ class ToolProgressMessage:
             return
         self._seen.add(name)
         limit = LONG_PREVIEW if self.mode == "verbose" else SHORT_PREVIEW
-        shown = _clip(preview, limit) if preview else ""
+        shown = one_line(preview, limit, trim=True) if preview else ""
         text = f"{STARTED} {name}: {shown}" if shown else f"{STARTED} {name}"
         self._open.setdefault(name, deque()).append(len(self._lines))
         self._add(_Line(name, shown, text))
@@ -148,9 +135,9 @@ class ToolProgressMessage:
         else:
             index = pending.popleft()
         icon = OK if ok else FAILED
-        took = format_duration(duration)
+        took = stopwatch(duration)
         if self.mode == "verbose":
-            result = _clip(result_preview, LONG_PREVIEW) if result_preview else ""
+            result = one_line(result_preview, LONG_PREVIEW, trim=True) if result_preview else ""
             text = f"{icon} {name} {took}" + (f": {result}" if result else "")
             self._add(_Line(name, result, text))
             return

@@ -39,6 +39,7 @@ from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
 from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["GatewayRunner"]
 
@@ -74,7 +75,7 @@ class GatewayRunner:
         """Delivers to chats by target (cron results, webhook answers)."""
         self._turn_counter = 0
         self._cwd = Path(config.agent.cwd).expanduser()
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self.approver: Callable[[SessionRuntime], Approver] | None = None
         """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
 
@@ -355,13 +356,6 @@ class GatewayRunner:
         self.publish_received(rt, text, batch[-1].source.user_name)
         await self.run_agent(rt, history)
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        """A background task kept referenced until done (so it is never collected)."""
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def run_agent(
         self,
         rt: SessionRuntime,
@@ -390,7 +384,9 @@ class GatewayRunner:
             adapter = self.supervisor.adapters.get(rt.source.platform)
             delivery = adapter.begin_turn(rt.source) if adapter else None
             if adapter is not None:
-                self._spawn(_quietly(adapter.send_typing(rt.source)), f"typing:{rt.key}")
+                self._background.spawn(
+                    _quietly(adapter.send_typing(rt.source)), name=f"typing:{rt.key}"
+                )
         sink = TurnSink(self.bus, rt.key, turn_id, delivery or NULL_DELIVERY)
         ctx = ToolContext(
             session_id=rt.record.id,
@@ -489,8 +485,7 @@ class GatewayRunner:
             return search_all
 
         async def search_own(query: str, limit: int) -> list[Any]:
-            hits = await self.store.search(query, limit=limit * 5)
-            return [h for h in hits if h.session_key == rt.key][:limit]
+            return await self.store.search(query, limit=limit, session_key=rt.key)
 
         return search_own
 

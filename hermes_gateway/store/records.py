@@ -38,11 +38,6 @@ class SessionRecord:
     message_count: int = 0
     last_preview: str = ""
 
-    @property
-    def is_active(self) -> bool:
-        """Whether this is (still) the session new messages of its key go to."""
-        return self.ended_at is None
-
 
 @dataclass
 class StoredMessage:
@@ -87,23 +82,6 @@ class StoredMessage:
         if self.name is not None:
             out["name"] = self.name
         return out
-
-    @classmethod
-    def from_openai(cls, message: dict[str, Any], **extra: Any) -> StoredMessage:
-        """Build a record from a chat-completions message dict (the inverse of ``to_openai``).
-
-        Args:
-            message: A dict with at least ``role``; unknown keys are ignored.
-            **extra: Other fields to set (token counts, ``meta``, ``interrupted``).
-        """
-        return cls(
-            role=message["role"],
-            content=message.get("content"),
-            tool_calls=message.get("tool_calls") or None,
-            tool_call_id=message.get("tool_call_id"),
-            name=message.get("name"),
-            **extra,
-        )
 
 
 @dataclass

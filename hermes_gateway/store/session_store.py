@@ -2,18 +2,16 @@
 
 Design choices, and why:
 
-* One aiosqlite connection per store; SQLite in WAL mode with ``synchronous=NORMAL``,
-  foreign keys on and a 5 s busy timeout, so another process (the ``hermes pairing`` CLI, a
-  second store) can read at any time and write by waiting its turn instead of failing with
+* One ``sqlite3`` connection per store, owned by one dedicated thread
+  (:class:`.executor.SqliteWorker`); SQLite in WAL mode with ``synchronous=NORMAL``, foreign
+  keys on and a 5 s busy timeout, so another process (the ``hermes pairing`` CLI, a second
+  store) can read at any time and write by waiting its turn instead of failing with
   "database is locked".
-* Every public call is ONE hop to aiosqlite's worker thread: the whole call (``BEGIN
-  IMMEDIATE``, the statements, ``COMMIT`` or ``ROLLBACK``) runs there as one plain function
-  on the underlying ``sqlite3`` connection. A hop costs far more than a cached statement, and
-  a gateway turn does ``get_active_session`` and two ``append_messages``; one hop per call
-  instead of four or five is most of the store's latency. aiosqlite has no public API for
-  "run this function in your thread", so :func:`_hop` and :func:`_raw_connection` are the only
-  two places that touch its internals (``Connection._execute`` and ``Connection._conn``,
-  unchanged since aiosqlite 0.1); a unit test fails loudly if they ever go away.
+* Every public call is ONE hop to that thread: the whole call (``BEGIN IMMEDIATE``, the
+  statements, ``COMMIT`` or ``ROLLBACK``) runs there as one plain function on the connection.
+  A hop costs far more than a cached statement, and a gateway turn does
+  ``get_active_session`` and two ``append_messages``; one hop per call instead of four or five
+  is most of the store's latency. The event loop never waits on SQLite.
 * Statements are fixed strings, so ``sqlite3``'s statement cache prepares each once.
 * Durability: ``append_messages`` returns only after ``COMMIT``. In WAL mode a committed
   transaction is in the WAL file before COMMIT returns, so a process killed right after the
@@ -35,8 +33,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
+from ..text import one_line
+from .executor import SqliteWorker
 from .fts import build_match_query
 from .migrations import MIGRATIONS, apply_migrations, get_user_version, latest_version
 from .records import MESSAGE_ROLES, SearchHit, SessionRecord, StoredMessage
@@ -62,20 +60,6 @@ class SessionNotFoundError(LookupError):
 def default_db_path(hermes_home: str | Path) -> Path:
     """Where the gateway keeps its database: ``<HERMES_HOME>/hermes_tui.db``."""
     return Path(hermes_home) / DEFAULT_DB_NAME
-
-
-# --------------------------------------------------------------------------------------------
-# aiosqlite internals (the only two uses; see the module docstring)
-
-
-def _raw_connection(db: aiosqlite.Connection) -> sqlite3.Connection:
-    """The ``sqlite3`` connection aiosqlite drives; only ever used from its worker thread."""
-    return db._conn  # private aiosqlite attribute: see the module docstring
-
-
-async def _hop(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` on aiosqlite's worker thread, after anything already queued there."""
-    return await db._execute(fn, *args)  # private aiosqlite method: see the module docstring
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,16 +93,7 @@ def _fold_title(title: str | None) -> tuple[str | None, str | None]:
     return title, title.casefold()
 
 
-def _preview(text: str | None) -> str:
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    if len(flat) <= PREVIEW_CHARS:
-        return flat
-    return flat[: PREVIEW_CHARS - 1] + "\u2026"
-
-
-def _run_in_tx(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+def _run_in_tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
     """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` — or ``ROLLBACK`` and re-raise.
 
     IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a transaction
@@ -226,8 +201,13 @@ JOIN sessions s ON s.id = m.session_id
 WHERE messages_fts MATCH ?
 """
 _SEARCH_ORDER = " ORDER BY rank, m.created_at DESC, m.id DESC LIMIT ?"
-_SQL_SEARCH = _SEARCH_SELECT + _SEARCH_ORDER
-_SQL_SEARCH_SESSION = _SEARCH_SELECT + " AND m.session_id = ?" + _SEARCH_ORDER
+#: Keyed by (filter by session id?, filter by session key?); fixed strings for the stmt cache.
+_SQL_SEARCH = {
+    (False, False): _SEARCH_SELECT + _SEARCH_ORDER,
+    (True, False): _SEARCH_SELECT + " AND m.session_id = ?" + _SEARCH_ORDER,
+    (False, True): _SEARCH_SELECT + " AND s.session_key = ?" + _SEARCH_ORDER,
+    (True, True): _SEARCH_SELECT + " AND m.session_id = ? AND s.session_key = ?" + _SEARCH_ORDER,
+}
 
 _SQL_HISTORY_LAST = "SELECT text FROM input_history WHERE scope = ? ORDER BY id DESC LIMIT 1"
 _SQL_HISTORY_INSERT = "INSERT INTO input_history (scope, text, created_at) VALUES (?, ?, ?)"
@@ -261,7 +241,7 @@ def _session_from_row(row: Sequence[Any]) -> SessionRecord:
         prompt_tokens=row[12],
         completion_tokens=row[13],
         message_count=row[14],
-        last_preview=_preview(row[15]),
+        last_preview=one_line(row[15], PREVIEW_CHARS),
     )
 
 
@@ -427,12 +407,15 @@ def _tx_pop_last_turn(conn: sqlite3.Connection, session_id: str) -> list[StoredM
 
 
 def _search(
-    conn: sqlite3.Connection, match: str, limit: int, session_id: str | None
+    conn: sqlite3.Connection,
+    match: str,
+    limit: int,
+    session_id: str | None,
+    session_key: str | None,
 ) -> list[SearchHit]:
-    if session_id is None:
-        rows = conn.execute(_SQL_SEARCH, (match, limit)).fetchall()
-    else:
-        rows = conn.execute(_SQL_SEARCH_SESSION, (match, session_id, limit)).fetchall()
+    sql = _SQL_SEARCH[(session_id is not None, session_key is not None)]
+    filters = tuple(v for v in (session_id, session_key) if v is not None)
+    rows = conn.execute(sql, (match, *filters, limit)).fetchall()
     return [SearchHit(*row) for row in rows]
 
 
@@ -450,7 +433,7 @@ def _enable_wal(conn: sqlite3.Connection) -> str:
     Switching needs an exclusive lock and SQLite answers "database is locked" at once, without
     the busy handler, when another connection is opening the same new file at that moment
     (the gateway and the CLI starting together). So this waits itself, up to the busy timeout.
-    It runs on aiosqlite's worker thread, never on the event loop, so sleeping is fine.
+    It runs on the store's own thread, never on the event loop, so sleeping is fine.
     """
     mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
     deadline = time.monotonic() + BUSY_TIMEOUT_S
@@ -497,10 +480,9 @@ class SessionStore:
     #: Input-history entries kept per scope (a class attribute so a subclass can change it).
     history_cap: int = INPUT_HISTORY_CAP
 
-    def __init__(self, db: aiosqlite.Connection, path: str | Path, schema_version: int) -> None:
+    def __init__(self, db: SqliteWorker, path: str | Path, schema_version: int) -> None:
         """Use :meth:`open`; this only wires an already prepared connection."""
         self._db = db
-        self._raw = _raw_connection(db)
         self._path = path
         self.schema_version: int = schema_version
         # Serializes write transactions: needed because transaction() spans several hops and
@@ -521,9 +503,9 @@ class SessionStore:
         """
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        db = await SqliteWorker.open(path, timeout=BUSY_TIMEOUT_S, name="sqlite-store")
         try:
-            version = await _hop(db, _prepare, _raw_connection(db))
+            version = await db.run(_prepare)
         except BaseException:
             await db.close()
             raise
@@ -548,8 +530,8 @@ class SessionStore:
         return self._path
 
     @property
-    def connection(self) -> aiosqlite.Connection:
-        """The aiosqlite connection, for feature modules that keep their own tables.
+    def connection(self) -> SqliteWorker:
+        """The store's connection (async, statement at a time), for feature modules' own tables.
 
         Read with it freely; write only inside :meth:`transaction` (or :meth:`write_sync`), since
         the connection is in autocommit mode and shared with the store's own transactions.
@@ -557,7 +539,7 @@ class SessionStore:
         return self._db
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[SqliteWorker]:
         """``async with store.transaction() as conn:`` — statements between BEGIN IMMEDIATE/COMMIT.
 
         The store's own writes wait until the block ends; an exception (or cancellation) rolls
@@ -570,11 +552,11 @@ class SessionStore:
                 yield self._db
                 await self._db.execute("COMMIT")
             except BaseException:
-                # A cancelled await does not stop the statement queued on the worker thread
+                # A cancelled await does not stop the statement queued on the store's thread
                 # (BEGIN may still succeed after we were cancelled). The worker runs calls in
                 # order, so this rollback runs after it, before the lock lets anyone else in.
                 with contextlib.suppress(Exception):
-                    await _hop(self._db, _rollback_if_open, self._raw)
+                    await self._db.run(_rollback_if_open)
                 raise
 
     async def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -583,18 +565,18 @@ class SessionStore:
         For feature modules' hot reads. ``fn`` must not block on anything but SQLite and must
         not keep the connection.
         """
-        return await _hop(self._db, fn, self._raw, *args)
+        return await self._db.run(fn, *args)
 
     async def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`read_sync`, with ``fn`` inside BEGIN IMMEDIATE ... COMMIT (rollback on error)."""
         async with self._write_lock:
-            return await _hop(self._db, _run_in_tx, fn, self._raw, *args)
+            return await self._db.run(_run_in_tx, fn, *args)
 
     # ---- sessions ---------------------------------------------------------------------------
 
     async def get_active_session(self, session_key: str) -> SessionRecord | None:
         """The session new messages of ``session_key`` go to, or None if it has none."""
-        row = await _hop(self._db, _fetch_one, self._raw, _SQL_GET_ACTIVE, (session_key,))
+        row = await self._db.run(_fetch_one, _SQL_GET_ACTIVE, (session_key,))
         return None if row is None else _session_from_row(row)
 
     async def create_session(
@@ -647,7 +629,7 @@ class SessionStore:
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session with that id, or None."""
-        return await _hop(self._db, _fetch_session, self._raw, session_id)
+        return await self._db.run(_fetch_session, session_id)
 
     async def find_session(self, name_or_id: str) -> SessionRecord | None:
         """Resolve what a user typed after ``/resume``.
@@ -655,7 +637,7 @@ class SessionStore:
         Tries the exact id, then the exact title (case-insensitive), then a title prefix that
         exactly one session has. None when nothing, or more than one prefix match, fits.
         """
-        return await _hop(self._db, _find_session, self._raw, name_or_id)
+        return await self._db.run(_find_session, name_or_id)
 
     async def list_sessions(
         self, *, limit: int = 50, platform: str | None = None, include_ended: bool = True
@@ -663,7 +645,7 @@ class SessionStore:
         """Sessions, most recently updated first, with message counts and previews."""
         sql = _SQL_LIST[(platform is not None, not include_ended)]
         params: tuple[Any, ...] = (limit,) if platform is None else (platform, limit)
-        rows = await _hop(self._db, _fetch_all, self._raw, sql, params)
+        rows = await self._db.run(_fetch_all, sql, params)
         return [_session_from_row(r) for r in rows]
 
     async def set_title(self, session_id: str, title: str) -> None:
@@ -684,7 +666,7 @@ class SessionStore:
         Raises:
             SessionNotFoundError: No such session.
         """
-        row = await _hop(self._db, _fetch_one, self._raw, _SQL_USAGE, (session_id,))
+        row = await self._db.run(_fetch_one, _SQL_USAGE, (session_id,))
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r}")
         return int(row[0]), int(row[1])
@@ -743,7 +725,7 @@ class SessionStore:
         A limit can cut between an assistant's tool call and its tool results; callers that
         send the result to a model must trim to a clean turn boundary themselves.
         """
-        return await _hop(self._db, _get_messages, self._raw, session_id, limit)
+        return await self._db.run(_get_messages, session_id, limit)
 
     async def pop_last_turn(self, session_id: str) -> list[StoredMessage]:
         """Delete the last user message and everything after it (``/undo``, ``/retry``).
@@ -754,17 +736,26 @@ class SessionStore:
         return await self.write_sync(_tx_pop_last_turn, session_id)
 
     async def search(
-        self, query: str, *, limit: int = 20, session_id: str | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 20,
+        session_id: str | None = None,
+        session_key: str | None = None,
     ) -> list[SearchHit]:
         """Full-text search over message text; best match first, newest first on ties.
 
         Any string is accepted: it is searched as plain words (see :mod:`.fts`), never parsed
         as FTS5 syntax. A query with no searchable word returns ``[]``.
+
+        ``session_id`` / ``session_key`` restrict the hits in SQL, before ``limit`` applies,
+        so a chat searching its own sessions (all sessions of its key) is never crowded out
+        by more recent or better matches in other chats.
         """
         match = build_match_query(query)
         if match is None or limit <= 0:
             return []
-        return await _hop(self._db, _search, self._raw, match, limit, session_id)
+        return await self._db.run(_search, match, limit, session_id, session_key)
 
     # ---- input history and kv ---------------------------------------------------------------
 
@@ -777,12 +768,12 @@ class SessionStore:
 
     async def get_input_history(self, *, scope: str = "local", limit: int = 500) -> list[str]:
         """The newest ``limit`` entries of the scope, oldest first (ready for up-arrow)."""
-        rows = await _hop(self._db, _fetch_all, self._raw, _SQL_HISTORY_GET, (scope, limit))
+        rows = await self._db.run(_fetch_all, _SQL_HISTORY_GET, (scope, limit))
         return [r[0] for r in rows]
 
     async def kv_get(self, key: str) -> str | None:
         """The value stored under ``key``, or None."""
-        row = await _hop(self._db, _fetch_one, self._raw, _SQL_KV_GET, (key,))
+        row = await self._db.run(_fetch_one, _SQL_KV_GET, (key,))
         return None if row is None else row[0]
 
     async def kv_set(self, key: str, value: str) -> None:

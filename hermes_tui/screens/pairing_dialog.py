@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from hermes_gateway.access.events import PairingRequested
+from hermes_gateway.text import ago
 from hermes_tui.screens.decision_dialog import DecisionDialog
 
 PairingAnswer = str
@@ -50,17 +51,6 @@ class PairingInfo:
     @property
     def key(self) -> tuple[str, str]:
         return (self.platform, self.user_id)
-
-
-def age_text(seconds: float) -> str:
-    """``just now``, ``3 min ago``, ``2 h ago``: how long a request has waited."""
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86_400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86_400)} d ago"
 
 
 class FieldRow(Horizontal):
@@ -103,7 +93,7 @@ class PairingDialog(DecisionDialog):  # answers: PairingAnswer | None
                 info.code or "(sent before a restart: ask the user)",
                 value_id="pairing-code",
             )
-            yield FieldRow("Asked", age_text(self.clock() - info.created_at))
+            yield FieldRow("Asked", ago(self.clock() - info.created_at))
             yield Static(
                 "Approve only if you know who this is: ask them which code they received.",
                 classes="dialog-hint",

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static
 
 from hermes_gateway.access.pairing_cli import PLATFORMS
-from hermes_tui.screens.pairing_dialog import age_text
+from hermes_gateway.text import ago, safe_line
 
 if TYPE_CHECKING:
     from hermes_gateway.access.pairing import ApprovedUser, PendingPairing
@@ -37,17 +37,9 @@ def _split_key(key: str) -> tuple[str, str]:
     return platform, user_id
 
 
-def _plain(text: str | None, limit: int = 32) -> str:
-    """A stranger's text as one safe line (no control characters), clipped."""
-    if not text:
-        return "-"
-    safe = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
-
-
 def _cell(text: str | None, limit: int = 32) -> Text:
     """A table cell from a stranger's text: a Text, because DataTable reads a str as markup."""
-    return Text(_plain(text, limit))
+    return Text(safe_line(text, limit))
 
 
 class PairingScreen(Screen[None]):
@@ -125,7 +117,7 @@ class PairingScreen(Screen[None]):
                 _cell(p.user_id, 24),
                 _cell(chat, 20),
                 code,
-                age_text(now - p.created_at),
+                ago(now - p.created_at),
                 f"in {max(1, round((p.expires_at - now) / 60))} min",
                 key=key,
             )
@@ -139,7 +131,7 @@ class PairingScreen(Screen[None]):
                 a.platform,
                 _cell(a.user_name),
                 _cell(a.user_id, 24),
-                age_text(now - a.approved_at),
+                ago(now - a.approved_at),
                 a.approved_by,
                 key=key,
             )
@@ -192,16 +184,16 @@ class PairingScreen(Screen[None]):
         try:
             if what in ("approve", "user"):
                 user = await gate.approve_user(platform, target, by="tui")
-                self.say(f"Approved {_plain(user.user_name or user.user_id)} on {platform}.")
+                self.say(f"Approved {safe_line(user.user_name or user.user_id, 32)} on {platform}.")
             elif what == "code":
                 user = await gate.approve_code(platform, target, by="tui")
-                self.say(f"Approved {_plain(user.user_name or user.user_id)} on {platform}.")
+                self.say(f"Approved {safe_line(user.user_name or user.user_id, 32)} on {platform}.")
             elif what == "deny":
                 await gate.deny(platform, target, by="tui")
-                self.say(f"Denied the request of {_plain(target)} on {platform}.")
+                self.say(f"Denied the request of {safe_line(target, 32)} on {platform}.")
             elif what == "revoke":
                 await gate.revoke(platform, target, by="tui")
-                self.say(f"Revoked {_plain(target)} on {platform}.")
+                self.say(f"Revoked {safe_line(target, 32)} on {platform}.")
         except PairingError as exc:
             self.say(f"Not approved: {exc}")
         if what in ("user", "code"):

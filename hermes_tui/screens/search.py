@@ -15,7 +15,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from hermes_gateway.store import SessionStore
-from hermes_gateway.timefmt import ago
+from hermes_gateway.text import ago
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from hermes_gateway.text import ago_short, clip
 from hermes_tui.messages import SessionSelected
 
 PLATFORM_MARKS = {"local": "⌂", "telegram": "✈", "discord": "◆", "api": "⇄", "webhook": "↯"}
@@ -100,10 +101,10 @@ class SessionsPane(OptionList):
         elif row.unread:
             text.append(" ●", style="magenta")
         if row.updated_at:
-            text.append(f"  {_age(time.time() - row.updated_at)}", style="dim")
+            text.append(f"  {ago_short(time.time() - row.updated_at)}", style="dim")
         if row.preview:
             width = max(10, self.scrollable_content_region.width - 4)
-            preview = row.preview if len(row.preview) <= width else row.preview[: width - 1] + "…"
+            preview = clip(row.preview, width)
             text.append("\n  " + preview, style="dim")
         return text
 
@@ -115,13 +116,3 @@ class SessionsPane(OptionList):
         key = event.option.id
         if key is not None and key in self.rows:
             self.post_message(SessionSelected(key, self.rows[key].session_id))
-
-
-def _age(seconds: float) -> str:
-    if seconds < 60:
-        return "now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"

@@ -230,7 +230,9 @@ async def test_several_waiting_requests_need_an_id(h: Harness) -> None:
     await h.gw.local.submit(f"/deny {b.request_id}")
     await h.gw.local.submit(f"/approve session {a.request_id}")
     assert await first is True and await second is False
-    assert h.approvals.approved_for_session(rt.record.id)
+    # "session" sticks: the next request of this session goes ahead without asking.
+    assert await approve(ApprovalRequest("terminal", "reboot", "r")) is True
+    assert len(h.rec.of(ApprovalRequested)) == 2
 
 
 async def test_approvals_always_asks_before_every_tool_call(h: Harness, hermes_home: Path) -> None:

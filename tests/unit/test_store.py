@@ -1,6 +1,7 @@
 """Tests for hermes_gateway.store: sessions, messages, search, history, kv, concurrency.
 
-Every test runs against a real SQLite file in a temporary folder through the real aiosqlite.
+Every test runs against a real SQLite file in a temporary folder, through the store's own
+SQLite thread.
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from hermes_gateway.store import (
@@ -26,6 +27,7 @@ from hermes_gateway.store import (
     default_db_path,
     latest_version,
 )
+from hermes_gateway.store.executor import SqliteWorker
 
 KEY_A = "telegram:dm:1001"
 KEY_B = "discord:group:42:7"
@@ -62,7 +64,7 @@ async def test_open_creates_parent_and_sets_pragmas(tmp_path: Path) -> None:
         assert path.exists()
         assert store.schema_version == latest_version() >= 3
         db = store.connection
-        assert isinstance(db, aiosqlite.Connection)
+        assert isinstance(db, SqliteWorker)
 
         async def pragma(name: str) -> object:
             rows = list(await db.execute_fetchall(f"PRAGMA {name}"))
@@ -78,11 +80,15 @@ async def test_open_creates_parent_and_sets_pragmas(tmp_path: Path) -> None:
         await store.close()  # idempotent
 
 
-def test_aiosqlite_internals_used_by_the_store_exist() -> None:
-    # The store runs each call as one function on aiosqlite's worker thread; if an aiosqlite
-    # upgrade renames these, this is the test that says why everything else broke.
-    assert callable(aiosqlite.Connection._execute)
-    assert isinstance(aiosqlite.Connection._conn, property)
+async def test_store_calls_run_on_one_dedicated_thread(store: SessionStore) -> None:
+    # Every call is one hop to the thread that owns the connection, never the loop's thread
+    # (replaces the old check that aiosqlite's private _execute/_conn still existed).
+    def thread_id(conn: sqlite3.Connection) -> int:
+        return threading.get_ident()
+
+    read_thread = await store.read_sync(thread_id)
+    write_thread = await store.write_sync(thread_id)
+    assert read_thread == write_thread != threading.get_ident()
 
 
 async def test_in_memory_store_works() -> None:
@@ -108,7 +114,7 @@ async def test_create_get_and_list_sessions_newest_first(store: SessionStore) ->
         "1001",
     )
     assert (got.user_id, got.display_name, got.title, got.thread_id) == ("u1", "Ann", "First", None)
-    assert got.ended_at is None and got.is_active
+    assert got.ended_at is None
     assert await store.get_session("nope") is None
 
     # Writing to `a` makes it the most recently updated.
@@ -150,7 +156,7 @@ async def test_create_session_ends_previous_active_of_same_key(store: SessionSto
     active = await store.get_active_session(KEY_A)
     assert active is not None and active.id == b.id
     old = await store.get_session(a.id)
-    assert old is not None and old.ended_at is not None and not old.is_active
+    assert old is not None and old.ended_at is not None
     # Another key is untouched.
     assert (await store.get_active_session(KEY_B)).id == other.id  # type: ignore[union-attr]
     assert [s.id for s in await store.list_sessions(include_ended=False)] == [b.id, other.id]
@@ -261,7 +267,7 @@ async def test_append_and_get_messages_round_trip(store: SessionStore) -> None:
         {"role": "tool", "content": "a.txt\nb.txt", "tool_call_id": "c1", "name": "terminal"},
         {"role": "assistant", "content": "two files"},
     ]
-    assert StoredMessage.from_openai(got[1].to_openai()).tool_calls == [_call("c1")]
+    assert got[1].tool_calls == [_call("c1")]
     assert StoredMessage("user").to_openai() == {"role": "user", "content": ""}
 
     more = [StoredMessage("user", f"m{i}") for i in range(5)]
@@ -514,6 +520,32 @@ async def test_search_ranks_then_newest_first_on_ties(store: SessionStore) -> No
     (new,) = await store.append_messages(s.id, [StoredMessage("user", "kiwi apple")])
     (best,) = await store.append_messages(s.id, [StoredMessage("user", "kiwi kiwi kiwi")])
     assert [h.message_id for h in await store.search("kiwi")] == [best, new, old]
+
+
+async def test_search_by_session_key_is_not_crowded_out_by_other_chats(
+    store: SessionStore,
+) -> None:
+    # The chat's own hits: one in an ended session of its key, one in its active session.
+    first = await _session(store, KEY_A)
+    (old_hit,) = await store.append_messages(first.id, [StoredMessage("user", "the walrus")])
+    second = await _session(store, KEY_A)  # ends ``first``: same key, new session
+    (own_hit,) = await store.append_messages(second.id, [StoredMessage("user", "a walrus")])
+    # 100 other chats with more recent and better matches.
+    for i in range(100):
+        other = await _session(store, f"telegram:dm:{2000 + i}")
+        await store.append_messages(other.id, [StoredMessage("user", "walrus walrus walrus")])
+
+    # Fetching a multiple of the limit and filtering afterwards misses the chat's own hits...
+    crowded = await store.search("walrus", limit=25)
+    assert all(h.session_key != KEY_A for h in crowded)
+    # ...filtering in SQL finds them, across all sessions of the key and only those.
+    hits = await store.search("walrus", limit=5, session_key=KEY_A)
+    assert {h.message_id for h in hits} == {old_hit, own_hit}
+    assert {h.session_key for h in hits} == {KEY_A}
+    assert [
+        h.message_id for h in await store.search("walrus", session_key=KEY_A, session_id=first.id)
+    ] == [old_hit]
+    assert await store.search("walrus", session_key="discord:dm:nobody") == []
 
 
 def test_build_match_query_quotes_every_word() -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hermes_gateway.text import one_line
+
 PREVIEW_MAX = 80
 """Longest argument preview shown in the UI; one line of a narrow pane."""
 
@@ -80,7 +82,9 @@ class ToolResult:
 
 def error_result(message: str, summary: str = "") -> ToolResult:
     """Build the uniform failure result (``"error: ..."``) the model learns to recognise."""
-    return ToolResult(content=f"error: {message}", ok=False, summary=summary or clip(message, 60))
+    return ToolResult(
+        content=f"error: {message}", ok=False, summary=summary or one_line(message, 60)
+    )
 
 
 class Tool(ABC):
@@ -112,7 +116,7 @@ class Tool(ABC):
             text = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError):
             text = repr(args)
-        return clip(text)
+        return one_line(text, PREVIEW_MAX)
 
     def schema(self) -> dict[str, Any]:
         """The tool in OpenAI function-calling form."""
@@ -124,14 +128,6 @@ class Tool(ABC):
                 "parameters": self.parameters,
             },
         }
-
-
-def clip(text: str, limit: int = PREVIEW_MAX) -> str:
-    """Squash ``text`` to one line of at most ``limit`` characters (ellipsis when cut)."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line
-    return line[: max(limit - 1, 0)] + "…"
 
 
 def cap_text(text: str, cap: int) -> str:

@@ -23,13 +23,13 @@ from hermes_gateway.agent.tools.base import (
     ToolContext,
     ToolResult,
     cap_text,
-    clip,
     error_result,
     format_size,
     plural,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.text import one_line
 
 BINARY_SNIFF = 8192
 """Bytes inspected for a NUL byte to decide that a file is binary (what git and grep do)."""
@@ -90,7 +90,7 @@ class ReadFileTool(Tool):
         self.output_cap = output_cap
 
     def preview(self, args: dict[str, Any]) -> str:
-        return clip(str(args.get("path", "")))
+        return one_line(str(args.get("path", "")))
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = resolve_path(ctx, str(args.get("path", "")))
@@ -177,7 +177,7 @@ class WriteFileTool(Tool):
     }
 
     def preview(self, args: dict[str, Any]) -> str:
-        return clip(str(args.get("path", "")))
+        return one_line(str(args.get("path", "")))
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = resolve_path(ctx, str(args.get("path", "")))
@@ -263,7 +263,7 @@ class SearchFilesTool(Tool):
             text += f"  ({args['glob']})"
         if args.get("path"):
             text += f"  in {args['path']}"
-        return clip(text)
+        return one_line(text)
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raw = str(args.get("pattern", ""))

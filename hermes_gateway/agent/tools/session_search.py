@@ -15,10 +15,10 @@ from hermes_gateway.agent.tools.base import (
     ToolContext,
     ToolResult,
     cap_text,
-    clip,
     error_result,
     plural,
 )
+from hermes_gateway.text import one_line
 
 MAX_LIMIT = 50
 SNIPPET_CHARS = 400
@@ -77,7 +77,7 @@ class SessionSearchTool(Tool):
         self.output_cap = output_cap
 
     def preview(self, args: dict[str, Any]) -> str:
-        return clip(str(args.get("query", "")))
+        return one_line(str(args.get("query", "")))
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         if ctx.search is None:

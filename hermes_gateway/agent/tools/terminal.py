@@ -39,12 +39,12 @@ from hermes_gateway.agent.tools.base import (
     Tool,
     ToolContext,
     ToolResult,
-    clip,
     error_result,
     plural,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.text import one_line
 
 # A command word position: start of the text or after a separator / subshell opener, then any
 # wrappers (sudo with options, env assignments, xargs, nohup, ...) and an optional directory
@@ -259,7 +259,7 @@ class TerminalTool(Tool):
         self.output_cap = output_cap
 
     def preview(self, args: dict[str, Any]) -> str:
-        return clip(str(args.get("command", "")))
+        return one_line(str(args.get("command", "")))
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         command = str(args.get("command", ""))
@@ -281,7 +281,7 @@ class TerminalTool(Tool):
                     content=request.refusal
                     or f"denied by the operator: {reason}. The command was not run: {command}",
                     ok=False,
-                    summary=clip(request.refusal.split(":", 1)[0], 60)
+                    summary=one_line(request.refusal.split(":", 1)[0], 60)
                     if request.refusal
                     else "denied by the operator",
                 )

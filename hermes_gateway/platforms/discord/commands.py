@@ -27,6 +27,7 @@ import discord
 from hermes_gateway.commands.registry import CommandSpec
 from hermes_gateway.delivery.errors import DeliveryError
 from hermes_gateway.platforms.discord.transport import ALLOWED_MENTIONS, REQUEST_TIMEOUT, guard
+from hermes_gateway.text import one_line
 
 __all__ = [
     "ARGS_OPTION",
@@ -57,11 +58,6 @@ def command_name(name: str) -> str | None:
     return cleaned or None
 
 
-def _clip(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
 def command_payload(specs: Iterable[CommandSpec]) -> list[dict[str, Any]]:
     """The body of ``PUT /applications/{id}/commands`` for the given registry entries."""
     payload: list[dict[str, Any]] = []
@@ -74,7 +70,7 @@ def command_payload(specs: Iterable[CommandSpec]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {
             "type": _CHAT_INPUT,
             "name": name,
-            "description": _clip(spec.description, DESCRIPTION_MAX) or name,
+            "description": one_line(spec.description, DESCRIPTION_MAX, trim=True) or name,
             "dm_permission": True,
         }
         if spec.args_hint:
@@ -82,7 +78,7 @@ def command_payload(specs: Iterable[CommandSpec]) -> list[dict[str, Any]]:
                 {
                     "type": _STRING,
                     "name": ARGS_OPTION,
-                    "description": _clip(spec.args_hint, DESCRIPTION_MAX),
+                    "description": one_line(spec.args_hint, DESCRIPTION_MAX, trim=True),
                     "required": False,
                 }
             ]

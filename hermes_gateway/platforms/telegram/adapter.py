@@ -46,6 +46,7 @@ from hermes_gateway.platforms.telegram.commands import bot_commands
 from hermes_gateway.platforms.telegram.inbound import BotIdentity, TelegramInbound, screen_batch
 from hermes_gateway.platforms.telegram.state import UpdateLedger
 from hermes_gateway.platforms.telegram.transport import ChatTarget, TelegramTransport
+from hermes_gateway.tasks import TaskSet
 
 if TYPE_CHECKING:
     from hermes_gateway.store import SessionStore
@@ -108,6 +109,8 @@ class TelegramAdapter(PlatformAdapter):
         self.app: Application | None = None  # type: ignore[type-arg]
         self.transport: TelegramTransport | None = None
         self.me: BotIdentity | None = None
+        # Keeps fire-and-forget work (stopping the updater after a fatal error) referenced.
+        self._background = TaskSet("telegram")
         self.gate = self._new_gate()
         self.inbound = TelegramInbound(
             self.settings,
@@ -336,7 +339,7 @@ class TelegramAdapter(PlatformAdapter):
         self.report("failed", reason)
         app = self.app
         if app is not None:
-            asyncio.get_running_loop().create_task(self._stop_updater(app))
+            self._background.spawn(self._stop_updater(app), name="telegram-stop-updater")
 
     # -- inbound -------------------------------------------------------------------
     async def _on_update(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
