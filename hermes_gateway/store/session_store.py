@@ -31,9 +31,9 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -75,7 +75,10 @@ def _raw_connection(db: aiosqlite.Connection) -> sqlite3.Connection:
 
 async def _hop(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` on aiosqlite's worker thread, after anything already queued there."""
-    return await db._execute(fn, *args)  # private aiosqlite method: see the module docstring
+    # A private aiosqlite method (see the module docstring), left unannotated by aiosqlite: it
+    # returns what ``fn`` returns.
+    execute = cast(Callable[..., Awaitable[T]], db._execute)
+    return await execute(fn, *args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,6 +405,7 @@ def _tx_append(
         raise SessionNotFoundError(f"no session {session_id!r}")
     ids: list[int] = []
     for row in rows:
+        # lastrowid is typed int | None, but after a successful INSERT it is always the new id.
         ids.append(conn.execute(_SQL_INSERT_MESSAGE, row).lastrowid)  # type: ignore[arg-type]
     return ids
 

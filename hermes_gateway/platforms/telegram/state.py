@@ -53,7 +53,7 @@ class Backoff:
         self.attempt = 0
 
     def next(self) -> float:
-        base = min(self.cap, self.initial * 2**self.attempt)
+        base: float = min(self.cap, self.initial * 2**self.attempt)
         self.attempt += 1
         spread = 1.0 + self.jitter * (2.0 * self._rng() - 1.0)
         return round(min(self.cap, base * spread), 3)
