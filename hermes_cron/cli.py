@@ -27,7 +27,9 @@ __all__ = ["add_parser", "run", "run_async"]
 ALIVE_WITHIN = timedelta(minutes=2, seconds=30)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add the ``cron`` command (and its sub-commands) to ``hermes``'s parser."""
     cron = subparsers.add_parser(
         "cron", help="manage scheduled jobs (works while a gateway is running)"

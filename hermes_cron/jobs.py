@@ -22,6 +22,7 @@ The guarantees the scheduler relies on are made here, each in ONE write transact
 
 from __future__ import annotations
 
+import builtins  # `list` is shadowed by CronStore.list in annotations below it
 import json
 import secrets
 import sqlite3
@@ -685,7 +686,7 @@ class CronStore:
         owner: str,
         lease_s: float,
         liveness: LivenessCheck | None = None,
-    ) -> tuple[list[Claim], list[tuple[Job, RunRecord]]]:
+    ) -> tuple[builtins.list[Claim], builtins.list[tuple[Job, RunRecord]]]:
         """Claim the due jobs for ``owner``; returns ``(claims, missed)``. See the module doc."""
         return await self.store.write_sync(_tx_claim_due, now, grace_s, owner, lease_s, liveness)
 
@@ -747,11 +748,11 @@ class CronStore:
 
     async def recover_stale(
         self, now: datetime, *, owner: str, liveness: LivenessCheck
-    ) -> list[RunRecord]:
+    ) -> builtins.list[RunRecord]:
         """Mark runs of owners that died (or whose lease ran out) as ``interrupted``."""
         return await self.store.write_sync(_tx_recover, now, owner, liveness)
 
-    async def runs(self, job_id: str, limit: int = 20) -> list[RunRecord]:
+    async def runs(self, job_id: str, limit: int = 20) -> builtins.list[RunRecord]:
         """A job's most recent runs, newest first."""
         rows = await self.store.read_sync(
             _fetch_all,

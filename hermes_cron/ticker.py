@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -239,7 +240,7 @@ class Ticker:
     def _start(self, claim: Claim) -> None:
         task = asyncio.create_task(self._run(claim), name=f"cron:{claim.job.id}")
         self.running[claim.job.id] = task
-        task.add_done_callback(lambda t, job_id=claim.job.id: self._forget(job_id, t))
+        task.add_done_callback(functools.partial(self._forget, claim.job.id))
 
     def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self.running.get(job_id) is task:

@@ -38,7 +38,7 @@ class Backoff:
 
     def next(self) -> float:
         """The delay before the next attempt (and count this attempt)."""
-        base = min(self.cap, self.initial * 2**self.attempt)
+        base: float = min(self.cap, self.initial * 2**self.attempt)
         self.attempt += 1
         r = self._rng()
         spread = 1.0 + self.jitter * (r if self.upward else 2.0 * r - 1.0)

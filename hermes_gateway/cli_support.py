@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from hermes_gateway.config import Config
 
 
 def run_with_config(
-    run_async: Callable[[argparse.Namespace, Config], Awaitable[int]], args: argparse.Namespace
+    run_async: Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
 ) -> int:
     """Load the configuration (a bad one is reported by key and file, exit 2), then run."""
     import asyncio

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hermes_gateway.models import MediaRef
+from hermes_gateway.models import MediaKind, MediaRef
 
 __all__ = [
     "MAX_INLINE_IMAGE_BYTES",
@@ -33,17 +33,16 @@ MAX_INLINE_IMAGE_BYTES = 10 * 1024 * 1024
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
+_KIND_BY_MAJOR: dict[str, MediaKind] = {"image": "image", "audio": "audio", "video": "video"}
+
 MediaItem = MediaRef | str | Mapping[str, Any]
 """What a turn may carry: a :class:`MediaRef`, a stored path, or a stored dict."""
 
 
-def kind_for(mime_type: str | None, file_name: str | None = None) -> str:
+def kind_for(mime_type: str | None, file_name: str | None = None) -> MediaKind:
     """The :class:`MediaRef` kind for a MIME type (guessed from the name when missing)."""
     mime = mime_type or (mimetypes.guess_type(file_name)[0] if file_name else None) or ""
-    major = mime.split("/", 1)[0]
-    if major in ("image", "audio", "video"):
-        return major
-    return "document"
+    return _KIND_BY_MAJOR.get(mime.split("/", 1)[0], "document")
 
 
 def _safe_part(text: str, limit: int = 80) -> str:
@@ -75,7 +74,7 @@ async def save_media(
     *,
     platform: str,
     unique_id: str,
-    kind: str | None = None,
+    kind: MediaKind | None = None,
     file_name: str | None = None,
     mime_type: str | None = None,
 ) -> MediaRef:
@@ -97,7 +96,7 @@ async def save_media(
     await asyncio.to_thread(_write_atomically, path, data)
     return MediaRef(
         path=str(path),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         mime_type=mime_type or mimetypes.guess_type(path.name)[0],
         file_name=file_name,
     )
@@ -108,7 +107,7 @@ def _as_ref(item: MediaItem) -> MediaRef:
         return item
     if isinstance(item, str):
         mime = mimetypes.guess_type(item)[0]
-        return MediaRef(path=item, kind=kind_for(mime), mime_type=mime)  # type: ignore[arg-type]
+        return MediaRef(path=item, kind=kind_for(mime), mime_type=mime)
     path = str(item.get("path", ""))
     mime = item.get("mime_type") or mimetypes.guess_type(path)[0]
     kind = item.get("kind") or kind_for(mime, item.get("file_name"))

@@ -64,12 +64,16 @@ def parse_session_key(key: str) -> tuple[str, str, str, str | None]:
     return platform, chat_type, ":".join(parts[2:-1]), parts[-1]
 
 
+MediaKind = Literal["image", "document", "audio", "video"]
+"""What sort of file a :class:`MediaRef` is."""
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     """A file a user sent, already saved under HERMES_HOME/media."""
 
     path: str
-    kind: Literal["image", "document", "audio", "video"] = "document"
+    kind: MediaKind = "document"
     mime_type: str | None = None
     file_name: str | None = None
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hermes_gateway.access.events import ApprovalRequested, ApprovalResolved
+from hermes_gateway.access.events import ApprovalDecision, ApprovalRequested, ApprovalResolved
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext, ToolResult
 from hermes_gateway.agent.tools.registry import ToolRegistry
@@ -305,7 +305,7 @@ class ApprovalManager:
         request: ApprovalRequest,
         command: str,
         now: float,
-        decision: str,
+        decision: ApprovalDecision,
         *,
         by: str | None = None,
     ) -> str:

@@ -31,7 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from hermes_gateway.models import SessionSource
 from hermes_gateway.store import SessionStore
@@ -186,13 +186,15 @@ _PENDING_COLUMNS = "platform, user_id, user_name, chat_id, chat_name, created_at
 _APPROVED_COLUMNS = "platform, user_id, user_name, chat_id, approved_at, approved_by, notified"
 
 
-def _pending(row: tuple) -> PendingPairing:
+def _pending(row: tuple[Any, ...]) -> PendingPairing:
     return PendingPairing(*row)
 
 
-def _approved(row: tuple) -> ApprovedUser:
-    *rest, notified = row
-    return ApprovedUser(*rest, notified=bool(notified))
+def _approved(row: tuple[Any, ...]) -> ApprovedUser:
+    platform, user_id, user_name, chat_id, approved_at, approved_by, notified = row
+    return ApprovedUser(
+        platform, user_id, user_name, chat_id, approved_at, approved_by, notified=bool(notified)
+    )
 
 
 def _purge(conn: sqlite3.Connection, now: float) -> list[PendingPairing]:
@@ -352,6 +354,8 @@ def _tx_approve_user(
         f"SELECT {_PENDING_COLUMNS} FROM pairing_pending WHERE platform = ? AND user_id = ?",
         (platform, user_id),
     ).fetchone()
+    name: str | None
+    chat: str | None
     if row is not None:
         request = _pending(row)
         name, chat = request.user_name, request.chat_id
@@ -427,7 +431,7 @@ def _is_approved(conn: sqlite3.Connection, platform: str, user_id: str) -> bool:
     return row is not None
 
 
-def _exec(conn: sqlite3.Connection, sql: str, params: tuple) -> None:
+def _exec(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
     conn.execute(sql, params)
 
 

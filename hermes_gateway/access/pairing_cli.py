@@ -29,7 +29,9 @@ PLATFORMS = ("telegram", "discord")
 """Platforms that offer pairing codes (those with an ``unauthorized_dm`` setting)."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add the ``pairing`` command (and its sub-commands) to ``hermes``'s parser."""
     pairing = subparsers.add_parser(
         "pairing", help="approve who may DM the bot (works while a gateway is running)"

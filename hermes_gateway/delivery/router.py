@@ -146,7 +146,8 @@ def _parse_one(item: str) -> Target:
         raise TargetError(f'"{item}" is not a delivery target. {TARGET_HELP}')
     if not sep:
         if name in ("local", "origin"):
-            return Target(name, name)  # type: ignore[arg-type]
+            kind: TargetKind = "local" if name == "local" else "origin"
+            return Target(name, kind)
         return Target(name, "home", platform=name)
     if name in ("local", "origin"):
         raise TargetError(f'"{item}": "{name}" takes no chat id. {TARGET_HELP}')
@@ -309,18 +310,18 @@ class DeliveryRouter:
         if sends:
             await asyncio.gather(*sends.values())
         outcomes: list[DeliveryOutcome] = []
-        for target, dest, task, error in plans:
+        for target, sent_to, task, error in plans:
             if error is not None:
                 outcomes.append(DeliveryOutcome(target.spec, "failed", error=error))
-            elif dest is None:
+            elif sent_to is None:
                 outcomes.append(DeliveryOutcome(target.spec, "local"))
             elif silent:
-                outcomes.append(DeliveryOutcome(target.spec, "silent", dest))
+                outcomes.append(DeliveryOutcome(target.spec, "silent", sent_to))
             else:
                 assert task is not None
                 failure = task.result()
                 status: OutcomeStatus = "failed" if failure else "sent"
-                outcomes.append(DeliveryOutcome(target.spec, status, dest, failure))
+                outcomes.append(DeliveryOutcome(target.spec, status, sent_to, failure))
         return outcomes
 
     async def _send(self, chat: SessionSource, body: str) -> str | None:

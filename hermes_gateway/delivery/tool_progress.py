@@ -21,6 +21,7 @@ to date; :meth:`ToolProgressMessage.flush` waits for that.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -227,14 +228,14 @@ class ToolProgressMessage:
             if not text or text == m.shown or m.dead:
                 continue
             if m.id is None:
-                m.id = str(await self.gate.run(chat, lambda text=text: t.send_text(chat, text)))
+                m.id = str(await self.gate.run(chat, functools.partial(t.send_text, chat, text)))
                 m.shown = text
                 continue
             mid = m.id
             try:
                 await self.gate.run(
                     chat,
-                    lambda text=text, mid=mid: t.edit_text(chat, mid, text),
+                    functools.partial(t.edit_text, chat, mid, text),
                     coalesce_key=f"edit:{mid}",
                 )
             except MessageNotModified:

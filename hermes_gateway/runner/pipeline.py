@@ -290,7 +290,7 @@ class GatewayRunner:
                 session_id=rt.record.id,
                 platform=rt.source.platform,
                 text=text,
-                user_name=user_name,  # type: ignore[arg-type]
+                user_name=user_name,
             )
         )
 

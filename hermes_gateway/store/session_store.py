@@ -382,6 +382,7 @@ def _tx_append(
         raise SessionNotFoundError(f"no session {session_id!r}")
     ids: list[int] = []
     for row in rows:
+        # lastrowid is typed int | None, but after a successful INSERT it is always the new id.
         ids.append(conn.execute(_SQL_INSERT_MESSAGE, row).lastrowid)  # type: ignore[arg-type]
     return ids
 

@@ -8,6 +8,7 @@ scrolls up.
 from __future__ import annotations
 
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -56,7 +57,7 @@ class ConversationView(VerticalScroll):
     async def show_transcript(self, messages: list[StoredMessage], partial: str = "") -> None:
         """Replace the pane with a stored transcript (+ the answer being written, if any)."""
         await self.clear()
-        widgets = []
+        widgets: list[Widget] = []
         for message in messages:
             widget_id = f"msg-{message.id}" if message.id is not None else None
             if message.role == "user" and message.content:

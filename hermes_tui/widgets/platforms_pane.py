@@ -46,7 +46,7 @@ class PlatformsPane(Static):
         table.add_column(ratio=1, no_wrap=True)
         for name, (status, seen) in sorted(self.states.items()):
             mark, style = STATE_STYLE.get(status.state, ("?", ""))
-            detail = status.state
+            detail: str = status.state
             if status.state == "reconnecting" and status.retry_in:
                 left = max(0.0, status.retry_in - (time.monotonic() - seen))
                 detail = f"reconnecting in {left:.0f}s"

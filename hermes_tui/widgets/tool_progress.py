@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from hermes_tui.widgets.follow import follow, unfollow
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 MAX_ROWS = 100
@@ -59,7 +63,7 @@ class ToolProgressPane(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._rows: dict[str, ToolRow] = {}
-        self._timer = None
+        self._timer: Timer | None = None
 
     def compose(self):
         yield Static("No tool calls yet.", id="tools-empty", classes="empty")

@@ -353,7 +353,8 @@ class TerminalTool(Tool):
     ) -> None:
         """SIGTERM the whole group, SIGKILL it after ``kill_grace`` if anything survived."""
         _signal_group(pgid, signal.SIGTERM)
-        await asyncio.wait({wait_proc, closed}, timeout=self.kill_grace)
+        either: set[asyncio.Future[Any]] = {wait_proc, closed}
+        await asyncio.wait(either, timeout=self.kill_grace)
         if not wait_proc.done() or not closed.done() or _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
         with suppress(TimeoutError):

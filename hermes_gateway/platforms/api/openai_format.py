@@ -110,11 +110,13 @@ def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
 
 
 def optional_str(body: dict[str, Any], name: str) -> str | None:
-    return _field(body, name, str, None)
+    value: str | None = _field(body, name, str, None)
+    return value
 
 
 def optional_bool(body: dict[str, Any], name: str, default: bool) -> bool:
-    return _field(body, name, bool, default)
+    value: bool = _field(body, name, bool, default)
+    return value
 
 
 def content_text(content: Any, param: str) -> str:

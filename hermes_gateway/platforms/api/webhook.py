@@ -251,7 +251,7 @@ class WebhookRoutes:
                 "as sha256=<hex HMAC-SHA256 of the body with the route's secret>.",
                 code="invalid_signature",
             )
-        event = request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event", "")
+        event = request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event") or ""
         if event == "ping":
             return _json({"status": "pong", "route": name})
         if route.events and event not in route.events:
@@ -277,7 +277,9 @@ class WebhookRoutes:
         host.check_paused(_Run(name, route, "", "", event).source)
         with contextlib.ExitStack() as stack:
             stack.enter_context(host.slot())  # 429 before the delivery id is recorded
-            if delivery and await gateway.store.write_sync(_tx_seen, name, delivery, time.time()):
+            if bool(delivery) and await gateway.store.write_sync(
+                _tx_seen, name, delivery, time.time()
+            ):
                 return _json({"status": "duplicate", "delivery_id": delivery})
             limit.take()
             run_id = delivery or secrets.token_hex(8)

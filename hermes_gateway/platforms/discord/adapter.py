@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import weakref
 from pathlib import Path
@@ -329,7 +330,7 @@ class DiscordAdapter(PlatformAdapter):
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("could not answer a Discord interaction: %s", exc)
             return
-        text = interaction_command_text(interaction.data or {})  # type: ignore[arg-type]
+        text = interaction_command_text(interaction.data or {})
         event = MessageEvent(text=text, source=source, message_id=str(interaction.id), roles=roles)
         reply = InteractionReply(interaction, self.target(source))
         token = PENDING_REPLY.set(reply)
@@ -359,7 +360,7 @@ class DiscordAdapter(PlatformAdapter):
             return
         transport = self.transport
         for chunk in chunks:
-            await self.gate.run(target, lambda c=chunk: transport.send_text(target, c))
+            await self.gate.run(target, functools.partial(transport.send_text, target, chunk))
 
     async def send_file(self, source: SessionSource, path: str | Path, caption: str = "") -> None:
         """Upload a file into the chat (cron results, files the agent hands over)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ from hermes_gateway.delivery import (
     utf16_len,
 )
 from hermes_gateway.delivery.typing import TypingTurn
-from hermes_gateway.models import MessageEvent, SessionSource
+from hermes_gateway.models import ChatType, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
 from hermes_gateway.platforms.telegram.commands import bot_commands
 from hermes_gateway.platforms.telegram.inbound import BotIdentity, TelegramInbound, screen_batch
@@ -139,7 +140,7 @@ class TelegramAdapter(PlatformAdapter):
         if not raw:
             return None
         chat, _, thread = raw.partition(":")
-        chat_type = "group" if chat.startswith("-") else "dm"
+        chat_type: ChatType = "group" if chat.startswith("-") else "dm"
         return SessionSource(self.name, chat, chat_type, thread or None)
 
     def target_for(self, source: SessionSource) -> str:
@@ -265,7 +266,8 @@ class TelegramAdapter(PlatformAdapter):
     async def _start_polling(self, app: Application) -> None:  # type: ignore[type-arg]
         assert app.updater is not None
         await app.updater.start_polling(
-            timeout=self.settings.poll_timeout,
+            # PTB types it int | timedelta but sends the number as is: a float works.
+            timeout=self.settings.poll_timeout,  # type: ignore[arg-type]
             allowed_updates=ALLOWED_UPDATES,
             error_callback=self._on_poll_error,
         )
@@ -412,7 +414,7 @@ class TelegramAdapter(PlatformAdapter):
             raise RuntimeError("Telegram is not connected")
         chat = self.target_for(source)
         for chunk in split_message(text, TELEGRAM_LIMIT, measure=utf16_len):
-            await self.gate.run(chat, lambda c=chunk: transport.send_text(chat, c))
+            await self.gate.run(chat, functools.partial(transport.send_text, chat, chunk))
 
     async def send_typing(self, source: SessionSource) -> None:
         if self.transport is not None:

@@ -40,7 +40,7 @@ from telegram import Update
 
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.media import kind_for, save_media
-from hermes_gateway.models import ChatType, MediaRef, MessageEvent, SessionSource
+from hermes_gateway.models import ChatType, MediaKind, MediaRef, MessageEvent, SessionSource
 
 if TYPE_CHECKING:
     from telegram import Bot, Message
@@ -62,7 +62,7 @@ _CHAT_TYPES: dict[str, ChatType] = {
     "supergroup": "group",
     "channel": "channel",
 }
-_FILE_KINDS = {
+_FILE_KINDS: dict[str, MediaKind | None] = {
     "document": None,  # from its MIME type
     "audio": "audio",
     "voice": "audio",
@@ -97,7 +97,7 @@ class _FileSpec:
     file_id: str
     unique_id: str
     size: int | None
-    kind: str
+    kind: MediaKind
     mime_type: str | None
     file_name: str | None
 
