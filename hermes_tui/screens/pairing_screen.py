@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static
 
 from hermes_gateway.access.pairing_cli import PLATFORMS
+from hermes_tui.messages import PairingChanged
 from hermes_tui.screens.pairing_dialog import age_text
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ class PairingScreen(Screen[None]):
         self.reload()
 
     # --- data --------------------------------------------------------------------------
+
+    @on(PairingChanged)
+    def _on_pairing_changed(self, message: PairingChanged) -> None:
+        self.reload()
 
     @work(group="pairing-reload", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
