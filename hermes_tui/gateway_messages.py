@@ -26,6 +26,10 @@ class GatewayMessage(Message, bubble=False, namespace="gateway"):
 
     EVENT: ClassVar[type[ev.GatewayEvent]] = ev.GatewayEvent
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        kwargs.setdefault("bubble", False)  # Textual resets it to True for each subclass
+        super().__init_subclass__(**kwargs)
+
     def __init__(self, event: Any) -> None:
         super().__init__()
         self.event = event

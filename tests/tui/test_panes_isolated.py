@@ -95,3 +95,7 @@ async def test_sessions_pane_follows_session_and_turn_messages():
 def test_every_event_type_has_its_message_and_unknown_ones_a_fallback():
     assert type(gm.message_for(ev.LoopLag(lag=1.0))) is gm.LoopLag
     assert type(gm.message_for(ev.GatewayEvent())) is gm.GatewayMessage
+
+
+def test_gateway_messages_do_not_bubble_back_to_the_screen():
+    assert not any(cls.bubble for cls in gm.MESSAGE_FOR.values())
