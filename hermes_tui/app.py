@@ -12,20 +12,25 @@ import logging
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from hermes_gateway.config import Config
+from hermes_tui import gateway_messages as gm
 from hermes_tui.approvals_controller import AccessController
 from hermes_tui.bridge import pump_events
-from hermes_tui.messages import GatewayEventMessage
+from hermes_tui.messages import QuitRequested, SearchRequested
 from hermes_tui.notifications import Notification
 from hermes_tui.screens.main import MainScreen
 from hermes_tui.widgets.first_run import FirstRunPanel
 from hermes_tui.widgets.prompt_input import PromptInput
+
+if TYPE_CHECKING:
+    from hermes_gateway.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ class HermesApp(App[None]):
         self.config = config
         self.config_error = config_error
         self.discover_servers = discover_servers
-        self.gateway = None
+        self.gateway: Gateway | None = None
         self.main_screen = MainScreen()
         self._stopped = False
         self.access = AccessController(self)
@@ -149,7 +154,7 @@ class HermesApp(App[None]):
         for panel in self.query(FirstRunPanel):
             await panel.remove()  # before refocusing: removing the focused button moves focus
         self.main_screen.conversation.follow_paused = False
-        self.main_screen.update_status()
+        self.main_screen.refresh_status()
         self.main_screen.query_one(PromptInput).focus()
 
     # --- actions -----------------------------------------------------------------------
@@ -167,8 +172,8 @@ class HermesApp(App[None]):
         from hermes_tui.screens.help import HelpScreen
 
         commands = ""
-        if self.gateway is not None and self.gateway.runner is not None:
-            commands = self.gateway.runner.commands.help_text("local")
+        if self.gateway is not None and self.gateway.operator is not None:
+            commands = self.gateway.operator.commands.help_text("local")
         bindings = [b for b in (*self.BINDINGS, *PromptInput.BINDINGS) if isinstance(b, Binding)]
         self.push_screen(HelpScreen(bindings, commands))
 
@@ -177,22 +182,46 @@ class HermesApp(App[None]):
         self.main_screen.toggle_sessions()
 
     def action_search(self, query: str = "") -> None:
-        if self.gateway is None or self.gateway.store is None:
+        if self.gateway is None or self.gateway.operator is None:
             return
         from hermes_tui.screens.search import SearchScreen
 
         names = {key: row.name for key, row in self.main_screen.sessions_pane.rows.items()}
-        self.push_screen(SearchScreen(self.gateway.store, query, names), self.main_screen.jump_to)
+        self.push_screen(
+            SearchScreen(self.gateway.operator, query, names), self.main_screen.jump_to
+        )
 
-    def action_pause_chat(self) -> None:
-        self.main_screen.toggle_session_pause()
+    @on(SearchRequested)
+    def _on_search_requested(self, message: SearchRequested) -> None:
+        self.action_search(message.query)
+
+    @on(QuitRequested)
+    async def _on_quit_requested(self, message: QuitRequested) -> None:
+        await self.action_quit()
+
+    async def action_pause_chat(self) -> None:
+        await self.main_screen.toggle_session_pause()
 
     def action_pause_platform(self) -> None:
         self.main_screen.toggle_platform_pause()
 
-    def on_gateway_event_message(self, message: GatewayEventMessage) -> None:
-        """Events bubble here after the main screen routed them to its panes."""
-        self.access.handle(message.event)
+    # The main screen routes pairing and approval messages here: their dialogs are the app's.
+
+    @on(gm.ApprovalRequested)
+    def _on_approval_requested(self, message: gm.ApprovalRequested) -> None:
+        self.access.approval_requested(message.event)
+
+    @on(gm.ApprovalResolved)
+    def _on_approval_resolved(self, message: gm.ApprovalResolved) -> None:
+        self.access.approval_resolved(message.event)
+
+    @on(gm.PairingRequested)
+    def _on_pairing_requested(self, message: gm.PairingRequested) -> None:
+        self.access.pairing_requested(message.event)
+
+    @on(gm.PairingResolved)
+    def _on_pairing_resolved(self, message: gm.PairingResolved) -> None:
+        self.access.pairing_resolved(message.event)
 
     def action_open_pairing(self) -> None:
         self.access.open_pairing_screen()

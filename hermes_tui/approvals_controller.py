@@ -1,7 +1,7 @@
 """App-level glue for pairing requests and tool approvals: notifications and dialogs.
 
-The main screen routes gateway events to its panes; the events then bubble to the app,
-which hands them to :class:`AccessController`. It shows one dialog at a time (tool approvals
+The main screen routes the pairing and approval messages to the app, whose handlers call
+:class:`AccessController`. It shows one dialog at a time (tool approvals
 first: an agent is waiting on those), queues the rest, closes a dialog whose request was
 answered elsewhere (a chat's /approve, the CLI, a timeout, expiry) and keeps an open Pairing
 screen current.
@@ -9,14 +9,12 @@ screen current.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.markup import escape
 
-from hermes_gateway import events as ev
 from hermes_gateway.access.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -24,6 +22,7 @@ from hermes_gateway.access.events import (
     PairingResolved,
 )
 from hermes_gateway.text import one_line
+from hermes_tui.messages import PairingChanged
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 # The dialogs and the Pairing screen are imported when first shown: the app's first frame
 # must not wait for widgets (DataTable, Select) that most sessions never open.
-_PAIRING_SCREEN = "hermes_tui.screens.pairing_screen"
 
 
 @dataclass
@@ -70,63 +68,65 @@ class AccessController:
 
     # --- events ------------------------------------------------------------------------
 
-    def handle(self, event: ev.GatewayEvent) -> None:
-        """Called by the app for every gateway event (cheap for the ones it ignores)."""
-        match event:
-            case ApprovalRequested():
-                self.app.notify(
-                    f"{escape(event.where)} wants to run "
-                    f"[b]{escape(one_line(event.command, 60))}[/b] ({escape(event.reason)}).",
-                    title="Approval needed",
-                    severity="warning",
-                    timeout=8,
-                )
-                self._remember(
-                    f"Approval needed: {one_line(event.command, 40)}",
-                    f"{event.where} ({event.reason})",
-                    "warning",
-                    self._show_next,
-                )
-                # Approvals go before pairing requests: an agent is waiting.
-                position = sum(1 for a in self.queue if a.kind == "approval")
-                self.queue.insert(position, _Ask("approval", event.request_id, event))
-                self._show_next()
-            case ApprovalResolved(auto=False):
-                self._drop("approval", event.request_id)
-                if event.by not in ("operator", "interrupt"):
-                    word = "timed out (denied)" if event.decision == "timeout" else event.decision
-                    self.app.notify(
-                        f"[b]{escape(one_line(event.command, 60))}[/b]: {escape(word)}"
-                        f"{'' if event.by == 'timeout' else ' by ' + escape(event.by)}.",
-                        title="Approval answered",
-                        timeout=5,
-                    )
-            case PairingRequested():
-                who = escape(event.user_name or event.user_id)
-                self.app.notify(
-                    f"{who} on {escape(event.platform)} asks for access. "
-                    "[@click=app.open_pairing]Open Pairing[/] (Ctrl+O)",
-                    title="Pairing request",
-                    timeout=10,
-                )
-                self._remember(
-                    f"Pairing request: {event.user_name or event.user_id}",
-                    f"{event.platform}, chat {event.chat_name or event.chat_id}",
-                    "information",
-                    self.open_pairing_screen,
-                )
-                from hermes_tui.screens.pairing_dialog import PairingInfo
+    def approval_requested(self, event: ApprovalRequested) -> None:
+        self.app.notify(
+            f"{escape(event.where)} wants to run "
+            f"[b]{escape(one_line(event.command, 60))}[/b] ({escape(event.reason)}).",
+            title="Approval needed",
+            severity="warning",
+            timeout=8,
+        )
+        self._remember(
+            f"Approval needed: {one_line(event.command, 40)}",
+            f"{event.where} ({event.reason})",
+            "warning",
+            self._show_next,
+        )
+        # Approvals go before pairing requests: an agent is waiting.
+        position = sum(1 for a in self.queue if a.kind == "approval")
+        self.queue.insert(position, _Ask("approval", event.request_id, event))
+        self._show_next()
 
-                info = PairingInfo.from_event(event)
-                self.queue.append(_Ask("pairing", info.key, info))
-                self._show_next()
-                self._refresh_pairing_screen()
-            case PairingResolved():
-                self._drop("pairing", (event.platform, event.user_id))
-                if event.by == "cli" and event.decision == "approved":
-                    who = escape(event.user_name or event.user_id)
-                    self.app.notify(f"{who} on {escape(event.platform)} was approved ({event.by}).")
-                self._refresh_pairing_screen()
+    def approval_resolved(self, event: ApprovalResolved) -> None:
+        if event.auto:
+            return
+        self._drop("approval", event.request_id)
+        if event.by not in ("operator", "interrupt"):
+            word = "timed out (denied)" if event.decision == "timeout" else event.decision
+            self.app.notify(
+                f"[b]{escape(one_line(event.command, 60))}[/b]: {escape(word)}"
+                f"{'' if event.by == 'timeout' else ' by ' + escape(event.by)}.",
+                title="Approval answered",
+                timeout=5,
+            )
+
+    def pairing_requested(self, event: PairingRequested) -> None:
+        who = escape(event.user_name or event.user_id)
+        self.app.notify(
+            f"{who} on {escape(event.platform)} asks for access. "
+            "[@click=app.open_pairing]Open Pairing[/] (Ctrl+O)",
+            title="Pairing request",
+            timeout=10,
+        )
+        self._remember(
+            f"Pairing request: {event.user_name or event.user_id}",
+            f"{event.platform}, chat {event.chat_name or event.chat_id}",
+            "information",
+            self.open_pairing_screen,
+        )
+        from hermes_tui.screens.pairing_dialog import PairingInfo
+
+        info = PairingInfo.from_event(event)
+        self.queue.append(_Ask("pairing", info.key, info))
+        self._show_next()
+        self._refresh_pairing_screen()
+
+    def pairing_resolved(self, event: PairingResolved) -> None:
+        self._drop("pairing", (event.platform, event.user_id))
+        if event.by == "cli" and event.decision == "approved":
+            who = escape(event.user_name or event.user_id)
+            self.app.notify(f"{who} on {escape(event.platform)} was approved ({event.by}).")
+        self._refresh_pairing_screen()
 
     def _remember(self, title: str, detail: str, severity: str, opener: Any) -> None:
         """Keep the request in the notification list (F9) after its toast fades."""
@@ -216,9 +216,6 @@ class AccessController:
         self.app.push_screen(PairingScreen(gate))
 
     def _refresh_pairing_screen(self) -> None:
-        module = sys.modules.get(_PAIRING_SCREEN)
-        if module is None:
-            return  # never opened, so not open
+        """Tell the open screens; a Pairing screen among them re-reads its lists."""
         for screen in self.app.screen_stack:
-            if isinstance(screen, module.PairingScreen):
-                screen.reload()
+            screen.post_message(PairingChanged())

@@ -1,18 +1,8 @@
-"""App-wide Textual messages."""
+"""App-wide Textual messages (gateway events have theirs in :mod:`hermes_tui.gateway_messages`)."""
 
 from __future__ import annotations
 
 from textual.message import Message
-
-from hermes_gateway.events import GatewayEvent
-
-
-class GatewayEventMessage(Message):
-    """A gateway event, delivered to the screen by the bridge."""
-
-    def __init__(self, event: GatewayEvent) -> None:
-        super().__init__()
-        self.event = event
 
 
 class SessionSelected(Message):
@@ -22,3 +12,19 @@ class SessionSelected(Message):
         super().__init__()
         self.session_key = session_key
         self.session_id = session_id
+
+
+class SearchRequested(Message):
+    """Open the search screen, prefilled with ``query`` (the /search command, a binding)."""
+
+    def __init__(self, query: str = "") -> None:
+        super().__init__()
+        self.query = query
+
+
+class QuitRequested(Message):
+    """Stop the gateway and leave (the /quit command)."""
+
+
+class PairingChanged(Message, bubble=False):
+    """Pairing requests or approvals changed: an open Pairing screen re-reads them."""

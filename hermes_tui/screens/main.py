@@ -1,9 +1,15 @@
 """The main screen: platforms, sessions and cron on the left; the conversation, its tools
-and the input on the right. It routes gateway events to the panes and input to the gateway.
+and the input on the right.
+
+Gateway messages do not bubble, so the bridge posts each one to this screen and
+:data:`ROUTES` hands a copy to every pane that handles its type; the panes' own ``@on``
+handlers do the rest. The screen itself keeps only what spans panes: which session is shown,
+its pause state, notifications, and the actions a command asks for (quit, search).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from textual import events, on, work
@@ -12,10 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from hermes_cron.events import CronJobChanged, CronRunFinished, CronRunStarted
-from hermes_gateway import events as ev
-from hermes_gateway.models import MessageEvent
-from hermes_tui.messages import GatewayEventMessage, SessionSelected
+from hermes_tui import gateway_messages as gm
+from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
 from hermes_tui.screens.search import SearchJump
 from hermes_tui.widgets.conversation import ConversationView
@@ -31,17 +35,45 @@ from hermes_tui.widgets.tool_progress import ToolProgressPane
 
 if TYPE_CHECKING:
     from hermes_gateway.gateway import Gateway
-    from hermes_gateway.runner import SessionRuntime
+    from hermes_gateway.operator import OperatorControl, SessionView
+
+APP = "app"
+"""In :data:`ROUTES`: the message goes to the app (pairing and approval dialogs)."""
+
+ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
+    gm.MessageReceived: ("#sessions", "#conversation"),
+    gm.TurnStarted: ("#sessions", "#conversation", "#status"),
+    gm.AgentDelta: ("#conversation",),
+    gm.ToolStarted: ("#tools",),
+    gm.ToolFinished: ("#tools",),
+    gm.TurnFinished: ("#sessions", "#conversation", "#status"),
+    gm.CommandReplied: ("#conversation",),
+    gm.Notice: ("#conversation",),
+    gm.SessionChanged: ("#sessions", "#status"),
+    gm.PlatformStatus: ("#platforms",),
+    gm.PlatformCounters: ("#platforms",),
+    gm.LoopLag: ("#status",),
+    gm.CronJobChanged: ("#cron",),
+    gm.CronRunStarted: ("#cron",),
+    gm.CronRunFinished: ("#cron",),
+    gm.PairingRequested: (APP,),
+    gm.PairingResolved: (APP,),
+    gm.ApprovalRequested: (APP,),
+    gm.ApprovalResolved: (APP,),
+}
+"""Which panes handle each gateway message (CSS selectors within this screen, or APP)."""
 
 
 class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.gateway: Gateway | None = None
+        self.operator: OperatorControl | None = None
         self.current_key: str | None = None
-        self.partial: dict[str, list[str]] = {}
-        """The answer being written in each session, so switching sessions loses nothing."""
-        self.turn_started_at: dict[str, float] = {}
+        self.view: SessionView | None = None
+        """The shown session as last loaded (its chat, for the prompt and pausing)."""
+        self.paused = False
+        """The agent is paused in the shown chat (kept from SessionChanged)."""
         self.notifications = NotificationCenter(on_change=self._alerts_changed)
 
     def compose(self) -> ComposeResult:
@@ -63,7 +95,6 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        self.set_interval(1.0, self._refresh_platforms)
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -77,15 +108,16 @@ class MainScreen(Screen[None]):
 
     async def gateway_ready(self, gateway: Gateway) -> None:
         """Called by the app once the gateway runs: load history, sessions, completions."""
-        assert gateway.runner is not None and gateway.store is not None
+        assert gateway.operator is not None
         self.gateway = gateway
-        self.query_one(SlashComplete).registry = gateway.runner.commands
+        self.operator = operator = gateway.operator
+        self.query_one(SlashComplete).registry = operator.commands
         if gateway.cron is not None:
             self.query_one(CronPane).attach(gateway.cron)
         prompt = self.query_one(PromptInput)
-        prompt.input_history.entries = await gateway.store.get_input_history()
+        prompt.input_history.entries = await operator.input_history()
         sessions = self.query_one(SessionsPane)
-        for record in reversed(await gateway.store.list_sessions(limit=50, include_ended=False)):
+        for record in reversed(await operator.recent_sessions(limit=50)):
             sessions.upsert(
                 record.session_key,
                 session_id=record.id,
@@ -94,9 +126,7 @@ class MainScreen(Screen[None]):
                 preview=record.last_preview,
             )
             sessions.rows[record.session_key].updated_at = record.updated_at
-        local = await gateway.runner.runtime(gateway.local.source)
-        await self.select_session(local.key)
-        self.update_status()
+        await self.select_session(await operator.open_local())
 
     async def show_config_error(self, message: str) -> None:
         await self.conversation.add_notice(
@@ -112,25 +142,37 @@ class MainScreen(Screen[None]):
 
     async def select_session(self, key: str) -> None:
         """Show a session's stored transcript, plus its answer in progress."""
-        if self.gateway is None or self.gateway.store is None:
+        if self.operator is None:
             return
         self.current_key = key
-        rt = self.gateway.runner.sessions.get(key) if self.gateway.runner else None
-        record = rt.record if rt else await self.gateway.store.get_active_session(key)
-        messages = await self.gateway.store.get_messages(record.id) if record else []
-        partial = "".join(self.partial.get(key, []))
-        started = self.turn_started_at.get(key)
-        if partial and messages and started is not None:
-            last = messages[-1]
-            if last.role == "assistant" and (last.created_at or 0) >= started:
-                partial = ""  # the answer was stored before its TurnFinished reached us
-        await self.conversation.show_transcript(messages, partial)
-        await self.query_one(ToolProgressPane).clear()
+        view = await self.operator.select(key)
+        self.view = view
+        self.paused = view.paused
+        await self.conversation.show_session(key, view.messages)
+        await self.query_one(ToolProgressPane).clear(key)
         self.query_one(SessionsPane).mark_read(key)
         row = self.query_one(SessionsPane).rows.get(key)
         self.conversation.border_title = row.name if row else key
         self._update_prompt_hint()
-        self.update_status()
+        self._show_status(view)
+
+    def _show_status(self, view: SessionView) -> None:
+        record = view.record
+        self.query_one(StatusLine).show(
+            view.key,
+            title=record.title if record else None,
+            model=view.model,
+            tokens=record.prompt_tokens + record.completion_tokens if record else 0,
+            busy=view.busy,
+        )
+
+    @work(group="status", exclusive=True, exit_on_error=False)
+    async def refresh_status(self) -> None:
+        """Re-read the shown session's model and tokens (after a command or a new model)."""
+        if self.operator is not None and self.current_key is not None:
+            view = await self.operator.select(self.current_key)
+            if view.key == self.current_key:
+                self._show_status(view)
 
     @on(SessionSelected)
     async def _on_session_selected(self, message: SessionSelected) -> None:
@@ -150,7 +192,7 @@ class MainScreen(Screen[None]):
         self.send_text(message.text)
 
     def send_text(self, text: str) -> None:
-        if self.gateway is None:
+        if self.operator is None:
             self.notify("The gateway is still starting…", severity="warning")
             return
         self._submit(text)
@@ -159,127 +201,85 @@ class MainScreen(Screen[None]):
     async def _submit(self, text: str) -> None:
         """Local session: a message to the agent. Remote session: the operator steps in,
         speaking as the bot (commands act on that chat)."""
-        assert self.gateway is not None and self.gateway.store is not None
-        await self.gateway.store.add_input_history(text)
-        rt = self.selected_runtime()
-        if rt is None or rt.source.platform == "local":
-            await self.gateway.local.submit(text)
+        assert self.operator is not None
+        await self.operator.submit(self.current_key, text)
+
+    # --- gateway messages: routing, and what spans panes --------------------------------
+
+    @on(gm.GatewayMessage)
+    def _route(self, message: gm.GatewayMessage) -> None:
+        """Hand a copy of the message to each pane that handles its type."""
+        for selector in ROUTES.get(type(message), ()):
+            if selector == APP:
+                self.app.post_message(message.copy())
+                continue
+            for pane in self.query(selector):
+                pane.post_message(message.copy())
+
+    @on(gm.SessionChanged)
+    async def _on_session_changed(self, message: gm.SessionChanged) -> None:
+        event = message.event
+        if event.session_key != self.current_key:
             return
-        await self.gateway.runner.handle(
-            MessageEvent(text=text, source=rt.source, from_operator=True)
+        if event.paused != self.paused:
+            self.paused = event.paused
+            self._update_prompt_hint()
+        if event.reason in ("reset", "resumed"):
+            await self.select_session(event.session_key)
+
+    @on(gm.CommandReplied)
+    def _on_command_replied(self, message: gm.CommandReplied) -> None:
+        event = message.event
+        if event.session_key == self.current_key and event.action is not None:
+            action, _, argument = event.action.partition(":")
+            if action == "quit":
+                self.post_message(QuitRequested())
+            elif action == "search":
+                self.post_message(SearchRequested(argument))
+            return
+        if event.session_key == self.current_key:
+            self.refresh_status()  # a command may have changed the model or the session
+
+    @on(gm.EventsDropped)
+    async def _on_events_dropped(self, message: gm.EventsDropped) -> None:
+        if self.current_key is not None:
+            await self.select_session(self.current_key)
+
+    @on(gm.PlatformStatus)
+    def _on_platform_status(self, message: gm.PlatformStatus) -> None:
+        event = message.event
+        if event.state != "failed":
+            return
+        self.notify(f"{event.platform} failed: {event.detail}", severity="error")
+        self.notifications.add(
+            Notification(
+                f"{event.platform} failed",
+                event.detail,
+                "error",
+                open=functools.partial(self.open_platform, event.platform),
+            )
         )
 
-    def selected_runtime(self) -> SessionRuntime | None:
-        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
-            return None
-        return self.gateway.runner.sessions.get(self.current_key)
-
-    # --- events from the gateway -------------------------------------------------------
-
-    @on(GatewayEventMessage)
-    async def _on_gateway_event(self, message: GatewayEventMessage) -> None:
+    @on(gm.CronRunFinished)
+    def _on_cron_run_finished(self, message: gm.CronRunFinished) -> None:
         event = message.event
-        sessions = self.query_one(SessionsPane)
-        key = getattr(event, "session_key", None)
-        here = key is not None and key == self.current_key
-        match event:
-            case ev.AgentDelta(text=text):
-                self.partial.setdefault(event.session_key, []).append(text)
-                if here:
-                    await self.conversation.append_delta(text)
-            case ev.MessageReceived():
-                if not event.is_command:
-                    sessions.upsert(event.session_key, preview=event.text, touched=True)
-                if here:
-                    await self.conversation.add_user(event.text, from_operator=event.from_operator)
-            case ev.TurnStarted():
-                self.partial[event.session_key] = []
-                self.turn_started_at[event.session_key] = event.ts
-                sessions.upsert(event.session_key, streaming=True)
-                if here:
-                    await self.conversation.begin_answer()
-                    self.update_status(busy=True)
-            case ev.TurnFinished():
-                self.partial.pop(event.session_key, None)
-                sessions.upsert(
-                    event.session_key,
-                    streaming=False,
-                    preview=event.text or event.error or "",
-                    touched=True,
-                )
-                if here:
-                    await self.conversation.end_answer(
-                        event.text, interrupted=event.interrupted, error=event.error
-                    )
-                    self.update_status(busy=False)
-            case ev.ToolStarted():
-                if here:
-                    await self.query_one(ToolProgressPane).tool_started(
-                        event.call_id, event.name, event.preview
-                    )
-            case ev.ToolFinished():
-                if here:
-                    self.query_one(ToolProgressPane).tool_finished(
-                        event.call_id, event.ok, event.duration, event.summary
-                    )
-            case ev.CommandReplied():
-                if here:
-                    if event.action == "quit":
-                        await self.app.action_quit()
-                        return
-                    if event.action and event.action.startswith("search"):
-                        self.app.action_search(event.action.partition(":")[2])
-                        return
-                    await self.conversation.add_command_reply(event.text, ok=event.ok)
-                self.update_status()
-            case ev.Notice():
-                if here or key is None:
-                    await self.conversation.add_notice(event.text, event.level)
-            case ev.SessionChanged():
-                sessions.upsert(
-                    event.session_key,
-                    session_id=event.session_id,
-                    platform=event.platform or None,
-                    name=event.title or event.display_name,
-                    touched=event.reason in ("started", "reset"),
-                )
-                if here and event.reason in ("reset", "resumed"):
-                    await self.select_session(event.session_key)
-                self.update_status()
-            case ev.PlatformStatus():
-                self.query_one(PlatformsPane).set_status(event)
-                if event.state == "failed":
-                    self.notify(f"{event.platform} failed: {event.detail}", severity="error")
-                    self.notifications.add(
-                        Notification(
-                            f"{event.platform} failed",
-                            event.detail,
-                            "error",
-                            open=lambda p=event.platform: self.open_platform(p),
-                        )
-                    )
-            case CronRunFinished() if event.status != "ok" or event.delivery_status in (
-                "failed",
-                "partial",
-            ):
-                problem = event.error if event.status != "ok" else event.delivery_error
-                self.notifications.add(
-                    Notification(
-                        f"cron job {event.name or event.job_id}: "
-                        f"{event.status if event.status != 'ok' else 'not delivered'}",
-                        problem or "",
-                        "error" if event.status != "ok" else "warning",
-                        open=lambda j=event.job_id: self.query_one("#cron").open_output(j),
-                    )
-                )
-            case CronJobChanged() | CronRunStarted() | CronRunFinished():
-                self.query_one(CronPane).on_cron_event(event)
-            case ev.LoopLag(lag=lag):
-                self.query_one(StatusLine).lag_ms = lag * 1000
-                self.set_timer(5, self._clear_lag)
-            case ev.EventsDropped():
-                if self.current_key is not None:
-                    await self.select_session(self.current_key)
+        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
+            return
+        problem = event.error if event.status != "ok" else event.delivery_error
+        job_id = event.job_id
+
+        def open_output() -> object:
+            return self.query_one(CronPane).open_output(job_id)
+
+        self.notifications.add(
+            Notification(
+                f"cron job {event.name or event.job_id}: "
+                f"{event.status if event.status != 'ok' else 'not delivered'}",
+                problem or "",
+                "error" if event.status != "ok" else "warning",
+                open=open_output,
+            )
+        )
 
     async def jump_to(self, jump: SearchJump | None) -> None:
         """Open the session of a search hit and bring the message into view."""
@@ -291,10 +291,6 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 100, "narrow")
         self.set_class(event.size.height < 30, "short")
-
-    def _refresh_platforms(self) -> None:
-        if self.gateway is not None and self.gateway.runner is not None:
-            self.query_one(PlatformsPane).set_stats(self.gateway.runner.stats)
 
     def toggle_sessions(self) -> None:
         """Focus the Sessions list, or return to the input if it already has focus."""
@@ -310,45 +306,49 @@ class MainScreen(Screen[None]):
     def _close_overlay(self, message: SessionSelected) -> None:
         self.remove_class("sidebar-open")
 
+    def _remote_view(self) -> SessionView | None:
+        view = self.view
+        return view if view is not None and view.remote else None
+
     def _update_prompt_hint(self) -> None:
-        rt = self.selected_runtime()
+        view = self._remote_view()
         prompt = self.query_one(PromptInput)
-        if rt is None or rt.source.platform == "local":
+        if view is None or view.source is None:
             prompt.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
             self.conversation.border_subtitle = ""
             return
-        paused = rt.key in self.gateway.runner.paused_sessions
         prompt.placeholder = (
-            f"Write to {rt.source.display_name} as the bot — /stop, /new act on this chat"
+            f"Write to {view.source.display_name} as the bot — /stop, /new act on this chat"
         )
         self.conversation.border_subtitle = (
-            "agent paused: you answer (F4 resumes)" if paused else f"{rt.source.platform} · live"
+            "agent paused: you answer (F4 resumes)"
+            if self.paused
+            else f"{view.source.platform} · live"
         )
 
-    def toggle_session_pause(self) -> None:
-        rt = self.selected_runtime()
-        if rt is None or rt.source.platform == "local":
+    async def toggle_session_pause(self) -> None:
+        view = self._remote_view()
+        if view is None or view.source is None or self.operator is None:
             self.notify("Select a remote chat to pause its agent.", severity="warning")
             return
-        runner = self.gateway.runner
-        paused = rt.key not in runner.paused_sessions
-        runner.set_session_paused(rt.key, paused)
+        paused = not self.operator.session_paused(view.key)
+        await self.operator.pause_session(view.key, paused)
+        self.paused = paused
         self.notify(
-            f"Agent paused in {rt.source.display_name}: you answer by hand."
+            f"Agent paused in {view.source.display_name}: you answer by hand."
             if paused
-            else f"Agent answers {rt.source.display_name} again."
+            else f"Agent answers {view.source.display_name} again."
         )
         self._update_prompt_hint()
 
     def toggle_platform_pause(self) -> None:
-        rt = self.selected_runtime()
-        if rt is None or rt.source.platform == "local":
+        view = self._remote_view()
+        if view is None or view.source is None or self.operator is None:
             self.notify("Select a chat of the platform to pause.", severity="warning")
             return
-        runner = self.gateway.runner
-        platform = rt.source.platform
-        paused = platform not in runner.paused_platforms
-        runner.set_platform_paused(platform, paused)
+        platform = view.source.platform
+        paused = not self.operator.platform_paused(platform)
+        self.operator.pause_platform(platform, paused)
         self.notify(f"{platform} {'paused' if paused else 'resumed'}.")
 
     def _alerts_changed(self, unseen: int) -> None:
@@ -365,25 +365,9 @@ class MainScreen(Screen[None]):
             self.query_one(PlatformsPane).scroll_visible()
             self.notify(f"{platform}: {self.query_one(PlatformsPane).plain}", timeout=6)
 
-    def _clear_lag(self) -> None:
-        self.query_one(StatusLine).lag_ms = 0
-
-    def update_status(self, busy: bool | None = None) -> None:
-        status = self.query_one(StatusLine)
-        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
-            return
-        runner = self.gateway.runner
-        rt = runner.sessions.get(self.current_key)
-        if rt is None:
-            return
-        status.model = runner.model_for(rt).name
-        status.session = rt.record.title or "untitled session"
-        status.tokens = rt.record.prompt_tokens + rt.record.completion_tokens
-        status.busy = rt.busy if busy is None else busy
-
     # --- actions (bound by the app) -----------------------------------------------------
 
     def interrupt(self) -> bool:
-        if self.gateway is None or self.gateway.runner is None or self.current_key is None:
+        if self.operator is None or self.current_key is None:
             return False
-        return self.gateway.runner.interrupt(self.current_key)
+        return self.operator.stop(self.current_key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -20,6 +20,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Select, Static
 
 from hermes_gateway.access.pairing_cli import PLATFORMS
 from hermes_gateway.text import ago, safe_line
+from hermes_tui.messages import PairingChanged
 
 if TYPE_CHECKING:
     from hermes_gateway.access.pairing import ApprovedUser, PendingPairing
@@ -93,6 +94,10 @@ class PairingScreen(Screen[None]):
         self.reload()
 
     # --- data --------------------------------------------------------------------------
+
+    @on(PairingChanged)
+    def _on_pairing_changed(self, message: PairingChanged) -> None:
+        self.reload()
 
     @work(group="pairing-reload", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:

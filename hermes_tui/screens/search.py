@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -14,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from hermes_gateway.store import SessionStore
+from hermes_gateway.store import SearchHit
 from hermes_gateway.text import ago
 
 
@@ -25,11 +26,17 @@ class SearchJump:
     message_id: int
 
 
+class Searcher(Protocol):
+    """What the screen searches: :class:`~hermes_gateway.operator.OperatorControl`."""
+
+    async def search(self, query: str, limit: int = 50) -> list[SearchHit]: ...
+
+
 class SearchScreen(ModalScreen[SearchJump | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="search.close")]
 
     def __init__(
-        self, store: SessionStore, query: str = "", names: dict[str, str] | None = None
+        self, store: Searcher, query: str = "", names: dict[str, str] | None = None
     ) -> None:
         super().__init__()
         self.store = store

@@ -3,16 +3,25 @@
 Answers stream through ``Markdown.get_stream``, which batches updates that arrive faster than
 frames, and the scroll container is anchored so it follows the answer until the user
 scrolls up.
+
+The pane receives the turn messages of every session: it keeps each session's answer in
+progress (so switching sessions loses nothing) and shows those of ``session_key``. Its own
+handlers and :meth:`show_session` (called by the screen) take one lock, so a transcript is
+never rebuilt halfway through a delta.
 """
 
 from __future__ import annotations
 
+import asyncio
+
+from textual import on
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from hermes_gateway.store import StoredMessage
+from hermes_tui import gateway_messages as gm
 from hermes_tui.widgets.follow import follow, unfollow
 
 
@@ -43,6 +52,72 @@ class ConversationView(VerticalScroll):
         self._stream: MarkdownStream | None = None
         self.follow_paused = False
         """True while something must be read from its top (the first-run panel)."""
+        self.session_key: str | None = None
+        self.partial: dict[str, list[str]] = {}
+        """The answer being written in each session."""
+        self.turn_started_at: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def show_session(self, key: str, messages: list[StoredMessage]) -> None:
+        """Show a session's stored transcript plus its answer in progress."""
+        async with self._lock:
+            self.session_key = key
+            partial = "".join(self.partial.get(key, []))
+            started = self.turn_started_at.get(key)
+            if partial and messages and started is not None:
+                last = messages[-1]
+                if last.role == "assistant" and (last.created_at or 0) >= started:
+                    partial = ""  # the answer was stored before its TurnFinished reached us
+            await self.show_transcript(messages, partial)
+
+    # --- gateway messages ----------------------------------------------------------------
+
+    @on(gm.AgentDelta)
+    async def _on_delta(self, message: gm.AgentDelta) -> None:
+        event = message.event
+        async with self._lock:
+            self.partial.setdefault(event.session_key, []).append(event.text)
+            if event.session_key == self.session_key:
+                await self.append_delta(event.text)
+
+    @on(gm.MessageReceived)
+    async def _on_received(self, message: gm.MessageReceived) -> None:
+        event = message.event
+        async with self._lock:
+            if event.session_key == self.session_key:
+                await self.add_user(event.text, from_operator=event.from_operator)
+
+    @on(gm.TurnStarted)
+    async def _on_turn_started(self, message: gm.TurnStarted) -> None:
+        event = message.event
+        async with self._lock:
+            self.partial[event.session_key] = []
+            self.turn_started_at[event.session_key] = event.ts
+            if event.session_key == self.session_key:
+                await self.begin_answer()
+
+    @on(gm.TurnFinished)
+    async def _on_turn_finished(self, message: gm.TurnFinished) -> None:
+        event = message.event
+        async with self._lock:
+            self.partial.pop(event.session_key, None)
+            if event.session_key == self.session_key:
+                await self.end_answer(event.text, interrupted=event.interrupted, error=event.error)
+
+    @on(gm.CommandReplied)
+    async def _on_command_replied(self, message: gm.CommandReplied) -> None:
+        event = message.event
+        if event.session_key != self.session_key or event.action is not None:
+            return  # an action (quit, search) is the screen's to carry out
+        async with self._lock:
+            await self.add_command_reply(event.text, ok=event.ok)
+
+    @on(gm.Notice)
+    async def _on_notice(self, message: gm.Notice) -> None:
+        event = message.event
+        if event.session_key is None or event.session_key == self.session_key:
+            async with self._lock:
+                await self.add_notice(event.text, event.level)
 
     @property
     def streaming(self) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from hermes_cron.events import CronRunFinished, CronRunStarted
 from hermes_cron.schedules import format_countdown
 from hermes_gateway import events as ev
+from hermes_tui import gateway_messages as gm
 
 if TYPE_CHECKING:
     from hermes_cron.jobs import Job
@@ -140,6 +141,12 @@ class CronPane(Vertical):
         self.reload()
         self.set_interval(5, self.redraw, name="cron-countdown")
         self.set_interval(60, self.reload, name="cron-reload")
+
+    @on(gm.CronJobChanged)
+    @on(gm.CronRunStarted)
+    @on(gm.CronRunFinished)
+    def _on_cron_message(self, message: gm.GatewayMessage) -> None:
+        self.on_cron_event(message.event)
 
     def on_cron_event(self, event: ev.GatewayEvent) -> None:
         """Route a cron event from the bus: note runs, reload, tell the person."""

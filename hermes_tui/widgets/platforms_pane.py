@@ -6,9 +6,11 @@ import time
 
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.widgets import Static
 
-from hermes_gateway.events import PlatformStatus
+from hermes_gateway.events import PlatformCounters, PlatformStatus
+from hermes_tui import gateway_messages as gm
 
 STATE_STYLE = {
     "connected": ("●", "green"),
@@ -21,18 +23,31 @@ STATE_STYLE = {
 
 
 class PlatformsPane(Static):
+    """Each platform's state (``PlatformStatus``) and counters (``PlatformCounters``).
+
+    Both arrive as events when they change; nothing is polled.
+    """
+
     BORDER_TITLE = "Platforms"
 
     def __init__(self, **kwargs) -> None:
         super().__init__("starting…", **kwargs)
         self.states: dict[str, tuple[PlatformStatus, float]] = {}
-        self.stats: dict = {}
+        self.stats: dict[str, PlatformCounters] = {}
         self.plain = ""
         """What the pane shows, as plain text (for tests and screen readers)."""
 
-    def set_stats(self, stats: dict) -> None:
-        """Counters from the runner (messages in/out, last error), refreshed each second."""
-        self.stats = stats
+    @on(gm.PlatformStatus)
+    def _on_status(self, message: gm.PlatformStatus) -> None:
+        self.set_status(message.event)
+
+    @on(gm.PlatformCounters)
+    def _on_counters(self, message: gm.PlatformCounters) -> None:
+        self.set_counters(message.event)
+
+    def set_counters(self, counters: PlatformCounters) -> None:
+        """Messages in and out and the last error of one platform."""
+        self.stats[counters.platform] = counters
         if self.states:
             self._render_table()
 

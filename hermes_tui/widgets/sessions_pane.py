@@ -6,10 +6,12 @@ import time
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import on
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from hermes_gateway.text import ago_short, clip
+from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import SessionSelected
 
 PLATFORM_MARKS = {"local": "⌂", "telegram": "✈", "discord": "◆", "api": "⇄", "webhook": "↯"}
@@ -28,6 +30,8 @@ class SessionRow:
 
 
 class SessionsPane(OptionList):
+    """Every session, newest first: kept current by session and turn messages."""
+
     BORDER_TITLE = "Sessions"
 
     def __init__(self, **kwargs) -> None:
@@ -68,6 +72,39 @@ class SessionsPane(OptionList):
             if key != self.current_key:
                 row.unread = True
         self._render_rows()
+
+    # --- gateway messages ----------------------------------------------------------------
+
+    @on(gm.MessageReceived)
+    def _on_received(self, message: gm.MessageReceived) -> None:
+        event = message.event
+        if not event.is_command:
+            self.upsert(event.session_key, preview=event.text, touched=True)
+
+    @on(gm.TurnStarted)
+    def _on_turn_started(self, message: gm.TurnStarted) -> None:
+        self.upsert(message.event.session_key, streaming=True)
+
+    @on(gm.TurnFinished)
+    def _on_turn_finished(self, message: gm.TurnFinished) -> None:
+        event = message.event
+        self.upsert(
+            event.session_key,
+            streaming=False,
+            preview=event.text or event.error or "",
+            touched=True,
+        )
+
+    @on(gm.SessionChanged)
+    def _on_session_changed(self, message: gm.SessionChanged) -> None:
+        event = message.event
+        self.upsert(
+            event.session_key,
+            session_id=event.session_id,
+            platform=event.platform or None,
+            name=event.title or event.display_name,
+            touched=event.reason in ("started", "reset"),
+        )
 
     def mark_read(self, key: str) -> None:
         self.current_key = key

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
+from textual import on
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from hermes_tui import gateway_messages as gm
+
 
 class StatusLine(Static):
+    """The shown session's model, title, tokens and whether it is answering.
+
+    :meth:`show` sets them from a loaded session; turn and session messages keep them current,
+    so nothing is read back from the gateway in between.
+    """
+
     model: reactive[str] = reactive("")
     session: reactive[str] = reactive("")
     tokens: reactive[int] = reactive(0)
@@ -15,6 +26,51 @@ class StatusLine(Static):
     lag_ms: reactive[float] = reactive(0.0)
     message: reactive[str] = reactive("")
     alerts: reactive[int] = reactive(0)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session_key: str | None = None
+        self._tokens_as_of = 0.0
+        """When ``tokens`` was read from the store: older TurnFinished are already in it."""
+
+    def show(self, key: str, *, title: str | None, model: str, tokens: int, busy: bool) -> None:
+        self.session_key = key
+        self.session = title or "untitled session"
+        self.model = model
+        self.tokens = tokens
+        self._tokens_as_of = time.time()
+        self.busy = busy
+
+    @on(gm.TurnStarted)
+    def _on_turn_started(self, message: gm.TurnStarted) -> None:
+        if message.event.session_key == self.session_key:
+            self.busy = True
+
+    @on(gm.TurnFinished)
+    def _on_turn_finished(self, message: gm.TurnFinished) -> None:
+        event = message.event
+        if event.session_key != self.session_key:
+            return
+        self.busy = False
+        if event.ts > self._tokens_as_of:
+            self.tokens += event.prompt_tokens + event.completion_tokens
+
+    @on(gm.SessionChanged)
+    def _on_session_changed(self, message: gm.SessionChanged) -> None:
+        event = message.event
+        if event.session_key != self.session_key:
+            return
+        self.session = event.title or "untitled session"
+        if event.model:
+            self.model = event.model
+
+    @on(gm.LoopLag)
+    def _on_loop_lag(self, message: gm.LoopLag) -> None:
+        self.lag_ms = message.event.lag * 1000
+        self.set_timer(5, self._clear_lag)
+
+    def _clear_lag(self) -> None:
+        self.lag_ms = 0
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")

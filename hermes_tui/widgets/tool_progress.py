@@ -6,9 +6,11 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from hermes_tui import gateway_messages as gm
 from hermes_tui.widgets.follow import follow, unfollow
 
 if TYPE_CHECKING:
@@ -58,10 +60,13 @@ class ToolRow(Static):
 
 
 class ToolProgressPane(VerticalScroll):
+    """The tool calls of the shown session (``session_key``); other sessions' are ignored."""
+
     BORDER_TITLE = "Tools"
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.session_key: str | None = None
         self._rows: dict[str, ToolRow] = {}
         self._timer: Timer | None = None
 
@@ -74,6 +79,18 @@ class ToolProgressPane(VerticalScroll):
     @property
     def running(self) -> int:
         return sum(1 for r in self._rows.values() if not r.done)
+
+    @on(gm.ToolStarted)
+    async def _on_tool_started(self, message: gm.ToolStarted) -> None:
+        event = message.event
+        if event.session_key == self.session_key:
+            await self.tool_started(event.call_id, event.name, event.preview)
+
+    @on(gm.ToolFinished)
+    def _on_tool_finished(self, message: gm.ToolFinished) -> None:
+        event = message.event
+        if event.session_key == self.session_key:
+            self.tool_finished(event.call_id, event.ok, event.duration, event.summary)
 
     async def tool_started(self, call_id: str, name: str, preview: str) -> None:
         for empty in self.query("#tools-empty"):
@@ -93,7 +110,9 @@ class ToolProgressPane(VerticalScroll):
         if row is not None:
             row.finish(ok, duration, summary)
 
-    async def clear(self) -> None:
+    async def clear(self, session_key: str | None = None) -> None:
+        """Empty the pane; it now shows ``session_key``'s tool calls."""
+        self.session_key = session_key
         self._rows.clear()
         await self.remove_children()
         unfollow(self)

@@ -105,7 +105,7 @@ async def test_switching_sessions_mid_stream_loses_and_duplicates_nothing(app, r
 
     def received(key: str) -> str:
         """Deltas the screen took in for ``key``, whichever session it shows."""
-        return "".join(app.main_screen.partial.get(key, []))
+        return "".join(app.main_screen.conversation.partial.get(key, []))
 
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
