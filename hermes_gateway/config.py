@@ -78,6 +78,15 @@ class GatewayConfig:
     loop_lag_threshold_ms: float = 100.0
     approval_timeout: float = 300.0
     """Seconds a tool call waits for the operator's approval; no answer means deny."""
+    drain_timeout: float = 30.0
+    """On stop, seconds running answers may take to finish before they are interrupted (and
+    resumed at the next start)."""
+    resume_unanswered: Literal["answer", "notify", "drop"] = "answer"
+    """What happens at start to messages a crash or a stop left unanswered: answer them, tell
+    the sender to send them again, or drop them silently."""
+    resume_max_age_minutes: float = 60.0
+    """Unanswered messages older than this are not answered at start but notified (a late
+    answer to an old question confuses more than it helps)."""
 
 
 UnauthorizedDm = Literal["pair", "ignore"]

@@ -145,7 +145,7 @@ class MessageDropped(GatewayEvent):
 
     session_key: str
     platform: str
-    reason: Literal["not_mentioned", "empty", "unauthorized"]
+    reason: Literal["not_mentioned", "empty", "unauthorized", "duplicate"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

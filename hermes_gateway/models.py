@@ -94,6 +94,8 @@ class MessageEvent:
     roles: tuple[str, ...] = ()
     """The sender's role ids where the platform has roles (Discord)."""
     received_at: float = field(default_factory=time.time)
+    inbox_id: int | None = None
+    """Its row in the store's inbox once stored (set by the runner, not by adapters)."""
 
     @property
     def session_key(self) -> str:

@@ -21,6 +21,14 @@ class FatalPlatformError(Exception):
     """The platform cannot work until the user changes something (e.g. an invalid token)."""
 
 
+class IntakeError(Exception):
+    """The gateway could not store an inbound message (disk full, read-only database...).
+
+    Raised by ``AdapterHost.receive``; the adapter must then NOT confirm the message to its
+    platform, so the platform delivers it again and nothing acknowledged is lost.
+    """
+
+
 class TurnDelivery(Protocol):
     """How one agent answer reaches a chat while it is being written."""
 

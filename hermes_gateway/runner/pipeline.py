@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +32,30 @@ from hermes_gateway.commands.registry import (
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.models import MessageEvent, SessionSource
-from hermes_gateway.platforms.base import NULL_DELIVERY, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.base import (
+    NULL_DELIVERY,
+    IntakeError,
+    PlatformAdapter,
+    TurnDelivery,
+)
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
 from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+from hermes_gateway.store.inbox import Inbox, InboxRow
 from hermes_gateway.tasks import TaskSet
 
 __all__ = ["GatewayRunner"]
 
 log = logging.getLogger(__name__)
+
+RESTART_NOTE = "(restarting — I'll finish this answer as soon as I'm back)"
+NOTIFY_TEXT = (
+    "Sorry, I restarted before I could answer your message from {when}. "
+    "Please send it again if you still need an answer."
+)
 
 Authorizer = Callable[[MessageEvent], Awaitable[bool]]
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]
@@ -69,7 +81,8 @@ class GatewayRunner:
         self.commands = commands
         self.authorize = authorize
         self.registry = SessionRegistry(config, store, bus)
-        self.supervisor = PlatformSupervisor(bus)
+        self.supervisor = PlatformSupervisor(bus, on_first_connect=self._first_connect)
+        self.inbox = Inbox(store)
         self.requests = RequestTurns(self)
         self.router = DeliveryRouter(config, self.supervisor.adapters)
         """Delivers to chats by target (cron results, webhook answers)."""
@@ -120,18 +133,34 @@ class GatewayRunner:
 
     async def start(self) -> None:
         """Start every adapter in its own supervised task; one failing never stops another."""
+        self._background.spawn(self.inbox.prune(), name="inbox-prune")
         await self.supervisor.start()
 
     async def stop(self) -> None:
-        """Stop platforms, interrupt running turns and let them store what they have."""
-        self.supervisor.cancel()
+        """Drain: take no new work, let running answers finish for up to
+        ``gateway.drain_timeout`` seconds, then interrupt the rest. What is left (queued
+        messages, interrupted answers) stays in the inbox and is answered at the next start.
+        """
+        self.supervisor.cancel()  # from now on handle() only stores what arrives
         for rt in self.registry.sessions.values():
-            rt.pending.clear()
-            rt.interrupt.set()
+            rt.pending.clear()  # still pending in the inbox
+        turns = self.registry.busy_tasks()
+        if turns:
+            log.info(
+                "waiting up to %.0fs for %d answer(s)",
+                self.config.gateway.drain_timeout,
+                len(turns),
+            )
+            await asyncio.wait(turns, timeout=self.config.gateway.drain_timeout)
+        for rt in self.registry.sessions.values():
+            if rt.busy:
+                rt.stop_reason = "shutdown"
+                rt.interrupt.set()
         turns = self.registry.busy_tasks()
         if turns:
             await asyncio.wait(turns, timeout=5)
         await self.supervisor.stop_adapters()
+        await self._background.cancel_all()
         await self.agent.pool.aclose()
 
     # --- the pipeline -----------------------------------------------------------------
@@ -164,6 +193,39 @@ class GatewayRunner:
         if event.from_operator:
             await self.operator_say(event.source, event.text)
             return
+        if event.inbox_id is None:
+            if not await self._store_inbound(event):
+                return
+        if self.stopping:
+            return  # stored: answered after the next start
+        await self._enqueue(event)
+
+    async def _store_inbound(self, event: MessageEvent) -> bool:
+        """Store the message before its platform is told it arrived; False if a duplicate.
+
+        Raises:
+            IntakeError: it could not be stored; the adapter must not confirm it.
+        """
+        try:
+            event.inbox_id = await self.inbox.add(event)
+        except Exception as exc:
+            log.error("could not store an inbound %s message: %s", event.source.platform, exc)
+            self.bus.publish(
+                ev.Notice(
+                    text=f"Cannot store incoming messages ({exc}); {event.source.platform} "
+                    "will deliver them again once the database is writable.",
+                    level="error",
+                    session_key=event.session_key,
+                )
+            )
+            raise IntakeError(str(exc)) from exc
+        if event.inbox_id is None:
+            self._dropped(event, "duplicate")  # redelivered by the platform: already stored
+            return False
+        return True
+
+    async def _enqueue(self, event: MessageEvent) -> None:
+        """Queue a stored message for its session's next turn (or hold it for the operator)."""
         rt = await self.registry.runtime(event.source)
         if rt.key in self.registry.paused or event.source.platform in self.supervisor.paused:
             await self._hold(rt, event)
@@ -171,6 +233,7 @@ class GatewayRunner:
         rt.pending.append(event)
         if rt.busy:
             if self.config.gateway.busy_mode == "interrupt":
+                rt.stop_reason = rt.stop_reason or "superseded"
                 rt.interrupt.set()
             return
         self.start_worker(rt)
@@ -278,7 +341,9 @@ class GatewayRunner:
     async def _hold(self, rt: SessionRuntime, event: MessageEvent) -> None:
         """Store and show a message in a paused chat without waking the agent."""
         user = StoredMessage(role="user", content=event.text)
-        await self.store.append_messages(rt.record.id, [user])
+        await self.store.append_messages(
+            rt.record.id, [user], also=Inbox.marking([event.inbox_id], "done")
+        )
         if rt.history is not None:
             rt.history.append(user.to_openai())
         self.publish_received(rt, event.text, event.source.user_name)
@@ -323,6 +388,58 @@ class GatewayRunner:
     def system_prompt(self, rt: SessionRuntime) -> str:
         return self.registry.system_prompt(rt)
 
+    # --- resuming what a crash or a stop left -------------------------------------------
+
+    def _first_connect(self, platform: str) -> None:
+        self._background.spawn(self._resume(platform), name=f"resume:{platform}")
+
+    async def _resume(self, platform: str) -> None:
+        """Answer (or account for) the platform's stored messages that have no answer yet.
+
+        Runs once per start, when the platform first connects, so answers can be delivered.
+        Each inbox row is handled exactly once: it ends ``done`` however it is dealt with.
+        """
+        rows = [r for r in await self.inbox.open_rows() if r.platform == platform]
+        if not rows:
+            return
+        gw = self.config.gateway
+        oldest_ok = time.time() - gw.resume_max_age_minutes * 60
+        log.info("%s: %d message(s) left unanswered by the last run", platform, len(rows))
+        taken: dict[str, list[InboxRow]] = {}
+        pending: list[InboxRow] = []
+        for row in rows:
+            row.event.inbox_id = row.id
+            answer = gw.resume_unanswered == "answer" and row.received_at >= oldest_ok
+            if row.state == "answered":  # stored, maybe not delivered: deliver it again
+                text = await self.inbox.last_answer(row.session_id or "")
+                if text:
+                    await self._send(row.event.source, text, "a stored answer")
+                await self.inbox.done([row.id])
+            elif not answer:
+                await self._close_unanswered(row)
+            elif row.state == "pending":
+                pending.append(row)
+            else:
+                taken.setdefault(row.session_key, []).append(row)
+        # Stored-but-unanswered turns first: a chat's later messages come after them.
+        for group in taken.values():
+            rt = await self.registry.runtime(group[0].event.source)
+            if rt.record.id != group[0].session_id:  # the chat moved on (/new) meanwhile
+                for row in group:
+                    await self._close_unanswered(row)
+                continue
+            rt.resume.extend(row.id for row in group)
+            if not rt.busy:
+                self.start_worker(rt)
+        for row in pending:
+            await self._enqueue(row.event)
+
+    async def _close_unanswered(self, row: InboxRow) -> None:
+        if self.config.gateway.resume_unanswered != "drop":
+            when = time.strftime("%H:%M", time.localtime(row.received_at))
+            await self._send(row.event.source, NOTIFY_TEXT.format(when=when), "a restart notice")
+        await self.inbox.done([row.id])
+
     # --- turns ------------------------------------------------------------------------
 
     def start_worker(self, rt: SessionRuntime) -> None:
@@ -331,9 +448,22 @@ class GatewayRunner:
     async def _session_worker(self, rt: SessionRuntime) -> None:
         """Answer the chat's pending messages, a batch per turn, until none are left."""
         try:
-            while rt.pending and not self.stopping:
-                batch, rt.pending = rt.pending, []
+            while (rt.pending or rt.resume) and not self.stopping:
                 rt.interrupt.clear()
+                rt.stop_reason = None
+                if rt.resume:
+                    ids, rt.resume = rt.resume, []
+                    try:
+                        await self.run_agent(rt, await self.registry.history(rt), inbox_ids=ids)
+                    except Exception as exc:
+                        log.exception("resumed turn failed in %s", rt.key)
+                        self.bus.publish(
+                            ev.Notice(
+                                text=f"The turn failed: {exc}", level="error", session_key=rt.key
+                            )
+                        )
+                    continue
+                batch, rt.pending = rt.pending, []
                 try:
                     await self._turn(rt, batch)
                 except Exception as exc:
@@ -351,10 +481,11 @@ class GatewayRunner:
             meta["media"] = [m.path for e in batch for m in e.media]
         user = StoredMessage(role="user", content=text, meta=meta)
         history = await self.registry.history(rt)
-        await self.store.append_messages(rt.record.id, [user])
+        ids = [e.inbox_id for e in batch if e.inbox_id is not None]
+        await self.store.append_messages(rt.record.id, [user], also=Inbox.taking(ids, rt.record.id))
         history.append(user.to_openai())
         self.publish_received(rt, text, batch[-1].source.user_name)
-        await self.run_agent(rt, history)
+        await self.run_agent(rt, history, inbox_ids=ids)
 
     async def run_agent(
         self,
@@ -364,12 +495,13 @@ class GatewayRunner:
         delivery: TurnDelivery | None = None,
         instructions: str | None = None,
         use_tools: bool = True,
+        inbox_ids: Sequence[int] = (),
     ) -> TurnResult:
         """One agent turn over the stored history (whose last entry is the user's).
 
         ``delivery`` replaces the platform's own (for a caller that returns the answer
         itself, like the API server); ``instructions`` extend the system prompt for this
-        turn only.
+        turn only; ``inbox_ids`` are the inbox rows this turn answers.
         """
         self._turn_counter += 1
         turn_id = self._turn_counter
@@ -403,8 +535,15 @@ class GatewayRunner:
         result = await self.agent.run_turn(
             model=model, messages=messages, sink=sink, ctx=ctx, use_tools=use_tools
         )
+        if inbox_ids and result.interrupted and rt.stop_reason == "shutdown":
+            # Not stored: the next start answers the stored user message afresh.
+            if delivery is not None:
+                await self._finish_delivery(rt, delivery, result, note=RESTART_NOTE)
+            return result
         if result.messages:
-            await self.store.append_messages(rt.record.id, result.messages)
+            await self.store.append_messages(
+                rt.record.id, result.messages, also=Inbox.marking(inbox_ids, "answered")
+            )
             history.extend(m.to_openai() for m in result.messages)
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
         rt.record.prompt_tokens += result.prompt_tokens
@@ -424,14 +563,27 @@ class GatewayRunner:
         )
         if delivery is not None:
             await self._finish_delivery(rt, delivery, result)
+        if inbox_ids:
+            await self.inbox.done(inbox_ids)
         return result
 
     async def _finish_delivery(
-        self, rt: SessionRuntime, delivery: TurnDelivery, result: TurnResult
+        self,
+        rt: SessionRuntime,
+        delivery: TurnDelivery,
+        result: TurnResult,
+        *,
+        note: str | None = None,
     ) -> None:
         platform = rt.source.platform
+        text, interrupted, error = result.text, result.interrupted, result.error
+        if note is not None:
+            text, interrupted, error = (f"{text} …\n\n{note}" if text else note), False, None
+        elif interrupted and rt.stop_reason == "superseded":
+            # A follow-up restarts the turn: no "(interrupted)" message per follow-up.
+            text, interrupted = (f"{text} …" if text else ""), False
         try:
-            await delivery.finish(result.text, interrupted=result.interrupted, error=result.error)
+            await delivery.finish(text, interrupted=interrupted, error=error)
         except Exception as exc:
             log.exception("delivery of the answer failed in %s", rt.key)
             self.supervisor.error(platform, str(exc) or type(exc).__name__)

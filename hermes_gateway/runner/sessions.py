@@ -36,6 +36,12 @@ class SessionRuntime:
     personality: str | None = None
     system_prompt: str | None = None
     last_turn: tuple[int, int] = (0, 0)
+    resume: list[int] = field(default_factory=list)
+    """Inbox rows whose user message is stored but unanswered (a crash or stop): answered by
+    the next turn over the stored history, without storing the message again."""
+    stop_reason: str | None = None
+    """Why the running turn was interrupted: ``shutdown`` (resumed at the next start),
+    ``superseded`` (a follow-up in interrupt mode: no "(interrupted)" note), None (a person)."""
 
     @property
     def busy(self) -> bool:

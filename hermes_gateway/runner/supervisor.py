@@ -36,8 +36,13 @@ class PlatformStats:
 class PlatformSupervisor:
     """The running platforms, their last state and counters, and the operator's pauses."""
 
-    def __init__(self, bus: ev.EventBus) -> None:
+    def __init__(
+        self, bus: ev.EventBus, *, on_first_connect: Callable[[str], None] | None = None
+    ) -> None:
         self.bus = bus
+        self.on_first_connect = on_first_connect
+        """Called once per platform when it first reports ``connected`` (resume its work)."""
+        self._connected_once: set[str] = set()
         self.adapters: dict[str, PlatformAdapter] = {}
         self.state: dict[str, ev.PlatformStatus] = {}
         self.stats: dict[str, PlatformStats] = {}
@@ -57,6 +62,10 @@ class PlatformSupervisor:
         self, platform: str, state: str, detail: str = "", retry_in: float | None = None
     ) -> None:
         event = ev.PlatformStatus(platform=platform, state=state, detail=detail, retry_in=retry_in)  # type: ignore[arg-type]
+        if state == "connected" and platform not in self._connected_once:
+            self._connected_once.add(platform)
+            if self.on_first_connect is not None and not self.stopping:
+                self.on_first_connect(platform)
         if state in ("failed", "reconnecting") and detail:
             self.error(platform, detail)
         if platform in self.paused and state != "failed":

@@ -3,9 +3,10 @@
 A message is written here (with the platform's own id, so a redelivered message is
 recognised) before ``GatewayRunner.handle`` returns, which is what adapters wait for before
 confirming an update to their platform. Its row then moves ``pending`` -> ``taken`` (in the
-same transaction that stores it as the session's user message) -> ``done`` (its answer was
-delivered). After a crash, ``pending`` and ``taken`` rows are exactly the work left: pending
-ones are queued again, taken ones are answered (or their sender told) once.
+same transaction that stores it as the session's user message) -> ``answered`` (in the
+transaction that stores the answer) -> ``done`` (the answer was delivered). After a crash the
+rows not done are exactly the work left: pending ones are queued again, taken ones answered,
+answered ones delivered again (or their senders told, by ``gateway.resume_unanswered``).
 """
 
 from __future__ import annotations
@@ -153,13 +154,14 @@ class Inbox:
         return mark
 
     @staticmethod
-    def finishing(ids: Iterable[int | None]) -> Callable[[sqlite3.Connection], None]:
-        """For ``append_messages(also=...)``: mark rows done with what answers them."""
+    def marking(ids: Iterable[int | None], state: str) -> Callable[[sqlite3.Connection], None]:
+        """For ``append_messages(also=...)``: move rows to ``state`` in that transaction
+        (``answered`` with the stored answer, ``done`` with a message the operator answers)."""
         wanted = [i for i in ids if i is not None]
 
         def mark(conn: sqlite3.Connection) -> None:
             if wanted:
-                _mark(conn, wanted, "done", None)
+                _mark(conn, wanted, state, None)
 
         return mark
 
@@ -167,6 +169,14 @@ class Inbox:
         wanted = [i for i in ids if i is not None]
         if wanted:
             await self.store.write_sync(_mark, wanted, "done", None)
+
+    async def last_answer(self, session_id: str) -> str | None:
+        """The text of the session's last assistant message (to deliver it again)."""
+        messages = await self.store.get_messages(session_id, limit=20)
+        for message in reversed(messages):
+            if message.role == "assistant" and message.content:
+                return message.content
+        return None
 
     async def open_rows(self) -> list[InboxRow]:
         """Rows not done, oldest first (the work a crash or a stop left)."""

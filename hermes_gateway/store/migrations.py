@@ -243,6 +243,32 @@ CREATE TABLE approval_requests (
 CREATE INDEX approval_requests_session ON approval_requests(session_id, requested_at);
 """
 
+_V7_INBOX = """
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY,
+    platform     TEXT NOT NULL,
+    dedupe_key   TEXT,
+    session_key  TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'taken', 'answered', 'done')),
+    session_id   TEXT,
+    done_at      REAL
+);
+CREATE UNIQUE INDEX inbox_dedupe ON inbox(platform, dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE INDEX inbox_open ON inbox(state, id) WHERE state != 'done';
+
+-- Raw platform updates written before the platform is told they arrived (Telegram), deleted
+-- once handled: what a crash leaves here is replayed at the next start.
+CREATE TABLE platform_journal (
+    source       TEXT NOT NULL,
+    update_id    INTEGER NOT NULL,
+    raw          TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    PRIMARY KEY (source, update_id)
+);
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
@@ -251,6 +277,7 @@ MIGRATIONS: list[Migration] = [
     (4, _V4_CRON),
     (5, _V5_API_RESPONSES_WEBHOOKS),
     (6, _V6_PAIRING_APPROVALS),
+    (7, _V7_INBOX),
 ]
 
 

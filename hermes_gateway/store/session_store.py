@@ -375,6 +375,7 @@ def _tx_append(
     now: float,
     prompt_tokens: int,
     completion_tokens: int,
+    also: Callable[[sqlite3.Connection], object] | None = None,
 ) -> list[int]:
     # Session first: an unknown id is a clear error, not a foreign-key failure on the insert.
     cur = conn.execute(_SQL_BUMP_SESSION, (now, prompt_tokens, completion_tokens, session_id))
@@ -384,6 +385,8 @@ def _tx_append(
     for row in rows:
         # lastrowid is typed int | None, but after a successful INSERT it is always the new id.
         ids.append(conn.execute(_SQL_INSERT_MESSAGE, row).lastrowid)  # type: ignore[arg-type]
+    if also is not None:
+        also(conn)
     return ids
 
 
@@ -674,11 +677,18 @@ class SessionStore:
 
     # ---- messages ---------------------------------------------------------------------------
 
-    async def append_messages(self, session_id: str, messages: list[StoredMessage]) -> list[int]:
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: list[StoredMessage],
+        *,
+        also: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> list[int]:
         """Store messages in one transaction; when this returns they survive a crash.
 
         Sets ``id``, ``session_id`` and ``created_at`` on the given objects and adds their
-        token counts to the session's totals.
+        token counts to the session's totals. ``also(conn)`` runs in the same transaction
+        (e.g. marking the inbox rows these messages answer), so both happen or neither.
 
         Raises:
             ValueError: A message has an unknown role.
@@ -710,7 +720,7 @@ class SessionStore:
                 )
             )
         ids = await self.write_sync(
-            _tx_append, session_id, rows, now, prompt_tokens, completion_tokens
+            _tx_append, session_id, rows, now, prompt_tokens, completion_tokens, also
         )
         for m, mid in zip(messages, ids, strict=True):
             m.id = mid

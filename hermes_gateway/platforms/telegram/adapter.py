@@ -25,9 +25,9 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
 from hermes_gateway.access.policy import AccessPolicy
@@ -119,13 +119,16 @@ class TelegramAdapter(PlatformAdapter):
             self._deliver,
             self._finished,
             may_fetch=policy.is_allowed,  # the runner's own policy (gateway.remote_adapters)
+            retry=self._retry_later,
         )
         self.ledger = UpdateLedger()
         self.backoff = Backoff(self.settings.reconnect_initial, self.settings.reconnect_cap)
         self.failure: str | None = None
         """Why the adapter gave up for good (invalid token), if it did."""
         self._stopping = False
-        self._recovery: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._offset: int | None = None
+        """getUpdates' next offset: everything below it is journaled or handled."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
 
     def _new_gate(self) -> RateGate:
@@ -183,14 +186,11 @@ class TelegramAdapter(PlatformAdapter):
     async def stop(self) -> None:
         """Stop polling, hand on or keep every fetched update, then disconnect."""
         self._stopping = True
-        if self._recovery is not None and not self._recovery.done():
-            self._recovery.cancel()
-            await asyncio.gather(self._recovery, return_exceptions=True)
         app = self.app
         if app is not None:
-            # The updater confirms what it fetched; the application then handles everything
-            # still queued (our handler defers it now), so nothing fetched is lost.
-            await self._stop_updater(app)
+            # Nothing is confirmed to Telegram that the gateway has not stored: what is in
+            # flight is finished below, the rest Telegram sends again at the next start.
+            await self._stop_polling()
             if app.running:
                 try:
                     await app.stop()
@@ -226,10 +226,9 @@ class TelegramAdapter(PlatformAdapter):
             .write_timeout(CALL_TIMEOUT)
             .pool_timeout(5.0)
             .job_queue(None)
+            .updater(None)  # we poll ourselves: see _poll
             .build()
         )
-        app.add_handler(TypeHandler(Update, self._on_update))
-        app.add_error_handler(self._on_handler_error)
         return app
 
     async def _open(self) -> None:
@@ -243,50 +242,98 @@ class TelegramAdapter(PlatformAdapter):
         self.me = BotIdentity(bot.id, bot.username)
         self.transport = TelegramTransport(bot)
         self.inbound.bind(bot, self.me)
-        deferred = await self.ledger.load(self._store(), bot.id)
+        journaled = await self.ledger.load(self._store(), bot.id)
         await self._sync_commands()
-        if self.ledger.skip_upto:
+        self._offset = self.ledger.skip_upto + 1 if self.ledger.skip_upto else None
+        if self._offset is not None:
             # Confirm to Telegram what was handled before the restart (offset = last + 1).
-            await bot.get_updates(offset=self.ledger.skip_upto + 1, timeout=0, limit=1)
+            await bot.get_updates(offset=self._offset, timeout=0, limit=1)
         await app.start()
-        for data in deferred:
+        for data in journaled:  # what a crash left half-handled: the inbox drops repeats
             try:
                 update = Update.de_json(data, bot)
             except Exception:
-                log.warning("dropping an unreadable deferred Telegram update")
+                log.warning("dropping an unreadable journaled Telegram update")
                 continue
             if update is not None:
-                self.inbound.accept(update)
-        if deferred:
-            await self.ledger.clear_deferred()
+                self._on_update(update)
         await self._start_polling(app)
         log.info("Telegram connected as @%s", self.me.username)
         self.report("connected", f"@{self.me.username}")
 
     async def _start_polling(self, app: Application) -> None:  # type: ignore[type-arg]
-        assert app.updater is not None
-        await app.updater.start_polling(
-            # PTB types it int | timedelta but sends the number as is: a float works.
-            timeout=self.settings.poll_timeout,  # type: ignore[arg-type]
-            allowed_updates=ALLOWED_UPDATES,
-            error_callback=self._on_poll_error,
+        self._poller = asyncio.get_running_loop().create_task(
+            self._poll(app.bot), name="telegram-poll"
         )
 
-    @staticmethod
-    async def _stop_updater(app: Application) -> None:  # type: ignore[type-arg]
-        updater = app.updater
-        if updater is not None and updater.running:
+    async def _stop_polling(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None and not poller.done():
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    async def _poll(self, bot: Bot) -> None:
+        """Long-poll getUpdates, confirming only what the gateway has stored.
+
+        Telegram takes an update as confirmed once getUpdates is called with a higher
+        offset. PTB's own updater asks for the next batch (confirming the last) whether or
+        not its updates were kept anywhere; here each batch is written to the ledger's
+        journal first, and a batch that cannot be written is not confirmed (the poll backs
+        off and Telegram sends it again). See :mod:`.state`.
+        """
+        failing = False
+        while not self._stopping and not self.failure:
             try:
-                await updater.stop()
-            except Exception:  # the polling task may have died of its own error
-                log.debug("stopping the Telegram updater failed", exc_info=True)
+                updates = await bot.get_updates(
+                    offset=self._offset,
+                    # PTB types it int; Telegram takes the number as sent (tests use < 1 s).
+                    timeout=self.settings.poll_timeout,  # type: ignore[arg-type]
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self.settings.poll_timeout + 10.0,
+                )
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                self._fail(INVALID_TOKEN)
+                return
+            except Exception as exc:
+                if self._stopping or self.failure:
+                    return
+                failing = True
+                delay = self.backoff.next()
+                reason = describe(exc)
+                log.warning("Telegram polling failed (%s); reconnecting in %.1fs", reason, delay)
+                self.report("reconnecting", reason, delay)
+                await asyncio.sleep(delay)
+                continue
+            if failing:
+                failing = False
+                self.backoff.reset()
+                log.info("Telegram reconnected")
+                self.report("connected", f"@{self.me.username}" if self.me else "")
+            fresh = [u for u in updates if self.ledger.wants(u.update_id)]
+            try:
+                await self.ledger.journal([u.to_dict() for u in fresh])
+            except Exception as exc:  # disk full, read-only database...: confirm nothing
+                failing = True
+                delay = self.backoff.next()
+                log.error(
+                    "Telegram: cannot store incoming updates (%s); retry in %.1fs", exc, delay
+                )
+                self.report("reconnecting", f"cannot store incoming updates: {exc}", delay)
+                await asyncio.sleep(delay)
+                continue
+            for update in fresh:
+                self._on_update(update)
+            if updates:
+                self._offset = max(u.update_id for u in updates) + 1
 
     async def _close(self) -> None:
         """Release everything of the current connection, whatever state it reached."""
         app, self.app = self.app, None
         if app is None:
             return
-        await self._stop_updater(app)
+        await self._stop_polling()
         with contextlib.suppress(Exception):
             if app.running:
                 await app.stop()
@@ -294,42 +341,6 @@ class TelegramAdapter(PlatformAdapter):
             await app.shutdown()
         with contextlib.suppress(Exception):
             await app.bot.shutdown()  # after a failed initialize() the app does not do it
-
-    # -- reconnecting --------------------------------------------------------------
-    def _on_poll_error(self, exc: TelegramError) -> None:
-        """PTB's polling hit an error: take over with our own backoff (PTB's caps at 30 s)."""
-        if self._stopping or self.failure or (self._recovery and not self._recovery.done()):
-            return
-        self._recovery = asyncio.get_running_loop().create_task(
-            self._recover(exc), name="telegram-reconnect"
-        )
-
-    async def _recover(self, exc: BaseException) -> None:
-        app = self.app
-        loop = asyncio.get_running_loop()
-        reason = describe(exc)
-        while app is not None and app is self.app and not self._stopping and not self.failure:
-            delay = self.backoff.next()
-            log.warning("Telegram polling failed (%s); reconnecting in %.1fs", reason, delay)
-            self.report("reconnecting", reason, delay)
-            resume_at = loop.time() + delay
-            await self._stop_updater(app)
-            await asyncio.sleep(max(0.0, resume_at - loop.time()))
-            if self._stopping or self.failure:
-                return
-            try:
-                await app.bot.get_me()  # a quiet probe before PTB's noisier bootstrap
-                await self._start_polling(app)
-            except InvalidToken:
-                self._fail(INVALID_TOKEN)
-                return
-            except Exception as err:
-                reason = describe(err)
-                continue
-            self.backoff.reset()
-            log.info("Telegram reconnected")
-            self.report("connected", f"@{self.me.username}" if self.me else "")
-            return
 
     def _on_unauthorized(self) -> None:
         if not self._stopping and not self.failure:
@@ -339,14 +350,11 @@ class TelegramAdapter(PlatformAdapter):
         self.failure = reason
         log.error("Telegram: %s", reason)
         self.report("failed", reason)
-        app = self.app
-        if app is not None:
-            self._background.spawn(self._stop_updater(app), name="telegram-stop-updater")
+        if self._poller is not None:
+            self._background.spawn(self._stop_polling(), name="telegram-stop-polling")
 
     # -- inbound -------------------------------------------------------------------
-    async def _on_update(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update):
-            return
+    def _on_update(self, update: Update) -> None:
         if self.ledger.handled_before(update.update_id):
             log.debug("skipping Telegram update %s, handled before a restart", update.update_id)
             return
@@ -354,10 +362,8 @@ class TelegramAdapter(PlatformAdapter):
         self.inbound.accept(update)
 
     async def _deliver(self, event: MessageEvent, updates: list[Update]) -> None:
-        if self._stopping or self._runner_stopping():
-            # Telegram already considers these delivered: keep them for the next start.
-            self.ledger.deferred.extend(u.to_dict() for u in updates)
-            return
+        # Also while the gateway stops: it stores the message and answers it after the next
+        # start (IntakeError if it cannot store it: the update stays journaled).
         if event.text.split("@", 1)[0].split(maxsplit=1)[:1] == ["/start"]:
             # Telegram's "Start" button; unless a feature defines /start, show the help.
             if self.bound and self.host.commands.resolve("start") is None:
@@ -367,12 +373,23 @@ class TelegramAdapter(PlatformAdapter):
     def _finished(self, update_ids: Iterable[int]) -> None:
         self.ledger.finish(update_ids)
 
-    async def _on_handler_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("error while handling a Telegram update", exc_info=context.error)
+    def _retry_later(self, update_ids: Iterable[int]) -> None:
+        """The gateway could not store these: they stay journaled and are tried again."""
+        self.ledger.retry(update_ids)
+        if not self._stopping:
+            self._background.spawn(
+                self._retry_after(list(update_ids), self.backoff.next()), name="telegram-retry"
+            )
 
-    def _runner_stopping(self) -> bool:
-        # While the gateway stops it drops what it is handed: keep updates for next start.
-        return self.bound and self.host.stopping
+    async def _retry_after(self, update_ids: list[int], delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._stopping or self.ledger.store is None or self.app is None:
+            return
+        bot = self.app.bot
+        for data in await self.ledger.load_some(update_ids):
+            update = Update.de_json(data, bot)
+            if update is not None:
+                self._on_update(update)
 
     def _store(self) -> SessionStore | None:
         return self.host.store if self.bound else None

@@ -41,6 +41,7 @@ from telegram import Update
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.media import kind_for, save_media
 from hermes_gateway.models import ChatType, MediaKind, MediaRef, MessageEvent, SessionSource
+from hermes_gateway.platforms.base import IntakeError
 
 if TYPE_CHECKING:
     from telegram import Bot, Message
@@ -111,6 +112,8 @@ class TelegramInbound:
         deliver: Called with each finished event, in chat order.
         finished: Called with update ids once they need no further work.
         may_fetch: Asked before any file of a sender is downloaded; None lets everyone.
+        retry: Called with update ids the gateway could not store (so they are fetched
+            again, not confirmed); None finishes them like any other failure.
     """
 
     def __init__(
@@ -121,8 +124,10 @@ class TelegramInbound:
         finished: Finished,
         *,
         may_fetch: MayFetch | None = None,
+        retry: Finished | None = None,
     ) -> None:
         self.settings = settings
+        self._retry = retry
         self.media_dir = media_dir
         self._deliver = deliver
         self._finished = finished
@@ -215,14 +220,20 @@ class TelegramInbound:
         await self._process(album.updates)
 
     async def _process(self, updates: list[Update]) -> None:
+        ids = [u.update_id for u in updates]
         try:
             event = await self.normalise(updates)
             if event is not None:
                 await self._deliver(event, updates)
+        except IntakeError:
+            # Not stored: not confirmed either, Telegram sends it again (see UpdateLedger).
+            if self._retry is not None:
+                self._retry(ids)
+                return
+            log.error("a Telegram update could not be stored and will not be retried")
         except Exception:
             log.exception("could not handle a Telegram update")
-        finally:
-            self._finished([u.update_id for u in updates])
+        self._finished(ids)
 
     # -- normalisation -------------------------------------------------------------
     def source_for(self, message: Message) -> SessionSource:
@@ -415,6 +426,21 @@ def untrusted_ids(message: Message) -> str | None:
     return None
 
 
+_REPORTED_MAX = 1024
+_reported: dict[int, None] = {}
+"""Update ids already logged as malformed: a batch is fetched again until every update in it
+is handled, and the log should say it once."""
+
+
+def _report_malformed(uid: int, exc: Exception) -> None:
+    if uid in _reported:
+        return
+    _reported[uid] = None
+    if len(_reported) > _REPORTED_MAX:
+        del _reported[next(iter(_reported))]
+    log.warning("skipping malformed Telegram update %s (%s: %s)", uid, type(exc).__name__, exc)
+
+
 def screen_batch(payload: bytes) -> bytes:
     """A getUpdates answer in which every update PTB cannot parse is replaced by a bare one.
 
@@ -444,9 +470,7 @@ def screen_batch(payload: bytes) -> bytes:
         try:
             Update.de_json(item, None)
         except Exception as exc:
-            log.warning(
-                "skipping malformed Telegram update %s (%s: %s)", uid, type(exc).__name__, exc
-            )
+            _report_malformed(uid, exc)
             item = {"update_id": uid}
         kept.append(item)
     if len(kept) == len(batch) and all(a is b for a, b in zip(kept, batch, strict=True)):
