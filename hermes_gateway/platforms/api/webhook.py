@@ -54,7 +54,13 @@ from hermes_gateway import events as ev
 from hermes_gateway.config import WebhookRoute
 from hermes_gateway.delivery.router import DeliveryRouter, TargetError, summarize
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.api.openai_format import ApiError, bad_request, dumps
+from hermes_gateway.platforms.api.openai_format import (
+    ApiError,
+    bad_request,
+    clean_text,
+    dumps,
+    load_json,
+)
 from hermes_gateway.platforms.api.stream import AnswerStream
 from hermes_gateway.platforms.base import FatalPlatformError
 from hermes_gateway.store import StoredMessage
@@ -251,7 +257,9 @@ class WebhookRoutes:
                 "as sha256=<hex HMAC-SHA256 of the body with the route's secret>.",
                 code="invalid_signature",
             )
-        event = request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event") or ""
+        event = clean_text(  # headers arrive with undecodable bytes as lone surrogates
+            request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event") or ""
+        )
         if event == "ping":
             return _json({"status": "pong", "route": name})
         if route.events and event not in route.events:
@@ -378,15 +386,13 @@ class _Run:
 
 def _payload(raw: bytes, content_type: str) -> Any:
     """The JSON payload, also from GitHub's form encoding (``payload=<json>``)."""
-    try:
-        if content_type == "application/x-www-form-urlencoded":
+    if content_type == "application/x-www-form-urlencoded":
+        try:
             fields = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
-            return json.loads(fields.get("payload", ["{}"])[0])
-        return json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request(
-            "The webhook body must be JSON (content type application/json)."
-        ) from None
+        except UnicodeDecodeError:
+            raise bad_request("The webhook's form body is not UTF-8.") from None
+        return load_json(fields.get("payload", ["{}"])[0])
+    return load_json(raw) if raw.strip() else {}
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
