@@ -9,6 +9,7 @@ every later request failed with a 502 blamed on the model server, until a restar
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ def _valid_utf8(value: Any) -> bool:
 async def _post_any(api: ApiHarness, path: str, raw: bytes) -> tuple[int, dict]:
     headers = {}
     if path.startswith("/webhooks/"):
-        headers = {"X-Hermes-Signature": sign(SECRET, raw)}
+        stamp = int(time.time())
+        headers = {"X-Hermes-Timestamp": str(stamp), "X-Hermes-Signature": sign(SECRET, raw, stamp)}
     status, _, body = await api.post(path, raw=raw, headers=headers, auth=True)
     return status, json.loads(body)
 
