@@ -182,6 +182,12 @@ class ApiServerConfig:
     key: str = ""
     max_concurrency: int = 16
     max_body_bytes: int = 1_000_000
+    max_connections: int = 256
+    """Open connections at most (never more than half the file-descriptor limit)."""
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a request head (0: no limit)."""
+    body_timeout: float = 30.0
+    """Seconds a request body may take to arrive (0: no limit)."""
     approvals: Literal["dangerous", "always"] = "dangerous"
     webhooks: dict[str, WebhookRoute] = field(default_factory=dict)
 

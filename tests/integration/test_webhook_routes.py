@@ -9,6 +9,8 @@ route says: the HTTP response, or a chat (the real Telegram adapter against its 
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,14 +68,24 @@ async def hook(
     github: bool = True,
     delivery: str | None = None,
     event: str = "issues",
+    timestamp: int | None = None,
 ) -> tuple[int, dict]:
+    """Send a webhook as GitHub does (body-only signature, a delivery id every time) or with
+    the timestamped X-Hermes-Signature."""
     raw = json.dumps(payload).encode()
     if github:
-        headers = {"X-Hub-Signature-256": sign(secret, raw), "X-GitHub-Event": event}
-        if delivery:
-            headers["X-GitHub-Delivery"] = delivery
+        headers = {
+            "X-Hub-Signature-256": sign(secret, raw),
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or secrets.token_hex(8),
+        }
     else:
-        headers = {"X-Hermes-Signature": sign(secret, raw)[7:], "X-Hermes-Event": event}
+        stamp = int(time.time()) if timestamp is None else timestamp
+        headers = {
+            "X-Hermes-Timestamp": str(stamp),
+            "X-Hermes-Signature": sign(secret, raw, stamp)[7:],
+            "X-Hermes-Event": event,
+        }
         if delivery:
             headers["X-Hermes-Delivery"] = delivery
     status, _, body = await api.post(f"/webhooks/{route}", raw=raw, headers=headers, auth=False)

@@ -20,6 +20,7 @@ from hermes_gateway.platforms.api.webhook import (
     lookup,
     render_prompt,
     sign,
+    verify_request,
     verify_signature,
 )
 
@@ -81,10 +82,15 @@ def test_signatures() -> None:
     digest = hmac.new(b"key", body, hashlib.sha256).hexdigest()
     assert sign("key", body) == "sha256=" + digest
     assert verify_signature("key", body, CIMultiDict({"X-Hub-Signature-256": "sha256=" + digest}))
-    assert verify_signature("key", body, CIMultiDict({"x-hermes-signature": digest.upper()}))
-    assert not verify_signature("key", body, CIMultiDict({"X-Hermes-Signature": "sha256=00"}))
-    assert not verify_signature("other", body, CIMultiDict({"X-Hermes-Signature": digest}))
+    assert verify_signature("key", body, CIMultiDict({"x-hub-signature-256": digest.upper()}))
+    assert not verify_signature("key", body, CIMultiDict({"X-Hub-Signature-256": "sha256=00"}))
+    assert not verify_signature("other", body, CIMultiDict({"X-Hub-Signature-256": digest}))
     assert not verify_signature("key", body, CIMultiDict())
+    # The timestamped scheme signs "<timestamp>.<body>".
+    stamped = hmac.new(b"key", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign("key", body, 1700000000) == "sha256=" + stamped
+    headers = CIMultiDict({"X-Hermes-Timestamp": "1700000000", "X-Hermes-Signature": stamped})
+    assert verify_request("key", body, headers, now=1700000010).timestamped
 
 
 def test_rate_limit_bucket() -> None:

@@ -8,6 +8,7 @@ read against OpenAI's API reference. Nothing here does I/O.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -78,15 +79,74 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return ApiError(400, message, param=param, code=code)
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a request body may have (OpenAI's own bodies need
+about six levels). Deeper bodies are refused before anything walks them recursively."""
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Replace lone surrogates with U+FFFD.
+
+    ``"\\ud800"`` is valid JSON but not valid UTF-8: kept, it fails every later encode (the
+    store, the model request), long after the request was accepted.
+    """
+    if text.isascii():
+        return text
     try:
-        body = json.loads(raw)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def _too_deep() -> ApiError:
+    return bad_request(
+        f"The JSON body is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and "
+        "objects are accepted.",
+        code="json_too_deep",
+    )
+
+
+def _cleaned(value: Any, depth: int) -> Any:
+    """``value`` with every string (keys too) cleaned; 400 beyond ``MAX_JSON_DEPTH``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        return [_cleaned(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        return {clean_text(k): _cleaned(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def load_json(raw: bytes | str) -> Any:
+    """A request body as JSON: nesting bounded, lone surrogates replaced, or a 400.
+
+    Every endpoint parses through here, so nothing that enters from a request (and is later
+    stored, kept in a session's memory or sent to the model) can carry a lone surrogate, and
+    absurd nesting (``[`` x 100,000, which makes ``json.loads`` raise RecursionError) is a
+    400 rather than a 500 with a traceback.
+    """
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise bad_request(
             "We could not parse the JSON body of your request. The API expects a JSON "
             "payload, but what was sent was not valid JSON."
         ) from None
+    return _cleaned(value, 0)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    body = load_json(raw)
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     return body

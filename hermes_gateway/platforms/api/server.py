@@ -34,6 +34,7 @@ from aiohttp import web
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import Config
 from hermes_gateway.models import SessionSource
+from hermes_gateway.platforms.api.connections import ConnectionGuard, LogThrottle
 from hermes_gateway.platforms.api.openai_format import (
     AGENT_MODEL,
     SSE_DONE,
@@ -103,6 +104,10 @@ class ApiServerAdapter(PlatformAdapter):
         self.webhooks = WebhookRoutes(self)
         self._key = self.settings.key.encode()
         self._site_runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._body_timeouts = LogThrottle(log)
+        self.connections: ConnectionGuard | None = None
+        """Admission, deadlines and counts of the server's connections (while started)."""
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -119,7 +124,10 @@ class ApiServerAdapter(PlatformAdapter):
         if not self.bound:
             raise FatalPlatformError("the API server must be added to a gateway")
         self.webhooks.validate()
-        app = web.Application(client_max_size=s.max_body_bytes, middlewares=[_openai_errors])
+        guard = ConnectionGuard(max_connections=s.max_connections, header_timeout=s.header_timeout)
+        app = web.Application(
+            client_max_size=s.max_body_bytes, middlewares=[guard.middleware, _openai_errors]
+        )
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/models", self._api(self._models))
@@ -129,24 +137,38 @@ class ApiServerAdapter(PlatformAdapter):
         app.router.add_post("/webhooks/{route}", self._guarded(self.webhooks.handle))
         # handler_cancellation: a client that hangs up cancels its handler, which is how a
         # run notices it is no longer wanted, even in the middle of a silent tool call.
+        # lingering_time: after an early answer (413, 408) the rest of a body is read for at
+        # most a second, not aiohttp's ten.
         site_runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0
+            app,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=2.0,
+            lingering_time=1.0,
         )
         await site_runner.setup()
+        assert site_runner.server is not None
+        guard.server = site_runner.server
         try:
-            site = web.TCPSite(site_runner, s.host, s.port)
-            await site.start()
+            # Our own listening socket instead of a TCPSite: its protocol factory is the
+            # guard, which admits, times and counts connections before aiohttp sees them.
+            listener = await asyncio.get_running_loop().create_server(
+                guard.protocol, s.host, s.port, backlog=128
+            )
         except BaseException:
             await site_runner.cleanup()
             raise
-        self._site_runner = site_runner
-        self.port = site_runner.addresses[0][1]
+        self._site_runner, self._listener, self.connections = site_runner, listener, guard
+        self.port = listener.sockets[0].getsockname()[1]
         routes = len(self.settings.webhooks)
         extra = f", {routes} webhook route{'s' if routes != 1 else ''}" if routes else ""
         self.report("connected", f"http://{s.host}:{self.port}{extra}")
 
     async def stop(self) -> None:
         await self.webhooks.stop()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # no new connections; the runner closes the open ones
         site_runner, self._site_runner = self._site_runner, None
         if site_runner is not None:
             await site_runner.cleanup()
@@ -201,15 +223,31 @@ class ApiServerAdapter(PlatformAdapter):
         return authorized
 
     async def read_body(self, request: web.Request) -> bytes:
-        """The raw body, or 413 beyond ``max_body_bytes``."""
+        """The raw body; 413 beyond ``max_body_bytes``, 408 when it trickles in slower than
+        ``body_timeout`` (the connection is closed after the answer)."""
         limit = self.settings.max_body_bytes
         size = request.content_length
         if size is not None and size > limit:
             raise _too_large(size, limit)
+        timeout = self.settings.body_timeout or None
         try:
-            return await request.read()
+            async with asyncio.timeout(timeout):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise _too_large(size, limit) from None
+        except TimeoutError:
+            self._body_timeouts.warning(
+                "API server: the body of %s %s did not arrive within %gs; dropped",
+                request.method,
+                request.path,
+                timeout,
+            )
+            raise ApiError(
+                408,
+                f"The request body did not arrive within {timeout:g} seconds.",
+                code="request_timeout",
+                headers={"Connection": "close"},
+            ) from None
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:

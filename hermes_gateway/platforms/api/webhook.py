@@ -1,10 +1,23 @@
 """Generic webhooks: ``POST /webhooks/<route>`` on the API server starts an agent run.
 
 Each route in ``platforms.api_server.webhooks`` has its own secret, prompt template and
-destination. A request must be signed with HMAC-SHA256 of its exact body (GitHub's
-``X-Hub-Signature-256: sha256=<hex>`` or the generic ``X-Hermes-Signature``); a delivery id
-(``X-GitHub-Delivery`` / ``X-Hermes-Delivery``) seen in the last hour is ignored, so a replayed
-request cannot run the agent twice; each route has a rate limit.
+destination. A request must be signed with HMAC-SHA256 and the route's secret, one of two ways:
+
+* ``X-Hermes-Timestamp: <unix seconds>`` and ``X-Hermes-Signature: sha256=<hex>`` over
+  ``<timestamp>.<body>``. A timestamp older than ``MAX_AGE`` or ahead by more than
+  ``MAX_SKEW`` is refused, and so is the same signature twice: a captured request cannot be
+  replayed, not even with a fresh delivery id (the signature is its identity).
+* GitHub's ``X-Hub-Signature-256: sha256=<hex>`` over the body alone, as GitHub sends it, with
+  the ``X-GitHub-Delivery`` id it always sends. GitHub signs neither a time nor the delivery
+  id, so for these requests the delivery id dedupe (``DELIVERY_MEMORY``) is the only replay
+  defence: a request captured on the way can be replayed under a new delivery id. Use the
+  timestamped scheme where the sender can, and keep the route off networks you do not trust.
+
+A delivery (``X-GitHub-Delivery`` / ``X-Hermes-Delivery``) is recorded as done only once its
+answer was given (synchronous routes) or delivered (routes with ``deliver``): while it runs, the
+same id is answered 409; a run that failed, was interrupted or died with the process may be sent
+again and runs again; once done, the same id is a ``duplicate`` and runs nothing. Each route has
+a rate limit.
 
 The prompt is the route's template with ``{dotted.paths}`` of the JSON payload filled in, by
 plain lookup (no expressions, no format-spec, no attribute access). Everything taken from the
@@ -44,7 +57,7 @@ import secrets
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +67,13 @@ from hermes_gateway import events as ev
 from hermes_gateway.config import WebhookRoute
 from hermes_gateway.delivery.router import DeliveryRouter, TargetError, summarize
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.api.openai_format import ApiError, bad_request, dumps
+from hermes_gateway.platforms.api.openai_format import (
+    ApiError,
+    bad_request,
+    clean_text,
+    dumps,
+    load_json,
+)
 from hermes_gateway.platforms.api.stream import AnswerStream
 from hermes_gateway.platforms.base import FatalPlatformError
 from hermes_gateway.store import StoredMessage
@@ -68,8 +87,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PLATFORM = "webhook"
-REPLAY_WINDOW = 3600.0
-"""Seconds a delivery id is remembered."""
+MAX_AGE = 300.0
+"""Seconds a timestamped request stays valid."""
+MAX_SKEW = 30.0
+"""Seconds a timestamp may lie in the future (clock skew between sender and gateway)."""
+DELIVERY_MEMORY = 7 * 86400.0
+"""Seconds a done delivery id is remembered (a GitHub-signed request carries no time)."""
 MAX_VALUE_CHARS = 4000
 """Longest text one placeholder may insert; ``{payload}`` gets ``MAX_PAYLOAD_CHARS``."""
 MAX_PAYLOAD_CHARS = 20_000
@@ -84,27 +107,90 @@ UNTRUSTED_NOTE = (
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z0-9_.\-]+)\}")
-_SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Hermes-Signature")
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+TIMESTAMP_HEADER = "X-Hermes-Timestamp"
+HERMES_SIGNATURE = "X-Hermes-Signature"
+GITHUB_SIGNATURE = "X-Hub-Signature-256"
 
 
 # --- pure helpers ---------------------------------------------------------------------------
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value for ``body``: ``sha256=<hex>`` (as GitHub sends it)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The signature header value: ``sha256=<hex>`` of the body (GitHub's), or of
+    ``<timestamp>.<body>`` when a timestamp is given (``X-Hermes-Signature``)."""
+    message = body if timestamp is None else f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _matches(value: str, expected: str) -> bool:
+    value = value.strip()
+    if value.lower().startswith("sha256="):
+        value = value[7:]
+    return bool(value) and hmac.compare_digest(value.lower().encode(), expected[7:].encode())
 
 
 def verify_signature(secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
-    """Whether a signature header carries HMAC-SHA256(secret, body), compared in constant time."""
-    expected = sign(secret, body)[7:].encode()
-    for name in _SIGNATURE_HEADERS:
-        value = headers.get(name, "").strip()
-        if value.lower().startswith("sha256="):
-            value = value[7:]
-        if value and hmac.compare_digest(value.lower().encode(), expected):
-            return True
-    return False
+    """Whether GitHub's body-only signature header is valid (compared in constant time)."""
+    return _matches(headers.get(GITHUB_SIGNATURE, ""), sign(secret, body))
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A request whose signature checked out.
+
+    Attributes:
+        timestamped: Signed over ``<timestamp>.<body>`` (fresh, checked); else GitHub's
+            body-only signature.
+        key: What identifies this exact request for replay refusal (from the signature).
+    """
+
+    timestamped: bool
+    key: str
+
+
+def _unsigned(message: str, code: str = "invalid_signature") -> ApiError:
+    return ApiError(401, message, code=code)
+
+
+def verify_request(secret: str, body: bytes, headers: Mapping[str, str], now: float) -> Signed:
+    """Check a request's signature (and, for the timestamped scheme, its age); 401 if not."""
+    hermes = headers.get(HERMES_SIGNATURE, "")
+    stamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    if hermes:
+        if not _TIMESTAMP.match(stamp):
+            raise _unsigned(
+                f"{HERMES_SIGNATURE} needs {TIMESTAMP_HEADER} (unix seconds); sign "
+                "'<timestamp>.<body>' with HMAC-SHA256 and the route's secret.",
+                code="missing_timestamp" if not stamp else "invalid_timestamp",
+            )
+        expected = sign(secret, body, int(stamp))
+        if not _matches(hermes, expected):
+            raise _unsigned(
+                f"Invalid signature: {HERMES_SIGNATURE} must be sha256=<hex HMAC-SHA256 of "
+                f"'<{TIMESTAMP_HEADER}>.<body>' with the route's secret>."
+            )
+        age = now - int(stamp)
+        if age > MAX_AGE:
+            raise _unsigned(
+                f"The request is too old ({int(age)} s; at most {int(MAX_AGE)} s): "
+                "send it again with a new timestamp.",
+                code="stale_timestamp",
+            )
+        if -age > MAX_SKEW:
+            raise _unsigned(
+                f"{TIMESTAMP_HEADER} lies {int(-age)} s in the future: check the sender's clock.",
+                code="timestamp_in_future",
+            )
+        return Signed(timestamped=True, key="sig-" + expected[7:39])
+    expected = sign(secret, body)
+    if _matches(headers.get(GITHUB_SIGNATURE, ""), expected):
+        return Signed(timestamped=False, key="sig-" + expected[7:39])
+    raise _unsigned(
+        f"Invalid or missing signature: send {TIMESTAMP_HEADER} and {HERMES_SIGNATURE} "
+        "(sha256=<hex HMAC-SHA256 of '<timestamp>.<body>'>), or GitHub's "
+        f"{GITHUB_SIGNATURE} (sha256=<hex HMAC-SHA256 of the body>) with its delivery id."
+    )
 
 
 def lookup(payload: Any, path: str) -> Any:
@@ -188,15 +274,25 @@ class RateLimit:
         self.tokens -= 1
 
 
-def _tx_seen(conn: sqlite3.Connection, route: str, delivery: str, now: float) -> bool:
-    """Record a delivery id; True if it was already seen within the replay window."""
-    conn.execute("DELETE FROM webhook_deliveries WHERE received_at < ?", (now - REPLAY_WINDOW,))
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO webhook_deliveries (route, delivery_id, received_at) "
+def _tx_done_any(conn: sqlite3.Connection, route: str, keys: list[str], now: float) -> bool:
+    """Whether any of ``keys`` of ``route`` was done within ``DELIVERY_MEMORY``."""
+    marks = ",".join("?" * len(keys))
+    row = conn.execute(
+        f"SELECT 1 FROM webhook_deliveries WHERE route = ? AND delivery_id IN ({marks}) "
+        "AND received_at >= ? LIMIT 1",
+        (route, *keys, now - DELIVERY_MEMORY),
+    ).fetchone()
+    return row is not None
+
+
+def _tx_mark_done(conn: sqlite3.Connection, route: str, keys: list[str], now: float) -> None:
+    """Record a delivery as done (``received_at`` is when it was done) and forget old ones."""
+    conn.execute("DELETE FROM webhook_deliveries WHERE received_at < ?", (now - DELIVERY_MEMORY,))
+    conn.executemany(
+        "INSERT OR REPLACE INTO webhook_deliveries (route, delivery_id, received_at) "
         "VALUES (?, ?, ?)",
-        (route, delivery, now),
+        [(route, key, now) for key in keys],
     )
-    return cur.rowcount == 0
 
 
 # --- the endpoint ---------------------------------------------------------------------------
@@ -211,6 +307,8 @@ class WebhookRoutes:
         self.limits = {name: RateLimit(r.rate_limit) for name, r in self.routes.items()}
         self.router: DeliveryRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[tuple[str, str]] = set()
+        """(route, key) of deliveries running now; done ones are in the store."""
 
     def validate(self) -> None:
         """Refuse to start with a route that could never work or would be unsafe."""
@@ -244,14 +342,10 @@ class WebhookRoutes:
         if route is None:
             raise ApiError(404, f"There is no webhook route “{name}”.", code="route_not_found")
         raw = await host.read_body(request)
-        if not verify_signature(route.secret, raw, request.headers):
-            raise ApiError(
-                401,
-                "Invalid or missing signature: send X-Hub-Signature-256 or X-Hermes-Signature "
-                "as sha256=<hex HMAC-SHA256 of the body with the route's secret>.",
-                code="invalid_signature",
-            )
-        event = request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event") or ""
+        signed = verify_request(route.secret, raw, request.headers, time.time())
+        event = clean_text(  # headers arrive with undecodable bytes as lone surrogates
+            request.headers.get("X-GitHub-Event") or request.headers.get("X-Hermes-Event") or ""
+        )
         if event == "ping":
             return _json({"status": "pong", "route": name})
         if route.events and event not in route.events:
@@ -264,6 +358,13 @@ class WebhookRoutes:
         ).strip()
         if delivery and not _DELIVERY_ID.match(delivery):
             raise bad_request("Invalid delivery id: use up to 128 letters, digits and . _ @ -.")
+        if not delivery and not signed.timestamped:
+            raise bad_request(
+                "X-GitHub-Delivery is required with a body-only signature: it is what "
+                "refuses a replayed request (or sign with X-Hermes-Timestamp).",
+                code="missing_delivery_id",
+            )
+        keys = ([signed.key] if signed.timestamped else []) + ([delivery] if delivery else [])
         limit = self.limits[name]
         if wait := limit.retry_after():
             raise ApiError(
@@ -276,11 +377,10 @@ class WebhookRoutes:
         gateway = host.gateway()
         host.check_paused(_Run(name, route, "", "", event).source)
         with contextlib.ExitStack() as stack:
-            stack.enter_context(host.slot())  # 429 before the delivery id is recorded
-            if bool(delivery) and await gateway.store.write_sync(
-                _tx_seen, name, delivery, time.time()
-            ):
-                return _json({"status": "duplicate", "delivery_id": delivery})
+            stack.enter_context(host.slot())  # 429 before the delivery is taken
+            stack.enter_context(self._take(name, keys, delivery))  # 409 while it runs
+            if await gateway.store.read_sync(_tx_done_any, name, keys, time.time()):
+                return _json({"status": "duplicate", "delivery_id": delivery or None})
             limit.take()
             run_id = delivery or secrets.token_hex(8)
             run = _Run(
@@ -290,14 +390,17 @@ class WebhookRoutes:
                 render_prompt(route.prompt, payload, route=name, event=event),
                 event,
             )
-            if route.deliver:  # answer 202 now; the run keeps the slot until it is delivered
+            if route.deliver:  # answer 202 now; the run keeps slot and claim until delivered
                 task = asyncio.create_task(
-                    self._run_and_deliver(stack.pop_all(), gateway, run), name=f"webhook:{name}"
+                    self._run_and_deliver(stack.pop_all(), gateway, run, keys),
+                    name=f"webhook:{name}",
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 return _json({"status": "accepted", "route": name, "delivery_id": run_id}, 202)
             record, answer, result = await run.execute(gateway)
+            if not result.error and not result.interrupted:
+                await gateway.store.write_sync(_tx_mark_done, name, keys, time.time())
         if result.error:
             raise ApiError(502, f"The agent could not answer: {result.error}", type="server_error")
         return _json(
@@ -310,14 +413,32 @@ class WebhookRoutes:
             }
         )
 
+    @contextlib.contextmanager
+    def _take(self, route: str, keys: list[str], delivery: str) -> Iterator[None]:
+        """Claim a delivery while it runs (in memory: a run dies with its process, and then
+        the sender's retry must be free to run it); 409 if it is running already."""
+        claimed = {(route, key) for key in keys}
+        if claimed & self._running:
+            what = f"The delivery “{delivery}”" if delivery else "This request"
+            raise ApiError(
+                409,
+                f"{what} is being handled already; its answer is on the way.",
+                code="delivery_in_progress",
+            )
+        self._running |= claimed
+        try:
+            yield
+        finally:
+            self._running -= claimed
+
     async def _run_and_deliver(
-        self, slot: contextlib.ExitStack, gateway: ApiHost, run: _Run
+        self, claim: contextlib.ExitStack, gateway: ApiHost, run: _Run, keys: list[str]
     ) -> None:
-        with slot:
+        with claim:
             try:
                 _, answer, result = await run.execute(gateway)
                 if result.interrupted:
-                    return
+                    return  # not done: the sender's retry runs it again
                 text = answer.text or "(the agent gave no answer)"
                 if result.error:
                     text = f"⚠ The run failed: {result.error}"
@@ -335,6 +456,8 @@ class WebhookRoutes:
                             session_key=run.source.session_key,
                         )
                     )
+                if not error and not result.error:
+                    await gateway.store.write_sync(_tx_mark_done, run.name, keys, time.time())
             except Exception:
                 log.exception("webhook %s: the run failed", run.name)
 
@@ -378,15 +501,13 @@ class _Run:
 
 def _payload(raw: bytes, content_type: str) -> Any:
     """The JSON payload, also from GitHub's form encoding (``payload=<json>``)."""
-    try:
-        if content_type == "application/x-www-form-urlencoded":
+    if content_type == "application/x-www-form-urlencoded":
+        try:
             fields = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
-            return json.loads(fields.get("payload", ["{}"])[0])
-        return json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request(
-            "The webhook body must be JSON (content type application/json)."
-        ) from None
+        except UnicodeDecodeError:
+            raise bad_request("The webhook's form body is not UTF-8.") from None
+        return load_json(fields.get("payload", ["{}"])[0])
+    return load_json(raw) if raw.strip() else {}
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
