@@ -12,6 +12,7 @@ result is exactly ``limit`` characters long.
 from __future__ import annotations
 
 import math
+import re
 
 ELLIPSIS = "\u2026"
 
@@ -118,3 +119,21 @@ __all__ = [
     "safe_line",
     "stopwatch",
 ]
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_surrogates(text: str) -> str:
+    """Replace lone surrogates with U+FFFD.
+
+    ``"\\ud800"`` is valid JSON and a valid Python string but not valid UTF-8: kept, it
+    fails every later encode (the store, the model request), long after it was accepted.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text

@@ -46,6 +46,7 @@ from hermes_gateway.runner.turns import TurnSink
 from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 from hermes_gateway.store.inbox import Inbox, InboxRow
 from hermes_gateway.tasks import TaskSet
+from hermes_gateway.text import clean_surrogates
 
 __all__ = ["GatewayRunner"]
 
@@ -167,6 +168,7 @@ class GatewayRunner:
 
     async def handle(self, event: MessageEvent) -> None:
         """Entry point for every inbound message from every platform."""
+        event.text = clean_surrogates(event.text)  # or it poisons the session's history
         if not event.mentioned:
             self._dropped(event, "not_mentioned")  # a group message not addressed to the bot
             return

@@ -25,13 +25,14 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from hermes_gateway.text import clean_surrogates
 
 from ..text import one_line
 from .executor import SqliteWorker
@@ -65,18 +66,7 @@ def default_db_path(hermes_home: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # Helpers run on the worker thread (plain sqlite3, no awaits)
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def _clean(text: str) -> str:
-    """Replace lone surrogates (valid in Python and JSON, not in UTF-8) so a write never fails."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", text)
-    return text
+_clean = clean_surrogates
 
 
 def _clean_opt(text: str | None) -> str | None:

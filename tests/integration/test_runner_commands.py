@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -368,3 +369,17 @@ async def test_remote_users_never_see_other_chats(gw, fake_openai):
     assert await remote_search("lavender", 5) == []
     local_rt = gw.runner.sessions[gw.local.source.session_key]
     assert await gw.runner._searcher(local_rt)("lavender", 5)
+
+
+async def test_a_lone_surrogate_from_a_chat_does_not_poison_its_session(gw, fake_openai):
+    """A chat message with ``\\ud800`` is cleaned on entry: stored, sent to the model and
+    kept in memory as U+FFFD, so the next message of that chat is answered normally."""
+    source = SessionSource(platform="testchat", chat_id="ann", user_id="ann", user_name="Ann")
+    await gw.runner.handle(MessageEvent(text="bad \ud800 text", source=source))
+    await gw.runner.wait_idle()
+    await gw.runner.handle(MessageEvent(text="and now?", source=source))
+    await gw.runner.wait_idle()
+    assert [text for _, text in gw.chat.sent] == ["echo: bad \ufffd text", "echo: and now?"]
+    for body in fake_openai.requests:
+        json.dumps(body).encode("utf-8")  # every request the model got is valid UTF-8
+    assert not [e for e in gw.recorder.of(ev.Notice) if e.level == "error"]

@@ -8,12 +8,12 @@ read against OpenAI's API reference. Nothing here does I/O.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from hermes_gateway.store import StoredMessage
+from hermes_gateway.text import clean_surrogates
 
 AGENT_MODEL = "hermes-agent"
 """The model id under which the whole agent (tools, sessions) is offered."""
@@ -83,22 +83,7 @@ MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects a request body may have (OpenAI's own bodies need
 about six levels). Deeper bodies are refused before anything walks them recursively."""
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """Replace lone surrogates with U+FFFD.
-
-    ``"\\ud800"`` is valid JSON but not valid UTF-8: kept, it fails every later encode (the
-    store, the model request), long after the request was accepted.
-    """
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", text)
-    return text
+clean_text = clean_surrogates
 
 
 def _too_deep() -> ApiError:
