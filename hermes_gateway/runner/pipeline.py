@@ -23,6 +23,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.loop import Agent, TurnResult
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
+from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import (
     CommandContext,
     CommandRegistry,
@@ -449,6 +450,7 @@ class GatewayRunner:
 
     async def _session_worker(self, rt: SessionRuntime) -> None:
         """Answer the chat's pending messages, a batch per turn, until none are left."""
+        retry = Backoff(1.0, 30.0)
         try:
             while (rt.pending or rt.resume) and not self.stopping:
                 rt.interrupt.clear()
@@ -468,6 +470,27 @@ class GatewayRunner:
                 batch, rt.pending = rt.pending, []
                 try:
                     await self._turn(rt, batch)
+                except _NotStored as failure:
+                    # Disk full, read-only...: the messages wait (in memory and, pending, in
+                    # the inbox) and are tried again, with a growing pause.
+                    rt.pending[:0] = failure.batch
+                    delay = retry.next()
+                    log.error(
+                        "cannot store a turn in %s (%s); retry in %.1fs",
+                        rt.key,
+                        failure.cause,
+                        delay,
+                    )
+                    self.bus.publish(
+                        ev.Notice(
+                            text=f"Cannot store messages ({failure.cause}); "
+                            f"retrying in {delay:.0f}s.",
+                            level="error",
+                            session_key=rt.key,
+                        )
+                    )
+                    await asyncio.sleep(delay)
+                    continue
                 except Exception as exc:
                     log.exception("turn failed in %s", rt.key)
                     self.bus.publish(
@@ -484,7 +507,12 @@ class GatewayRunner:
         user = StoredMessage(role="user", content=text, meta=meta)
         history = await self.registry.history(rt)
         ids = [e.inbox_id for e in batch if e.inbox_id is not None]
-        await self.store.append_messages(rt.record.id, [user], also=Inbox.taking(ids, rt.record.id))
+        try:
+            await self.store.append_messages(
+                rt.record.id, [user], also=Inbox.taking(ids, rt.record.id)
+            )
+        except Exception as exc:
+            raise _NotStored(batch, exc) from exc
         history.append(user.to_openai())
         self.publish_received(rt, text, batch[-1].source.user_name)
         await self.run_agent(rt, history, inbox_ids=ids)
@@ -642,6 +670,14 @@ class GatewayRunner:
             return await self.store.search(query, limit=limit, session_key=rt.key)
 
         return search_own
+
+
+class _NotStored(Exception):
+    """A turn's user message could not be stored: its batch is to be tried again."""
+
+    def __init__(self, batch: list[MessageEvent], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.batch, self.cause = batch, cause
 
 
 async def _quietly(coro: Awaitable[None]) -> None:

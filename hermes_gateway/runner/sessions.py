@@ -48,14 +48,29 @@ class SessionRuntime:
         return self.task is not None and not self.task.done()
 
 
+MAX_LIVE_SESSIONS = 512
+"""Idle live sessions kept in memory; beyond it the least recently used idle ones are dropped
+(their stored copy stays, and the next message loads it again), so a gateway that has served
+thousands of chats or API session ids keeps flat memory."""
+
+
 class SessionRegistry:
     """Live sessions by key, created from (or resumed out of) the store on first contact."""
 
-    def __init__(self, config: Config, store: SessionStore, bus: ev.EventBus) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: SessionStore,
+        bus: ev.EventBus,
+        *,
+        max_live: int = MAX_LIVE_SESSIONS,
+    ) -> None:
         self.config = config
         self.store = store
         self.bus = bus
+        self.max_live = max_live
         self.sessions: dict[str, SessionRuntime] = {}
+        """Insertion order is recency: a key used again moves to the end."""
         self.paused: set[str] = set()
         """Chats where the operator answers by hand: messages are stored, not answered."""
         self._locks: dict[str, asyncio.Lock] = {}
@@ -68,6 +83,7 @@ class SessionRegistry:
         key = source.session_key
         rt = self.sessions.get(key)
         if rt is not None:
+            self._touch(key, rt)
             return rt
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -81,12 +97,37 @@ class SessionRegistry:
                 reason = "started"
             rt = SessionRuntime(key=key, source=source, record=record)
             self.sessions[key] = rt
+            self._evict()
             self.publish(rt, reason)
             return rt
 
+    def _touch(self, key: str, rt: SessionRuntime) -> None:
+        if next(reversed(self.sessions)) != key:
+            del self.sessions[key]
+            self.sessions[key] = rt
+
+    def _evict(self) -> None:
+        """Drop the least recently used idle sessions beyond ``max_live``."""
+        excess = len(self.sessions) - self.max_live
+        if excess <= 0:
+            return
+        for key in list(self.sessions):
+            if excess <= 0:
+                break
+            rt = self.sessions[key]
+            if rt.busy or rt.pending or rt.resume or key in self.paused:
+                continue
+            if rt.model_name or rt.personality is not None:  # choices made in this chat
+                continue
+            del self.sessions[key]
+            self._locks.pop(key, None)
+            excess -= 1
+
     def adopt(self, rt: SessionRuntime, reason: str = "started") -> None:
         """Make ``rt`` the live session of its key (a one-off request's fresh session)."""
+        self.sessions.pop(rt.key, None)
         self.sessions[rt.key] = rt
+        self._evict()
         self.publish(rt, reason)
 
     def forget(self, rt: SessionRuntime) -> None:
