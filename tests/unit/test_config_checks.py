@@ -32,6 +32,7 @@ def test_non_utf8_config_names_the_file(hermes_home: Path) -> None:
         ("cron:\n  grace_minutes: .nan\n", "cron.grace_minutes", "finite"),
         ("platforms:\n  telegram:\n    global_rate: 0\n", "platforms.telegram.global_rate", "0"),
     ],
+    ids=lambda v: v if "\n" not in v else None,
 )
 def test_out_of_range_and_non_finite_numbers_name_the_key(
     hermes_home: Path, yaml: str, key: str, why: str
