@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
+import math
 import os
 import types
 import typing
@@ -29,6 +31,30 @@ class ConfigError(ValueError):
     def __init__(self, key: str, source: str, reason: str) -> None:
         self.key, self.source, self.reason = key, source, reason
         super().__init__(f"{source}: {key}: {reason}")
+
+
+class ConfigErrors(ConfigError):
+    """Several settings are wrong at once; all are named, so one restart fixes them all.
+
+    ``key``/``source``/``reason`` are the first error's; ``errors`` holds every one.
+    """
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        self.key, self.source, self.reason = first.key, first.source, first.reason
+        ValueError.__init__(self, f"{len(errors)} problems: " + "; ".join(map(str, errors)))
+
+
+def _raise_collected(errors: list[ConfigError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def _collect(errors: list[ConfigError], exc: ConfigError) -> None:
+    errors.extend(exc.errors if isinstance(exc, ConfigErrors) else [exc])
 
 
 ToolProgressMode = Literal["off", "new", "all", "verbose"]
@@ -284,48 +310,133 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
 
 _NOT_SETTABLE = {"paths", "env"}
 
+_POSITIVE = (0.0, False)
+"""``(minimum, minimum allowed)``: above zero."""
+
+# Numbers beyond "not negative": (owning class, field) -> (minimum, whether the minimum itself is
+# allowed, maximum or None). Subclasses inherit their base's limits (ChatPlatformConfig's).
+_LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
+    (ModelConfig, "timeout"): (*_POSITIVE, None),
+    (ModelConfig, "connect_timeout"): (*_POSITIVE, None),
+    (AgentConfig, "max_iterations"): (1, True, None),
+    (AgentConfig, "terminal_timeout"): (*_POSITIVE, None),
+    (AgentConfig, "tool_output_cap"): (1, True, None),
+    (GatewayConfig, "loop_lag_threshold_ms"): (*_POSITIVE, None),
+    (GatewayConfig, "approval_timeout"): (*_POSITIVE, None),
+    (TelegramConfig, "global_rate"): (*_POSITIVE, None),
+    (TelegramConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (TelegramConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (ApiServerConfig, "port"): (0, True, 65535),
+    (ApiServerConfig, "max_concurrency"): (1, True, None),
+    (ApiServerConfig, "max_body_bytes"): (1, True, None),
+}
+
+
+def _check_limits(owner: type, name: str, number: Any, key: str, source: str) -> None:
+    """Refuse a number outside its field's range (see ``_LIMITS``)."""
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return
+    for cls in owner.__mro__:
+        limits = _LIMITS.get((cls, name))
+        if limits is None:
+            continue
+        low, inclusive, high = limits
+        if number < low or (number == low and not inclusive):
+            relation = "at least" if inclusive else "greater than"
+            raise ConfigError(key, source, f"must be {relation} {low:g}, got {number!r}")
+        if high is not None and number > high:
+            raise ConfigError(key, source, f"must be at most {high:g}, got {number!r}")
+        return
+
 
 def load_config(paths: HermesPaths | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Read every source and return validated settings, or raise ConfigError."""
+    """Read every source and return validated settings, or raise ConfigError.
+
+    Every wrong setting is collected and raised together (:class:`ConfigErrors` when there are
+    several); only an unreadable file stops the reading at once.
+    """
     base_env = dict(os.environ if environ is None else environ)
     paths = paths or HermesPaths.from_env(base_env)
-    env = {**_read_dotenv(paths.env_file), **base_env}
+    errors: list[ConfigError] = []
+    env = {**_read_dotenv(paths.env_file, errors), **base_env}
     config = Config(paths=paths, env=env)
 
     raw = _read_yaml(paths.config_file)
-    _apply_mapping(config, raw, prefix="", source=str(paths.config_file))
+    _apply_mapping(config, raw, prefix="", source=str(paths.config_file), errors=errors)
 
     for var, dotted in ENV_KEYS:
         value = env.get(var)
         if value:
-            _set_dotted(config, dotted, value, source=f"environment variable {var}")
+            try:
+                _set_dotted(config, dotted, value, source=f"environment variable {var}")
+            except ConfigError as exc:
+                _collect(errors, exc)
     if config.cron.timezone:
         from zoneinfo import ZoneInfo
 
         try:
             ZoneInfo(config.cron.timezone)
         except (ValueError, KeyError, OSError):
-            raise ConfigError(
-                "cron.timezone",
-                str(paths.config_file),
-                f"{config.cron.timezone!r} is not a known time zone (e.g. Europe/Berlin)",
-            ) from None
+            errors.append(
+                ConfigError(
+                    "cron.timezone",
+                    str(paths.config_file),
+                    f"{config.cron.timezone!r} is not a known time zone (e.g. Europe/Berlin)",
+                )
+            )
     if config.personality and config.personality not in config.personalities:
         known = ", ".join(sorted(config.personalities)) or "none defined"
-        raise ConfigError(
-            "personality",
-            str(paths.config_file),
-            f"{config.personality!r} is not in 'personalities' ({known})",
+        errors.append(
+            ConfigError(
+                "personality",
+                str(paths.config_file),
+                f"{config.personality!r} is not in 'personalities' ({known})",
+            )
         )
+    _raise_collected(errors)
     return config
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
+def _read_text(path: Path) -> str:
+    """A settings file's text; unreadable or not UTF-8 is a ConfigError naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "(file)",
+            str(path),
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise ConfigError("(file)", str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_dotenv(path: Path, errors: list[ConfigError]) -> dict[str, str]:
+    """``KEY=value`` lines; a line python-dotenv cannot parse is an error naming its number
+    (dotenv itself only logs a warning and drops it, so a token would silently go missing)."""
     if not path.is_file():
         return {}
     from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    text = _read_text(path)
+    before = len(errors)
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # Name the key, never the value: the line may hold a token.
+            name, eq, _ = binding.original.string.strip().partition("=")
+            what = f"the line for {name.strip()[:40]!r}" if eq and name.strip() else "this line"
+            errors.append(
+                ConfigError(
+                    f"line {binding.original.line}",
+                    str(path),
+                    f"cannot parse {what} (expected KEY=value, quotes closed)",
+                )
+            )
+    if len(errors) > before:
+        return {}  # the load fails anyway; dotenv would only repeat the warning on stderr
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -333,12 +444,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     import yaml
 
+    text = _read_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(top)"
-        raise ConfigError(where, str(path), f"not valid YAML: {exc}") from None
+        reason = " ".join(str(exc).split())  # one line: PyYAML's message spans several
+        raise ConfigError(where, str(path), f"not valid YAML: {reason}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -346,7 +459,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _apply_mapping(target: Any, raw: dict[str, Any], *, prefix: str, source: str) -> None:
+def _apply_mapping(
+    target: Any,
+    raw: dict[str, Any],
+    *,
+    prefix: str,
+    source: str,
+    errors: list[ConfigError],
+) -> None:
+    """Set ``raw`` onto the dataclass ``target``, appending every wrong key to ``errors``."""
     fields = {f.name: f for f in dataclasses.fields(target) if f.name not in _NOT_SETTABLE}
     hints = typing.get_type_hints(type(target))
     for key, value in raw.items():
@@ -354,14 +475,22 @@ def _apply_mapping(target: Any, raw: dict[str, Any], *, prefix: str, source: str
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(dotted, source, f"unknown key{hint}")
+            errors.append(ConfigError(dotted, source, f"unknown key{hint}"))
+            continue
         current = getattr(target, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(dotted, source, "must be a mapping")
-            _apply_mapping(current, value, prefix=f"{dotted}.", source=source)
-        else:
-            setattr(target, key, _coerce(value, hints[key], dotted, source))
+                errors.append(ConfigError(dotted, source, "must be a mapping"))
+                continue
+            _apply_mapping(current, value, prefix=f"{dotted}.", source=source, errors=errors)
+            continue
+        try:
+            coerced = _coerce(value, hints[key], dotted, source)
+            _check_limits(type(target), key, coerced, dotted, source)
+        except ConfigError as exc:
+            _collect(errors, exc)
+            continue
+        setattr(target, key, coerced)
 
 
 def _set_dotted(config: Config, dotted: str, value: str, *, source: str) -> None:
@@ -370,7 +499,9 @@ def _set_dotted(config: Config, dotted: str, value: str, *, source: str) -> None
     for part in parents:
         target = getattr(target, part)
     hints = typing.get_type_hints(type(target))
-    setattr(target, last, _coerce(value, hints[last], dotted, source))
+    coerced = _coerce(value, hints[last], dotted, source)
+    _check_limits(type(target), last, coerced, dotted, source)
+    setattr(target, last, coerced)
 
 
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
@@ -380,7 +511,9 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(key, source, "must be a mapping")
         instance = hint()
-        _apply_mapping(instance, value, prefix=f"{key}.", source=source)
+        errors: list[ConfigError] = []
+        _apply_mapping(instance, value, prefix=f"{key}.", source=source, errors=errors)
+        _raise_collected(errors)
         return instance
     if origin is Literal:
         allowed = get_args(hint)
@@ -404,10 +537,17 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     if hint in (int, float):
         if isinstance(value, bool):
             raise ConfigError(key, source, f"must be a number, got {value!r}")
+        if hint is int and isinstance(value, float) and value.is_integer():
+            value = int(value)  # 3.0 is a whole number
         try:
             number = hint(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, source, f"must be a number, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            what = "a whole number" if hint is int else "a number"
+            raise ConfigError(key, source, f"must be {what}, got {value!r}") from None
+        if hint is int and isinstance(value, float):
+            raise ConfigError(key, source, f"must be a whole number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(key, source, f"must be a finite number, got {value!r}")
         if number < 0:
             raise ConfigError(key, source, f"must not be negative, got {value!r}")
         return number

@@ -50,7 +50,9 @@ async def run_headless(
     setup_logging(config.paths.logs_dir, stderr=True)
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed SSH session or terminal must stop the gateway cleanly (store
+    # closed, turns ended), not kill it where it stands.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
@@ -65,7 +67,7 @@ async def run_headless(
                 "no model configured: set model.base_url and model.name in %s",
                 config.paths.config_file,
             )
-        log.info("gateway running; Ctrl+C or SIGTERM stops it")
+        log.info("gateway running; Ctrl+C, SIGTERM or SIGHUP stops it")
         await stop.wait()
         log.info("stopping...")
     finally:

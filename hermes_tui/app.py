@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,10 +89,6 @@ class HermesApp(App[None]):
         if self.config is not None:
             with contextlib.suppress(Exception):
                 self.theme = self.config.display.theme
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(
-                signal.SIGTERM, lambda: self.call_later(self.action_quit)
-            )
         self.call_after_refresh(self._boot)
 
     def _boot(self) -> None:

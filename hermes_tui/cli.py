@@ -59,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     return _run_tui()
 
 
+def _claim_home(config):
+    """Check the home and lock it for this process (None after printing why not)."""
+    from hermes_gateway.startup import StartupError, claim_home
+
+    try:
+        return claim_home(config.paths)
+    except StartupError as exc:
+        print(f"hermes: {exc}", file=sys.stderr)
+        return None
+
+
 def _gateway_run() -> int:
     import asyncio
 
@@ -69,19 +80,33 @@ def _gateway_run() -> int:
     if config is None:
         print(f"hermes: bad configuration: {error}", file=sys.stderr)
         return 2
-    try:
-        return asyncio.run(run_headless(config, features=default_features()))
-    except KeyboardInterrupt:
-        return 130
+    lock = _claim_home(config)
+    if lock is None:
+        return 2
+    with lock:
+        try:
+            return asyncio.run(run_headless(config, features=default_features()))
+        except KeyboardInterrupt:
+            return 130
 
 
 def _run_tui() -> int:
-    from hermes_tui.app import HermesApp
-
+    # Every check runs before the full screen opens: a bad home or configuration is one line
+    # on the normal terminal and exit code 2, never a half-started screen.
     config, error = _load_config()
-    app = HermesApp(config=config, config_error=error)
-    app.run()
-    return app.return_code or 0
+    if config is None:
+        print(f"hermes: bad configuration: {error}", file=sys.stderr)
+        return 2
+    lock = _claim_home(config)
+    if lock is None:
+        return 2
+    from hermes_tui.app import HermesApp
+    from hermes_tui.signals import run_until_signalled
+
+    with lock:
+        app = HermesApp(config=config)
+        run_until_signalled(app)
+        return app.return_code or 0
 
 
 if __name__ == "__main__":

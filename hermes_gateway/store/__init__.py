@@ -27,12 +27,15 @@ from .session_store import (
     DEFAULT_DB_NAME,
     SessionNotFoundError,
     SessionStore,
+    check_database,
     default_db_path,
 )
+from .writable import DatabaseReadOnlyError
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "DEFAULT_DB_NAME",
+    "DatabaseReadOnlyError",
     "MESSAGE_ROLES",
     "MIGRATIONS",
     "Migration",
@@ -43,6 +46,7 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "StoredMessage",
+    "check_database",
     "apply_migrations",
     "build_match_query",
     "default_db_path",

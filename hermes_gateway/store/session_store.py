@@ -39,6 +39,7 @@ from .executor import SqliteWorker
 from .fts import build_match_query
 from .migrations import MIGRATIONS, apply_migrations, get_user_version, latest_version
 from .records import MESSAGE_ROLES, SearchHit, SessionRecord, StoredMessage
+from .writable import require_writable
 
 log = logging.getLogger(__name__)
 
@@ -452,12 +453,31 @@ def _prepare(conn: sqlite3.Connection) -> int:
     newest = latest_version(MIGRATIONS)
     if current > newest:
         apply_migrations(conn)  # raises SchemaVersionError with the explanation
+    require_writable(conn, _db_name(conn))
     mode = _enable_wal(conn)
     if mode != "wal":
         log.warning("SQLite journal_mode is %s, not WAL (in-memory or unsupported FS)", mode)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return apply_migrations(conn)
+
+
+def _db_name(conn: sqlite3.Connection) -> str:
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row and row[2] else ":memory:"
+
+
+def check_database(path: str | Path) -> int:
+    """Open, check and migrate the file on the calling thread, then close it (before a start).
+
+    Raises what :meth:`SessionStore.open` would (``sqlite3.DatabaseError`` for a file that is
+    not SQLite, SchemaVersionError, DatabaseReadOnlyError); returns the schema version.
+    """
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        return _prepare(conn)
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ class TmuxSession:
     def __init__(self, command: str, *, env: dict[str, str], width: int = 120, height: int = 36):
         self.name = f"hermes-e2e-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = f"env {exports} {command}; echo HERMES-EXIT:$?; sleep 60"
+        # -u: a tmux server started from a test run may carry COLUMNS/LINES in its global
+        # environment, and Textual would then lay out for that size, not the pane's.
+        script = f"env -u COLUMNS -u LINES {exports} {command}; echo HERMES-EXIT:$?; sleep 60"
         subprocess.run(
             [
                 "tmux",

@@ -39,7 +39,7 @@ def wait_for_log(home, needle: str, timeout: float = 15) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_runs_headless_and_stops_cleanly(hermes_home, sig):
     proc = start(hermes_home, "http://127.0.0.1:9/v1")
     try:
@@ -50,7 +50,7 @@ def test_runs_headless_and_stops_cleanly(hermes_home, sig):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert "gateway running" in err and "gateway stopped" in err
+    assert "gateway running" in err and "stopping" in err and "gateway stopped" in err
     assert "Traceback" not in err
     assert "gateway stopped" in (hermes_home / "logs" / "gateway.log").read_text()
 
