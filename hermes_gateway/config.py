@@ -323,7 +323,6 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (AgentConfig, "tool_output_cap"): (1, True, None),
     (GatewayConfig, "loop_lag_threshold_ms"): (*_POSITIVE, None),
     (GatewayConfig, "approval_timeout"): (*_POSITIVE, None),
-    (TelegramConfig, "global_rate"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_initial"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_cap"): (*_POSITIVE, None),
     (ApiServerConfig, "port"): (0, True, 65535),

@@ -138,7 +138,12 @@ async def burst_then(sig: int, home: Path, tg: FakeTelegram, openai: FakeOpenAI)
     write_config(home, drain=30.0)
     first = start(home, tg, openai)
     try:
-        await until(lambda: log_has(home, "Telegram connected"), 20, "the first start")
+        await until(
+            lambda: log_has(home, "Telegram connected") or first.poll() is not None,
+            20,
+            "the first start",
+        )
+        assert first.poll() is None, first.stderr.read() if first.stderr else ""
         for n in range(PER_CHAT):
             for chat in CHATS:
                 tg.inject_message(chat, f"m{n} in {chat}", user_id=chat)

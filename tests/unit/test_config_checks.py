@@ -30,7 +30,7 @@ def test_non_utf8_config_names_the_file(hermes_home: Path) -> None:
         ("model:\n  timeout: .inf\n", "model.timeout", "finite"),
         ("model:\n  timeout: 0\n", "model.timeout", "greater than 0"),
         ("cron:\n  grace_minutes: .nan\n", "cron.grace_minutes", "finite"),
-        ("platforms:\n  telegram:\n    global_rate: 0\n", "platforms.telegram.global_rate", "0"),
+        ("platforms:\n  telegram:\n    global_rate: -1\n", "platforms.telegram.global_rate", "-1"),
     ],
     ids=lambda v: v if "\n" not in v else None,
 )
@@ -78,3 +78,9 @@ def test_every_wrong_key_is_reported_at_once(hermes_home: Path) -> None:
     keys = [e.key for e in err.value.errors]
     assert keys == ["model.timout", "model.timeout", "agent.max_iterations", "gateway.busy_mode"]
     assert "\n" not in str(err.value)  # one line for the terminal
+
+
+def test_a_zero_global_rate_turns_the_bot_wide_limit_off(hermes_home: Path) -> None:
+    """0 is documented (and used by the tests' fast configs) as "no global limit"."""
+    (hermes_home / "config.yaml").write_text("platforms:\n  telegram:\n    global_rate: 0\n")
+    assert load(hermes_home).platforms.telegram.global_rate == 0
