@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from hermes_gateway.config import Config
     from hermes_gateway.platforms.base import PlatformAdapter
 
-__all__ = ["ENTRY_POINT_GROUP", "PlatformPlugin", "enabled_adapters", "plugins", "preload"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PlatformPlugin",
+    "enabled_adapters",
+    "lazy_plugin",
+    "plugins",
+    "preload",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,18 @@ class PlatformPlugin:
     """Builds the adapter; imports the platform's heavy library only when called."""
     modules: tuple[str, ...] = field(default=())
     """Modules worth importing in a worker thread before ``create`` (slow imports)."""
+
+
+def lazy_plugin(name: str, enabled: Callable[[Config], bool], adapter: str) -> PlatformPlugin:
+    """A plugin whose adapter class (``"module:Class"``) is imported only when it is built."""
+    module, _, cls = adapter.partition(":")
+
+    def create(config: Config, policy: AccessPolicy) -> PlatformAdapter:
+        factory = getattr(importlib.import_module(module), cls)
+        adapter_obj: PlatformAdapter = factory(config, policy)
+        return adapter_obj
+
+    return PlatformPlugin(name=name, enabled=enabled, create=create, modules=(module,))
 
 
 def _load(spec: str) -> PlatformPlugin | None:

@@ -6,18 +6,17 @@ offers only what :class:`~hermes_gateway.hosts.ApiHost` lists, never the runner 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from hermes_gateway.agent.loop import TurnResult
     from hermes_gateway.commands.registry import CommandRegistry
     from hermes_gateway.config import Config
     from hermes_gateway.delivery.router import DeliveryRouter
     from hermes_gateway.events import EventBus, GatewayEvent
     from hermes_gateway.models import MessageEvent, SessionSource
-    from hermes_gateway.platforms.base import TurnDelivery
+    from hermes_gateway.runner.requests import RequestTurns
     from hermes_gateway.runner.supervisor import PlatformSupervisor
-    from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+    from hermes_gateway.store import SessionStore
 
 __all__ = ["RunnerAdapterHost"]
 
@@ -31,6 +30,7 @@ class _Core(Protocol):
     commands: CommandRegistry
     router: DeliveryRouter
     supervisor: PlatformSupervisor
+    requests: RequestTurns
 
     @property
     def stopping(self) -> bool: ...
@@ -43,29 +43,16 @@ class _Core(Protocol):
 
     async def handle(self, event: MessageEvent) -> None: ...
 
-    async def run_request(
-        self,
-        source: SessionSource,
-        messages: list[StoredMessage],
-        *,
-        delivery: TurnDelivery,
-        history: list[dict[str, Any]] | None = None,
-        instructions: str | None = None,
-        new_session: bool = False,
-        keep: bool = True,
-        model_name: str | None = None,
-        use_tools: bool = True,
-    ) -> tuple[SessionRecord, TurnResult]: ...
-
 
 class RunnerAdapterHost:
     """Implements :class:`~hermes_gateway.hosts.ApiHost` (and so ``AdapterHost``)."""
 
-    __slots__ = ("_platform", "_runner")
+    __slots__ = ("_platform", "_runner", "run_request")
 
     def __init__(self, runner: _Core, platform: str) -> None:
         self._runner = runner
         self._platform = platform
+        self.run_request = runner.requests.run
 
     @property
     def stopping(self) -> bool:
@@ -103,28 +90,3 @@ class RunnerAdapterHost:
         if source.session_key in runner.paused_sessions:
             return "session"
         return None
-
-    async def run_request(
-        self,
-        source: SessionSource,
-        messages: list[StoredMessage],
-        *,
-        delivery: TurnDelivery,
-        history: list[dict[str, Any]] | None = None,
-        instructions: str | None = None,
-        new_session: bool = False,
-        keep: bool = True,
-        model_name: str | None = None,
-        use_tools: bool = True,
-    ) -> tuple[SessionRecord, TurnResult]:
-        return await self._runner.run_request(
-            source,
-            messages,
-            delivery=delivery,
-            history=history,
-            instructions=instructions,
-            new_session=new_session,
-            keep=keep,
-            model_name=model_name,
-            use_tools=use_tools,
-        )

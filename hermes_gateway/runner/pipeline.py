@@ -86,6 +86,8 @@ class GatewayRunner:
         self.supervisor = PlatformSupervisor(bus, on_first_connect=self._first_connect)
         self.inbox = Inbox(store)
         self.requests = RequestTurns(self)
+        self.run_request = self.requests.run
+        """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
         self.router = DeliveryRouter(config, self.supervisor.adapters)
         """Delivers to chats by target (cron results, webhook answers)."""
         self._turn_counter = 0
@@ -629,32 +631,6 @@ class GatewayRunner:
             self.supervisor.sent(platform)
 
     # --- request/response turns (API server, cron, webhooks) ---------------------------
-
-    async def run_request(
-        self,
-        source: SessionSource,
-        messages: list[StoredMessage],
-        *,
-        delivery: TurnDelivery,
-        history: list[dict[str, Any]] | None = None,
-        instructions: str | None = None,
-        new_session: bool = False,
-        keep: bool = True,
-        model_name: str | None = None,
-        use_tools: bool = True,
-    ) -> tuple[SessionRecord, TurnResult]:
-        """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
-        return await self.requests.run(
-            source,
-            messages,
-            delivery=delivery,
-            history=history,
-            instructions=instructions,
-            new_session=new_session,
-            keep=keep,
-            model_name=model_name,
-            use_tools=use_tools,
-        )
 
     def _searcher(self, rt: SessionRuntime) -> Callable[[str, int], Awaitable[list[Any]]]:
         """session_search for one chat: the operator's terminal searches everything; a
