@@ -44,6 +44,7 @@ _NL_RUN = re.compile(r"\n(?:[ \t]*\n)*")
 _WORD_RUN = re.compile(r"[ \t]+")
 _STABLE_RE = re.compile(r"\S[^\n]*\n")
 _NON_WS = re.compile(r"\S")
+_TICKS = re.compile(r"`+")
 
 _ZWJ = "\u200d"
 
@@ -99,6 +100,9 @@ def _parse_fences(text: str) -> list[_Fence]:
             m = _OPEN_RE.fullmatch(line)
             if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
                 cur = (pos, min(end + 1, n), line.rstrip(), m.group(1)[0], len(m.group(1)))
+            elif (col := _mid_line_fence(line)) is not None:
+                ticks = len(line[col:]) - len(line[col:].lstrip("`"))
+                cur = (pos + col, min(end + 1, n), line[col:].rstrip(), "`", ticks)
         else:
             m = _CLOSE_RE.fullmatch(line)
             if m and m.group(1)[0] == cur[3] and len(m.group(1)) >= cur[4]:
@@ -110,6 +114,29 @@ def _parse_fences(text: str) -> list[_Fence]:
     if cur is not None:
         fences.append(_Fence(cur[0], cur[1], n, n, cur[2], cur[3] * cur[4], False))
     return fences
+
+
+def _mid_line_fence(line: str) -> int | None:
+    """Column of a backtick fence that opens after text on its line, if there is one.
+
+    Models often write "Run this: ```bash" and put the code on the next lines. Renderers
+    differ on whether that is a code block, but for splitting it must count as one: a chunk
+    cut inside it has to close it, and the next has to reopen it, or every later chunk
+    renders inside-out. Backtick runs pair up as inline code spans (equal lengths); a run of
+    three or more left unpaired, followed only by an info string, opens a fence.
+    """
+    runs = list(_TICKS.finditer(line))
+    i = 0
+    while i < len(runs):
+        run = runs[i].group()
+        mate = next((k for k in range(i + 1, len(runs)) if runs[k].group() == run), None)
+        if mate is not None:
+            i = mate + 1
+            continue
+        if len(run) >= 3 and i == len(runs) - 1 and line[: runs[i].start()].strip():
+            return runs[i].start()
+        i += 1
+    return None
 
 
 def _break_ok(text: str, i: int) -> bool:
@@ -212,17 +239,16 @@ class _Splitter:
             words,
         ]
         window = max(1, hi - pos)
-        best_any: tuple[int, int] | None = None
         for level in levels:
             best = self._best(pos, level, prefix)
-            if best is None:
-                continue
-            if (best[0] - pos) >= _FILL * window:
+            if best is not None and (best[0] - pos) >= _FILL * window:
                 return best[0], best[1], True
-            if best_any is None or best[0] > best_any[0]:
-                best_any = best
-        if best_any is not None:
-            return best_any[0], best_any[1], True
+        # Nothing natural fills half the window. A paragraph break still ends a message
+        # well (a short paragraph is a complete thought); a lone line or word break that
+        # early would waste a message ("echo:" alone), so the window is hard split instead.
+        short_para = self._best(pos, levels[0], prefix)
+        if short_para is not None:
+            return short_para[0], short_para[1], True
         # Hard split: prefer grapheme-friendly positions close to the window's end.
         for strict in (True, False):
             c = hi
