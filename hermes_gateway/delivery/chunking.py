@@ -45,6 +45,7 @@ _WORD_RUN = re.compile(r"[ \t]+")
 _STABLE_RE = re.compile(r"\S[^\n]*\n")
 _NON_WS = re.compile(r"\S")
 _TICKS = re.compile(r"`+")
+_WS_RUN = re.compile(r"\s+")
 
 _ZWJ = "\u200d"
 
@@ -321,7 +322,7 @@ def split_message(text: str, limit: int, *, measure: Measure = len) -> list[str]
 
 
 def split_stream(
-    text: str, limit: int, *, measure: Measure = len
+    text: str, limit: int, *, measure: Measure = len, start: int = 0
 ) -> tuple[list[Chunk], Chunk | None]:
     """Split text that is still growing.
 
@@ -331,7 +332,53 @@ def split_stream(
     is the rest (prefix + body, no suffix, possibly over the limit), or ``None`` if the rest
     is blank.
     """
-    return _Splitter(text, limit, measure).run(0, stream=True)
+    return _Splitter(text, limit, measure).run(start, stream=True)
+
+
+_SENTENCE_END = re.compile(r"[.!?…:;][\"')\]»”’*_]*\Z")
+
+
+def clean_end(
+    text: str, start: int, end: int, limit: int, *, measure: Measure = len, finished: bool = False
+) -> Chunk:
+    """The best finished message for ``text[start:end]`` when it must stop at or before ``end``.
+
+    Used when a message can no longer grow (the platform refused an edit): it should end
+    where a reader expects a message to end, not mid-word. The cut goes back to the start
+    of the paragraph ``end`` is in, else of the sentence (or line), else of the word, taking
+    the most natural of those that keeps at least half of the span; a word start is taken
+    however early it is. ``end`` itself counts when whitespace follows it. The returned
+    chunk closes a code block it ends inside (``suffix``) and reopens one it starts in
+    (``prefix``), and fits ``limit``. If there is no boundary at all (one long word), the
+    chunk ends at ``end``. ``finished`` says the text is complete, so reaching its end
+    (trailing whitespace aside) is the best boundary of all.
+    """
+    sp = _Splitter(text, limit, measure)
+    prefix = sp.prefix_at(start)
+    end = min(end, len(text))
+    if finished and not text[end:].strip():
+        end = len(text.rstrip())
+        return Chunk(start, end, text[start:end], prefix, sp.suffix_at(end))
+    levels: list[list[int]] = [[], [], []]  # paragraph, sentence or line, word
+    for m in _WS_RUN.finditer(text, start + 1):
+        c, run = m.start(), m.group()
+        if c > end:
+            break
+        if not sp.cut_ok(c, m.end()) or not sp.fits(start, c, prefix):
+            continue
+        if run.count("\n") >= 2:
+            levels[0].append(c)
+        elif "\n" in run or _SENTENCE_END.search(text, start, c):
+            levels[1].append(c)
+        else:
+            levels[2].append(c)
+    span = max(1, end - start)
+    for level, need in ((0, _FILL), (1, _FILL), (2, 0.0)):
+        cands = [c for lv in range(level + 1) for c in levels[lv]]
+        if cands and max(cands) - start >= need * span:
+            cut = max(cands)
+            return Chunk(start, cut, text[start:cut], prefix, sp.suffix_at(cut))
+    return Chunk(start, end, text[start:end], prefix, sp.suffix_at(end))
 
 
 def truncate(text: str, limit: int, *, measure: Measure = len) -> str:
@@ -348,6 +395,7 @@ def truncate(text: str, limit: int, *, measure: Measure = len) -> str:
 
 __all__ = [
     "Chunk",
+    "clean_end",
     "Measure",
     "split_chunks",
     "split_message",
