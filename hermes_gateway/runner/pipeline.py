@@ -33,6 +33,7 @@ from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import NULL_DELIVERY, PlatformAdapter, TurnDelivery
+from hermes_gateway.redact import redact
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
@@ -339,7 +340,11 @@ class GatewayRunner:
                 except Exception as exc:
                     log.exception("turn failed in %s", rt.key)
                     self.bus.publish(
-                        ev.Notice(text=f"The turn failed: {exc}", level="error", session_key=rt.key)
+                        ev.Notice(
+                            text=f"The turn failed: {redact(str(exc))}",
+                            level="error",
+                            session_key=rt.key,
+                        )
                     )
         finally:
             rt.task = None
