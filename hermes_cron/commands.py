@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hermes_cron.jobs import CronError, Job
+from hermes_cron.jobs import CronError, Job, Scope
 from hermes_cron.schedules import ScheduleError, format_countdown, parse_schedule
 from hermes_cron.service import CronService
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
@@ -134,11 +134,13 @@ def cron_command(service: CronService) -> CommandSpec:
         sub, _, rest = ctx.args.strip().partition(" ")
         sub = sub.lower() or "list"
         rest = rest.strip()
+        # A remote chat sees and acts on its own jobs only; the terminal on all of them.
+        scope = Scope.of(ctx.source, operator=ctx.event.from_operator)
         try:
             if sub in ("list", "ls"):
-                return await _list(service)
+                return await _list(service, scope)
             if sub in ("add", "new", "create"):
-                return await _add(service, ctx, rest)
+                return await _add(service, ctx, rest, scope)
             if sub in ("help", "?"):
                 return CommandResult(USAGE)
             if sub not in ("pause", "resume", "run", "remove", "rm", "delete"):
@@ -146,16 +148,16 @@ def cron_command(service: CronService) -> CommandSpec:
             if not rest:
                 return CommandResult(f"Which job? Give its id (see /cron list). {USAGE}", False)
             if sub == "pause":
-                job = await service.pause(rest)
+                job = await service.pause(rest, scope)
                 return CommandResult(f"Paused “{job.name}” (`{job.id}`).")
             if sub == "resume":
-                job = await service.resume(rest)
+                job = await service.resume(rest, scope)
                 when = format_countdown(job.next_run, service.now()) if job.next_run else "-"
                 return CommandResult(f"Resumed “{job.name}” (`{job.id}`); next run {when}.")
             if sub == "run":
-                job = await service.run_now(rest)
+                job = await service.run_now(rest, scope)
                 return CommandResult(f"Running “{job.name}” (`{job.id}`) now.")
-            job = await service.remove(rest)
+            job = await service.remove(rest, scope)
             return CommandResult(f"Removed “{job.name}” (`{job.id}`).")
         except CronError as exc:
             return CommandResult(str(exc), ok=False)
@@ -169,8 +171,8 @@ def cron_command(service: CronService) -> CommandSpec:
     )
 
 
-async def _list(service: CronService) -> CommandResult:
-    jobs = await service.list_jobs()
+async def _list(service: CronService, scope: Scope) -> CommandResult:
+    jobs = await service.list_jobs(scope)
     if not jobs:
         return CommandResult('No scheduled jobs. Add one with /cron add "every 1d" <prompt>.')
     now = service.now()
@@ -179,7 +181,7 @@ async def _list(service: CronService) -> CommandResult:
     return CommandResult("\n".join(lines))
 
 
-async def _add(service: CronService, ctx: CommandContext, rest: str) -> CommandResult:
+async def _add(service: CronService, ctx: CommandContext, rest: str, scope: Scope) -> CommandResult:
     schedule, prompt, options = parse_add_args(
         rest, tz=service.settings.timezone, now=service.now()
     )
@@ -196,6 +198,7 @@ async def _add(service: CronService, ctx: CommandContext, rest: str) -> CommandR
         deliver=options.get("deliver"),
         origin=ctx.source,
         repeat=repeat,
+        scope=scope,
     )
     now = service.now()
     when = format_countdown(job.next_run, now) if job.next_run else "-"

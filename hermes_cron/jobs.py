@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hermes_cron.schedules import Schedule, ScheduleError, parse_schedule
-from hermes_gateway.models import SessionSource
+from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
 from hermes_gateway.store import SessionStore
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Job",
     "RunRecord",
     "RunStatus",
+    "Scope",
     "cron_source",
 ]
 
@@ -193,6 +194,15 @@ class Job:
     def session_key(self) -> str:
         return cron_source(self).session_key
 
+    @property
+    def owner(self) -> str | None:
+        """The chat (session key) the job belongs to; None: the operator's.
+
+        A job belongs to the chat it was made from (its ``origin``). Jobs made at the
+        terminal, by the CLI, or stored without an origin are the operator's.
+        """
+        return Scope.of(self.origin).chat
+
     def describe(self, now: datetime | None = None) -> str:
         """The schedule in words ("every weekday at 09:00", "in 12 min")."""
         try:
@@ -220,6 +230,36 @@ class Job:
         if self.enabled:
             return "active"
         return "done" if self.next_run is None and self.last_status else "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose jobs a request may see and act on: the operator's (all of them) or one chat's.
+
+    Remote users are not trusted with each other's jobs: from a chat, ``/cron`` and the
+    ``cronjob`` tool see only that chat's jobs, and a new job may only deliver back to it.
+    The terminal and ``hermes cron`` (the operator) see and do everything.
+    """
+
+    chat: str | None = None
+    """The chat's session key; None for the operator."""
+
+    @property
+    def operator(self) -> bool:
+        return self.chat is None
+
+    def sees(self, job: Job) -> bool:
+        return self.chat is None or job.owner == self.chat
+
+    @classmethod
+    def of(cls, source: SessionSource | None, *, operator: bool = False) -> Scope:
+        """The scope of a request from ``source`` (``operator``: the person at the TUI)."""
+        if operator or source is None or source.platform in (LOCAL_PLATFORM, CRON_PLATFORM):
+            return OPERATOR
+        return cls(source.session_key)
+
+
+OPERATOR = Scope()
 
 
 def cron_source(job: Job | str, name: str | None = None) -> SessionSource:
@@ -620,8 +660,10 @@ class CronStore:
         """Every job, oldest first."""
         return [Job.from_row(r) for r in await self.store.read_sync(_fetch_all, _SQL_JOBS, ())]
 
-    async def find(self, ref: str) -> Job:
+    async def find(self, ref: str, scope: Scope = OPERATOR) -> Job:
         """The job a person meant by ``ref``: an id, a unique id prefix, or a name.
+
+        Only jobs ``scope`` sees count: another chat's job is "no job", never "not yours".
 
         Raises:
             CronError: No job, or several, match.
@@ -629,7 +671,7 @@ class CronStore:
         ref = ref.strip()
         if not ref:
             raise CronError("Which job? Give its id or name (see /cron list).")
-        jobs = await self.list()
+        jobs = [j for j in await self.list() if scope.sees(j)]
         for test in (
             lambda j: j.id == ref.lower(),
             lambda j: j.name.casefold() == ref.casefold(),

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from hermes_cron.clock import Clock, SystemClock
 from hermes_cron.events import CronChange, CronJobChanged
-from hermes_cron.jobs import CRON_PLATFORM, CronError, CronStore, Job, RunRecord
+from hermes_cron.jobs import CRON_PLATFORM, OPERATOR, CronError, CronStore, Job, RunRecord, Scope
 from hermes_cron.runner import CronJobRunner
 from hermes_cron.schedules import ScheduleError, parse_schedule
 from hermes_cron.settings import CronSettings
@@ -50,11 +50,13 @@ async def create_job(
     deliver: str | None = None,
     origin: SessionSource | None = None,
     repeat: int | None = None,
+    scope: Scope = OPERATOR,
 ) -> Job:
     """Validate and store a new job: the one path for the command, the tool and the CLI.
 
     ``deliver`` defaults to ``origin`` when the request came from a remote chat and to
-    ``local`` otherwise.
+    ``local`` otherwise. A chat (``scope`` not the operator) may only deliver to itself:
+    otherwise any allowed user could make the bot post into any chat.
 
     Raises:
         CronError: Bad schedule, bad delivery target, empty prompt, or a cron run asking.
@@ -71,6 +73,11 @@ async def create_job(
     if deliver is None or not deliver.strip():
         remote = origin is not None and origin.platform != LOCAL_PLATFORM
         deliver = "origin" if remote else "local"
+    if not scope.operator and deliver.strip().lower() != "origin":
+        raise CronError(
+            f"From a chat, a job can only deliver back to this chat (--deliver origin), "
+            f"not to “{deliver.strip()}”. Other targets are for the operator."
+        )
     try:
         targets = router.check(deliver, origin=origin)
     except TargetError as exc:
@@ -145,12 +152,13 @@ class CronService:
 
     # --- queries ------------------------------------------------------------------------
 
-    async def list_jobs(self) -> list[Job]:
-        return await self.store.list()
+    async def list_jobs(self, scope: Scope = OPERATOR) -> list[Job]:
+        """The jobs ``scope`` may see (all of them for the operator)."""
+        return [j for j in await self.store.list() if scope.sees(j)]
 
-    async def find(self, ref: str) -> Job:
-        """A job by id, id prefix or name (raises CronError with a helpful message)."""
-        return await self.store.find(ref)
+    async def find(self, ref: str, scope: Scope = OPERATOR) -> Job:
+        """A job by id, id prefix or name among those ``scope`` sees (CronError if none)."""
+        return await self.store.find(ref, scope)
 
     async def runs(self, job_id: str, limit: int = 20) -> list[RunRecord]:
         return await self.store.runs(job_id, limit)
@@ -170,6 +178,7 @@ class CronService:
         deliver: str | None = None,
         origin: SessionSource | None = None,
         repeat: int | None = None,
+        scope: Scope = OPERATOR,
     ) -> Job:
         """Create a job (see :func:`create_job`) and announce it."""
         job = await create_job(
@@ -183,35 +192,36 @@ class CronService:
             deliver=deliver,
             origin=origin,
             repeat=repeat,
+            scope=scope,
         )
         self._changed(job, "added")
         return job
 
-    async def pause(self, ref: str) -> Job:
-        job = await self.store.pause((await self.find(ref)).id, self.clock.now())
+    async def pause(self, ref: str, scope: Scope = OPERATOR) -> Job:
+        job = await self.store.pause((await self.find(ref, scope)).id, self.clock.now())
         self._changed(job, "paused")
         return job
 
-    async def resume(self, ref: str) -> Job:
-        job = await self.store.resume((await self.find(ref)).id, self.clock.now())
+    async def resume(self, ref: str, scope: Scope = OPERATOR) -> Job:
+        job = await self.store.resume((await self.find(ref, scope)).id, self.clock.now())
         self._changed(job, "resumed")
         return job
 
-    async def remove(self, ref: str) -> Job:
+    async def remove(self, ref: str, scope: Scope = OPERATOR) -> Job:
         """Delete a job (stopping its run if one is going here); outputs stay on disk."""
-        job = await self.find(ref)
+        job = await self.find(ref, scope)
         self.runner.interrupt(self._key(job.id))
         await self.store.remove(job.id)
         self._changed(job, "removed")
         return job
 
-    async def run_now(self, ref: str) -> Job:
+    async def run_now(self, ref: str, scope: Scope = OPERATOR) -> Job:
         """Start a run at once (paused jobs too); returns the job as claimed.
 
         Raises:
             CronError: Unknown job, already running, or cron is disabled here.
         """
-        job = await self.find(ref)
+        job = await self.find(ref, scope)
         if not self.started:
             raise CronError("The scheduler is not running in this gateway (cron.enabled).")
         claim = await self.ticker.run_now(job.id)

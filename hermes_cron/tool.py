@@ -11,10 +11,11 @@ import copy
 from typing import Any, ClassVar
 
 from hermes_cron.commands import format_job
-from hermes_cron.jobs import CRON_PLATFORM, CronError
+from hermes_cron.jobs import CRON_PLATFORM, OPERATOR, CronError, Scope
 from hermes_cron.schedules import format_countdown
 from hermes_cron.service import CronService
 from hermes_gateway.agent.tools.base import Tool, ToolContext, ToolResult, error_result
+from hermes_gateway.models import LOCAL_PLATFORM, SessionSource
 from hermes_gateway.text import one_line
 
 __all__ = ["CronJobTool"]
@@ -91,9 +92,11 @@ class CronJobTool(Tool):
                 summary="not allowed in a cron run",
             )
         service = self.service
+        rt = service.runner.sessions.get(ctx.session_key)
+        scope = await self._scope(ctx.session_key, rt.source if rt is not None else None)
         try:
             if action == "list":
-                jobs = await service.list_jobs()
+                jobs = await service.list_jobs(scope)
                 if not jobs:
                     return ToolResult("no scheduled jobs", summary="0 jobs")
                 now = service.now()
@@ -106,7 +109,6 @@ class CronJobTool(Tool):
                 prompt = str(args.get("prompt") or "").strip()
                 if not schedule or not prompt:
                     return error_result("create needs both schedule and prompt")
-                rt = service.runner.sessions.get(ctx.session_key)
                 job = await service.add(
                     schedule,
                     prompt,
@@ -114,6 +116,7 @@ class CronJobTool(Tool):
                     deliver=args.get("deliver"),
                     origin=rt.source if rt is not None else None,
                     repeat=args.get("repeat"),
+                    scope=scope,
                 )
                 now = service.now()
                 first = format_countdown(job.next_run, now) if job.next_run else "-"
@@ -126,12 +129,26 @@ class CronJobTool(Tool):
             if not job_id:
                 return error_result(f"{action} needs job_id (see action=list)")
             if action == "remove":
-                job = await service.remove(job_id)
+                job = await service.remove(job_id, scope)
                 return ToolResult(f"removed job {job.id} “{job.name}”", summary=f"removed {job.id}")
-            job = await service.run_now(job_id)
+            job = await service.run_now(job_id, scope)
             return ToolResult(
                 f"started job {job.id} “{job.name}”; its answer goes to {job.deliver}",
                 summary=f"running {job.id}",
             )
         except CronError as exc:
             return error_result(str(exc))
+
+    async def _scope(self, session_key: str, source: SessionSource | None) -> Scope:
+        """The same rules as /cron, for the chat whose turn calls the tool.
+
+        A cron run acts for its job's owner (its output goes to that chat). A session the
+        runner does not know is treated as a chat of its own, never as the operator.
+        """
+        platform, _, rest = session_key.partition(":")
+        if platform == CRON_PLATFORM:
+            job = await self.service.store.get(rest.rpartition(":")[2])
+            return Scope(job.owner) if job is not None and job.owner else OPERATOR
+        if source is not None:
+            return Scope.of(source)
+        return OPERATOR if platform == LOCAL_PLATFORM else Scope(session_key)

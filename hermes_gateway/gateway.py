@@ -25,6 +25,7 @@ from hermes_gateway.operator import OperatorControl
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
 from hermes_gateway.platforms.registry import enabled_adapters
+from hermes_gateway.redact import register_config_secrets
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import SessionStore
 from hermes_gateway.watchdog import LoopWatchdog
@@ -43,6 +44,7 @@ class Gateway:
         features: Sequence[Feature] = (),
     ) -> None:
         self.config = config
+        register_config_secrets(config)  # from now on no log line or error text shows them
         self.bus = bus or EventBus()
         self.local = LocalAdapter()
         self.watchdog = LoopWatchdog(

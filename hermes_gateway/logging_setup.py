@@ -1,7 +1,9 @@
 """Logging to HERMES_HOME/logs (always) and stderr (headless only).
 
 The TUI owns the terminal, so it must never get log lines on stderr; headless mode prints
-them. Either way, ``gateway.log`` rotates so a long-running server cannot fill the disk.
+them. Either way, ``gateway.log`` rotates so a long-running server cannot fill the disk,
+and every line passes :class:`RedactingFilter`: a library's exception text that repeats the
+model URL with its credentials, or a bot token in a request path, never reaches a log file.
 """
 
 from __future__ import annotations
@@ -10,7 +12,31 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from hermes_gateway.redact import redact
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and traceback before any handler formats it."""
+
+    _tracebacks = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let the handler report it as usual
+            return True
+        clean = redact(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._tracebacks.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
 
 
 def setup_logging(logs_dir: Path, *, stderr: bool, level: int = logging.INFO) -> None:
@@ -23,10 +49,12 @@ def setup_logging(logs_dir: Path, *, stderr: bool, level: int = logging.INFO) ->
         logs_dir / "gateway.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(FORMAT))
+    file_handler.addFilter(RedactingFilter())
     root.addHandler(file_handler)
     if stderr:
         console = logging.StreamHandler()
         console.setFormatter(logging.Formatter(FORMAT))
+        console.addFilter(RedactingFilter())
         root.addHandler(console)
     # Libraries' chatter (every HTTP request) is debug material for us.
     for noisy in ("httpx", "httpx2", "httpcore", "telegram", "discord", "aiohttp.access", "openai"):

@@ -20,6 +20,7 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.base import ToolContext
 from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.config import ModelConfig
+from hermes_gateway.redact import redact, redact_url
 from hermes_gateway.store.records import StoredMessage
 
 log = logging.getLogger(__name__)
@@ -358,18 +359,18 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
         return exc
     if isinstance(exc, json.JSONDecodeError):
         return ModelError(
-            f"The model server at {model.base_url} sent a stream that is not valid JSON.",
+            f"The model server at {redact_url(model.base_url)} sent a stream that is not valid JSON.",
             retryable=False,
         )
     if isinstance(exc, openai.AuthenticationError):
         return ModelError(
-            f"The model server at {model.base_url} rejected the API key (401): check "
+            f"The model server at {redact_url(model.base_url)} rejected the API key (401): check "
             "model.api_key in config.yaml or OPENAI_API_KEY.",
             retryable=False,
         )
     if isinstance(exc, openai.NotFoundError):
         return ModelError(
-            f"The model server at {model.base_url} does not know model '{model.name}' (404).",
+            f"The model server at {redact_url(model.base_url)} does not know model '{model.name}' (404).",
             retryable=False,
         )
     if isinstance(exc, openai.RateLimitError):
@@ -387,7 +388,7 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
     if isinstance(exc, openai.APIStatusError):
         detail = _error_message(exc)
         return ModelError(
-            f"The model server refused the request ({exc.status_code}): {detail}",
+            f"The model server refused the request ({exc.status_code}): {redact(detail)}",
             retryable=False,
         )
     timeouts, transport = _transport_errors()
@@ -396,9 +397,13 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
             f"The model server did not answer within {model.timeout:g}s.", retryable=True
         )
     if isinstance(exc, (openai.APIConnectionError, *transport)):
-        return ModelError(f"Could not reach the model server at {model.base_url}.", retryable=True)
+        return ModelError(
+            f"Could not reach the model server at {redact_url(model.base_url)}.", retryable=True
+        )
     log.exception("unexpected model error")
-    return ModelError(f"Unexpected error from the model server: {exc}", retryable=False)
+    return ModelError(
+        f"Unexpected error from the model server: {redact(str(exc))}", retryable=False
+    )
 
 
 def _transport_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:

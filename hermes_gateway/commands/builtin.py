@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+from hermes_gateway.agent.server_models import listed_models
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
+from hermes_gateway.redact import redact, redact_url
+from hermes_gateway.store import SessionRecord
 from hermes_gateway.text import ago
 from hermes_gateway.text import one_line as _clip
 
@@ -62,14 +65,22 @@ def build_registry() -> CommandRegistry:
         host = ctx.host
         rt = await host.runtime(ctx.source)
         model = host.model_for(rt)
+        if not _private(ctx):
+            # A group sees the bot's state, not where its model lives or which session it is.
+            lines = [
+                f"**Model:** {model.name or '(not configured)'}",
+                f"**Busy:** {'yes' if rt.busy else 'no'}",
+            ]
+            return CommandResult("\n".join(lines))
+        endpoint = redact_url(model.base_url) if model.base_url else "-"
         lines = [
-            f"**Model:** {model.name or '(not configured)'} at {model.base_url or '-'}",
+            f"**Model:** {model.name or '(not configured)'} at {endpoint}",
             f"**Session:** {rt.record.title or rt.record.id} ({rt.key})",
             f"**Busy:** {'yes' if rt.busy else 'no'}",
             f"**Tokens:** {rt.record.prompt_tokens + rt.record.completion_tokens:,}",
         ]
         for name, st in sorted(host.platform_state.items()):
-            detail = f" ({st.detail})" if st.detail else ""
+            detail = f" ({redact(st.detail)})" if st.detail else ""
             lines.append(f"**{name}:** {st.state}{detail}")
         return CommandResult("\n".join(lines))
 
@@ -88,7 +99,16 @@ def build_registry() -> CommandRegistry:
             current = host.model_for(rt).name or "(not configured)"
             others = ", ".join(choices) if choices else "none configured"
             return CommandResult(f"Model: **{current}**. Configured: {others}.")
-        rt.model_name = ctx.args.split()[0]
+        name = ctx.args.split()[0]
+        if name not in choices:
+            listed = await listed_models(host.config.model)
+            if listed is None or name not in listed:
+                offered = [*choices, *(m for m in listed or () if m not in choices)]
+                known = ", ".join(offered) if offered else "none"
+                return CommandResult(
+                    f"Unknown model “{_clip(name, 60)}”. Available: {known}.", False
+                )
+        rt.model_name = name
         return CommandResult(f"Model for this session set to **{rt.model_name}**.")
 
     @reg.command("usage", "Token usage of this session", category="Info")
@@ -111,6 +131,8 @@ def build_registry() -> CommandRegistry:
         try:
             await host.store.set_title(rt.record.id, title)
         except ValueError as exc:
+            if ctx.source.platform != "local":  # the store's text names the other session
+                return CommandResult("That title is already used; choose another.", ok=False)
             return CommandResult(str(exc), ok=False)
         rt.record.title = title
         host.publish_session(rt, "titled")
@@ -121,7 +143,10 @@ def build_registry() -> CommandRegistry:
         host = ctx.host
         if not ctx.args:
             return await _list_sessions(ctx, only_this_chat=True)
-        record = await host.store.find_session(ctx.args.strip())
+        if ctx.source.platform != "local":
+            record = _match(await _own_sessions(ctx), ctx.args.strip())
+        else:
+            record = await host.store.find_session(ctx.args.strip())
         if record is None:
             return CommandResult(f"No session named “{ctx.args.strip()}”. See /sessions.", False)
         if record.session_key != ctx.session_key:
@@ -185,10 +210,39 @@ def build_registry() -> CommandRegistry:
     return reg
 
 
+def _private(ctx: CommandContext) -> bool:
+    """The operator's terminal or a direct message: endpoint and session details may show."""
+    return ctx.source.platform == "local" or ctx.source.chat_type == "dm"
+
+
+OWN_SCAN = 2000
+"""Recent sessions scanned for a remote chat's own ones (the store lists all chats')."""
+
+
+async def _own_sessions(ctx: CommandContext) -> list[SessionRecord]:
+    """This chat's sessions only, most recent first."""
+    records = await ctx.host.store.list_sessions(limit=OWN_SCAN)
+    return [r for r in records if r.session_key == ctx.session_key]
+
+
+def _match(records: list[SessionRecord], name: str) -> SessionRecord | None:
+    """``/resume`` among the given sessions: exact id, exact title, then a unique prefix."""
+    fold = name.casefold()
+    for r in records:
+        if r.id == name:
+            return r
+    for r in records:
+        if r.title and r.title.casefold() == fold:
+            return r
+    prefixed = [r for r in records if r.title and r.title.casefold().startswith(fold)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
 async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> CommandResult:
-    records = await ctx.host.store.list_sessions(limit=20)
     if only_this_chat:
-        records = [r for r in records if r.session_key == ctx.session_key]
+        records = (await _own_sessions(ctx))[:20]
+    else:
+        records = await ctx.host.store.list_sessions(limit=20)
     if not records:
         return CommandResult("No sessions yet.")
     now = time.time()

@@ -44,6 +44,8 @@ _NL_RUN = re.compile(r"\n(?:[ \t]*\n)*")
 _WORD_RUN = re.compile(r"[ \t]+")
 _STABLE_RE = re.compile(r"\S[^\n]*\n")
 _NON_WS = re.compile(r"\S")
+_TICKS = re.compile(r"`+")
+_WS_RUN = re.compile(r"\s+")
 
 _ZWJ = "\u200d"
 
@@ -99,6 +101,9 @@ def _parse_fences(text: str) -> list[_Fence]:
             m = _OPEN_RE.fullmatch(line)
             if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
                 cur = (pos, min(end + 1, n), line.rstrip(), m.group(1)[0], len(m.group(1)))
+            elif (col := _mid_line_fence(line)) is not None:
+                ticks = len(line[col:]) - len(line[col:].lstrip("`"))
+                cur = (pos + col, min(end + 1, n), line[col:].rstrip(), "`", ticks)
         else:
             m = _CLOSE_RE.fullmatch(line)
             if m and m.group(1)[0] == cur[3] and len(m.group(1)) >= cur[4]:
@@ -110,6 +115,29 @@ def _parse_fences(text: str) -> list[_Fence]:
     if cur is not None:
         fences.append(_Fence(cur[0], cur[1], n, n, cur[2], cur[3] * cur[4], False))
     return fences
+
+
+def _mid_line_fence(line: str) -> int | None:
+    """Column of a backtick fence that opens after text on its line, if there is one.
+
+    Models often write "Run this: ```bash" and put the code on the next lines. Renderers
+    differ on whether that is a code block, but for splitting it must count as one: a chunk
+    cut inside it has to close it, and the next has to reopen it, or every later chunk
+    renders inside-out. Backtick runs pair up as inline code spans (equal lengths); a run of
+    three or more left unpaired, followed only by an info string, opens a fence.
+    """
+    runs = list(_TICKS.finditer(line))
+    i = 0
+    while i < len(runs):
+        run = runs[i].group()
+        mate = next((k for k in range(i + 1, len(runs)) if runs[k].group() == run), None)
+        if mate is not None:
+            i = mate + 1
+            continue
+        if len(run) >= 3 and i == len(runs) - 1 and line[: runs[i].start()].strip():
+            return runs[i].start()
+        i += 1
+    return None
 
 
 def _break_ok(text: str, i: int) -> bool:
@@ -212,17 +240,16 @@ class _Splitter:
             words,
         ]
         window = max(1, hi - pos)
-        best_any: tuple[int, int] | None = None
         for level in levels:
             best = self._best(pos, level, prefix)
-            if best is None:
-                continue
-            if (best[0] - pos) >= _FILL * window:
+            if best is not None and (best[0] - pos) >= _FILL * window:
                 return best[0], best[1], True
-            if best_any is None or best[0] > best_any[0]:
-                best_any = best
-        if best_any is not None:
-            return best_any[0], best_any[1], True
+        # Nothing natural fills half the window. A paragraph break still ends a message
+        # well (a short paragraph is a complete thought); a lone line or word break that
+        # early would waste a message ("echo:" alone), so the window is hard split instead.
+        short_para = self._best(pos, levels[0], prefix)
+        if short_para is not None:
+            return short_para[0], short_para[1], True
         # Hard split: prefer grapheme-friendly positions close to the window's end.
         for strict in (True, False):
             c = hi
@@ -295,7 +322,7 @@ def split_message(text: str, limit: int, *, measure: Measure = len) -> list[str]
 
 
 def split_stream(
-    text: str, limit: int, *, measure: Measure = len
+    text: str, limit: int, *, measure: Measure = len, start: int = 0
 ) -> tuple[list[Chunk], Chunk | None]:
     """Split text that is still growing.
 
@@ -305,7 +332,53 @@ def split_stream(
     is the rest (prefix + body, no suffix, possibly over the limit), or ``None`` if the rest
     is blank.
     """
-    return _Splitter(text, limit, measure).run(0, stream=True)
+    return _Splitter(text, limit, measure).run(start, stream=True)
+
+
+_SENTENCE_END = re.compile(r"[.!?…:;][\"')\]»”’*_]*\Z")
+
+
+def clean_end(
+    text: str, start: int, end: int, limit: int, *, measure: Measure = len, finished: bool = False
+) -> Chunk:
+    """The best finished message for ``text[start:end]`` when it must stop at or before ``end``.
+
+    Used when a message can no longer grow (the platform refused an edit): it should end
+    where a reader expects a message to end, not mid-word. The cut goes back to the start
+    of the paragraph ``end`` is in, else of the sentence (or line), else of the word, taking
+    the most natural of those that keeps at least half of the span; a word start is taken
+    however early it is. ``end`` itself counts when whitespace follows it. The returned
+    chunk closes a code block it ends inside (``suffix``) and reopens one it starts in
+    (``prefix``), and fits ``limit``. If there is no boundary at all (one long word), the
+    chunk ends at ``end``. ``finished`` says the text is complete, so reaching its end
+    (trailing whitespace aside) is the best boundary of all.
+    """
+    sp = _Splitter(text, limit, measure)
+    prefix = sp.prefix_at(start)
+    end = min(end, len(text))
+    if finished and not text[end:].strip():
+        end = len(text.rstrip())
+        return Chunk(start, end, text[start:end], prefix, sp.suffix_at(end))
+    levels: list[list[int]] = [[], [], []]  # paragraph, sentence or line, word
+    for m in _WS_RUN.finditer(text, start + 1):
+        c, run = m.start(), m.group()
+        if c > end:
+            break
+        if not sp.cut_ok(c, m.end()) or not sp.fits(start, c, prefix):
+            continue
+        if run.count("\n") >= 2:
+            levels[0].append(c)
+        elif "\n" in run or _SENTENCE_END.search(text, start, c):
+            levels[1].append(c)
+        else:
+            levels[2].append(c)
+    span = max(1, end - start)
+    for level, need in ((0, _FILL), (1, _FILL), (2, 0.0)):
+        cands = [c for lv in range(level + 1) for c in levels[lv]]
+        if cands and max(cands) - start >= need * span:
+            cut = max(cands)
+            return Chunk(start, cut, text[start:cut], prefix, sp.suffix_at(cut))
+    return Chunk(start, end, text[start:end], prefix, sp.suffix_at(end))
 
 
 def truncate(text: str, limit: int, *, measure: Measure = len) -> str:
@@ -322,6 +395,7 @@ def truncate(text: str, limit: int, *, measure: Measure = len) -> str:
 
 __all__ = [
     "Chunk",
+    "clean_end",
     "Measure",
     "split_chunks",
     "split_message",

@@ -37,6 +37,14 @@ class EditFailed(DeliveryError):
     """The message can no longer be edited (deleted, too old...): permanent for that message."""
 
 
+class MessageGone(EditFailed):
+    """The message to edit no longer exists (deleted by a user or a moderator).
+
+    Unlike a message that is merely frozen (too old, not ours), its text is no longer in
+    the chat: whatever it showed has to be sent again.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
     """The chat cannot receive anything (chat gone, bot blocked, forbidden...)."""
 
@@ -54,6 +62,7 @@ __all__ = [
     "EditFailed",
     "FormattingRejected",
     "GateClosed",
+    "MessageGone",
     "MessageNotModified",
     "PermanentDeliveryError",
     "RetryAfter",

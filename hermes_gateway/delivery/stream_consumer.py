@@ -13,8 +13,15 @@ lives here:
   :func:`~hermes_gateway.delivery.chunking.split_stream`) is frozen as a finished message and
   the answer continues in a new one;
 * :meth:`StreamConsumer.finish` makes the chat show exactly ``split_message(final_text)``:
-  edits where a message differs, sends for the chunks not shown yet. If the platform stops
-  accepting edits, the rest of the answer is sent as new messages instead.
+  edits where a message differs, sends for the chunks not shown yet.
+
+When the platform refuses to edit a message (too old, not ours, deleted by a moderator), that
+message is given up: if it still exists it gets one last edit that ends it cleanly (no cursor,
+cut back to the start of the paragraph, sentence or word it stopped in); if it was deleted,
+its text is sent again. The answer then goes on in new messages from that clean boundary, so
+nothing is lost and nothing repeated. If even the last edit is refused, the platform takes no
+edits at all: streaming stops and the rest of the answer is sent at the end, from the clean
+boundary (the stuck message keeps what it showed; that is all the platform allows).
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from hermes_gateway.delivery.chunking import split_chunks, split_stream, truncate
+from hermes_gateway.delivery.chunking import clean_end, split_chunks, split_stream, truncate
 from hermes_gateway.delivery.errors import (
+    DeliveryError,
     EditFailed,
     FormattingRejected,
     GateClosed,
+    MessageGone,
     MessageNotModified,
     PermanentDeliveryError,
 )
@@ -47,6 +56,10 @@ log = logging.getLogger(__name__)
 SURPLUS_TEXT = "…"
 """Shown by a message left over when the final answer needs fewer messages than were
 streamed (only possible if the final text is not an extension of the streamed one)."""
+
+MAX_GIVE_UPS = 4
+"""Messages one answer may give up (deleted, frozen) and still stream on in new ones; past
+that (a moderator deleting every message) the rest is sent once, at the end."""
 
 
 class Clock(Protocol):
@@ -120,8 +133,13 @@ class StreamConsumer:
         self._clock = clock
         self._text = ""
         self._msgs: list[_Sent] = []
+        self._live = 0
+        """Index of the first message that still carries the answer (the ones before it
+        were given up: finished or deleted, never edited again)."""
+        self._base = 0
+        """Where in the text the live messages start (a clean boundary)."""
+        self._given_up = 0
         self._edits_ok = True
-        self._broken: int | None = None  # index of the message whose edit failed for good
         self._error: BaseException | None = None
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
@@ -233,9 +251,10 @@ class StreamConsumer:
         if not self._msgs and len(text.strip()) < self.first_send_chars:
             return False
         t = self.transport
-        frozen, tail = split_stream(text, t.limit, measure=t.measure)
+        frozen, tail = split_stream(text, t.limit, measure=t.measure, start=self._base)
         acted = False
-        for idx, chunk in enumerate(frozen):
+        for i, chunk in enumerate(frozen):
+            idx = self._live + i
             if idx < len(self._msgs):
                 m = self._msgs[idx]
                 if m.frozen:
@@ -257,7 +276,7 @@ class StreamConsumer:
         if not body.strip():
             return acted
         display = tail.prefix + body + self.cursor
-        idx = len(frozen)
+        idx = self._live + len(frozen)
         if idx < len(self._msgs):
             if self._msgs[idx].shown != display:
                 acted = True
@@ -284,60 +303,108 @@ class StreamConsumer:
             )
         except MessageNotModified:
             pass
-        except (EditFailed, FormattingRejected):
-            log.info("message %s in %s can no longer be edited", mid, chat)
-            self._edits_ok = False
-            self._broken = idx
+        except (EditFailed, FormattingRejected) as exc:
+            await self._give_up(idx, exc)
             return False
         m.shown, m.start, m.end = text, start, end
         return True
 
+    async def _give_up(self, idx: int, exc: DeliveryError) -> None:
+        """Message ``idx`` takes no more edits: end it cleanly, go on after it in new ones."""
+        m = self._msgs[idx]
+        m.frozen = True
+        self._live = idx + 1
+        self._given_up += 1
+        if isinstance(exc, MessageGone):
+            log.info("message %s in %s was deleted; sending its text again", m.id, self.chat)
+            self._base = m.start
+        else:
+            log.info("message %s in %s can no longer be edited (%s)", m.id, self.chat, exc)
+            self._base = await self._seal(m)
+        if self._given_up >= MAX_GIVE_UPS:
+            self._edits_ok = False
+        self._wake.set()  # the rest must reach the chat even if no more text arrives
+
+    async def _seal(self, m: _Sent) -> int:
+        """One last edit that ends ``m`` at a clean boundary; return where the rest starts."""
+        t, chat, mid = self.transport, self.chat, m.id
+        piece = clean_end(
+            self._text, m.start, m.end, t.limit, measure=t.measure, finished=self._done
+        )
+        try:
+            await self.gate.run(chat, lambda: t.edit_text(chat, mid, piece.text))
+        except MessageNotModified:
+            pass
+        except MessageGone:
+            log.info("message %s in %s was deleted; sending its text again", mid, chat)
+            return m.start
+        except (EditFailed, FormattingRejected):
+            # Not even this edit: the platform takes none. The message keeps what it shows;
+            # the rest goes out once, at the end, starting at the clean boundary.
+            log.info("message %s in %s stays as it is; no more streaming edits", mid, chat)
+            self._edits_ok = False
+        else:
+            m.shown = piece.text
+        m.end = piece.end
+        return piece.end
+
     # -- final state ---------------------------------------------------------------
     async def _reconcile(self, final_text: str) -> list[str]:
         t = self.transport
-        chunks = split_chunks(final_text, t.limit, measure=t.measure)
-        if self._edits_ok:
-            for idx, m in enumerate(self._msgs):
-                if idx < len(chunks):
-                    c = chunks[idx]
-                    want, start, end = c.text, c.start, c.end
-                else:
-                    want, start, end = SURPLUS_TEXT, len(final_text), len(final_text)
-                if m.shown != want:
-                    if not await self._edit(idx, want, start, end):
+        self._adopt(final_text)
+        while True:
+            chunks = split_chunks(self._text, t.limit, measure=t.measure, start=self._base)
+            live = self._msgs[self._live :]
+            restart = False
+            for i, m in enumerate(live):
+                idx = self._live + i
+                if i >= len(chunks):
+                    await self._surplus(m)
+                elif m.shown != chunks[i].text:
+                    if not await self._edit(idx, chunks[i].text, chunks[i].start, chunks[i].end):
+                        restart = True  # given up: the rest is laid out again after it
                         break
                 else:
-                    m.start, m.end = start, end
+                    m.start, m.end = chunks[i].start, chunks[i].end
                 m.frozen = True
-        if self._edits_ok:
-            for c in chunks[len(self._msgs) :]:
+            if restart:
+                continue
+            for c in chunks[len(live) :]:
                 await self._send(c.text, c.start, c.end, frozen=True)
             return self.message_ids
-        # Edits failed for good: continue after what the stuck message shows, as new messages.
-        k = self._broken if self._broken is not None else len(self._msgs) - 1
-        rest = self._resume_point(final_text, k)
-        for c in split_chunks(final_text, t.limit, measure=t.measure, start=rest):
-            await self._send(c.text, c.start, c.end, frozen=True)
-        return self.message_ids
 
-    def _resume_point(self, final_text: str, k: int) -> int:
-        """Where the new messages start once message ``k`` can no longer change."""
-        if k < 0:
-            return 0
-        m = self._msgs[k]
-        shown_body = self._body_of(m)
-        core = shown_body.rstrip() if shown_body else ""
-        if core and final_text.startswith(core, m.start):
-            return m.start + len(core)
-        return self._msgs[k - 1].end if k > 0 else 0
+    def _adopt(self, final_text: str) -> None:
+        """Measure everything against the final text from now on.
 
-    def _body_of(self, m: _Sent) -> str | None:
-        """The answer text a message represents (its text without fence prefix or cursor)."""
-        text = m.shown
-        if self.cursor and text.endswith(self.cursor):
-            text = text[: -len(self.cursor)]
-        body = self._text[m.start : m.end]
-        return body if body and body in text else None
+        The final text normally extends what was streamed (maybe with leading whitespace
+        the stream dropped); the given-up messages showed the part before ``_base``, so the
+        live spans shift by that whitespace. If the final text tells another story, the
+        given-up messages cannot change and the rest follows from the same offset.
+        """
+        head = self._text[: self._base]
+        shift = 0
+        if not final_text.startswith(head):
+            lead = len(final_text) - len(final_text.lstrip())
+            if final_text.startswith(head, lead):
+                shift = lead
+        for m in self._msgs[self._live :]:
+            m.start, m.end = m.start + shift, m.end + shift
+        self._base = min(self._base + shift, len(final_text))
+        self._text = final_text
+
+    async def _surplus(self, m: _Sent) -> None:
+        """A message the final answer does not need any more: a mark, best effort."""
+        if m.shown == SURPLUS_TEXT:
+            return
+        t, chat, mid = self.transport, self.chat, m.id
+        try:
+            await self.gate.run(chat, lambda: t.edit_text(chat, mid, SURPLUS_TEXT))
+        except MessageNotModified:
+            pass
+        except (EditFailed, FormattingRejected):
+            log.info("leftover message %s in %s could not be marked", mid, chat)
+            return
+        m.shown = SURPLUS_TEXT
 
 
 class StreamingTurn:

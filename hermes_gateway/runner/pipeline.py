@@ -39,6 +39,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.redact import redact
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
@@ -465,7 +466,9 @@ class GatewayRunner:
                         log.exception("resumed turn failed in %s", rt.key)
                         self.bus.publish(
                             ev.Notice(
-                                text=f"The turn failed: {exc}", level="error", session_key=rt.key
+                                text=f"The turn failed: {redact(str(exc))}",
+                                level="error",
+                                session_key=rt.key,
                             )
                         )
                     continue
@@ -496,7 +499,11 @@ class GatewayRunner:
                 except Exception as exc:
                     log.exception("turn failed in %s", rt.key)
                     self.bus.publish(
-                        ev.Notice(text=f"The turn failed: {exc}", level="error", session_key=rt.key)
+                        ev.Notice(
+                            text=f"The turn failed: {redact(str(exc))}",
+                            level="error",
+                            session_key=rt.key,
+                        )
                     )
         finally:
             rt.task = None

@@ -689,6 +689,11 @@ class FakeDiscord:
             _FailRule(method.upper(), re.compile(path_regex), status, body, times)
         )
 
+    def delete_as_moderator(self, message_id: int) -> None:
+        """Delete a bot message the way a moderator would (later edits: Unknown Message)."""
+        del self._messages[message_id]
+        self._sent_by_id[message_id].deleted = True
+
     # ------------------------------------------------------------------ queries
 
     def messages_in(self, channel_id: int) -> list[SentMessage]:

@@ -1000,6 +1000,11 @@ class FakeTelegram:
         for _ in range(times):
             queue.append(_Failure(status, description, retry_after))
 
+    def delete_as_moderator(self, chat_id: int, message_id: int) -> None:
+        """Delete a bot message the way a chat admin would (later edits: "not found")."""
+        if not self._delete_one(chat_id, message_id):
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+
     def set_rate_limit(self, per_chat_per_second: float | None, retry_after: int = 1) -> None:
         """Limit sends+edits per chat; excess calls get 429 until ``retry_after`` passes."""
         self._rate_limit = per_chat_per_second

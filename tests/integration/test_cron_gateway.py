@@ -177,7 +177,7 @@ async def test_scheduled_one_shot_from_a_chat_runs_delivers_to_it_and_is_removed
 
 
 async def test_failed_delivery_is_recorded_apart_from_the_run(h: Harness):
-    await h.remote('/cron add --deliver testchat:c1 "every 1h" status report')
+    await h.local('/cron add --deliver testchat:c1 "every 1h" status report')
     job = await h.only_job()
     assert job.deliver == "testchat:c1"
     h.chat.broken = True

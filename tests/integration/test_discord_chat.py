@@ -313,9 +313,9 @@ async def test_message_deleted_mid_stream_continues_in_new_messages(hermes_home,
         )
         await h.dm("go")
         shown = await h.wait_answers(DM_ALICE, 2)
-        stuck, rest = shown[0].removesuffix("▌").strip(), " ".join(shown[1:])
-        assert STREAMED.startswith(stuck) and STREAMED.endswith(rest.strip())
-        assert " ".join(f"{stuck} {rest}".split()) == STREAMED
+        # "Unknown Message" means it was deleted: its text is sent again, whole. (The fake
+        # only said so; a real deletion is in test_stuck_stream.py.)
+        assert shown[1:] == [STREAMED]
 
 
 async def test_channel_refusing_messages_is_reported_not_retried(hermes_home, fake_openai):

@@ -145,6 +145,7 @@ async def test_undo_and_retry(gw, fake_openai):
 
 async def test_status_usage_model_personality(gw, config):
     config.personalities = {"pirate": "Talk like a pirate."}
+    config.model.models = ["other-model"]
     await say(gw, "hi")
     await say(gw, "/status")
     assert "fake-model" in replies(gw)[-1] and "local" in replies(gw)[-1]
@@ -162,6 +163,7 @@ async def test_status_usage_model_personality(gw, config):
 
 async def test_model_and_personality_reach_the_request(gw, config, fake_openai):
     config.personalities = {"pirate": "Talk like a pirate."}
+    config.model.models = ["other-model"]
     await say(gw, "/model other-model")
     await say(gw, "/personality pirate")
     await say(gw, "ahoy")

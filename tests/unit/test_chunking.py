@@ -285,3 +285,94 @@ def test_truncate() -> None:
     assert truncate("hello world", 5) == "hello"
     assert truncate("ab😀cd", 3, measure=utf16_len) == "ab"
     assert truncate("ab😀cd", 4, measure=utf16_len) == "ab😀"
+
+
+# -- a natural break must fill half the window; fences opened mid-line -----------------
+
+
+def test_early_word_break_does_not_waste_a_message() -> None:
+    # Before: ["echo:", 2000 x's, 1990 x's]; a one-word message is not a natural split.
+    text = "echo: " + "x" * 3990
+    chunks = split_message(text, 2000)
+    assert [len(c) for c in chunks] == [2000, 1996]
+    assert chunks[0].startswith("echo: x")
+    assert "".join(chunks) == text
+
+
+def test_early_line_break_does_not_waste_a_message() -> None:
+    text = "Output:\n" + "y" * 250
+    chunks = split_message(text, 100)
+    assert [len(c) for c in chunks] == [100, 100, 58]
+
+
+def test_short_paragraph_still_ends_a_message() -> None:
+    text = "Intro.\n\n" + "z" * 150
+    assert split_message(text, 100) == ["Intro.", "z" * 100, "z" * 50]
+
+
+def mid_line_fences_balanced(chunk_text: str) -> bool:
+    """Like ``fences_balanced``, but a ``` run after text on a line opens a block too."""
+    in_fence: str | None = None
+    for line in chunk_text.split("\n"):
+        if in_fence is None:
+            m = re.search(r"(`{3,})([^`]*)$", line)
+            if FENCE_LINE.fullmatch(line):
+                in_fence = FENCE_LINE.fullmatch(line).group(1)  # type: ignore[union-attr]
+            elif m and line.count("`") == len(m.group(1)):
+                in_fence = m.group(1)
+        elif (m := re.fullmatch(r" {0,3}(`{3,}|~{3,})\s*", line)) and (
+            m.group(1)[0] == in_fence[0] and len(m.group(1)) >= len(in_fence)
+        ):
+            in_fence = None
+    return in_fence is None
+
+
+def test_fence_opened_mid_line_is_closed_and_reopened() -> None:
+    code = "\n".join(f"echo line {i}" for i in range(30))
+    text = f"Run this: ```bash\n{code}\n```\nDone, and ```x``` stays inline."
+    chunks = split_chunks(text, 120)
+    assert_contract(text, chunks, 120)
+    assert len(chunks) > 2
+    assert chunks[0].text.startswith("Run this: ```bash\necho line 0")
+    assert chunks[0].suffix == "\n```"
+    for c in chunks[1:-1]:
+        assert c.prefix == "```bash\n"
+    assert all(mid_line_fences_balanced(c.text) for c in chunks)
+    assert chunks[-1].text.endswith("Done, and ```x``` stays inline.")
+
+
+def random_hostile_markdown(rng: random.Random) -> str:
+    """Markdown with what splits badly: short lead-ins, long unbroken runs, mid-line fences."""
+    parts: list[str] = []
+    for _ in range(rng.randint(1, 10)):
+        kind = rng.random()
+        if kind < 0.25:
+            parts.append(rng.choice(["echo:", "Note", "Output:", "ok"]) + rng.choice([" ", "\n"]))
+            parts[-1] += rng.choice("xyz") * rng.randint(50, 400)
+        elif kind < 0.45:
+            body = "\n".join("code " * rng.randint(0, 12) for _ in range(rng.randint(1, 15)))
+            parts.append(
+                f"{rng.choice(['Run:', 'Then'])} ```{rng.choice(['', 'sh'])}\n{body}\n```\n"
+            )
+        elif kind < 0.7:
+            parts.append(random_markdown(rng) + "\n")
+        else:
+            parts.append(" ".join(rng.choice(["alpha", "beta", "w" * 30]) for _ in range(40)))
+    return rng.choice(["\n\n", "\n", " "]).join(parts)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chunks_fill_half_the_limit_unless_last_or_paragraph(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    for _ in range(40):
+        text = random_hostile_markdown(rng)
+        for limit in (60, 150, 400):
+            chunks = split_chunks(text, limit)
+            assert_contract(text, chunks, limit)  # within the limit, reassembles exactly
+            for c in chunks[:-1]:
+                after = text[c.end :]
+                at_paragraph = re.match(r"[ \t]*\n[ \t]*\n", after) is not None
+                assert len(c.text) >= limit / 2 or at_paragraph, (limit, c, after[:40])
+            for c in chunks:
+                if c.prefix or c.suffix:
+                    assert mid_line_fences_balanced(c.text) or c is chunks[-1]

@@ -19,6 +19,7 @@ from hermes_gateway.delivery.chunking import split_message, utf16_len
 from hermes_gateway.delivery.errors import (
     DeliveryError,
     EditFailed,
+    MessageGone,
     MessageNotModified,
     PermanentDeliveryError,
     RetryAfter,
@@ -73,7 +74,7 @@ class MemoryChat:
         await asyncio.sleep(0)
         self._check("edit", text)
         if message_id not in self.messages:
-            raise EditFailed("message to edit not found")
+            raise MessageGone("message to edit not found")
         if self.messages[message_id] == text:
             raise MessageNotModified("message is not modified")
         self.messages[message_id] = text
@@ -315,19 +316,130 @@ async def test_429_storm_loses_nothing_and_duplicates_nothing() -> None:
 
 
 async def test_edit_failure_falls_back_to_new_messages() -> None:
+    """Every edit refused ("too old"): one message stays as the platform froze it (nothing
+    can change it), the rest arrives once, starting at a word start, never mid-word."""
     chat, gate, consumer = make(limit=200)
     chat.fault = lambda kind, n, text: EditFailed("too old") if kind == "edit" else None
     await stream(consumer, LONG, step=11)
     await consumer.finish(LONG)
     texts = chat.texts
     assert len(chat.edits) == 0
+    assert [k for k, _ in chat.attempts].count("edit") == 2, "one refused edit, one last try"
     assert texts[0].endswith(CURSOR), "the first message is stuck as it was"
-    # Nothing lost, nothing repeated: the stuck text plus the new messages give the answer.
-    rebuilt = "\n".join(t.removesuffix(CURSOR) for t in texts)
-    assert no_fences(rebuilt) == no_fences(LONG)
-    assert len(texts) == 1 + len(split_message(LONG[len(no_cursor(texts[0])) :], 200))
+    assert not any(t.endswith(CURSOR) for t in texts[1:])
+    stuck = no_cursor(texts[0])
+    assert LONG.startswith(stuck)
+    resume = LONG.rfind(texts[1].split()[0], 0, len(stuck) + 1)
+    assert 0 < resume <= len(stuck) and LONG[resume - 1].isspace(), "a word start"
+    assert texts[1:] == split_message(LONG[resume:], 200)
     assert all(len(t) <= 200 for t in texts)
     await gate.aclose()
+
+
+PROSE = " ".join(
+    f"Sentence number {i} explains one more detail of the plan, calmly." for i in range(40)
+)
+
+
+def assert_clean_cover(texts: list[str], answer: str) -> None:
+    """No cursor, each message ends where a word ends, together exactly the answer."""
+    assert not any(CURSOR.strip() in t for t in texts)
+    pos = 0
+    for t in texts:
+        at = answer.find(t, pos)
+        assert at >= 0 and not answer[pos:at].strip(), (pos, at, t[:40])
+        pos = at + len(t)
+        assert pos == len(answer) or answer[pos].isspace(), f"mid-word end: {t[-30:]!r}"
+    assert pos == len(answer)
+
+
+async def test_refused_edit_ends_the_message_cleanly_and_streams_on() -> None:
+    chat, gate, consumer = make(limit=300)
+    refused: list[str] = []
+
+    def fault(kind: str, n: int, text: str) -> BaseException | None:
+        if kind == "edit" and not refused and len(text) > 120:
+            refused.append(text)
+            return EditFailed("Bad Request: message can't be edited")
+        return None
+
+    chat.fault = fault
+    await stream(consumer, PROSE, step=9)
+    await consumer.finish(PROSE)
+    assert refused, "an edit was refused mid-stream"
+    assert_clean_cover(chat.texts, PROSE)
+    first = chat.texts[0]
+    assert refused[0].removesuffix(CURSOR).startswith(first) and first.endswith("calmly.")
+    assert len(chat.sends) == len(chat.texts), "nothing sent twice"
+    await gate.aclose()
+
+
+async def test_refused_edit_inside_code_closes_and_reopens_the_block() -> None:
+    code = "\n".join(f"step_{i} = run({i})" for i in range(40))
+    answer = f"Here is the script:\n\n```python\n{code}\n```\n\nDone."
+    chat, gate, consumer = make(limit=4096)
+    refused: list[str] = []
+
+    def fault(kind: str, n: int, text: str) -> BaseException | None:
+        if kind == "edit" and not refused and "step_12" in text:
+            refused.append(text)
+            return EditFailed("message can't be edited")
+        return None
+
+    chat.fault = fault
+    await stream(consumer, answer, step=13)
+    await consumer.finish(answer)
+    first, *rest = chat.texts
+    assert first.startswith("Here is the script:") and first.endswith("\n```")
+    assert rest[0].startswith("```python\n")
+    assert not any(CURSOR.strip() in t for t in chat.texts)
+    assert no_fences("\n".join(chat.texts)) == no_fences(answer)
+    await gate.aclose()
+
+
+async def test_deleted_message_is_sent_again() -> None:
+    chat, gate, consumer = make(limit=4096)
+    text = PROSE[:1500]
+    await stream(consumer, text[:400], step=9)
+    await eventually(lambda: bool(chat.edits))
+    deleted = next(iter(chat.messages))
+    del chat.messages[deleted]  # a moderator deleted the message being written
+    await stream(consumer, text[400:], step=9)
+    ids = await consumer.finish(text)
+    assert chat.texts == [text], "the deleted part came back, once"
+    assert deleted not in ids[1:] and len(ids) == 2
+    await gate.aclose()
+
+
+async def test_deleted_later_message_is_sent_again_and_the_rest_follows() -> None:
+    chat, gate, consumer = make(limit=300)
+    await stream(consumer, LONG[:1200], step=9)
+    await eventually(lambda: len(chat.messages) >= 3)
+    deleted = list(chat.messages)[-1]
+    del chat.messages[deleted]
+    await stream(consumer, LONG[1200:], step=9)
+    await consumer.finish(LONG)
+    assert chat.texts == split_message(LONG, 300)
+    await gate.aclose()
+
+
+async def test_a_moderator_deleting_everything_stops_streaming_but_loses_nothing() -> None:
+    chat, gate, consumer = make(limit=4096)
+    deletions = 0
+
+    def fault(kind: str, n: int, text: str) -> BaseException | None:
+        nonlocal deletions
+        if kind == "edit" and chat.messages:
+            deletions += 1
+            chat.messages.clear()
+        return None
+
+    chat.fault = fault
+    await stream(consumer, PROSE, step=9)
+    chat.fault = None
+    await consumer.finish(PROSE)
+    assert chat.texts == [PROSE]
+    assert 4 <= deletions and len(chat.sends) <= 5 + 1
 
 
 def no_fences(text: str) -> str:

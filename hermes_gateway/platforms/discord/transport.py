@@ -28,6 +28,7 @@ from hermes_gateway.delivery import DISCORD_LIMIT, StreamingTurn
 from hermes_gateway.delivery.errors import (
     DeliveryError,
     EditFailed,
+    MessageGone,
     PermanentDeliveryError,
     RetryAfter,
     TransientDeliveryError,
@@ -55,6 +56,8 @@ TYPING_REFRESH = 8.0
 _EDIT_GONE = {10008, 50005, 30046}
 """Unknown message, not our message, too many edits of an old message."""
 
+_UNKNOWN_MESSAGE = 10008
+
 _MEDIA_RE = re.compile(r"^[ \t]*MEDIA:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 
 ALLOWED_MENTIONS = discord.AllowedMentions(
@@ -75,7 +78,9 @@ def map_http_error(exc: discord.HTTPException, op: Literal["send", "edit"]) -> D
         return RetryAfter(retry)
     if status >= 500:
         return TransientDeliveryError(f"Discord server error {status}: {exc.text}")
-    if op == "edit" and (status == 404 or code in _EDIT_GONE):
+    if op == "edit" and (status == 404 or code == _UNKNOWN_MESSAGE):
+        return MessageGone(f"message deleted ({status}/{code}): {exc.text}")
+    if op == "edit" and code in _EDIT_GONE:
         return EditFailed(f"cannot edit ({status}/{code}): {exc.text}")
     if status in (401, 403, 404):
         return PermanentDeliveryError(f"Discord refused ({status}/{code}): {exc.text}")

@@ -35,6 +35,7 @@ from hermes_gateway.delivery import (
     DeliveryError,
     EditFailed,
     FormattingRejected,
+    MessageGone,
     MessageNotModified,
     PermanentDeliveryError,
     RetryAfter,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 _NOT_MODIFIED = ("message is not modified",)
 _BAD_MARKUP = ("can't parse entities", "can't find end", "unsupported start tag", "entity")
+_DELETED = ("message to edit not found",)
 _EDIT_GONE = (
     "message to edit not found",
     "message can't be edited",
@@ -158,6 +160,8 @@ def map_error(exc: TelegramError, *, editing: bool = False) -> DeliveryError:
             return MessageNotModified(str(exc))
         if _has(text, _BAD_MARKUP):
             return FormattingRejected(str(exc))
+        if editing and _has(text, _DELETED):
+            return MessageGone(str(exc))
         if editing and _has(text, _EDIT_GONE):
             return EditFailed(str(exc))
         if _has(text, _CHAT_GONE):
