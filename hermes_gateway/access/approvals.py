@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 from hermes_gateway.access.events import ApprovalDecision, ApprovalRequested, ApprovalResolved
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext, ToolResult
+from hermes_gateway.agent.tools.danger import dangerous_reason
 from hermes_gateway.agent.tools.registry import ToolRegistry
-from hermes_gateway.agent.tools.terminal import dangerous_reason
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
 from hermes_gateway.config import Config
 from hermes_gateway.events import GatewayEvent

@@ -264,7 +264,7 @@ async def test_catastrophic_regex_times_out_without_freezing_the_loop(
     assert worst_lag < 0.2, f"the event loop stalled for {worst_lag:.2f}s"
     assert not result.ok and "gave up after 1s" in result.content
     assert result.summary == "search timed out"
-    assert elapsed < 1.5
+    assert elapsed < 2.0, f"took {elapsed:.2f}s for a 1 s deadline"
 
 
 async def test_nested_quantifier_still_searches(ctx: ToolContext, work: Path) -> None:
