@@ -32,9 +32,11 @@ from hermes_gateway.agent.tools.base import (
     error_result,
     format_size,
     plural,
+    refusal,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.agent.tools.boundary import ToolBoundary
 from hermes_gateway.text import one_line
 
 BINARY_SNIFF = 8192
@@ -108,6 +110,9 @@ class ReadFileTool(Tool):
             return error_result(f"offset must be >= 1 (lines are numbered from 1), got {offset}")
         if limit < 1:
             return error_result(f"limit must be >= 1, got {limit}")
+        refused = await refusal(ctx, path, write=False)
+        if refused is not None:
+            return refused
         return await asyncio.to_thread(self._read, path, offset, limit)
 
     def _read(self, path: Path, offset: int, limit: int) -> ToolResult:
@@ -167,6 +172,7 @@ class WriteFileTool(Tool):
     """Write a whole file atomically, creating parent directories."""
 
     name: ClassVar[str] = "write_file"
+    mutates: ClassVar[bool] = True
     description: ClassVar[str] = (
         "Write text to a file, replacing its whole content (creates the file and missing "
         "parent directories). The write is atomic: readers see the old or the new file, "
@@ -190,6 +196,9 @@ class WriteFileTool(Tool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = resolve_path(ctx, str(args.get("path", "")))
         data = str(args.get("content", "")).encode("utf-8")
+        refused = await refusal(ctx, path, write=True)
+        if refused is not None:
+            return refused
         return await asyncio.to_thread(self._write, path, data)
 
     @staticmethod
@@ -290,8 +299,19 @@ class SearchFilesTool(Tool):
         max_results = int(args.get("max_results") or self.default_max_results)
         if max_results < 1:
             return error_result(f"max_results must be >= 1, got {max_results}")
+        refused = await refusal(ctx, root, write=False)
+        if refused is not None:
+            return refused
+        confined = ctx.boundary if ctx.boundary is not None and ctx.boundary.confined else None
         found = await asyncio.to_thread(
-            self._search, pattern, root, glob, max_results, working_dir(ctx), ctx.interrupt
+            self._search,
+            pattern,
+            root,
+            glob,
+            max_results,
+            working_dir(ctx),
+            ctx.interrupt,
+            confined,
         )
         if found is None:
             return error_result(f"path not found: {root}", summary="path not found")
@@ -329,6 +349,7 @@ class SearchFilesTool(Tool):
         max_results: int,
         base: Path,
         interrupt: asyncio.Event,
+        boundary: ToolBoundary | None = None,
     ) -> _SearchOutcome | None:
         if not root.exists():
             return None
@@ -341,6 +362,8 @@ class SearchFilesTool(Tool):
             if time.monotonic() >= deadline:
                 out.timed_out = True
                 break
+            if boundary is not None and boundary.refusal(file, write=False):
+                continue  # a link out of the workspace, or a protected file: not searched
             try:
                 if file.stat().st_size > SEARCH_MAX_FILE_BYTES or _is_binary(file):
                     continue

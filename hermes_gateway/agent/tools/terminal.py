@@ -38,9 +38,11 @@ from hermes_gateway.agent.tools.base import (
     ToolResult,
     error_result,
     plural,
+    refusal,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.agent.tools.boundary import shell_environment
 from hermes_gateway.agent.tools.danger import dangerous_reason
 from hermes_gateway.text import one_line
 
@@ -131,6 +133,7 @@ class TerminalTool(Tool):
     """Run a shell command and return its merged output and exit code."""
 
     name: ClassVar[str] = "terminal"
+    mutates: ClassVar[bool] = True
     description: ClassVar[str] = (
         "Run a shell command with /bin/sh on the host and return its combined stdout and "
         "stderr followed by the exit code. Runs non-interactively (stdin is empty): pass "
@@ -183,6 +186,14 @@ class TerminalTool(Tool):
 
         workdir = args.get("workdir")
         cwd = resolve_path(ctx, str(workdir)) if workdir else working_dir(ctx)
+        env: dict[str, str] | None = None
+        if ctx.boundary is not None and ctx.boundary.confined:
+            # A remote chat: its workspace, and no secrets in the environment. The shell can
+            # still read what the OS user can; that is what approvals are for.
+            refused = await refusal(ctx, cwd, write=False)
+            if refused is not None:
+                return refused
+            env = shell_environment()
 
         reason = dangerous_reason(command)
         if reason is not None and ctx.approve is not None:
@@ -200,10 +211,15 @@ class TerminalTool(Tool):
             return ToolResult(
                 content="interrupted before the command started", ok=False, summary="interrupted"
             )
-        return await self._execute(command, cwd, timeout, ctx.interrupt)
+        return await self._execute(command, cwd, timeout, ctx.interrupt, env)
 
     async def _execute(
-        self, command: str, cwd: Path, seconds: float, interrupt: asyncio.Event
+        self,
+        command: str,
+        cwd: Path,
+        seconds: float,
+        interrupt: asyncio.Event,
+        env: dict[str, str] | None = None,
     ) -> ToolResult:
         loop = asyncio.get_running_loop()
         buffer = _HeadTailBuffer(self.output_cap)
@@ -218,6 +234,7 @@ class TerminalTool(Tool):
                 stdout=write_fd,
                 stderr=write_fd,
                 cwd=str(cwd),
+                env=env,
                 start_new_session=True,
             )
         except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
