@@ -116,6 +116,9 @@ class GatewayConfig:
 
 
 UnauthorizedDm = Literal["pair", "ignore"]
+ApprovalsMode = Literal["writes", "dangerous", "always"]
+"""When a tool call waits for a person: ``writes`` (shell commands and file writes always,
+reads never), ``dangerous`` (only commands the danger check flags), ``always`` (every call)."""
 
 
 @dataclass
@@ -132,7 +135,8 @@ class ChatPlatformConfig:
     tool_progress: ToolProgressMode | None = None
     """Overrides ``display.tool_progress`` for this platform (None: follow it)."""
     unauthorized_dm: UnauthorizedDm = "pair"
-    approvals: Literal["dangerous", "always"] = "dangerous"
+    approvals: ApprovalsMode = "writes"
+    """Remote users are not trusted: their shell commands and writes ask by default."""
     remote_approvals: bool = False
     """Whether allowed users may answer approval requests with /approve and /deny."""
     edit_interval: float = 1.0
@@ -214,7 +218,7 @@ class ApiServerConfig:
     """Seconds a connection may take to send a request head (0: no limit)."""
     body_timeout: float = 30.0
     """Seconds a request body may take to arrive (0: no limit)."""
-    approvals: Literal["dangerous", "always"] = "dangerous"
+    approvals: ApprovalsMode = "dangerous"
     webhooks: dict[str, WebhookRoute] = field(default_factory=dict)
 
 
@@ -241,10 +245,11 @@ class PlatformsConfig:
         section = getattr(self, platform, None) if platform in _CHAT_SECTIONS else None
         return section if isinstance(section, ChatPlatformConfig) else None
 
-    def approvals_mode(self, platform: str) -> str:
-        """``dangerous`` or ``always`` for tool calls made in a chat of ``platform``.
+    def approvals_mode(self, platform: str) -> ApprovalsMode:
+        """``writes``, ``dangerous`` or ``always`` for tool calls made in a chat of ``platform``.
 
-        The HTTP server's platforms (``api`` and ``webhook``) follow ``api_server.approvals``.
+        The HTTP server's platforms (``api`` and ``webhook``) follow ``api_server.approvals``;
+        the local terminal and cron (the operator) are ``dangerous``.
         """
         if platform in _HTTP_PLATFORMS:
             return self.api_server.approvals

@@ -1,8 +1,11 @@
 """Tool approvals: a dangerous action waits for a person's yes or no.
 
-The terminal tool asks through ``ToolContext.approve`` when a command matches a dangerous
-pattern; on a platform configured ``approvals: always`` every tool call asks
-(:class:`ApprovalGatedTools` wraps the agent's registry for that). Asking means:
+The terminal tool asks through ``ToolContext.approve`` when the danger check flags a command.
+A platform's ``approvals`` setting widens that (:class:`ApprovalGatedTools` wraps the agent's
+registry for it): ``writes``, the default for chat platforms because remote users are not
+trusted, asks before every shell command and file write (tools with ``mutates = True``) and
+lets reads through; ``always`` asks before every tool call; ``dangerous`` (the terminal, the
+API server by default) asks only about flagged commands. Asking means:
 
 1. a request with an ``asyncio.Future`` is registered and stored with its session (table
    ``approval_requests``), and :class:`~hermes_gateway.events.ApprovalRequested` is
@@ -37,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from hermes_gateway.access.events import ApprovalDecision, ApprovalRequested, ApprovalResolved
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext, ToolResult
+from hermes_gateway.agent.tools.danger import dangerous_reason
 from hermes_gateway.agent.tools.registry import ToolRegistry
-from hermes_gateway.agent.tools.terminal import dangerous_reason
 from hermes_gateway.commands.registry import CommandContext, CommandResult, CommandSpec
 from hermes_gateway.config import Config
 from hermes_gateway.events import GatewayEvent
@@ -98,12 +101,16 @@ class PendingApproval:
 
 
 class SessionApprover:
-    """``ToolContext.approve`` for one session; ``always`` asks before every tool call."""
+    """``ToolContext.approve`` for one session; ``mode`` is its platform's approvals setting."""
 
-    __slots__ = ("always", "manager", "rt")
+    __slots__ = ("manager", "mode", "rt")
 
-    def __init__(self, manager: ApprovalManager, rt: SessionRuntime, always: bool) -> None:
-        self.manager, self.rt, self.always = manager, rt, always
+    def __init__(self, manager: ApprovalManager, rt: SessionRuntime, mode: str) -> None:
+        self.manager, self.rt, self.mode = manager, rt, mode
+
+    @property
+    def always(self) -> bool:
+        return self.mode == "always"
 
     async def __call__(self, request: ApprovalRequest) -> bool:
         return await self.manager.ask(
@@ -187,7 +194,7 @@ class ApprovalManager:
 
     def approver_for(self, rt: SessionRuntime) -> SessionApprover:
         """The runner's hook: ``ToolContext.approve`` for a turn of ``rt``."""
-        return SessionApprover(self, rt, self.always(rt.source.platform))
+        return SessionApprover(self, rt, self.config.platforms.approvals_mode(rt.source.platform))
 
     # --- asking ------------------------------------------------------------------------
 
@@ -484,7 +491,8 @@ def _answer_text(decision: str, pending: PendingApproval) -> str:
 
 
 class ApprovalGatedTools:
-    """The agent's tool registry, asking first where the session's platform says ``always``.
+    """The agent's tool registry, asking first where the session's platform says ``always``
+    (every call) or ``writes`` (calls to tools that run commands or change files).
 
     A thin proxy rather than a copy, so tools registered later on the real registry (the
     cron tool) are seen too. A call the operator approved here runs without a second
@@ -507,14 +515,18 @@ class ApprovalGatedTools:
         self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext
     ) -> ToolResult:
         approve = ctx.approve
-        if approve is not None and getattr(approve, "always", False) and name in self.inner:
+        mode = getattr(approve, "mode", "dangerous")
+        tool = self.inner.get(name)
+        asks = mode == "always" or (mode == "writes" and tool is not None and tool.mutates)
+        if approve is not None and asks and tool is not None:
             command = _call_text(name, raw_arguments)
             danger = dangerous_reason(command) if name == "terminal" else None
-            request = ApprovalRequest(
-                tool=name,
-                command=command,
-                reason=danger or "this platform asks before every tool call",
+            why = (
+                "this platform asks before every tool call"
+                if mode == "always"
+                else "this platform asks before shell commands and file writes"
             )
+            request = ApprovalRequest(tool=name, command=command, reason=danger or why)
             if not await approve(request):
                 return ToolResult(
                     content=f"error: {request.refusal or 'denied by the operator'}",

@@ -112,6 +112,9 @@ class Agent:
         result = TurnResult(text="")
         shown: list[str] = []  # all assistant text of this turn, as the user saw it
         schemas = self.tools.schemas() if use_tools else []
+        # Only what this turn offered may run: withholding the schema is not enough, a model
+        # (or whoever wrote the prompt) can still name any tool it knows of.
+        offered = frozenset(s["function"]["name"] for s in schemas)
 
         for iteration in range(self.max_iterations):
             if iteration and shown and not shown[-1].endswith("\n\n"):
@@ -153,7 +156,10 @@ class Agent:
             result.messages.append(assistant)
             history.append(assistant.to_openai())
             for index, call in enumerate(calls):
-                tool_msg, stopped = await self._run_tool(call, sink, ctx)
+                if call["name"] in offered:
+                    tool_msg, stopped = await self._run_tool(call, sink, ctx)
+                else:
+                    tool_msg, stopped = _refuse_unoffered(call, sink), False
                 result.messages.append(tool_msg)
                 history.append(tool_msg.to_openai())
                 if stopped:
@@ -276,6 +282,23 @@ class Agent:
         sink.on_tool_finished(call["id"], name, ok, duration, summary)
         message = StoredMessage(role="tool", content=content, tool_call_id=call["id"], name=name)
         return message, stopped
+
+
+def _refuse_unoffered(call: dict[str, str], sink: TurnSink) -> StoredMessage:
+    """Answer a call to a tool the turn did not offer without running it.
+
+    The history still needs a tool message for the call id; the Notice tells the person
+    watching that the model tried.
+    """
+    name = call["name"]
+    log.warning("refused a call to tool %r, which this turn did not offer", name)
+    sink.on_notice(f"refused a call to {name!r}: that tool is not offered in this turn", "warning")
+    return StoredMessage(
+        role="tool",
+        content=f"error: tool {name!r} is not available in this conversation; it was not run",
+        tool_call_id=call["id"],
+        name=name,
+    )
 
 
 def _apply_chunk(chunk: dict[str, Any], attempt: _Attempt, sink: TurnSink) -> None:

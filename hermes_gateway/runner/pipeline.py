@@ -23,6 +23,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.loop import Agent, TurnResult
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
+from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import (
     CommandContext,
@@ -559,10 +560,12 @@ class GatewayRunner:
                     _quietly(adapter.send_typing(rt.source)), name=f"typing:{rt.key}"
                 )
         sink = TurnSink(self.bus, rt.key, turn_id, delivery or NULL_DELIVERY)
+        boundary = boundary_for(self.config.paths.home, rt.source.platform, rt.key)
         ctx = ToolContext(
             session_id=rt.record.id,
             session_key=rt.key,
-            cwd=self._cwd,
+            cwd=boundary.workspace or self._cwd,
+            boundary=boundary,
             interrupt=rt.interrupt,
             search=self._searcher(rt),
             approve=self.approver(rt) if self.approver is not None else None,

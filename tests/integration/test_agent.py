@@ -218,3 +218,30 @@ async def test_no_model_configured(agent, config, tmp_path):
         model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
     )
     assert result.error and "No model is configured" in result.error
+
+
+async def test_tool_call_not_offered_is_refused(agent, config, fake_openai, tmp_path):
+    """A turn with use_tools=False (a webhook route without ``tools: true``) offers no
+    schema; a tool call the model emits anyway must not run."""
+    marker = tmp_path / "ran"
+    fake_openai.enqueue(
+        ScriptedReply(
+            tool_calls=[
+                ToolCallSpec("terminal", {"command": f"touch {marker}"}),
+                ToolCallSpec("write_file", {"path": str(tmp_path / "w.txt"), "content": "x"}),
+            ]
+        ),
+        ScriptedReply(text="ok"),
+    )
+    sink = RecordingSink()
+    result = await agent.run_turn(
+        model=config.model, messages=user("go"), sink=sink, ctx=ctx(tmp_path), use_tools=False
+    )
+    assert "tools" not in fake_openai.requests[0]
+    assert not marker.exists() and not (tmp_path / "w.txt").exists()
+    tool_msgs = [m for m in result.messages if m.role == "tool"]
+    assert [m.name for m in tool_msgs] == ["terminal", "write_file"]
+    assert all("not available" in m.content for m in tool_msgs)
+    assert not [t for t in sink.tools if t[0] == "started"], "nothing shown as running"
+    assert [level for _, level in sink.notices] == ["warning", "warning"]
+    assert result.text == "ok"

@@ -10,6 +10,7 @@ import asyncio
 
 from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
+from hermes_gateway.config import Config
 from hermes_gateway.delivery import split_message
 from tests.fakes.openai_server import ScriptedReply, ToolCallSpec
 from tests.integration.test_discord_harness import (
@@ -233,7 +234,14 @@ async def test_tool_progress_all_shows_every_call(hermes_home, fake_openai):
         ),
         ScriptedReply(text="Both commands ran."),
     )
-    async with discord_gateway(hermes_home, fake_openai, HERMES_TOOL_PROGRESS="all") as h:
+
+    def trust_shell(config: Config) -> None:
+        # Chat platforms ask before shell commands by default; this test is about progress.
+        config.platforms.discord.approvals = "dangerous"
+
+    async with discord_gateway(
+        hermes_home, fake_openai, configure=trust_shell, HERMES_TOOL_PROGRESS="all"
+    ) as h:
         await h.dm("run two commands")
         shown = await h.wait_answers(DM_ALICE, 2)
         progress, answer = shown

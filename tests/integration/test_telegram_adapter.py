@@ -456,6 +456,7 @@ async def test_tool_progress_is_one_edited_message(
 ) -> None:
     config = telegram_config(hermes_home, fake_openai, tg)
     config.platforms.telegram.tool_progress = mode  # type: ignore[assignment]
+    config.platforms.telegram.approvals = "dangerous"  # shell asks by default; not the point
     h = await start_gateway(config, tg)
     try:
         fake_openai.enqueue(

@@ -127,6 +127,7 @@ async def test_dangerous_commands_from_telegram_wait_for_the_dialog(
     async with FakeTelegram() as tg:
         config = pairing_config(hermes_home, fake_openai, tg, TELEGRAM_ALLOWED_USERS=str(FRIEND))
         config.gateway.approval_timeout = 30
+        config.platforms.telegram.approvals = "dangerous"  # the danger check's own dialog
         app = HermesApp(config, discover_servers=False)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)

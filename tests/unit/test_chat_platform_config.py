@@ -37,3 +37,13 @@ def test_api_server_approvals_always_applies_to_api_and_webhook_turns(tmp_path):
     assert not manager.always("telegram")
     config.platforms.telegram.approvals = "always"
     assert manager.always("telegram")
+
+
+def test_chat_platforms_ask_before_shell_and_writes_by_default(tmp_path):
+    """Remote users are not trusted: ``writes`` is the chat platforms' default; the API
+    server and the local terminal keep ``dangerous``."""
+    config = make_config(tmp_path)
+    modes = {p: config.platforms.approvals_mode(p) for p in ("telegram", "discord")}
+    assert modes == {"telegram": "writes", "discord": "writes"}
+    assert config.platforms.approvals_mode("api") == "dangerous"
+    assert config.platforms.approvals_mode("local") == "dangerous"

@@ -233,3 +233,42 @@ async def test_file_io_does_not_block_the_loop(ctx: ToolContext, work: Path) -> 
     await task
     assert result.summary == "200 matches in 200 files"
     assert ticks > 10
+
+
+async def test_catastrophic_regex_times_out_without_freezing_the_loop(
+    ctx: ToolContext, work: Path
+) -> None:
+    """``(a|aa)+$`` over a long line of a's backtracks exponentially. With ``re`` the worker
+    thread held the GIL for as long as that took (the whole gateway froze); now the loop keeps
+    ticking and the tool returns a timeout error within its deadline."""
+    (work / "bomb.txt").write_text("ok line\n" + "a" * 35 + "!\n")
+    tool = SearchFilesTool()
+    tool.timeout = 1.0
+    worst_lag = 0.0
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def probe() -> None:
+        nonlocal worst_lag
+        while not done.is_set():
+            before = loop.time()
+            await asyncio.sleep(0.05)
+            worst_lag = max(worst_lag, loop.time() - before - 0.05)
+
+    task = asyncio.ensure_future(probe())
+    started = loop.time()
+    result = await tool.run({"pattern": r"(a|aa)+$"}, ctx)
+    elapsed = loop.time() - started
+    done.set()
+    await task
+    assert worst_lag < 0.2, f"the event loop stalled for {worst_lag:.2f}s"
+    assert not result.ok and "gave up after 1s" in result.content
+    assert result.summary == "search timed out"
+    assert elapsed < 2.0, f"took {elapsed:.2f}s for a 1 s deadline"
+
+
+async def test_nested_quantifier_still_searches(ctx: ToolContext, work: Path) -> None:
+    """The issue's own example, ``(a+)+$``, finishes (the engine does not explode on it)."""
+    (work / "x.txt").write_text("a" * 50 + "!\n" + "aaa\n")
+    result = await SearchFilesTool().run({"pattern": r"(a+)+$"}, ctx)
+    assert result.ok and result.content == "x.txt:2: aaa"

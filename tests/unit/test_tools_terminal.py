@@ -12,7 +12,6 @@ import pytest
 
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
 from hermes_gateway.agent.tools.terminal import (
-    DANGEROUS_PATTERNS,
     TerminalTool,
     _HeadTailBuffer,
     dangerous_reason,
@@ -262,9 +261,7 @@ def test_harmless_commands_are_not_flagged(command: str) -> None:
     assert dangerous_reason(command) is None
 
 
-def test_patterns_carry_reasons() -> None:
-    assert DANGEROUS_PATTERNS
-    assert all(reason for _, reason in DANGEROUS_PATTERNS)
+def test_reasons_name_the_danger() -> None:
     assert dangerous_reason("rm -rf /") == "recursive delete (rm -r)"
     assert dangerous_reason(":(){ :|:& };:") == "fork bomb"
 

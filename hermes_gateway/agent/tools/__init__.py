@@ -12,17 +12,13 @@ from hermes_gateway.agent.tools.base import (
     ToolContext,
     ToolResult,
 )
+from hermes_gateway.agent.tools.danger import dangerous_reason
 from hermes_gateway.agent.tools.files import ReadFileTool, SearchFilesTool, WriteFileTool
 from hermes_gateway.agent.tools.registry import ToolRegistry, default_registry
 from hermes_gateway.agent.tools.session_search import SessionSearchTool
-from hermes_gateway.agent.tools.terminal import (
-    DANGEROUS_PATTERNS,
-    TerminalTool,
-    dangerous_reason,
-)
+from hermes_gateway.agent.tools.terminal import TerminalTool
 
 __all__ = [
-    "DANGEROUS_PATTERNS",
     "ApprovalRequest",
     "ReadFileTool",
     "SearchFilesTool",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hermes_gateway.agent.tools.boundary import ToolBoundary
 from hermes_gateway.text import one_line
 
 PREVIEW_MAX = 80
@@ -53,6 +54,8 @@ class ToolContext:
         search: Backend for ``session_search``: ``(query, limit) -> hits`` where each hit has
             ``session_id``, ``session_title``, ``role``, ``snippet`` and ``created_at``.
         approve: Asks the operator about a dangerous command; ``None`` means "allowed".
+        boundary: Where the tools may reach (a remote chat's workspace, HERMES_HOME's
+            protected files); ``None`` checks nothing (tests, embedders).
         extra: Free-form values for tools added later, so the dataclass need not change.
     """
 
@@ -62,6 +65,7 @@ class ToolContext:
     interrupt: asyncio.Event
     search: Callable[[str, int], Awaitable[list[Any]]] | None = None
     approve: Callable[[ApprovalRequest], Awaitable[bool]] | None = None
+    boundary: ToolBoundary | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +97,8 @@ class Tool(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     parameters: ClassVar[dict[str, Any]]
+    mutates: ClassVar[bool] = False
+    """Runs commands or changes files: asks first under ``approvals: writes``."""
 
     @abstractmethod
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -159,6 +165,24 @@ def resolve_path(ctx: ToolContext, raw: str) -> Path:
     if not path.is_absolute():
         path = working_dir(ctx) / path
     return path
+
+
+async def refusal(ctx: ToolContext, path: Path, *, write: bool) -> ToolResult | None:
+    """The error result when ``ctx.boundary`` forbids ``path`` (None: go ahead).
+
+    Runs in a thread: resolving symlinks touches the disk. Creates a chat's workspace on its
+    first use.
+    """
+    boundary = ctx.boundary
+    if boundary is None:
+        return None
+
+    def check() -> str | None:
+        boundary.ensure_workspace()
+        return boundary.refusal(path, write=write)
+
+    reason = await asyncio.to_thread(check)
+    return error_result(reason, summary="refused") if reason else None
 
 
 def format_size(n: int) -> str:

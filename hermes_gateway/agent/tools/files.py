@@ -1,7 +1,11 @@
 """File tools: ``read_file``, ``write_file`` and ``search_files``.
 
 All disk work runs in ``asyncio.to_thread`` so a slow disk or a large tree never stalls the
-event loop (the TUI and every platform share it). Paths are resolved against the session's
+event loop (the TUI and every platform share it). ``search_files`` matches with the ``regex``
+module rather than ``re``: it releases the GIL while it matches (``concurrent=True``), so a
+search in a worker thread cannot starve the loop, and it takes a ``timeout``, so a pattern that
+backtracks catastrophically (``(a|aa)+$`` over a long line) ends with a clear error instead of
+freezing the gateway until the process is killed (``re`` holds the GIL and ignores SIGTERM). Paths are resolved against the session's
 working directory with ``~`` expanded. Results are capped so one call cannot flood the
 model's context; the caps say how to get the rest (``offset=``, a narrower pattern).
 """
@@ -11,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import os
-import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import regex
 
 from hermes_gateway.agent.tools.base import (
     Tool,
@@ -26,9 +32,11 @@ from hermes_gateway.agent.tools.base import (
     error_result,
     format_size,
     plural,
+    refusal,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.agent.tools.boundary import ToolBoundary
 from hermes_gateway.text import one_line
 
 BINARY_SNIFF = 8192
@@ -37,6 +45,8 @@ MAX_LINE_CHARS = 2000
 """Longer lines are cut in read_file output; minified files would otherwise eat the cap."""
 SEARCH_LINE_CHARS = 300
 SEARCH_MAX_FILE_BYTES = 1_000_000
+SEARCH_TIMEOUT = 10.0
+"""Seconds one search_files call may spend matching before it gives up."""
 SKIP_DIRS = frozenset(
     {
         ".git",
@@ -100,6 +110,9 @@ class ReadFileTool(Tool):
             return error_result(f"offset must be >= 1 (lines are numbered from 1), got {offset}")
         if limit < 1:
             return error_result(f"limit must be >= 1, got {limit}")
+        refused = await refusal(ctx, path, write=False)
+        if refused is not None:
+            return refused
         return await asyncio.to_thread(self._read, path, offset, limit)
 
     def _read(self, path: Path, offset: int, limit: int) -> ToolResult:
@@ -159,6 +172,7 @@ class WriteFileTool(Tool):
     """Write a whole file atomically, creating parent directories."""
 
     name: ClassVar[str] = "write_file"
+    mutates: ClassVar[bool] = True
     description: ClassVar[str] = (
         "Write text to a file, replacing its whole content (creates the file and missing "
         "parent directories). The write is atomic: readers see the old or the new file, "
@@ -182,6 +196,9 @@ class WriteFileTool(Tool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = resolve_path(ctx, str(args.get("path", "")))
         data = str(args.get("content", "")).encode("utf-8")
+        refused = await refusal(ctx, path, write=True)
+        if refused is not None:
+            return refused
         return await asyncio.to_thread(self._write, path, data)
 
     @staticmethod
@@ -220,6 +237,7 @@ class _SearchOutcome:
     files_scanned: int
     truncated: bool
     interrupted: bool
+    timed_out: bool = False
 
 
 class SearchFilesTool(Tool):
@@ -254,8 +272,13 @@ class SearchFilesTool(Tool):
 
     default_max_results: int = 50
 
-    def __init__(self, *, output_cap: int = 50_000) -> None:
+    def __init__(self, *, output_cap: int = 50_000, timeout: float = SEARCH_TIMEOUT) -> None:
+        """Args:
+        output_cap: Characters of matches returned.
+        timeout: Seconds the whole search may spend (walking and matching).
+        """
         self.output_cap = output_cap
+        self.timeout = timeout
 
     def preview(self, args: dict[str, Any]) -> str:
         text = str(args.get("pattern", ""))
@@ -268,19 +291,39 @@ class SearchFilesTool(Tool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raw = str(args.get("pattern", ""))
         try:
-            regex = re.compile(raw)
-        except re.error as exc:
+            pattern = regex.compile(raw)
+        except (regex.error, OverflowError, RecursionError) as exc:
             return error_result(f"invalid regex {raw!r}: {exc}", summary="invalid regex")
         root = resolve_path(ctx, str(args.get("path") or "."))
         glob = args.get("glob") or None
         max_results = int(args.get("max_results") or self.default_max_results)
         if max_results < 1:
             return error_result(f"max_results must be >= 1, got {max_results}")
+        refused = await refusal(ctx, root, write=False)
+        if refused is not None:
+            return refused
+        confined = ctx.boundary if ctx.boundary is not None and ctx.boundary.confined else None
         found = await asyncio.to_thread(
-            self._search, regex, root, glob, max_results, working_dir(ctx), ctx.interrupt
+            self._search,
+            pattern,
+            root,
+            glob,
+            max_results,
+            working_dir(ctx),
+            ctx.interrupt,
+            confined,
         )
         if found is None:
             return error_result(f"path not found: {root}", summary="path not found")
+        if found.timed_out:
+            return error_result(
+                f"search_files gave up after {self.timeout:g}s with {raw!r} "
+                f"({plural(found.files_scanned, 'file')} scanned, "
+                f"{plural(len(found.lines), 'match', 'matches')} so far). The pattern may "
+                "backtrack catastrophically (nested quantifiers like (a+)+ or (a|aa)+): "
+                "simplify it, or narrow path/glob",
+                summary="search timed out",
+            )
         n = len(found.lines)
         if not n:
             note = " (interrupted)" if found.interrupted else ""
@@ -300,20 +343,27 @@ class SearchFilesTool(Tool):
 
     def _search(
         self,
-        regex: re.Pattern[str],
+        pattern: regex.Pattern[str],
         root: Path,
         glob: str | None,
         max_results: int,
         base: Path,
         interrupt: asyncio.Event,
+        boundary: ToolBoundary | None = None,
     ) -> _SearchOutcome | None:
         if not root.exists():
             return None
         out = _SearchOutcome(lines=[], files_scanned=0, truncated=False, interrupted=False)
+        deadline = time.monotonic() + self.timeout
         for file in self._candidates(root, glob):
             if interrupt.is_set():  # reading a bool flag is safe from this worker thread
                 out.interrupted = True
                 break
+            if time.monotonic() >= deadline:
+                out.timed_out = True
+                break
+            if boundary is not None and boundary.refusal(file, write=False):
+                continue  # a link out of the workspace, or a protected file: not searched
             try:
                 if file.stat().st_size > SEARCH_MAX_FILE_BYTES or _is_binary(file):
                     continue
@@ -321,7 +371,16 @@ class SearchFilesTool(Tool):
                 shown = _display(file, base)
                 with file.open("r", encoding="utf-8", errors="replace") as fh:
                     for lineno, line in enumerate(fh, start=1):
-                        if regex.search(line):
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            out.timed_out = True
+                            return out
+                        try:
+                            hit = pattern.search(line, timeout=left, concurrent=True)
+                        except TimeoutError:
+                            out.timed_out = True
+                            return out
+                        if hit:
                             text = line.rstrip("\n")
                             if len(text) > SEARCH_LINE_CHARS:
                                 text = text[:SEARCH_LINE_CHARS] + " [...]"

@@ -14,20 +14,17 @@ How a command runs and why:
   reading after a short grace period and say so instead of waiting forever; the background
   process is left alone.
 
-Dangerous commands: :data:`DANGEROUS_PATTERNS` lists regexes with the reason shown to the
-operator. When one matches and ``ctx.approve`` is set, the operator is asked first; a "no"
-means the command never runs. Deliberate choice: **every recursive ``rm`` asks**, including
-``rm -rf ./build`` inside a project. A recursive delete is irreversible and the approval
-prompt is cheap; guessing which relative paths are "safe" is exactly the judgement we want a
-person to make. Plain ``rm file.txt``, ``git rm -r`` (recoverable from git) and words like
-``grep rm`` do not ask. Patterns are heuristics over text, not a sandbox.
+Dangerous commands: :func:`~hermes_gateway.agent.tools.danger.dangerous_reason` parses the
+command (through ``sh -c``, ``eval``, pipes, interpreters' ``-c`` code; its docstring holds the
+rules, e.g. every recursive ``rm`` asks). When it gives a reason and ``ctx.approve`` is set,
+the operator is asked first; a "no" means the command never runs. It is a guard, not a
+sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -41,97 +38,13 @@ from hermes_gateway.agent.tools.base import (
     ToolResult,
     error_result,
     plural,
+    refusal,
     resolve_path,
     working_dir,
 )
+from hermes_gateway.agent.tools.boundary import shell_environment
+from hermes_gateway.agent.tools.danger import dangerous_reason
 from hermes_gateway.text import one_line
-
-# A command word position: start of the text or after a separator / subshell opener, then any
-# wrappers (sudo with options, env assignments, xargs, nohup, ...) and an optional directory
-# prefix such as /bin/. Matching only here is what keeps "grep rm" or "echo reboot" harmless.
-_CMD = (
-    r"(?:^|[;&|({\n`]|\$\(|\s-exec(?:dir)?\s)\s*"
-    r"(?:(?:sudo|doas|nohup|time|exec|command|env|xargs|nice|ionice|busybox)"
-    r"(?:\s+-\S+(?:\s+[^\s\-;&|]\S*)?)*\s+|\w+=\S*\s+)*"
-    r"(?:[^\s;&|]*/)?"
-)
-_END = r"(?=\s|$|[;&|)`])"
-# Targets that only a system administrator means: the root, system directories, all of home.
-_SYSTEM_PATH = (
-    r"(?:/\*?|/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|root|home|opt|srv|sys|proc|dev)"
-    r"(?:/\S*)?|~/?\*?|\$HOME/?\*?)"
-)
-_BLOCK_DEVICE = r"/dev/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|md\d|dm-\d|disk\d)"
-
-
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
-
-
-DANGEROUS_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (
-        _rx(_CMD + r"rm(?:\s+[^\s;&|]+)*?\s+(?:-[a-z]*r[a-z]*|--recursive)" + _END),
-        "recursive delete (rm -r)",
-    ),
-    (_rx(r"\bfind\b[^;&|\n]*\s-delete" + _END), "recursive delete (find -delete)"),
-    (
-        _rx(
-            _CMD
-            + r"(?:mkfs(?:\.\w+)?|mke2fs|mkswap|wipefs|fdisk|sfdisk|gdisk|sgdisk|parted)"
-            + _END
-        ),
-        "disk formatting or partitioning",
-    ),
-    (
-        _rx(r"\bdd\b[^;&|\n]*\bof=/dev/(?!null\b|zero\b|stdout\b|stderr\b)"),
-        "dd writing to a device",
-    ),
-    (
-        _rx(_CMD + r"(?:shutdown|reboot|halt|poweroff)" + _END),
-        "shutdown or reboot of the machine",
-    ),
-    (
-        _rx(_CMD + r"(?:systemctl\s+(?:poweroff|reboot|halt|kexec)|init\s+[06])" + _END),
-        "shutdown or reboot of the machine",
-    ),
-    (
-        _rx(
-            _CMD
-            + r"(?:chmod|chown|chgrp)(?=[^;&|\n]*\s(?:-[a-z]*r[a-z]*|--recursive)(?:\s|$))"
-            + r"[^;&|\n]*\s"
-            + _SYSTEM_PATH
-            + _END
-        ),
-        "recursive permission/owner change on a system path",
-    ),
-    (
-        _rx(
-            r"\b(?:curl|wget|fetch)\b[^;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?"
-            r"(?:(?:ba|z|da|k|fi)?sh|python[\d.]*|perl|ruby|node)" + _END
-        ),
-        "downloaded script piped into an interpreter",
-    ),
-    (
-        _rx(r"\b(?:ba|z|da|k)?sh\s+(?:-\S+\s+)*[\"']?(?:<\(|\$\()\s*(?:curl|wget|fetch)\b"),
-        "downloaded script run by a shell",
-    ),
-    (
-        re.compile(r"(?P<f>[\w:.]+)\s*\(\)\s*\{\s*(?P=f)\s*\|\s*(?P=f)\s*&\s*\}"),
-        "fork bomb",
-    ),
-    (_rx(r">\s*/(?:etc|boot)/"), "write into /etc or /boot"),
-    (_rx(r"\btee\b(?:\s+-\S+)*\s+/(?:etc|boot)/"), "write into /etc or /boot"),
-    (_rx(r">\s*" + _BLOCK_DEVICE), "write to a raw disk device"),
-]
-"""Regexes over the raw command text, each with the reason shown to the operator."""
-
-
-def dangerous_reason(command: str) -> str | None:
-    """Return why ``command`` needs the operator's approval, or ``None`` if it does not."""
-    for pattern, reason in DANGEROUS_PATTERNS:
-        if pattern.search(command):
-            return reason
-    return None
 
 
 @dataclass
@@ -220,6 +133,7 @@ class TerminalTool(Tool):
     """Run a shell command and return its merged output and exit code."""
 
     name: ClassVar[str] = "terminal"
+    mutates: ClassVar[bool] = True
     description: ClassVar[str] = (
         "Run a shell command with /bin/sh on the host and return its combined stdout and "
         "stderr followed by the exit code. Runs non-interactively (stdin is empty): pass "
@@ -272,6 +186,14 @@ class TerminalTool(Tool):
 
         workdir = args.get("workdir")
         cwd = resolve_path(ctx, str(workdir)) if workdir else working_dir(ctx)
+        env: dict[str, str] | None = None
+        if ctx.boundary is not None and ctx.boundary.confined:
+            # A remote chat: its workspace, and no secrets in the environment. The shell can
+            # still read what the OS user can; that is what approvals are for.
+            refused = await refusal(ctx, cwd, write=False)
+            if refused is not None:
+                return refused
+            env = shell_environment()
 
         reason = dangerous_reason(command)
         if reason is not None and ctx.approve is not None:
@@ -289,10 +211,15 @@ class TerminalTool(Tool):
             return ToolResult(
                 content="interrupted before the command started", ok=False, summary="interrupted"
             )
-        return await self._execute(command, cwd, timeout, ctx.interrupt)
+        return await self._execute(command, cwd, timeout, ctx.interrupt, env)
 
     async def _execute(
-        self, command: str, cwd: Path, seconds: float, interrupt: asyncio.Event
+        self,
+        command: str,
+        cwd: Path,
+        seconds: float,
+        interrupt: asyncio.Event,
+        env: dict[str, str] | None = None,
     ) -> ToolResult:
         loop = asyncio.get_running_loop()
         buffer = _HeadTailBuffer(self.output_cap)
@@ -307,6 +234,7 @@ class TerminalTool(Tool):
                 stdout=write_fd,
                 stderr=write_fd,
                 cwd=str(cwd),
+                env=env,
                 start_new_session=True,
             )
         except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
