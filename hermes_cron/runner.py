@@ -190,6 +190,7 @@ class CronJobRunner:
             instructions=_guidance(job, self.clock.now()),
             new_session=True,
             keep=False,
+            acting_for=job.origin if job.owner is not None else None,
         )
         if result.error:
             return RunOutcome("error", result.error, text=result.text)

@@ -53,6 +53,7 @@ class ApiHost(AdapterHost, Protocol):
         keep: bool = True,
         model_name: str | None = None,
         use_tools: bool = True,
+        acting_for: SessionSource | None = None,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (see ``RequestTurns``)."""
         ...

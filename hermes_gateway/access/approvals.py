@@ -194,7 +194,8 @@ class ApprovalManager:
 
     def approver_for(self, rt: SessionRuntime) -> SessionApprover:
         """The runner's hook: ``ToolContext.approve`` for a turn of ``rt``."""
-        return SessionApprover(self, rt, self.config.platforms.approvals_mode(rt.source.platform))
+        whose = rt.acting_for or rt.source  # a cron run of a chat's job: that chat's mode
+        return SessionApprover(self, rt, self.config.platforms.approvals_mode(whose.platform))
 
     # --- asking ------------------------------------------------------------------------
 

@@ -560,7 +560,8 @@ class GatewayRunner:
                     _quietly(adapter.send_typing(rt.source)), name=f"typing:{rt.key}"
                 )
         sink = TurnSink(self.bus, rt.key, turn_id, delivery or NULL_DELIVERY)
-        boundary = boundary_for(self.config.paths.home, rt.source.platform, rt.key)
+        whose = rt.acting_for or rt.source  # a cron run of a chat's job works for that chat
+        boundary = boundary_for(self.config.paths.home, whose.platform, whose.session_key)
         ctx = ToolContext(
             session_id=rt.record.id,
             session_key=rt.key,

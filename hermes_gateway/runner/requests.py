@@ -66,6 +66,7 @@ class RequestTurns:
         keep: bool = True,
         model_name: str | None = None,
         use_tools: bool = True,
+        acting_for: SessionSource | None = None,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
 
@@ -84,6 +85,8 @@ class RequestTurns:
                 memory stays flat however many there are).
             model_name: A configured model to use instead of the session's.
             use_tools: False answers from the model alone (untrusted input, e.g. webhooks).
+            acting_for: The chat this turn works for (a cron job made in that chat): tools
+                run within that chat's boundary and approval mode.
         """
         sessions = self._runner.registry
         if new_session:
@@ -96,6 +99,7 @@ class RequestTurns:
             await asyncio.wait({rt.task})
         if model_name:
             rt.model_name = model_name
+        rt.acting_for = acting_for
         rt.interrupt.clear()
         task = asyncio.create_task(
             self._turn(rt, messages, delivery, history, instructions, keep, use_tools),

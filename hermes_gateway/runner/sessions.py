@@ -39,6 +39,9 @@ class SessionRuntime:
     resume: list[int] = field(default_factory=list)
     """Inbox rows whose user message is stored but unanswered (a crash or stop): answered by
     the next turn over the stored history, without storing the message again."""
+    acting_for: SessionSource | None = None
+    """The chat a request turn works for (a cron run of that chat's job): its tools get that
+    chat's workspace and approval mode, not the operator's."""
     stop_reason: str | None = None
     """Why the running turn was interrupted: ``shutdown`` (resumed at the next start),
     ``superseded`` (a follow-up in interrupt mode: no "(interrupted)" note), None (a person)."""

@@ -369,3 +369,22 @@ async def test_stopping_the_gateway_interrupts_a_run_which_is_not_rerun(hermes_h
         assert run.status == "interrupted" and run.output_path  # what it had said is kept
     finally:
         await again.stop()
+
+
+async def test_a_chat_jobs_run_works_within_that_chats_boundary(h, fake_openai, hermes_home):
+    """A job made in a remote chat runs its tools as that chat would: its workspace, and
+    HERMES_HOME's credentials refused (before, cron runs had the operator's reach)."""
+    secret = "CRON-CANARY-91d2"
+    (hermes_home / ".env").write_text(f"TELEGRAM_BOT_TOKEN={secret}\n")
+    job = await h.cron.add("every 1h", "read my notes", origin=ANN)
+    assert job.owner == ANN.session_key
+    fake_openai.enqueue(
+        ScriptedReply(tool_calls=[ToolCallSpec("read_file", {"path": str(hermes_home / ".env")})]),
+        ScriptedReply(text="done"),
+    )
+    await h.cron.run_now(job.id)
+    finished = await h.finished()
+    assert finished.status == "ok"
+    sent_to_model = str(fake_openai.requests[-1]["messages"])
+    assert secret not in sent_to_model
+    assert "workspaces" in sent_to_model or "refused" in sent_to_model.lower()
