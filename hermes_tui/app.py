@@ -110,7 +110,7 @@ class HermesApp(App[None]):
         gateway = build_gateway(self.config)
         sub = gateway.bus.subscribe(name="tui", maxsize=20_000)
         self.run_worker(
-            pump_events(sub, self.main_screen), name="event-bridge", exit_on_error=False
+            pump_events(sub, self.main_screen.deliver), name="event-bridge", exit_on_error=False
         )
         try:
             await gateway.start(local=True, adapters=self.adapters)

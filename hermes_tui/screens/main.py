@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -34,6 +35,7 @@ from hermes_tui.widgets.status_line import StatusLine
 from hermes_tui.widgets.tool_progress import ToolProgressPane
 
 if TYPE_CHECKING:
+    from hermes_gateway.events import GatewayEvent
     from hermes_gateway.gateway import Gateway
     from hermes_gateway.operator import OperatorControl, SessionView
 
@@ -63,6 +65,15 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
 }
 """Which panes handle each gateway message (CSS selectors within this screen, or APP)."""
 
+SCREEN_HANDLES: tuple[type[gm.GatewayMessage], ...] = (
+    gm.SessionChanged,
+    gm.CommandReplied,
+    gm.EventsDropped,
+    gm.PlatformStatus,
+    gm.CronRunFinished,
+)
+"""Messages the screen handles itself (besides the panes): what spans panes."""
+
 
 class MainScreen(Screen[None]):
     def __init__(self) -> None:
@@ -75,6 +86,7 @@ class MainScreen(Screen[None]):
         self.paused = False
         """The agent is paused in the shown chat (kept from SessionChanged)."""
         self.notifications = NotificationCenter(on_change=self._alerts_changed)
+        self._routes: dict[type[gm.GatewayMessage], tuple[MessagePump, ...]] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -206,15 +218,29 @@ class MainScreen(Screen[None]):
 
     # --- gateway messages: routing, and what spans panes --------------------------------
 
-    @on(gm.GatewayMessage)
-    def _route(self, message: gm.GatewayMessage) -> None:
-        """Hand a copy of the message to each pane that handles its type."""
-        for selector in ROUTES.get(type(message), ()):
-            if selector == APP:
-                self.app.post_message(message.copy())
-                continue
-            for pane in self.query(selector):
-                pane.post_message(message.copy())
+    def deliver(self, event: GatewayEvent) -> None:
+        """Post a gateway event, as its message, straight to the panes that handle it.
+
+        Called by the bridge for every event (a thousand a second while many chats stream),
+        so the targets are resolved once and nothing is routed through the screen's own
+        queue; the screen gets the types it handles itself (``SCREEN_HANDLES``) and any type
+        no pane claims.
+        """
+        message = gm.message_for(event)
+        targets = self._targets(type(message))
+        for n, target in enumerate(targets):
+            target.post_message(message if n == 0 else message.copy())
+
+    def _targets(self, kind: type[gm.GatewayMessage]) -> tuple[MessagePump, ...]:
+        targets = self._routes.get(kind)
+        if targets is None:
+            found: list[MessagePump] = []
+            for selector in ROUTES.get(kind, ()):
+                found.extend([self.app] if selector == APP else self.query(selector))
+            if kind not in ROUTES or issubclass(kind, SCREEN_HANDLES):
+                found.append(self)
+            targets = self._routes[kind] = tuple(found)
+        return targets
 
     @on(gm.SessionChanged)
     async def _on_session_changed(self, message: gm.SessionChanged) -> None:
