@@ -11,6 +11,7 @@ import pytest
 from hermes_gateway.config import Config, load_config
 from hermes_gateway.paths import HermesPaths
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram_server import FakeTelegram
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +36,13 @@ def hermes_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API on 127.0.0.1 (one per test)."""
+    async with FakeTelegram() as fake:
         yield fake
 
 

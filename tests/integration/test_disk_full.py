@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,12 +50,6 @@ def fill(path: Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
     return filler
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def test_disk_full_leaves_updates_unconfirmed_then_answers_each_once(

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 CHATS = [9000 + i for i in range(10)]
 PER_CHAT = 5
 CURSOR = "▌"
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def slow_echo(body: dict[str, Any]) -> ScriptedReply:

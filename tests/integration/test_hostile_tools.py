@@ -36,12 +36,6 @@ def workspace(home: Path, chat: int) -> Path:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def h(hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram) -> AsyncIterator[Harness]:
     (hermes_home / ".env").write_text(f"TELEGRAM_BOT_TOKEN={ENV_CANARY}\n")
     harness = await start_gateway(telegram_config(hermes_home, fake_openai, tg), tg)

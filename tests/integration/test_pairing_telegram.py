@@ -34,12 +34,6 @@ GROUP = -100777
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def h(
     hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
 ) -> AsyncIterator[PairingHarness]:

@@ -130,12 +130,6 @@ async def start_gateway(
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def h(hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram) -> AsyncIterator[Harness]:
     harness = await start_gateway(telegram_config(hermes_home, fake_openai, tg), tg)
     yield harness
