@@ -102,8 +102,8 @@ class ToolProgressPane(VerticalScroll):
         if len(self._rows) > MAX_ROWS:
             oldest = next(iter(self._rows))
             await self._rows.pop(oldest).remove()
-        if self._timer is not None:
-            self._timer.resume()
+        if self._timer is not None and self.app.animation_level != "none":
+            self._timer.resume()  # reduced motion (TEXTUAL_ANIMATIONS=none): a still spinner
 
     def tool_finished(self, call_id: str, ok: bool, duration: float, summary: str) -> None:
         row = self._rows.get(call_id)
