@@ -181,10 +181,7 @@ class HermesApp(App[None]):
             return
         from hermes_tui.screens.search import SearchScreen
 
-        names = {key: row.name for key, row in self.main_screen.sessions_pane.rows.items()}
-        self.push_screen(
-            SearchScreen(self.gateway.operator, query, names), self.main_screen.jump_to
-        )
+        self.push_screen(SearchScreen(self.gateway.operator, query), self.main_screen.jump_to)
 
     @on(SearchRequested)
     def _on_search_requested(self, message: SearchRequested) -> None:
