@@ -284,7 +284,14 @@ class Agent:
             content, ok, summary = value.content, value.ok, value.summary
         duration = time.monotonic() - started
         sink.on_tool_finished(call["id"], name, ok, duration, summary, content[:SHOWN_CHARS])
-        message = StoredMessage(role="tool", content=content, tool_call_id=call["id"], name=name)
+        message = StoredMessage(
+            role="tool",
+            content=content,
+            tool_call_id=call["id"],
+            name=name,
+            # For screens that show the call again as it was shown live; never sent to a model.
+            meta={"ok": ok, "summary": summary, "duration": round(duration, 3)},
+        )
         return message, stopped
 
 

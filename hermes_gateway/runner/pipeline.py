@@ -102,6 +102,11 @@ class GatewayRunner:
     # --- views kept for callers that read the parts through the runner ------------------
 
     @property
+    def background(self) -> list[str]:
+        """Names of the runner's background tasks still running (titles, resumes, ...)."""
+        return self._background.names()
+
+    @property
     def stopping(self) -> bool:
         """True once stop() began: adapters keep new updates for the next start."""
         return self.supervisor.stopping

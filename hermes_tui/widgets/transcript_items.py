@@ -123,9 +123,11 @@ def widgets_for(items: Iterable[StoredMessage | TranscriptNote]) -> list[Widget]
         elif item.role == "tool":
             found = blocks.get(item.tool_call_id or "")
             content = item.content or ""
-            ok = not content.startswith("error")
+            ok = bool(item.meta.get("ok", not content.startswith("error")))
             if found is not None:
-                found.finish(ok, "", content)
+                duration = item.meta.get("duration")
+                summary = str(item.meta.get("summary", ""))
+                found.finish(ok, summary, content, duration if isinstance(duration, float) else None)
                 if widget_id is not None:
                     found.id = widget_id  # a search hit in a tool's output opens its block
     return widgets
