@@ -127,7 +127,9 @@ def widgets_for(items: Iterable[StoredMessage | TranscriptNote]) -> list[Widget]
             if found is not None:
                 duration = item.meta.get("duration")
                 summary = str(item.meta.get("summary", ""))
-                found.finish(ok, summary, content, duration if isinstance(duration, float) else None)
+                found.finish(
+                    ok, summary, content, duration if isinstance(duration, float) else None
+                )
                 if widget_id is not None:
                     found.id = widget_id  # a search hit in a tool's output opens its block
     return widgets

@@ -70,8 +70,10 @@ async def choose(app: HermesApp, pilot, key: str, session_id: str | None = None)
     app.main_screen.post_message(SessionSelected(key, session_id))
     await wait_until(
         pilot,
-        lambda: app.main_screen.current_key == key
-        and (session_id is None or app.main_screen.conversation.session_id == session_id),
+        lambda: (
+            app.main_screen.current_key == key
+            and (session_id is None or app.main_screen.conversation.session_id == session_id)
+        ),
     )
     await pilot.pause()
 
@@ -152,7 +154,9 @@ async def test_undo_and_retry_change_screen_and_store_alike(hermes_home, fake_op
         for text in ("first question", "second question"):
             await say(app, text)
         screen.send_text("/retry")
-        await wait_until(pilot, lambda: ("assistant", "Second answer, retried.") in screen_items(app))
+        await wait_until(
+            pilot, lambda: ("assistant", "Second answer, retried.") in screen_items(app)
+        )
         await app.gateway.runner.wait_idle()
         await pilot.pause()
         shown = screen_items(app)
@@ -311,9 +315,7 @@ async def test_a_search_hit_opens_its_own_session_labelled_with_its_own_title(
         assert "Quince jam" in screen.conversation.border_title
 
 
-async def test_api_traffic_is_one_row_per_client_and_chats_stay_in_sight(
-    hermes_home, fake_openai
-):
+async def test_api_traffic_is_one_row_per_client_and_chats_stay_in_sight(hermes_home, fake_openai):
     remote = RemoteChat()
     app = new_app(hermes_home, fake_openai, remote)
     async with app.run_test(size=SIZE) as pilot:
@@ -364,9 +366,7 @@ async def test_filter_then_enter_opens_the_first_match(hermes_home, fake_openai)
 
 
 @pytest.mark.parametrize("typed_title", [False, True])
-async def test_sessions_get_a_title_after_the_first_exchange(
-    hermes_home, fake_openai, typed_title
-):
+async def test_sessions_get_a_title_after_the_first_exchange(hermes_home, fake_openai, typed_title):
     remote = RemoteChat()
     app = new_app(hermes_home, fake_openai, remote)
     async with app.run_test(size=SIZE) as pilot:
