@@ -312,7 +312,7 @@ class SessionsPane(OptionList):
         text.append(name, style="italic")
         text.append(f"  {record.message_count} msgs", style="dim")
         if record.ended_at:
-            text.append(f"  ended {ago_short(time.time() - record.ended_at)} ago", style="dim")
+            text.append(f" · {ago_short(time.time() - record.ended_at)}", style="dim")
         return text
 
     def on_resize(self) -> None:
