@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, TextArea
 
 from hermes_gateway.text import ago
 from hermes_tui import gateway_messages as gm
@@ -146,9 +146,14 @@ class MainScreen(Screen[None]):
         await self.select_session(await operator.open_local())
 
     async def show_config_error(self, message: str) -> None:
+        """The gateway cannot start: say why where the eye goes (conversation, Platforms
+        pane, input), never an endless "starting…"."""
         await self.conversation.add_notice(
             f"⚠ Configuration error — {message}\nFix the file and restart hermes.", "error"
         )
+        first = message.strip().splitlines()[0] if message.strip() else "see above"
+        self.query_one(PlatformsPane).show_error(f"not started: {first}")
+        self.query_one(PromptInput).placeholder = f"fix config.yaml: {first}"
 
     async def show_first_run(self, config_path: str) -> FirstRunPanel:
         panel = FirstRunPanel(config_path, id="first-run")
@@ -231,7 +236,47 @@ class MainScreen(Screen[None]):
 
     @on(PromptInput.Submitted)
     def _on_submit(self, message: PromptInput.Submitted) -> None:
+        self.conversation.jump_to_end()
         self.send_text(message.text)
+
+    @on(PromptInput.ScrollRequested)
+    def _on_scroll_requested(self, message: PromptInput.ScrollRequested) -> None:
+        conversation = self.conversation
+        if message.where == "page_up":
+            conversation.scroll_page_up(animate=False)
+        elif message.where == "page_down":
+            conversation.scroll_page_down(animate=False)
+        elif message.where == "top":
+            conversation.scroll_home(animate=False)
+        else:
+            conversation.jump_to_end()
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing always reaches an input: a printable key pressed while a pane has focus
+        goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt."""
+        focused = self.focused
+        if isinstance(focused, Input | TextArea):
+            if event.key == "escape" and focused.id == "session-filter":
+                self.query_one(PromptInput).focus()
+            return
+        if event.key == "escape":
+            self.query_one(PromptInput).focus()
+            event.stop()
+            return
+        if event.key in self.active_bindings:
+            return  # a pane's own key (the Cron pane's "r" runs a job)
+        if not event.is_printable or not event.character or event.character in "\r\n":
+            return
+        event.stop()
+        event.prevent_default()
+        if isinstance(focused, SessionsPane):
+            search = self.query_one("#session-filter", Input)
+            search.focus()
+            search.insert_text_at_cursor(event.character)
+        else:
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
 
     def send_text(self, text: str) -> None:
         if self.operator is None:
@@ -379,16 +424,16 @@ class MainScreen(Screen[None]):
         prompt = self.query_one(PromptInput)
         if self.view is not None and not self.view.current:
             prompt.placeholder = "An earlier session: what you type goes to the chat's current one"
-            self.conversation.border_subtitle = "earlier session (read only)"
+            self.conversation.set_status_note("earlier session (read only)")
             return
         if view is None or view.source is None:
             prompt.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
-            self.conversation.border_subtitle = ""
+            self.conversation.set_status_note("")
             return
         prompt.placeholder = (
             f"Write to {view.source.display_name} as the bot — /stop, /new act on this chat"
         )
-        self.conversation.border_subtitle = (
+        self.conversation.set_status_note(
             "agent paused: you answer (F4 resumes)"
             if self.paused
             else f"{view.source.platform} · live"

@@ -13,9 +13,11 @@ never rebuilt halfway through a delta.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from textual import on
 from textual.containers import VerticalScroll
+from textual.widget import MountError
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 
@@ -32,6 +34,8 @@ from hermes_tui.widgets.transcript_items import (
     UserMessage,
     widgets_for,
 )
+
+_FENCE = re.compile(r"^ {0,3}(?:```|~~~)[^\n]*\n(.*?)^ {0,3}(?:```|~~~)[ \t]*$", re.S | re.M)
 
 __all__ = [
     "AgentResponse",
@@ -61,6 +65,10 @@ class ConversationView(VerticalScroll):
         """Tool blocks of the shown session's running turn, by call id."""
         self._split = False
         """A tool call split the running answer: its final text is already on screen."""
+        self.unseen = 0
+        """Things added while the reader was scrolled up (the "↓ N new" mark)."""
+        self.status_note = ""
+        """The screen's note for the bottom border (a remote chat's state)."""
         self._lock = asyncio.Lock()
 
     async def show_session(
@@ -161,15 +169,54 @@ class ConversationView(VerticalScroll):
             async with self._lock:
                 await self.add_notice(event.text, event.level)
 
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
     @property
     def streaming(self) -> bool:
         return self._stream is not None
+
+    @property
+    def at_end(self) -> bool:
+        return self.is_anchored or self.scroll_y >= self.max_scroll_y - 1
+
+    def _scrolled(self, _old: float, _new: float) -> None:
+        if self.unseen and self.at_end:
+            self.unseen = 0
+            self._show_subtitle()
+
+    def _added(self) -> None:
+        """New output: followed when the reader is at the end, counted when scrolled up."""
+        if not self.at_end and not self.follow_paused:
+            self.unseen += 1
+            self._show_subtitle()
+        follow(self)
+
+    def set_status_note(self, note: str) -> None:
+        self.status_note = note
+        self._show_subtitle()
+
+    def _show_subtitle(self) -> None:
+        parts = [f"↓ {self.unseen} new (Ctrl+End)"] if self.unseen else []
+        if self.status_note:
+            parts.append(self.status_note)
+        self.border_subtitle = "  ·  ".join(parts)
+
+    def jump_to_end(self) -> None:
+        """Back to the newest output (sending does this): the reader sees the answer come."""
+        self.unseen = 0
+        self._show_subtitle()
+        self.scroll_end(animate=False, immediate=True)
+        if self.virtual_size.height > self.scrollable_content_region.height:
+            self.anchor()
 
     async def clear(self) -> None:
         await self._stop_stream()
         self._response = None
         await self.remove_children()
         unfollow(self)
+        self.unseen = 0
+        self._show_subtitle()
 
     async def show_transcript(
         self, items: list[StoredMessage | TranscriptNote], partial: str = ""
@@ -197,7 +244,7 @@ class ConversationView(VerticalScroll):
             else UserMessage(text, markup=False, id=widget_id)
         )
         await self.mount(widget)
-        follow(self)
+        self._added()
 
     async def begin_answer(self) -> None:
         """A new answer starts: the next delta opens a new response widget."""
@@ -214,7 +261,7 @@ class ConversationView(VerticalScroll):
         block = ToolBlock(call_id, name, preview, arguments)
         self._tools[call_id] = block
         await self.mount(block)
-        follow(self)
+        self._added()
 
     async def drop_from(self, message_id: int) -> bool:
         """Remove the message ``message_id`` and everything shown after it; False if that
@@ -232,10 +279,14 @@ class ConversationView(VerticalScroll):
     async def append_delta(self, text: str) -> None:
         # Created on the first delta, never before: Textual's MarkdownStream.stop() on a
         # stream whose task never ran re-raises CancelledError into the caller.
+        if self._response is not None and not self._response.is_attached:
+            await self._stop_stream()
+            self._response = None
         if self._stream is None:
             if self._response is None:
                 self._response = AgentResponse("")
                 await self.mount(self._response)
+                self._added()
             self._stream = Markdown.get_stream(self._response)
         await self._stream.write(text)
         follow(self)
@@ -244,6 +295,7 @@ class ConversationView(VerticalScroll):
         self, text: str, *, interrupted: bool = False, error: str | None = None
     ) -> None:
         await self._stop_stream()
+        self._drop_detached()
         if self._split:
             pass  # the text is on screen in pieces around the tool blocks
         elif self._response is not None and text:
@@ -257,17 +309,31 @@ class ConversationView(VerticalScroll):
             await self.mount(NoticeLine("⏹ interrupted", classes="warning"))
         if error:
             await self.mount(NoticeLine(f"⚠ {error}", classes="error", markup=False))
-        follow(self)
+        self._added()
 
     async def add_command_reply(self, text: str, *, ok: bool = True, invocation: str = "") -> None:
         await self._stop_stream()
         self._response = None
         await self.mount(CommandReply(invocation, text, ok=ok))
-        follow(self)
+        self._added()
 
     async def add_notice(self, text: str, level: str = "info") -> None:
         await self.mount(NoticeLine(text, classes=level, markup=False))
-        follow(self)
+        self._added()
+
+    def last_answer(self) -> str | None:
+        """The newest answer shown (its Markdown source), or None."""
+        answers = [w for w in self.children if isinstance(w, AgentResponse) and w.source.strip()]
+        return answers[-1].source.strip() if answers else None
+
+    def last_code_block(self) -> str | None:
+        """The last fenced code block in the answers shown, or None."""
+        for widget in reversed(self.children):
+            if isinstance(widget, AgentResponse | OperatorMessage):
+                blocks = _FENCE.findall(widget.source)
+                if blocks:
+                    return blocks[-1].rstrip("\n")
+        return None
 
     def highlight_message(self, message_id: int) -> bool:
         """Scroll a stored message into view and mark it (a search hit)."""
@@ -280,7 +346,18 @@ class ConversationView(VerticalScroll):
             return True
         return False
 
+    def _drop_detached(self) -> None:
+        """Forget an answer widget that is no longer on screen (the pane was rebuilt while
+        its turn ran): the next text goes into a fresh one instead of a detached widget."""
+        if self._response is not None and not self._response.is_attached:
+            self._response = None
+
     async def _stop_stream(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
-            await stream.stop()
+            try:
+                await stream.stop()
+            except MountError:
+                # The answer's widget left the screen first (the app is closing): the text
+                # is in the store, nothing to finish here.
+                pass

@@ -109,7 +109,7 @@ class ToolProgressPane(VerticalScroll):
         row.display = key == self.session_key
         self._rows[call_id] = row
         await self.mount(row)
-        self._empty.display = not self.shown_rows
+        self._show_empty()
         follow(self)
         if len(self._rows) > MAX_ROWS:
             oldest = next(iter(self._rows))
@@ -127,8 +127,14 @@ class ToolProgressPane(VerticalScroll):
         self.session_key = session_key
         for row in self._rows.values():
             row.display = row.session_key == session_key
-        self._empty.display = not self.shown_rows
+        self._show_empty()
         follow(self)
+
+    def _show_empty(self) -> None:
+        """With no calls to show the pane steps aside: the conversation gets its rows."""
+        empty = not self.shown_rows
+        self._empty.display = empty
+        self.set_class(empty, "-empty")
 
     def _spin(self) -> None:
         active = [r for r in self._rows.values() if not r.done]
