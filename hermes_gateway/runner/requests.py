@@ -15,7 +15,7 @@ from hermes_gateway.runner.sessions import SessionRuntime
 from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
-    from hermes_gateway.agent.loop import TurnResult
+    from hermes_gateway.agent.loop import TurnOptions, TurnResult
     from hermes_gateway.runner.sessions import SessionRegistry
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
@@ -45,6 +45,7 @@ class _Core(Protocol):
         delivery: TurnDelivery | None = None,
         instructions: str | None = None,
         use_tools: bool = True,
+        options: TurnOptions | None = None,
     ) -> TurnResult: ...
 
 
@@ -67,6 +68,7 @@ class RequestTurns:
         model_name: str | None = None,
         use_tools: bool = True,
         acting_for: SessionSource | None = None,
+        options: TurnOptions | None = None,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
 
@@ -87,6 +89,7 @@ class RequestTurns:
             use_tools: False answers from the model alone (untrusted input, e.g. webhooks).
             acting_for: The chat this turn works for (a cron job made in that chat): tools
                 run within that chat's boundary and approval mode.
+            options: The caller's own tools and sampling parameters (see ``TurnOptions``).
         """
         sessions = self._runner.registry
         if new_session:
@@ -102,7 +105,7 @@ class RequestTurns:
         rt.acting_for = acting_for
         rt.interrupt.clear()
         task = asyncio.create_task(
-            self._turn(rt, messages, delivery, history, instructions, keep, use_tools),
+            self._turn(rt, messages, delivery, history, instructions, keep, use_tools, options),
             name=f"turns:{rt.key}",
         )
         rt.task = task
@@ -122,6 +125,7 @@ class RequestTurns:
         instructions: str | None,
         keep: bool,
         use_tools: bool,
+        options: TurnOptions | None,
     ) -> TurnResult:
         runner = self._runner
         try:
@@ -136,7 +140,12 @@ class RequestTurns:
             runner.supervisor.received(rt.source.platform)
             runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)
             return await runner.run_agent(
-                rt, context, delivery=delivery, instructions=instructions, use_tools=use_tools
+                rt,
+                context,
+                delivery=delivery,
+                instructions=instructions,
+                use_tools=use_tools,
+                options=options,
             )
         finally:
             if rt.pending and not runner.stopping:  # a chat message arrived meanwhile
