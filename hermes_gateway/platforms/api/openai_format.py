@@ -362,9 +362,7 @@ def turn_error(error: str, status: int | None) -> ApiError:
     """A failed turn as an API error: the model server's own status where it is the client's
     to act on (a parameter refused, a rate limit), 502 otherwise; its message passed on."""
     if status in (400, 413, 422):
-        return ApiError(
-            400, f"The model server refused the request: {error}", code="upstream_error"
-        )
+        return ApiError(400, error, code="upstream_error")
     if status == 429:
         return ApiError(
             429, f"The agent could not answer: {error}", type="requests", code="rate_limit_exceeded"
