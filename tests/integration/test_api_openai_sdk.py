@@ -20,7 +20,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
-from tests.integration.api_harness import KEY, ApiHarness, start_api
+from tests.integration.api_harness import KEY, ApiHarness, only_loopback, start_api
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -35,6 +35,11 @@ WEATHER_TOOL: dict[str, Any] = {
     },
 }
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    only_loopback(monkeypatch)
 
 
 @pytest.fixture
