@@ -77,6 +77,8 @@ class TurnResult:
     """The model server's HTTP status when it refused or failed (the API passes it on)."""
     client_calls: list[dict[str, Any]] = field(default_factory=list)
     """Calls of caller-run tools (``TurnOptions.client_tools``) that ended the turn."""
+    finish_reason: str | None = None
+    """The model's reason for ending its last answer (``stop``, ``length``, ...)."""
 
 
 class ModelError(Exception):
@@ -106,6 +108,7 @@ class _Attempt:
     completion_tokens: int = 0
     emitted: bool = False
     error_status: int | None = None
+    finish_reason: str | None = None
 
     @property
     def content(self) -> str:
@@ -189,6 +192,7 @@ class Agent:
                     result.messages.append(final)
                 result.error, result.interrupted = error, interrupted
                 result.error_status = attempt.error_status
+                result.finish_reason = attempt.finish_reason
                 result.text = "".join(shown).strip()
                 return result
 
@@ -386,6 +390,8 @@ def _apply_chunk(chunk: dict[str, Any], attempt: _Attempt, sink: TurnSink) -> No
     choices = chunk.get("choices")
     if not choices:
         return
+    if choices[0].get("finish_reason"):
+        attempt.finish_reason = choices[0]["finish_reason"]
     delta = choices[0].get("delta")
     if not delta:
         return

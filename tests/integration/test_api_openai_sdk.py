@@ -454,3 +454,23 @@ async def test_the_default_body_limit_takes_a_long_history(
     reply = await api.client().chat.completions.create(model="hermes-agent", messages=history)
     assert reply.choices[0].message.content == "echo: last"
     assert len(fake_openai.requests[-1]["messages"]) == len(history) + 1
+
+
+async def test_an_answer_cut_by_max_tokens_says_so(
+    api: ApiHarness, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        ScriptedReply(text="This answer is cu", finish_reason="length"),
+        ScriptedReply(text="Also cu", finish_reason="length"),
+    )
+    client = api.client()
+    reply = await client.chat.completions.create(
+        model="hermes-agent", messages=[{"role": "user", "content": "long"}], max_tokens=5
+    )
+    assert reply.choices[0].finish_reason == "length"
+    response = await client.responses.create(
+        model="hermes-agent", input="long", max_output_tokens=5
+    )
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"

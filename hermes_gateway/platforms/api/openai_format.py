@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from hermes_gateway.agent.loop import TurnOptions
+from hermes_gateway.agent.loop import TurnOptions, TurnResult
 from hermes_gateway.platforms.api.errors import ApiError, bad_request, error_body
 from hermes_gateway.platforms.api.options import Problems, chat_options
 from hermes_gateway.store import StoredMessage
@@ -356,6 +356,16 @@ def _history_message(role: str, item: dict[str, Any], param: str) -> StoredMessa
             )
         return StoredMessage(role="assistant", content=text or None, tool_calls=calls or None)
     return StoredMessage(role=role, content=text)
+
+
+def finish_reason(result: TurnResult) -> str:
+    """``tool_calls`` when the turn ended on client tool calls; the model's own ``length`` or
+    ``content_filter`` (a client asking for ``max_tokens`` must see it was cut); else ``stop``."""
+    if result.client_calls:
+        return "tool_calls"
+    if result.finish_reason in ("length", "content_filter"):
+        return result.finish_reason
+    return "stop"
 
 
 def turn_error(error: str, status: int | None) -> ApiError:

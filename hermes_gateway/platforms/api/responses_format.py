@@ -224,6 +224,10 @@ class ResponseShell:
             body["error"] = {"code": "server_error", "message": result.error}
         if result.interrupted:
             body["incomplete_details"] = {"reason": "interrupted"}
+        elif result.finish_reason in ("length", "content_filter") and not result.error:
+            body["status"] = "incomplete"
+            reason = "max_output_tokens" if result.finish_reason == "length" else "content_filter"
+            body["incomplete_details"] = {"reason": reason}
         calls = [function_call_item(c) for c in result.client_calls]
         body["output"] = [message_item(message_id, text)] if text or not calls else []
         body["output"].extend(calls)

@@ -46,6 +46,7 @@ from hermes_gateway.platforms.api.openai_format import (
     completion,
     dumps,
     error_body,
+    finish_reason,
     new_id,
     parse_chat_request,
     parse_json_object,
@@ -412,7 +413,7 @@ class ApiServerAdapter(PlatformAdapter):
                 int(time.time()),
                 req.model,
                 answer.text,
-                "tool_calls" if calls else "stop",
+                finish_reason(result),
                 usage(result.prompt_tokens, result.completion_tokens),
                 calls,
             )
@@ -456,7 +457,7 @@ class ApiServerAdapter(PlatformAdapter):
                 else:
                     calls = result.client_calls
                     tail = chunks.tool_calls(calls) if calls else b""
-                    tail += chunks.finish("tool_calls" if calls else "stop")
+                    tail += chunks.finish(finish_reason(result))
                     if req.include_usage:
                         tail += chunks.usage(usage(result.prompt_tokens, result.completion_tokens))
                     await response.write(tail)
