@@ -133,6 +133,7 @@ class RequestTurns:
                 context = await runner.registry.history(rt)
             else:
                 context, rt.history = list(history), None  # stored transcript != this context
+            messages = [*_unanswered(context, messages), *messages]
             if messages:
                 await runner.store.append_messages(rt.record.id, messages)
                 context.extend(m.to_openai() for m in messages)
@@ -152,3 +153,37 @@ class RequestTurns:
                 runner.start_worker(rt)
             elif not keep:
                 runner.registry.forget(rt)
+
+
+UNANSWERED = "not run: the client sent no result for this call"
+
+
+def _unanswered(
+    context: list[dict[str, Any]], messages: list[StoredMessage]
+) -> list[StoredMessage]:
+    """Tool results for calls the context's last step left open and ``messages`` do not answer.
+
+    A turn that ended on a client's own tool calls (see ``TurnOptions``) waits for their
+    results; a client that moves on with a new question instead would leave calls without
+    results, and model servers refuse such a history. So they are answered as not run.
+    """
+    answered: set[str] = set()
+    calls: list[dict[str, Any]] = []
+    for entry in reversed(context):
+        if entry.get("role") == "tool":
+            answered.add(str(entry.get("tool_call_id")))
+            continue
+        if entry.get("role") == "assistant" and entry.get("tool_calls"):
+            calls = entry["tool_calls"]
+        break
+    answered.update(m.tool_call_id or "" for m in messages if m.role == "tool")
+    return [
+        StoredMessage(
+            role="tool",
+            content=UNANSWERED,
+            tool_call_id=call["id"],
+            name=(call.get("function") or {}).get("name"),
+        )
+        for call in calls
+        if call.get("id") not in answered
+    ]

@@ -474,3 +474,24 @@ async def test_an_answer_cut_by_max_tokens_says_so(
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
+
+
+async def test_moving_on_without_a_tool_result_keeps_the_history_valid(
+    api: ApiHarness, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(
+        ScriptedReply(tool_calls=[ToolCallSpec("get_weather", {"city": "Kyiv"}, id="call_k")])
+    )
+    client = api.client()
+    first = await client.responses.create(
+        model="hermes-agent",
+        input="Kyiv?",
+        tools=[{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    )
+    assert first.output[0].type == "function_call"
+    await client.responses.create(
+        model="hermes-agent", input="never mind, hello", previous_response_id=first.id
+    )
+    sent = [(m["role"], m.get("tool_call_id")) for m in fake_openai.requests[-1]["messages"]]
+    # Every call has its result before the next user message (model servers insist).
+    assert sent[-3:] == [("assistant", None), ("tool", "call_k"), ("user", None)]
