@@ -304,7 +304,7 @@ class Agent:
         attempt: _Attempt,
         extra: dict[str, Any],
     ) -> None:
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
             **extra,
             "model": model.name,
             "messages": history,
@@ -312,19 +312,34 @@ class Agent:
             "stream_options": {"include_usage": True},
         }
         if schemas:
-            kwargs["tools"] = schemas
+            body["tools"] = schemas
         try:
-            # The SDK sends the request and maps error statuses to its exceptions; the SSE
-            # body is parsed here with json.loads, because building a pydantic model per
-            # streamed chunk was most of the gateway's CPU per turn (see bench/pipeline.py).
-            async with client.chat.completions.with_streaming_response.create(**kwargs) as response:
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
+            # ``client.post`` (the SDK's way to call any endpoint) sends the body as it is:
+            # ``chat.completions.create`` first runs its typed-params transform over ~40
+            # parameters and every message of the history, about 1.5 ms of CPU per model
+            # call and more for long histories (bench/api_server.py), and our messages are
+            # already in the wire format. The SDK still builds the request, sends the key and
+            # maps error statuses to its exceptions. The SSE body is parsed here with
+            # json.loads, because building a pydantic model per streamed chunk was most of
+            # the gateway's CPU per turn (see bench/pipeline.py).
+            response = await client.post(
+                "/chat/completions", cast_to=_response_class(), body=body, stream=True
+            )
+            try:
+                done = False
+                async for line in response.aiter_lines():
+                    # Read to the end even after [DONE]: a response closed with its body
+                    # unread takes its connection with it, and every turn then paid a new
+                    # TCP (or TLS) connection to the model server.
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        break
+                        done = True
+                        continue
                     _apply_chunk(json.loads(data), attempt, sink)
+            finally:
+                await response.aclose()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -508,6 +523,19 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
     return ModelError(
         f"Unexpected error from the model server: {redact(str(exc))}", retryable=False
     )
+
+
+def _response_class() -> type:
+    """The HTTP response class of the installed openai SDK's transport (httpx2 in newer
+    SDKs, httpx before): given as ``cast_to``, ``client.post`` returns the response unread."""
+    try:
+        import httpx2
+
+        return httpx2.Response
+    except ImportError:
+        import httpx
+
+        return httpx.Response
 
 
 def _transport_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
