@@ -495,3 +495,41 @@ async def test_moving_on_without_a_tool_result_keeps_the_history_valid(
     sent = [(m["role"], m.get("tool_call_id")) for m in fake_openai.requests[-1]["messages"]]
     # Every call has its result before the next user message (model servers insist).
     assert sent[-3:] == [("assistant", None), ("tool", "call_k"), ("user", None)]
+
+
+async def test_tool_progress_on_request_leaves_the_sdk_loops_intact(
+    api: ApiHarness, fake_openai: FakeOpenAI
+) -> None:
+    def tool_turn() -> None:
+        fake_openai.enqueue(
+            ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": "echo p"})]),
+            ScriptedReply(text="done."),
+        )
+
+    client = api.client(default_headers={"X-Hermes-Tool-Progress": "true"})
+    tool_turn()
+    stream = await client.chat.completions.create(
+        model="hermes-agent", messages=[{"role": "user", "content": "go"}], stream=True
+    )
+    chunks = [c async for c in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "done."
+    progress = [(c.model_extra or {}).get("hermes_tool_progress") for c in chunks]
+    assert [p["status"] for p in progress if p] == ["running", "completed"]
+
+    tool_turn()
+    events = [
+        e
+        async for e in await client.responses.create(model="hermes-agent", input="go", stream=True)
+    ]
+    kinds = [e.type for e in events]
+    assert kinds.count("hermes.tool.progress") == 2 and kinds[-1] == "response.completed"
+    assert events[-1].response.output_text == "done."  # type: ignore[union-attr]
+
+    tool_turn()  # not asked: no progress events at all
+    plain = [
+        e.type
+        async for e in await api.client().responses.create(
+            model="hermes-agent", input="go", stream=True
+        )
+    ]
+    assert "hermes.tool.progress" not in plain
