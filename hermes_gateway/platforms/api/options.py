@@ -62,6 +62,8 @@ _CHAT_SERVER = {
     "metadata",
     "store",
     "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
     "tools",
     "tool_choice",
     "response_format",

@@ -7,7 +7,10 @@ CLI, ...) talks to the whole agent, tools and sessions included:
   exchange is still stored as a new session, whose id comes back in ``X-Hermes-Session-Id``).
   Sending that header continues the stored session: only the new user message is taken from
   the request, the rest of the history comes from the store. Streaming follows OpenAI's
-  chunk format; tool progress goes out as ``event: hermes.tool.progress``.
+  chunk format. The agent's own tool runs are not the client's: they never come back as
+  tool calls, and their progress is streamed only to a client that asks for it (see
+  :mod:`.options`), in chunks whose delta is empty. The client's own ``tools`` are offered
+  to the model; a call of one ends the answer with that tool call for the client to run.
 * ``POST /v1/responses`` (see :mod:`.api_responses`), ``GET /v1/models``, ``GET /health``.
 * ``POST /webhooks/<route>`` (see :mod:`.webhook`), signed per route instead of the API key.
 
@@ -379,9 +382,9 @@ class ApiServerAdapter(PlatformAdapter):
         return json_response(self._model_object(model))
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        body = parse_json_object(await self.read_body(request))
-        req = parse_chat_request(body)
-        req.tool_progress = wants_progress(body, request.headers.get(PROGRESS_HEADER))
+        raw = parse_json_object(await self.read_body(request))
+        req = parse_chat_request(raw)
+        req.tool_progress = wants_progress(raw, request.headers.get(PROGRESS_HEADER))
         model_name = self.model_override(req.model)
         source, continued = self.session_source(request, req.user)
         gateway = self.gateway()
