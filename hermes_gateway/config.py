@@ -73,6 +73,8 @@ class ModelConfig:
     max_retries: int = 3
     models: list[str] = field(default_factory=list)
     """Other model names offered by /model."""
+    no_vision: list[str] = field(default_factory=list)
+    """Model names that cannot read images: the API refuses image parts for them (400)."""
 
     @property
     def configured(self) -> bool:
@@ -213,7 +215,14 @@ class ApiServerConfig:
     port: int = 8642
     key: str = ""
     max_concurrency: int = 16
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body (clients send whole histories, images inlined)."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Browser origins allowed to call the API (``*`` for any); empty: no CORS headers."""
+    responses_keep: int = 10_000
+    """Stored Responses kept (the oldest beyond are pruned; chains through them end there)."""
+    responses_max_age_days: float = 30.0
+    """Stored Responses older than this are pruned (0: no age limit)."""
     max_connections: int = 256
     """Open connections at most (never more than half the file-descriptor limit)."""
     header_timeout: float = 10.0
@@ -313,6 +322,7 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),
     ("API_SERVER_KEY", "platforms.api_server.key"),
+    ("API_SERVER_CORS_ORIGINS", "platforms.api_server.cors_origins"),
 )
 
 _NOT_SETTABLE = {"paths", "env"}
@@ -335,6 +345,7 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (ApiServerConfig, "port"): (0, True, 65535),
     (ApiServerConfig, "max_concurrency"): (1, True, None),
     (ApiServerConfig, "max_body_bytes"): (1, True, None),
+    (ApiServerConfig, "responses_keep"): (1, True, None),
 }
 
 
