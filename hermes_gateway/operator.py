@@ -166,5 +166,13 @@ class OperatorControl:
     async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._runner.store.search(query, limit=limit)
 
+    async def model_choices(self) -> list[str]:
+        """Models ``/model`` accepts: the configured ones, then what the server lists."""
+        from hermes_gateway.agent.server_models import listed_models
+
+        model = self._runner.config.model
+        names = [model.name, *model.models, *(await listed_models(model) or [])]
+        return [n for i, n in enumerate(names) if n and n not in names[:i]]
+
     async def input_history(self) -> list[str]:
         return await self._runner.store.get_input_history()

@@ -241,6 +241,21 @@ class MainScreen(Screen[None]):
         self.conversation.jump_to_end()
         self.send_text(message.text)
 
+    @on(SlashComplete.ModelsWanted)
+    def _on_models_wanted(self) -> None:
+        self._load_models()
+
+    @work(group="models", exclusive=True, exit_on_error=False)
+    async def _load_models(self) -> None:
+        """The models ``/model`` completes: loaded once per screen (the server caches them)."""
+        if self.operator is None:
+            return
+        completer = self.query_one(SlashComplete)
+        completer.models = await self.operator.model_choices()
+        prompt = self.query_one(PromptInput)
+        if prompt.has_focus:
+            completer.update_for(prompt.text)
+
     @on(PromptInput.ScrollRequested)
     def _on_scroll_requested(self, message: PromptInput.ScrollRequested) -> None:
         conversation = self.conversation

@@ -110,6 +110,13 @@ class PromptInput(TextArea):
         self.completer.close()
         if spec is None:
             return
+        if isinstance(spec, str):  # a model name after "/model "
+            self.load_text(f"/model {spec}")
+            if submit:
+                self._submit()
+            else:
+                self.move_cursor(self.document.end)
+            return
         if submit and not spec.args_hint:
             self.load_text(f"/{spec.name}")
             self._submit()

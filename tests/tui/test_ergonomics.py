@@ -169,3 +169,25 @@ async def test_the_tools_pane_steps_aside_while_empty(app):
         assert tools.has_class("-empty") and not tools.display
         conversation_rows = app.main_screen.conversation.size.height
         assert conversation_rows >= 14  # the rows the Tools pane would take are the reader's
+
+
+async def test_model_completes_from_the_server_and_refuses_what_it_does_not_list(
+    hermes_home, fake_openai
+):
+    fake_openai.models = ["fake-model", "fake-large", "other-7b"]
+    app = HermesApp(make_config(hermes_home, fake_openai), discover_servers=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        completer = app.main_screen.query_one(SlashComplete)
+        prompt(app).focus()
+        for key in ("slash", "m", "o", "d", "e", "l", "space", "f"):
+            await pilot.press(key)
+        await wait_until(pilot, lambda: completer.is_open)
+        assert completer.matches == ["fake-model", "fake-large"]
+        await pilot.press("down", "tab")
+        assert prompt(app).text == "/model fake-large"
+        prompt(app).load_text("")
+        await send(app, pilot, "/model gpt-nope")
+        replies = [w for w in app.main_screen.conversation.children if hasattr(w, "reply")]
+        assert "Unknown model “gpt-nope”" in replies[-1].reply
+        assert "other-7b" in replies[-1].reply
