@@ -81,6 +81,7 @@ class AccessController:
             f"{event.where} ({event.reason})",
             "warning",
             self._show_next,
+            key=("approval", event.request_id),
         )
         # Approvals go before pairing requests: an agent is waiting.
         position = sum(1 for a in self.queue if a.kind == "approval")
@@ -113,6 +114,7 @@ class AccessController:
             f"{event.platform}, chat {event.chat_name or event.chat_id}",
             "information",
             self.open_pairing_screen,
+            key=("pairing", (event.platform, event.user_id)),
         )
         from hermes_tui.screens.pairing_dialog import PairingInfo
 
@@ -128,18 +130,27 @@ class AccessController:
             self.app.notify(f"{who} on {escape(event.platform)} was approved ({event.by}).")
         self._refresh_pairing_screen()
 
-    def _remember(self, title: str, detail: str, severity: str, opener: Any) -> None:
+    def _remember(
+        self, title: str, detail: str, severity: str, opener: Any, *, key: Any = None
+    ) -> None:
         """Keep the request in the notification list (F9) after its toast fades."""
-        center = getattr(getattr(self.app, "main_screen", None), "notifications", None)
+        center = self._center()
         if center is not None:
             from hermes_tui.notifications import Notification
 
-            center.add(Notification(title, detail, severity, open=opener))  # type: ignore[arg-type]
+            center.add(Notification(title, detail, severity, open=opener, key=key))  # type: ignore[arg-type]
+
+    def _center(self) -> Any:
+        return getattr(getattr(self.app, "main_screen", None), "notifications", None)
 
     # --- dialogs -----------------------------------------------------------------------
 
     def _drop(self, kind: str, key: Any) -> None:
-        """A request was answered somewhere: forget it, close its dialog if it is open."""
+        """A request was answered somewhere: forget it, close its dialog if it is open, and
+        take it out of the F9 count."""
+        center = self._center()
+        if center is not None:
+            center.resolve((kind, key))
         for ask in [a for a in self.queue if a.kind == kind and a.key == key]:
             self.queue.remove(ask)
         if self.current is not None:

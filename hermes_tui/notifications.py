@@ -23,6 +23,8 @@ class Notification:
     open: Opener | None = None
     ts: float = field(default_factory=time.time)
     seen: bool = False
+    key: Any = None
+    """What the entry is about (an approval or pairing request), to resolve it by."""
 
 
 class NotificationCenter:
@@ -38,6 +40,17 @@ class NotificationCenter:
     @property
     def unseen(self) -> int:
         return sum(1 for n in self.items if not n.seen)
+
+    def resolve(self, key: Any, note: str = "answered") -> None:
+        """A request was answered (here, in a chat or by the CLI): it leaves the count."""
+        changed = False
+        for item in self.items:
+            if item.key == key and not item.seen:
+                item.seen = True
+                item.title = f"{item.title} ({note})"
+                changed = True
+        if changed:
+            self._changed()
 
     def mark_all_seen(self) -> None:
         for item in self.items:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from hermes_gateway.access.events import ApprovalRequested
 from hermes_tui.screens.decision_dialog import DecisionDialog
@@ -56,6 +56,7 @@ class ApprovalDialog(DecisionDialog):  # answers: ApprovalAnswer | None
                 yield Button("Approve once", variant="success", id="once")
                 yield Button("Approve for this session", variant="warning", id="session")
                 yield Button("Deny", variant="error", id="deny")
+        yield Footer()  # the dialog's own keys, not the main screen's
 
     def action_deny(self) -> None:
         self.dismiss("deny")

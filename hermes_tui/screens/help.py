@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Footer, Markdown
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,3 +37,4 @@ class HelpScreen(ModalScreen[None]):
             text += "\n\n# Health\n\n" + self.diagnostics
         with VerticalScroll(id="help-box"):
             yield Markdown(text)
+        yield Footer()  # the dialog's own keys, not the main screen's

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList
+from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
 from hermes_tui.notifications import Notification, NotificationCenter
@@ -36,6 +36,7 @@ class NotificationsScreen(ModalScreen[Notification | None]):
                 options.add_option(Option(self._label(item, now), id=str(index)))
             yield options
             yield Label("Enter: open · Esc: close", id="notifications-help")
+        yield Footer()  # the dialog's own keys, not the main screen's
 
     def on_mount(self) -> None:
         self.center.mark_all_seen()

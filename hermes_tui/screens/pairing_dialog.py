@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from hermes_gateway.access.events import PairingRequested
 from hermes_gateway.text import ago
@@ -102,6 +102,7 @@ class PairingDialog(DecisionDialog):  # answers: PairingAnswer | None
                 yield Button("Approve", variant="success", id="approve")
                 yield Button("Deny", variant="error", id="deny")
                 yield Button("Later", id="later")
+        yield Footer()  # the dialog's own keys, not the main screen's
 
     def action_later(self) -> None:
         self.dismiss("later")

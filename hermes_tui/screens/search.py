@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from hermes_gateway.store import SearchHit
@@ -47,6 +47,7 @@ class SearchScreen(ModalScreen[SearchJump | None]):
             yield Input(self.initial, placeholder="words to find (Enter)", id="search-input")
             yield OptionList(id="search-results")
             yield Label("Enter: search, then ↑↓ and Enter to open · Esc: close", id="search-help")
+        yield Footer()  # the dialog's own keys, not the main screen's
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -82,8 +82,10 @@ async def test_slash_opens_autocomplete_with_descriptions(app):
         assert "/model" in label and "[name]" in label and "Show or switch the model" in label
         await pilot.press("tab")
         assert app.query_one(PromptInput).text == "/model "
-        assert not completer.display
+        # Now its argument completes: the models the server lists.
+        await wait_until(pilot, lambda: completer.is_open and completer.matches == ["fake-model"])
         await pilot.press("escape")
+        assert not completer.display
 
 
 async def test_enter_on_completion_runs_argless_command(app):

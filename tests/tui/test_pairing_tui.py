@@ -18,7 +18,12 @@ from textual.widgets import DataTable, Input, Static
 
 import hermes_tui
 from hermes_gateway import events as ev
-from hermes_gateway.access.events import ApprovalRequested, ApprovalResolved, PairingRequested
+from hermes_gateway.access.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    PairingRequested,
+    PairingResolved,
+)
 from hermes_gateway.access.pairing import PairingManager
 from hermes_gateway.access.pairing_gate import APPROVED_TEXT, PairingGate
 from hermes_gateway.config import Config
@@ -304,3 +309,11 @@ async def test_pairing_request_stays_in_notifications(hermes_home, fake_openai):
         await wait_until(pilot, lambda: any("Stranger" in n.title for n in center.items))
         item = next(n for n in center.items if "Stranger" in n.title)
         assert item.open is not None and "telegram" in item.detail
+        assert center.unseen >= 1
+        # Answered elsewhere (the CLI): it leaves the F9 count, and says so.
+        app.gateway.bus.publish(
+            PairingResolved(platform="telegram", user_id="55", decision="approved", by="cli")
+        )
+        await wait_until(pilot, lambda: item.seen)
+        assert "(answered)" in item.title
+        assert center.unseen == sum(1 for n in center.items if not n.seen)
