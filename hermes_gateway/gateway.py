@@ -9,6 +9,7 @@ are found through the registry (:mod:`hermes_gateway.platforms.registry`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,8 +20,9 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
-from hermes_gateway.events import EventBus
+from hermes_gateway.events import EventBus, Notice
 from hermes_gateway.features import Feature, FeatureContext
+from hermes_gateway.importer import import_offer, imported_personality
 from hermes_gateway.operator import OperatorControl
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
@@ -57,6 +59,7 @@ class Gateway:
         self.policy = AccessPolicy(config)
         self.features: dict[str, Feature] = {f.name: f for f in features}
         self._warming: asyncio.Task[None] | None = None
+        self._offer: asyncio.Task[None] | None = None
         self._started: list[Feature] = []
 
     def feature(self, name: str) -> Any:
@@ -82,8 +85,8 @@ class Gateway:
     async def start(
         self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
     ) -> GatewayRunner:
-        cfg = self.config
-        self.store = await SessionStore.open(cfg.paths.database)
+        self.store = await SessionStore.open(self.config.paths.database)
+        cfg = self.config = await _with_imported_personality(self.config, self.store)
         tools = default_registry(
             terminal_timeout=cfg.agent.terminal_timeout, output_cap=cfg.agent.tool_output_cap
         )
@@ -114,11 +117,26 @@ class Gateway:
             self._started.append(feature)
         await runner.start()
         self.watchdog.start()
+        self._offer = asyncio.create_task(self._offer_import(), name="import-offer")
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 
+    async def _offer_import(self) -> None:
+        """Hermes Agent's files are in the home and were never imported: say how (once a start)."""
+        assert self.store is not None
+        try:
+            text = await import_offer(self.store, self.config.paths.home)
+        except Exception:  # a notice is not worth a failed start
+            log.exception("looking for Hermes Agent data failed")
+            return
+        if text:
+            self.bus.publish(Notice(text=text, level="info"))
+
     async def stop(self) -> None:
         await self.watchdog.stop()
+        if self._offer is not None:
+            self._offer.cancel()
+            await asyncio.gather(self._offer, return_exceptions=True)
         if self._warming is not None and not self._warming.done():
             # The thread cannot be interrupted; waiting for it keeps its client closable.
             await asyncio.gather(self._warming, return_exceptions=True)
@@ -132,6 +150,23 @@ class Gateway:
         if self.store is not None:
             await self.store.close()
         log.info("gateway stopped")
+
+
+async def _with_imported_personality(config: Config, store: SessionStore) -> Config:
+    """The config with the personality an import brought in (``SOUL.md``) added.
+
+    The configuration wins: a personality of the same name defined there is kept, and the
+    imported one is the default only when none is configured (as SOUL.md is Hermes Agent's
+    identity unless told otherwise).
+    """
+    imported = await imported_personality(store)
+    if imported is None:
+        return config
+    name, text = imported
+    personalities = {name: text, **config.personalities}
+    return dataclasses.replace(
+        config, personalities=personalities, personality=config.personality or name
+    )
 
 
 async def _stop(feature: Feature) -> None:

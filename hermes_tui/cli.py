@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hermes_gateway.access.pairing_cli import add_parser as add_pairing_parser
 
     add_pairing_parser(sub)
+    from hermes_tui.import_cli import add_parser as add_import_parser
+
+    add_import_parser(sub)
     return parser
 
 
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from hermes_gateway.access.pairing_cli import run as pairing_run
 
         return pairing_run(args)
+    if args.command == "import":
+        from hermes_tui.import_cli import run as import_run
+
+        return import_run(args)
     return _run_tui()
 
 

@@ -269,6 +269,20 @@ CREATE TABLE platform_journal (
 );
 """
 
+_V8_IMPORT_LEDGER = """
+-- What was brought in from another program's home (``hermes import hermes-agent``): one row
+-- per foreign item, so a second import skips it (and appends only what is new since).
+CREATE TABLE import_ledger (
+    source      TEXT NOT NULL,      -- e.g. hermes-agent:/home/me/.hermes
+    kind        TEXT NOT NULL,      -- session | job | pairing | soul
+    foreign_id  TEXT NOT NULL,      -- its id over there
+    local_id    TEXT,               -- its id here (NULL: looked at, deliberately not imported)
+    revision    TEXT,               -- how far it was read (last message id, content hash)
+    imported_at REAL NOT NULL,
+    PRIMARY KEY (source, kind, foreign_id)
+) WITHOUT ROWID;
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
@@ -278,6 +292,7 @@ MIGRATIONS: list[Migration] = [
     (5, _V5_API_RESPONSES_WEBHOOKS),
     (6, _V6_PAIRING_APPROVALS),
     (7, _V7_INBOX),
+    (8, _V8_IMPORT_LEDGER),
 ]
 
 
