@@ -29,6 +29,7 @@ from hermes_gateway.platforms.local import LocalAdapter
 from hermes_gateway.platforms.registry import enabled_adapters
 from hermes_gateway.redact import register_config_secrets
 from hermes_gateway.runner import GatewayRunner
+from hermes_gateway.status_file import StatusFile
 from hermes_gateway.store import SessionStore
 from hermes_gateway.watchdog import LoopWatchdog
 
@@ -60,6 +61,7 @@ class Gateway:
         self.features: dict[str, Feature] = {f.name: f for f in features}
         self._warming: asyncio.Task[None] | None = None
         self._offer: asyncio.Task[None] | None = None
+        self._status: StatusFile | None = None
         self._started: list[Feature] = []
 
     def feature(self, name: str) -> Any:
@@ -117,6 +119,8 @@ class Gateway:
             self._started.append(feature)
         await runner.start()
         self.watchdog.start()
+        self._status = StatusFile(cfg.paths.home, self.bus, mode="tui" if local else "headless")
+        self._status.start([name for name in runner.adapters if name != self.local.name])
         self._offer = asyncio.create_task(self._offer_import(), name="import-offer")
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
@@ -149,6 +153,8 @@ class Gateway:
             await self.runner.stop()
         if self.store is not None:
             await self.store.close()
+        if self._status is not None:
+            await self._status.stop()
         log.info("gateway stopped")
 
 
