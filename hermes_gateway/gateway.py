@@ -85,8 +85,20 @@ class Gateway:
         return getattr(feature, "service", None)
 
     async def start(
-        self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
+        self,
+        *,
+        local: bool = True,
+        adapters: list[PlatformAdapter] | None = None,
+        status_file: bool = True,
     ) -> GatewayRunner:
+        """Open the store, install the features, start the platforms.
+
+        Args:
+            local: The terminal is one of the platforms (the TUI, ``hermes chat``).
+            adapters: These platforms instead of the configured ones (tests, ``hermes chat``).
+            status_file: Keep the home's status file (only the process holding the home's lock
+                does; ``hermes chat`` runs beside a gateway without it).
+        """
         self.store = await SessionStore.open(self.config.paths.database)
         cfg = self.config = await _with_imported_personality(self.config, self.store)
         tools = default_registry(
@@ -119,8 +131,9 @@ class Gateway:
             self._started.append(feature)
         await runner.start()
         self.watchdog.start()
-        self._status = StatusFile(cfg.paths.home, self.bus, mode="tui" if local else "headless")
-        self._status.start([name for name in runner.adapters if name != self.local.name])
+        if status_file:
+            self._status = StatusFile(cfg.paths.home, self.bus, mode="tui" if local else "headless")
+            self._status.start([name for name in runner.adapters if name != self.local.name])
         self._offer = asyncio.create_task(self._offer_import(), name="import-offer")
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner

@@ -45,11 +45,18 @@ def log_file(logs_dir: Path) -> Path:
 
 
 def setup_logging(
-    logs_dir: Path, *, stderr: bool, level: int = logging.INFO, stderr_level: int | None = None
+    logs_dir: Path,
+    *,
+    stderr: bool,
+    level: int = logging.INFO,
+    stderr_level: int | None = None,
+    file_name: str = "gateway.log",
 ) -> None:
     """File logging at ``level``; with ``stderr``, also the terminal at ``stderr_level``.
 
     ``hermes gateway -vv`` asks for debug lines on the terminal; the file then gets them too.
+    ``file_name``: ``hermes chat`` runs beside a gateway and keeps its own file, since two
+    processes rotating one file would lose lines.
     """
     logs_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
@@ -58,7 +65,7 @@ def setup_logging(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     file_handler = logging.handlers.RotatingFileHandler(
-        log_file(logs_dir), maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+        logs_dir / file_name, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(FORMAT))
     file_handler.addFilter(RedactingFilter())

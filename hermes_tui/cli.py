@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hermes_tui.import_cli import add_parser as add_import_parser
 
     add_import_parser(sub)
+    from hermes_tui.chat_cli import add_parser as add_chat_parser
+
+    add_chat_parser(sub)
     return parser
 
 
@@ -95,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         from hermes_gateway.access.pairing_cli import run as pairing_run
 
         return pairing_run(args)
+    if args.command == "chat":
+        from hermes_tui.chat_cli import run as chat_run
+
+        return chat_run(args)
     if args.command == "logs":
         from hermes_tui.service_cli import logs
 
