@@ -1,8 +1,9 @@
 """``hermes chat``: the classic line-mode chat, for dumb terminals, plain SSH and pipes.
 
 One more client of the same core, like the TUI: it builds a :class:`Gateway` with the
-terminal as its only platform and no feature that would act on other chats (no cron ticker,
-no pairing), so it runs beside a gateway serving the same home instead of fighting it for the
+terminal as its only platform and only the approvals feature (a dangerous command asks here,
+as in the app's dialog; with nobody at a terminal it is refused), none that would act on
+other chats (no cron ticker, no pairing), so it runs beside a gateway serving the same home instead of fighting it for the
 home's lock (SQLite lets both write, taking turns). It drives the gateway through
 :class:`OperatorControl` and prints what the event bus says: the answer as it streams, one
 line per tool call, command replies. No Textual is imported.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from hermes_gateway import events as ev
+    from hermes_gateway.access.events import ApprovalRequested
     from hermes_gateway.config import Config
     from hermes_gateway.gateway import Gateway
 
@@ -51,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(config: Config, query: str | None) -> int:
+    from hermes_gateway.access.approvals import ApprovalsFeature
     from hermes_gateway.gateway import Gateway
     from hermes_gateway.logging_setup import setup_logging
 
     # Log lines go to the file: the terminal is the conversation's.
     setup_logging(config.paths.logs_dir, stderr=False, file_name="chat.log")
-    gateway = Gateway(config, features=())
+    # Approvals: a dangerous command asks here exactly as it asks in the app's dialog.
+    gateway = Gateway(config, features=(ApprovalsFeature(),))
     await gateway.start(local=True, adapters=[], status_file=False)
     try:
         chat = LineChat(gateway, sys.stdout)
@@ -79,6 +83,8 @@ class LineChat:
         self.sub = gateway.bus.subscribe(name="line-chat")
         self._mid_line = False
         self._streamed = False
+        self.session: Any = None
+        """The prompt-toolkit session at a terminal (None: nobody to ask, approvals denied)."""
 
     # --- one question ------------------------------------------------------------------
 
@@ -90,6 +96,8 @@ class LineChat:
         """Send one line and print what comes back until it is answered; False on failure."""
         self._streamed = False
         await self.operator.submit(self.key, text)
+        from hermes_gateway.access.events import ApprovalRequested
+
         loop = asyncio.get_running_loop()
         stopping = False
 
@@ -103,12 +111,37 @@ class LineChat:
         try:
             while True:
                 event = await self.sub.get()
+                if isinstance(event, ApprovalRequested) and event.session_key == self.key:
+                    await self._approve(event)
+                    continue
                 done = self._show(event)
                 if done is not None:
                     return done and not stopping
         finally:
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
+
+    async def _approve(self, event: ApprovalRequested) -> None:
+        """Ask the person at the terminal; with nobody there (a pipe, -q) the answer is no."""
+        manager = self.gateway.approvals
+        self._line(f"⚠ {event.tool} wants to run: {event.command}")
+        self._line(f"  ({event.reason})")
+        decision = "deny"
+        if self.session is None:
+            self._line("  denied: nobody at a terminal to ask (use `hermes chat` or the app)")
+        else:
+            from prompt_toolkit.patch_stdout import patch_stdout
+
+            try:
+                with patch_stdout(raw=True):
+                    answer = await self.session.prompt_async(
+                        "  allow? [o]nce, for this [s]ession, [N]o: "
+                    )
+            except (KeyboardInterrupt, EOFError):
+                answer = ""
+            decision = {"o": "once", "s": "session"}.get(answer.strip().lower()[:1], "deny")
+        if manager is not None:
+            manager.resolve(event.request_id, decision, by="chat")
 
     def _show(self, event: ev.GatewayEvent) -> bool | None:
         """Print one event; True/False when the exchange is over (ok or not), else None."""
@@ -185,6 +218,9 @@ class LineChat:
             completer=SlashCompleter(self.operator.commands),
             complete_while_typing=True,
         )
+        self.session = session
+        if self.gateway.approvals is not None:
+            self.gateway.approvals.operator_present = True  # someone here can answer
         model = self.gateway.config.model.name or "no model configured"
         self._line(f"Hermes chat ({model}). /help lists commands; Ctrl+D leaves.")
         await asyncio.sleep(0)  # let the start's notices (the import offer) arrive first

@@ -70,6 +70,16 @@ def test_query_shows_tool_progress_and_fails_with_the_model(
     assert lines[0].startswith("  ⚙ terminal") and "echo from-the-tool" in lines[0]
     assert lines[1].startswith("  ✓ terminal (")
     assert lines[2] == "The tool said hi.", done.stdout
+    victim = hermes_home / "victim"
+    victim.mkdir()
+    model.enqueue(
+        ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": f"rm -r {victim}"})]),
+        ScriptedReply(text="It was not allowed."),
+    )
+    denied = chat(hermes_home, model, "-q", "delete it")
+    # Nobody at a terminal could say yes: denied at once, and the model is told why.
+    assert "needs the operator's approval" in denied.stdout, denied.stdout
+    assert "It was not allowed." in denied.stdout and victim.is_dir()
     model.enqueue(ScriptedReply(status=401))  # not retried
     failed = chat(hermes_home, model, "-q", "again")
     assert failed.returncode == 1
@@ -117,6 +127,19 @@ def test_at_a_terminal(hermes_home: Path, model: FakeOpenAI) -> None:
         child.sendline("still here?")
         child.expect_exact("echo: still here?")
         child.expect_exact("you>")
+        # A dangerous command asks here, as the app's dialog would.
+        victim = hermes_home / "victim"
+        victim.mkdir()
+        model.enqueue(
+            ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": f"rm -r {victim}"})]),
+            ScriptedReply(text="Deleted as asked."),
+        )
+        child.sendline("delete the victim")
+        child.expect_exact("allow?")
+        child.sendline("o")
+        child.expect_exact("Deleted as asked.")
+        child.expect_exact("you>")
+        assert not victim.exists()
         child.sendeof()
         child.expect(pexpect.EOF)
     finally:

@@ -64,5 +64,8 @@ def test_status_lines_of_a_running_gateway(hermes_home: Path) -> None:
 
 def test_uptime_words() -> None:
     assert [uptime(s) for s in (5, 600, 7530, 3 * 86_400 + 4 * 3600)] == [
-        "5s", "10m", "2h 05m", "3d 4h"
+        "5s",
+        "10m",
+        "2h 05m",
+        "3d 4h",
     ]
