@@ -127,7 +127,7 @@ def hermes(home: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_status_and_logs_of_a_running_gateway(hermes_home: Path) -> None:
-    proc = start(hermes_home, "run")
+    proc = start(hermes_home, "run", "-q")
     try:
         wait_running(hermes_home, proc)
         deadline = time.monotonic() + 10
@@ -158,6 +158,7 @@ def test_status_and_logs_of_a_running_gateway(hermes_home: Path) -> None:
             follow.terminate()
             follow.wait(timeout=10)
     finally:
-        stop(proc)
+        _, err = stop(proc)
+    assert proc.returncode == 0 and "gateway running" not in err  # -q: nothing on stderr
     assert not (hermes_home / STATUS_FILENAME).exists()
     assert hermes(hermes_home, "gateway", "status").stdout.startswith("stopped")
