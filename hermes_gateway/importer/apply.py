@@ -34,7 +34,7 @@ from hermes_gateway.store.imports import (
     ledger_put,
 )
 
-from .hermes_agent import HermesHome, HermesSession, read_home
+from .hermes_agent import HermesHome, HermesMessage, HermesSession, read_home
 
 __all__ = [
     "IMPORTED_PERSONALITY_KEY",
@@ -186,7 +186,7 @@ def _import_sessions(
         )
 
 
-def _message(hm: Any, dropped_roles: set[str]) -> StoredMessage | None:
+def _message(hm: HermesMessage, dropped_roles: set[str]) -> StoredMessage | None:
     role = hm.role
     if role not in ("user", "assistant", "tool", "system"):
         dropped_roles.add(role or "(none)")
