@@ -29,16 +29,9 @@ if TYPE_CHECKING:
     from hermes_gateway.config import Config
     from hermes_gateway.gateway import Gateway
 
-__all__ = ["add_parser", "run"]
+__all__ = ["LineChat", "run"]
 
 PROMPT = "you> "
-
-
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "chat", help="line-mode chat (no full screen): for plain terminals, SSH and pipes"
-    )
-    parser.add_argument("-q", "--query", help="ask this, print the answer and exit")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     from hermes_tui.import_cli import add_parser as add_import_parser
 
     add_import_parser(sub)
-    from hermes_tui.chat_cli import add_parser as add_chat_parser
-
-    add_chat_parser(sub)
+    # Defined here: hermes_tui.chat_cli imports asyncio, too heavy for every start.
+    chat = sub.add_parser(
+        "chat", help="line-mode chat (no full screen): for plain terminals, SSH and pipes"
+    )
+    chat.add_argument("-q", "--query", help="ask this, print the answer and exit")
     return parser
 
 

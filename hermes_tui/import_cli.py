@@ -9,7 +9,6 @@ while one runs is picked up at its next tick.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +52,8 @@ def _source_home(given: str | None, config: Config) -> Path | None:
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
     from hermes_cron.importing import JobConverter, write_job
     from hermes_cron.settings import CronSettings
     from hermes_gateway.importer import import_hermes_agent
