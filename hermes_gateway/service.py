@@ -211,13 +211,27 @@ class ServiceManager:
             self._call("launchctl", "load", "-w", str(self.file))
         return [f"started {self.name}"]
 
-    def stop(self) -> list[str]:
-        self._require_installed()
-        if self.systemd:
-            self._call("systemctl", "--user", "stop", self.name)
-        else:
-            self._call("launchctl", "unload", str(self.file))
-        return [f"stopped {self.name}"]
+    def stop(self, *, timeout: float = 45.0) -> list[str]:
+        """Stop the service if installed, then any gateway still on the home (as Hermes Agent's
+        ``gateway stop`` does): one started in a terminal, by the TUI, or Hermes Agent's own."""
+        from hermes_gateway.home_lock import HomeLockedError
+        from hermes_gateway.startup import take_over
+
+        done: list[str] = []
+        if self.file.exists():
+            if self.systemd:
+                self._call("systemctl", "--user", "stop", self.name)
+            else:
+                self._call("launchctl", "unload", str(self.file))
+            done.append(f"stopped {self.name}")
+        pid = holder(self.home)
+        if pid is not None:
+            try:
+                take_over(self.home, timeout).release()
+            except HomeLockedError as exc:
+                raise ServiceError(f"could not stop the gateway: {exc}") from None
+            done.append(f"stopped the gateway (PID {pid})")
+        return done or ["no gateway was running"]
 
     def restart(self) -> list[str]:
         self._require_installed()

@@ -84,6 +84,7 @@ def test_systemd_commands(tmp_path: Path) -> None:
     m = manager(tmp_path / "h", tmp_path)
     with pytest.raises(ServiceError, match="hermes gateway install"):
         m.start()
+    assert m.stop() == ["no gateway was running"]
     lines = m.install()
     assert m.file == tmp_path / "xdg" / "systemd" / "user" / m.name
     assert m.file.read_text() == m.text()
@@ -157,6 +158,10 @@ def test_status_and_logs_of_a_running_gateway(hermes_home: Path) -> None:
         finally:
             follow.terminate()
             follow.wait(timeout=10)
+        # Not a service: stop finds it by its lock, as Hermes Agent's `gateway stop` would.
+        stopped = hermes(hermes_home, "gateway", "stop")
+        assert stopped.stdout.strip() == f"stopped the gateway (PID {proc.pid})", stopped.stderr
+        assert proc.wait(timeout=10) == 0
     finally:
         _, err = stop(proc)
     assert proc.returncode == 0 and "gateway running" not in err  # -q: nothing on stderr
