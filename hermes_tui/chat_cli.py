@@ -82,7 +82,10 @@ class LineChat:
     # --- one question ------------------------------------------------------------------
 
     async def ask_once(self, text: str) -> int:
-        ok = await self._exchange(text)
+        try:
+            ok = await self._exchange(text)
+        except EOFError:  # "-q /quit": nothing more to do anyway
+            return 0
         return 0 if ok else 1
 
     async def _exchange(self, text: str) -> bool:
