@@ -30,8 +30,10 @@ from hermes_gateway.store.imports import (
     SessionSeed,
     append_imported_messages,
     insert_imported_session,
+    kv_put,
     ledger_entries,
     ledger_put,
+    session_exists,
 )
 
 from .hermes_agent import HermesHome, HermesMessage, HermesSession, read_home
@@ -219,7 +221,7 @@ def _seed(
         thread = hs.thread_id
         display = hs.display_name
     session_id = hs.id
-    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+    if session_exists(conn, session_id):
         session_id = f"hermes-{hs.id}"
     last = max((m.created_at or 0.0 for m in messages), default=hs.started_at)
     return SessionSeed(
@@ -289,11 +291,7 @@ def _import_soul(
     if entry is not None and entry.revision == digest:
         return
     value = json.dumps({"name": SOUL_PERSONALITY, "text": soul}, ensure_ascii=False)
-    conn.execute(
-        "INSERT INTO kv (key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (IMPORTED_PERSONALITY_KEY, value),
-    )
+    kv_put(conn, IMPORTED_PERSONALITY_KEY, value)
     ledger_put(conn, source, "soul", "SOUL.md", IMPORTED_PERSONALITY_KEY, digest, now)
     report.soul = "updated" if entry is not None else "imported"
 

@@ -29,6 +29,8 @@ __all__ = [
     "LedgerEntry",
     "SessionSeed",
     "append_imported_messages",
+    "kv_put",
+    "session_exists",
     "imported_count",
     "insert_imported_session",
     "ledger_entries",
@@ -130,7 +132,7 @@ def insert_imported_session(conn: sqlite3.Connection, seed: SessionSeed) -> int:
     Raises:
         ValueError: The session id is taken here already, or a message has an unknown role.
     """
-    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (seed.session_id,)).fetchone():
+    if session_exists(conn, seed.session_id):
         raise ValueError(f"a session {seed.session_id!r} exists already")
     title, fold = _free_title(conn, seed.title)
     conn.execute(
@@ -182,6 +184,19 @@ def append_imported_messages(
     if messages:
         conn.execute(_SQL_TOUCH, (last, last, session_id))
     return len(messages)
+
+
+def session_exists(conn: sqlite3.Connection, session_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None
+
+
+def kv_put(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """:meth:`SessionStore.kv_set` inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO kv (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, clean_surrogates(value)),
+    )
 
 
 async def imported_count(store: SessionStore, source_prefix: str) -> int:
