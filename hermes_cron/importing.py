@@ -17,7 +17,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hermes_cron.jobs import _source_to_json
+from hermes_cron.jobs import origin_json
 from hermes_cron.schedules import ScheduleError, parse_schedule
 from hermes_gateway.delivery.router import TargetError, parse_targets
 from hermes_gateway.importer import JobImport
@@ -73,7 +73,7 @@ class JobConverter:
             "schedule": schedule.expr,
             "tz": schedule.tz,
             "deliver": deliver,
-            "origin": _source_to_json(_origin(job.get("origin"))),
+            "origin": origin_json(_origin(job.get("origin"))),
             "enabled": 1 if enabled else 0,
             "repeat": times if times and times > 0 else None,
             "runs": done,
