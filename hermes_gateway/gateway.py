@@ -90,6 +90,7 @@ class Gateway:
         local: bool = True,
         adapters: list[PlatformAdapter] | None = None,
         status_file: bool = True,
+        offer_import: bool = True,
     ) -> GatewayRunner:
         """Open the store, install the features, start the platforms.
 
@@ -98,6 +99,9 @@ class Gateway:
             adapters: These platforms instead of the configured ones (tests, ``hermes chat``).
             status_file: Keep the home's status file (only the process holding the home's lock
                 does; ``hermes chat`` runs beside a gateway without it).
+            offer_import: Publish the import offer (:meth:`import_offer`) as a Notice once
+                started. A screen that loads its transcript after the start shows it itself
+                instead, where a reload cannot wipe it.
         """
         self.store = await SessionStore.open(self.config.paths.database)
         cfg = self.config = await _with_imported_personality(self.config, self.store)
@@ -134,18 +138,23 @@ class Gateway:
         if status_file:
             self._status = StatusFile(cfg.paths.home, self.bus, mode="tui" if local else "headless")
             self._status.start([name for name in runner.adapters if name != self.local.name])
-        self._offer = asyncio.create_task(self._offer_import(), name="import-offer")
+        if offer_import:
+            self._offer = asyncio.create_task(self._publish_offer(), name="import-offer")
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 
-    async def _offer_import(self) -> None:
-        """Hermes Agent's files are in the home and were never imported: say how (once a start)."""
-        assert self.store is not None
+    async def import_offer(self) -> str | None:
+        """Hermes Agent's files are in the home and were never imported: how to (else None)."""
+        if self.store is None:
+            return None
         try:
-            text = await import_offer(self.store, self.config.paths.home)
+            return await import_offer(self.store, self.config.paths.home)
         except Exception:  # a notice is not worth a failed start
             log.exception("looking for Hermes Agent data failed")
-            return
+            return None
+
+    async def _publish_offer(self) -> None:
+        text = await self.import_offer()
         if text:
             self.bus.publish(Notice(text=text, level="info"))
 

@@ -54,7 +54,7 @@ async def _main(config: Config, query: str | None) -> int:
     setup_logging(config.paths.logs_dir, stderr=False, file_name="chat.log")
     # Approvals: a dangerous command asks here exactly as it asks in the app's dialog.
     gateway = Gateway(config, features=(ApprovalsFeature(),))
-    await gateway.start(local=True, adapters=[], status_file=False)
+    await gateway.start(local=True, adapters=[], status_file=False, offer_import=False)
     try:
         chat = LineChat(gateway, sys.stdout)
         if query is not None:
@@ -219,7 +219,9 @@ class LineChat:
             self.gateway.approvals.operator_present = True  # someone here can answer
         model = self.gateway.config.model.name or "no model configured"
         self._line(f"Hermes chat ({model}). /help lists commands; Ctrl+D leaves.")
-        await asyncio.sleep(0)  # let the start's notices (the import offer) arrive first
+        offer = await self.gateway.import_offer()
+        if offer:
+            self._line(offer)
         self._drain()
         while True:
             try:
