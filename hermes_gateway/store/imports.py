@@ -6,7 +6,7 @@ Hermes Agent home. Two things the ordinary store calls cannot do are here:
 * a session and its messages keep the times they had over there (the ordinary calls stamp
   "now"), are stored as ended (an import never takes over a chat's live session), and a
   title that is already used here gets a suffix instead of failing the whole import;
-* the **ledger** (``import_ledger``, migration 8) remembers each foreign item and how far it
+* the **ledger** (``import_ledger``, migration 9) remembers each foreign item and how far it
   was read, so running the import again brings in nothing twice, only what is new since.
 
 Every function taking a ``conn`` runs on the store's thread inside the caller's transaction

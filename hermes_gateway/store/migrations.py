@@ -269,7 +269,24 @@ CREATE TABLE platform_journal (
 );
 """
 
-_V8_IMPORT_LEDGER = """
+_V8_TRANSCRIPT_NOTES = """
+-- What a chat's screen shows besides its messages (command invocations and replies, errors),
+-- kept so that reopening a chat shows what was shown. ``anchor`` is the id of the session's
+-- last message when the note was written (0 before any): a note sorts after that message,
+-- and ``/undo`` drops the notes of the exchange it removes (anchor >= its first message).
+CREATE TABLE transcript_notes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    anchor      INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('command', 'notice')),
+    text        TEXT NOT NULL,
+    meta        TEXT,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX transcript_notes_session ON transcript_notes(session_id, anchor, id);
+"""
+
+_V9_IMPORT_LEDGER = """
 -- What was brought in from another program's home (``hermes import hermes-agent``): one row
 -- per foreign item, so a second import skips it (and appends only what is new since).
 CREATE TABLE import_ledger (
@@ -292,7 +309,8 @@ MIGRATIONS: list[Migration] = [
     (5, _V5_API_RESPONSES_WEBHOOKS),
     (6, _V6_PAIRING_APPROVALS),
     (7, _V7_INBOX),
-    (8, _V8_IMPORT_LEDGER),
+    (8, _V8_TRANSCRIPT_NOTES),
+    (9, _V9_IMPORT_LEDGER),
 ]
 
 
