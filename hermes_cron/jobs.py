@@ -48,6 +48,7 @@ __all__ = [
     "RunStatus",
     "Scope",
     "cron_source",
+    "origin_json",
 ]
 
 CRON_PLATFORM = "cron"
@@ -108,6 +109,11 @@ def _source_to_json(source: SessionSource | None) -> str | None:
         "chat_name": source.chat_name,
     }
     return json.dumps({k: v for k, v in data.items() if v is not None}, ensure_ascii=False)
+
+
+def origin_json(source: SessionSource | None) -> str | None:
+    """How a job's origin is stored, for writers outside this module (the importer)."""
+    return _source_to_json(source)
 
 
 def _source_from_json(text: str | None) -> SessionSource | None:

@@ -9,6 +9,7 @@ are found through the registry (:mod:`hermes_gateway.platforms.registry`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,14 +20,16 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
-from hermes_gateway.events import EventBus
+from hermes_gateway.events import EventBus, Notice
 from hermes_gateway.features import Feature, FeatureContext
+from hermes_gateway.importer import import_offer, imported_personality
 from hermes_gateway.operator import OperatorControl
 from hermes_gateway.platforms.base import PlatformAdapter
 from hermes_gateway.platforms.local import LocalAdapter
 from hermes_gateway.platforms.registry import enabled_adapters
 from hermes_gateway.redact import register_config_secrets
 from hermes_gateway.runner import GatewayRunner
+from hermes_gateway.status_file import StatusFile
 from hermes_gateway.store import SessionStore
 from hermes_gateway.watchdog import LoopWatchdog
 
@@ -57,6 +60,8 @@ class Gateway:
         self.policy = AccessPolicy(config)
         self.features: dict[str, Feature] = {f.name: f for f in features}
         self._warming: asyncio.Task[None] | None = None
+        self._offer: asyncio.Task[None] | None = None
+        self._status: StatusFile | None = None
         self._started: list[Feature] = []
 
     def feature(self, name: str) -> Any:
@@ -80,10 +85,26 @@ class Gateway:
         return getattr(feature, "service", None)
 
     async def start(
-        self, *, local: bool = True, adapters: list[PlatformAdapter] | None = None
+        self,
+        *,
+        local: bool = True,
+        adapters: list[PlatformAdapter] | None = None,
+        status_file: bool = True,
+        offer_import: bool = True,
     ) -> GatewayRunner:
-        cfg = self.config
-        self.store = await SessionStore.open(cfg.paths.database)
+        """Open the store, install the features, start the platforms.
+
+        Args:
+            local: The terminal is one of the platforms (the TUI, ``hermes chat``).
+            adapters: These platforms instead of the configured ones (tests, ``hermes chat``).
+            status_file: Keep the home's status file (only the process holding the home's lock
+                does; ``hermes chat`` runs beside a gateway without it).
+            offer_import: Publish the import offer (:meth:`import_offer`) as a Notice once
+                started. A screen that loads its transcript after the start shows it itself
+                instead, where a reload cannot wipe it.
+        """
+        self.store = await SessionStore.open(self.config.paths.database)
+        cfg = self.config = await _with_imported_personality(self.config, self.store)
         tools = default_registry(
             terminal_timeout=cfg.agent.terminal_timeout, output_cap=cfg.agent.tool_output_cap
         )
@@ -114,11 +135,34 @@ class Gateway:
             self._started.append(feature)
         await runner.start()
         self.watchdog.start()
+        if status_file:
+            self._status = StatusFile(cfg.paths.home, self.bus, mode="tui" if local else "headless")
+            self._status.start([name for name in runner.adapters if name != self.local.name])
+        if offer_import:
+            self._offer = asyncio.create_task(self._publish_offer(), name="import-offer")
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 
+    async def import_offer(self) -> str | None:
+        """Hermes Agent's files are in the home and were never imported: how to (else None)."""
+        if self.store is None:
+            return None
+        try:
+            return await import_offer(self.store, self.config.paths.home)
+        except Exception:  # a notice is not worth a failed start
+            log.exception("looking for Hermes Agent data failed")
+            return None
+
+    async def _publish_offer(self) -> None:
+        text = await self.import_offer()
+        if text:
+            self.bus.publish(Notice(text=text, level="info"))
+
     async def stop(self) -> None:
         await self.watchdog.stop()
+        if self._offer is not None:
+            self._offer.cancel()
+            await asyncio.gather(self._offer, return_exceptions=True)
         if self._warming is not None and not self._warming.done():
             # The thread cannot be interrupted; waiting for it keeps its client closable.
             await asyncio.gather(self._warming, return_exceptions=True)
@@ -131,7 +175,26 @@ class Gateway:
             await self.runner.stop()
         if self.store is not None:
             await self.store.close()
+        if self._status is not None:
+            await self._status.stop()
         log.info("gateway stopped")
+
+
+async def _with_imported_personality(config: Config, store: SessionStore) -> Config:
+    """The config with the personality an import brought in (``SOUL.md``) added.
+
+    The configuration wins: a personality of the same name defined there is kept, and the
+    imported one is the default only when none is configured (as SOUL.md is Hermes Agent's
+    identity unless told otherwise).
+    """
+    imported = await imported_personality(store)
+    if imported is None:
+        return config
+    name, text = imported
+    personalities = {name: text, **config.personalities}
+    return dataclasses.replace(
+        config, personalities=personalities, personality=config.personality or name
+    )
 
 
 async def _stop(feature: Feature) -> None:

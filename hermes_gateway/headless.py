@@ -46,8 +46,15 @@ async def run_headless(
     *,
     features: Sequence[Feature] = (),
     stop_event: asyncio.Event | None = None,
+    stderr_level: int | None = logging.INFO,
 ) -> int:
-    setup_logging(config.paths.logs_dir, stderr=True)
+    """Run until a signal (or ``stop_event``); ``stderr_level`` None: no log lines on stderr."""
+    setup_logging(
+        config.paths.logs_dir,
+        stderr=stderr_level is not None,
+        level=min(logging.INFO, stderr_level or logging.INFO),
+        stderr_level=stderr_level,
+    )
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGHUP too: a closed SSH session or terminal must stop the gateway cleanly (store
@@ -57,6 +64,12 @@ async def run_headless(
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    log.debug(
+        "home %s, database %s, features %s",
+        config.paths.home,
+        config.paths.database,
+        ", ".join(f.name for f in features) or "none",
+    )
     gateway = Gateway(config, features=features)
     sub = gateway.bus.subscribe(name="headless-log")
     logger = asyncio.create_task(_log_events(sub, features), name="headless-log")

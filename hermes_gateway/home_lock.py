@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -23,14 +24,19 @@ PID_FILENAME = "gateway.pid"
 
 
 class HomeLockedError(RuntimeError):
-    """Another process holds the home; ``pid`` is its PID (None if it had not written it yet)."""
+    """Another process holds the home; ``pid`` is its PID (None if it had not written it yet).
 
-    def __init__(self, path: Path, pid: int | None) -> None:
-        self.path, self.pid = path, pid
+    ``foreign``: the holder is Hermes Agent's own gateway, which shares the folder and the
+    ``gateway.pid`` name but not our lock (it writes a JSON record there instead).
+    """
+
+    def __init__(self, path: Path, pid: int | None, *, foreign: bool = False) -> None:
+        self.path, self.pid, self.foreign = path, pid, foreign
         who = f"PID {pid}" if pid is not None else "PID unknown"
+        what = "Hermes Agent's gateway" if foreign else "another Hermes gateway"
         super().__init__(
-            f"{path.parent} is in use by another Hermes gateway ({who}); stop it first, "
-            "or set HERMES_HOME to another folder"
+            f"{path.parent} is in use by {what} ({who}); stop it first (or start with "
+            "--replace to take over), or set HERMES_HOME to another folder"
         )
 
 
@@ -64,6 +70,10 @@ class HomeLock:
                 os.close(fd)
                 raise
             if _same_file(path, fd):
+                foreign = _foreign_holder(fd)
+                if foreign is not None:
+                    os.close(fd)
+                    raise HomeLockedError(path, foreign, foreign=True)
                 break
             os.close(fd)  # the holder released and removed it meanwhile: lock the new one
         try:
@@ -99,10 +109,64 @@ class HomeLock:
 
 def _read_pid(fd: int) -> int | None:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return parse_pid(text)
+
+
+def parse_pid(text: str) -> int | None:
+    """The PID in a ``gateway.pid``: ours (``"123\\n"``) or Hermes Agent's JSON record."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+def read_pid_file(home: Path) -> int | None:
+    """The PID named in ``home/gateway.pid`` (alive or not), or None."""
+    try:
+        return parse_pid((home / PID_FILENAME).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie, already exited, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) said it exists
+
+
+def _foreign_holder(fd: int) -> int | None:
+    """The PID of a live Hermes Agent gateway whose record sits in the file we just locked.
+
+    Our gateways hold the flock, so a file we could lock is either stale or Hermes Agent's
+    (which does not flock this file). Its JSON record with a live PID means its gateway runs.
+    """
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("{"):
+        return None
+    pid = parse_pid(text)
+    if pid is None or pid == os.getpid() or not pid_alive(pid):
+        return None
+    return pid
 
 
 def _same_file(path: Path, fd: int) -> bool:
@@ -112,3 +176,27 @@ def _same_file(path: Path, fd: int) -> bool:
         return False
     held = os.fstat(fd)
     return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def holder(home: Path) -> int | None:
+    """The PID of the gateway running on ``home`` (ours or Hermes Agent's), or None.
+
+    0 means one runs but has not written its PID yet (it is starting this very moment).
+
+    Looks without taking anything: a shared lock attempt on a read-only descriptor fails
+    exactly while a gateway holds the exclusive one, and nothing is written or removed.
+    """
+    path = home / PID_FILENAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return _foreign_holder(fd)
+    finally:
+        os.close(fd)

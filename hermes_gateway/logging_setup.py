@@ -39,20 +39,40 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(logs_dir: Path, *, stderr: bool, level: int = logging.INFO) -> None:
+def log_file(logs_dir: Path) -> Path:
+    """The gateway's log (``hermes logs`` reads it); rotated copies are ``.1``, ``.2``, ..."""
+    return logs_dir / "gateway.log"
+
+
+def setup_logging(
+    logs_dir: Path,
+    *,
+    stderr: bool,
+    level: int = logging.INFO,
+    stderr_level: int | None = None,
+    file_name: str = "gateway.log",
+) -> None:
+    """File logging at ``level``; with ``stderr``, also the terminal at ``stderr_level``.
+
+    ``hermes gateway -vv`` asks for debug lines on the terminal; the file then gets them too.
+    ``file_name``: ``hermes chat`` runs beside a gateway and keeps its own file, since two
+    processes rotating one file would lose lines.
+    """
     logs_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    root.setLevel(level)
+    console_level = level if stderr_level is None else stderr_level
+    root.setLevel(min(level, console_level) if stderr else level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     file_handler = logging.handlers.RotatingFileHandler(
-        logs_dir / "gateway.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+        logs_dir / file_name, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(FORMAT))
     file_handler.addFilter(RedactingFilter())
     root.addHandler(file_handler)
     if stderr:
         console = logging.StreamHandler()
+        console.setLevel(console_level)
         console.setFormatter(logging.Formatter(FORMAT))
         console.addFilter(RedactingFilter())
         root.addHandler(console)

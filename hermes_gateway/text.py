@@ -87,6 +87,18 @@ def stopwatch(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def uptime(seconds: float) -> str:
+    """``45s``, ``12m``, ``2h 05m``, ``3d 4h``: how long something has been running."""
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86_400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86_400}d {seconds % 86_400 // 3600}h"
+
+
 def rough_duration(seconds: float) -> str:
     """``45 s``, ``1.5 s``, ``5 min``: a configured wait or timeout, in words for a chat."""
     if seconds < 90:

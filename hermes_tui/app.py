@@ -115,7 +115,7 @@ class HermesApp(App[None]):
             pump_events(sub, self.main_screen.deliver), name="event-bridge", exit_on_error=False
         )
         try:
-            await gateway.start(local=True, adapters=self.adapters)
+            await gateway.start(local=True, adapters=self.adapters, offer_import=False)
         except Exception as exc:
             log.exception("gateway failed to start")
             await self.main_screen.show_config_error(f"the gateway could not start: {exc}")
@@ -124,6 +124,9 @@ class HermesApp(App[None]):
         if gateway.approvals is not None:
             gateway.approvals.operator_present = True  # our dialogs can answer
         await self.main_screen.gateway_ready(gateway)
+        offer = await gateway.import_offer()  # after the transcript loaded: nothing wipes it
+        if offer:
+            await self.main_screen.conversation.add_notice(offer, "info")
         if not self.config.model.configured:
             panel = await self.main_screen.show_first_run(str(self.config.paths.config_file))
             if self.discover_servers:

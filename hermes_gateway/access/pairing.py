@@ -50,6 +50,7 @@ __all__ = [
     "PendingPairing",
     "generate_code",
     "hash_code",
+    "import_approved",
     "normalize_code",
 ]
 
@@ -543,3 +544,24 @@ class PairingManager:
     async def data_version(self) -> int:
         """SQLite's ``data_version``: changes when *another* connection commits."""
         return await self.store.read_sync(_data_version)
+
+
+def import_approved(
+    conn: sqlite3.Connection,
+    platform: str,
+    user_id: str,
+    user_name: str | None,
+    approved_at: float,
+    by: str,
+) -> bool:
+    """Add an approval made elsewhere (Hermes Agent), inside the caller's transaction.
+
+    The user was told there already, so the row is marked notified. An approval that exists
+    here is kept as it is. Returns whether a row was added.
+    """
+    cur = conn.execute(
+        f"INSERT INTO pairing_approved ({_APPROVED_COLUMNS}) VALUES (?, ?, ?, NULL, ?, ?, 1) "
+        "ON CONFLICT (platform, user_id) DO NOTHING",
+        (platform, user_id, user_name, approved_at, by),
+    )
+    return cur.rowcount > 0

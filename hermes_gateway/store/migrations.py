@@ -286,6 +286,20 @@ CREATE TABLE transcript_notes (
 CREATE INDEX transcript_notes_session ON transcript_notes(session_id, anchor, id);
 """
 
+_V9_IMPORT_LEDGER = """
+-- What was brought in from another program's home (``hermes import hermes-agent``): one row
+-- per foreign item, so a second import skips it (and appends only what is new since).
+CREATE TABLE import_ledger (
+    source      TEXT NOT NULL,      -- e.g. hermes-agent:/home/me/.hermes
+    kind        TEXT NOT NULL,      -- session | job | pairing | soul
+    foreign_id  TEXT NOT NULL,      -- its id over there
+    local_id    TEXT,               -- its id here (NULL: looked at, deliberately not imported)
+    revision    TEXT,               -- how far it was read (last message id, content hash)
+    imported_at REAL NOT NULL,
+    PRIMARY KEY (source, kind, foreign_id)
+) WITHOUT ROWID;
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
@@ -296,6 +310,7 @@ MIGRATIONS: list[Migration] = [
     (6, _V6_PAIRING_APPROVALS),
     (7, _V7_INBOX),
     (8, _V8_TRANSCRIPT_NOTES),
+    (9, _V9_IMPORT_LEDGER),
 ]
 
 

@@ -247,3 +247,31 @@ async def test_palette_offers_the_main_actions(app):
             "Pause or resume this chat's agent",
         ):
             assert wanted in titles
+
+
+async def test_hermes_agent_data_in_the_home_is_offered_for_import(hermes_home, fake_openai):
+    from tests.fakes.hermes_agent_home import HermesAgentHome, hermes_job
+
+    agent_home = HermesAgentHome(hermes_home)  # Hermes Agent's files beside ours
+    agent_home.session("s1", "cli", started_at=1_700_000_000.0)
+    agent_home.message("s1", "user", "hello", at=1_700_000_001.0)
+    agent_home.close()
+    agent_home.jobs([hermes_job("abc123def456", "news", {"kind": "cron", "expr": "0 9 * * *"})])
+    agent_home.approved("telegram", {"42": "alice"})
+    app = HermesApp(make_config(hermes_home, fake_openai), discover_servers=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await wait_until(
+            pilot,
+            lambda: any(
+                "Found Hermes Agent data" in str(n.render())
+                for n in app.main_screen.query(NoticeLine)
+            ),
+        )
+        notice = next(
+            str(n.render())
+            for n in app.main_screen.query(NoticeLine)
+            if "Found Hermes Agent data" in str(n.render())
+        )
+        assert "(1 sessions, 1 cron jobs, 1 pairings)" in notice
+        assert "hermes import hermes-agent" in notice
