@@ -601,9 +601,11 @@ class GatewayRunner:
             if record.title is not None or rt.record is not record:
                 return  # titled by /title, or reset, while the model was thinking
             try:
-                await self.store.set_title(record.id, candidate)
+                named = await self.store.name_untitled(record.id, candidate)
             except ValueError:
                 continue  # another session has that title
+            if not named or record.title is not None:
+                return  # /title won the race: a person's name stays
             record.title = candidate
             self.registry.publish(rt, "titled")
             return

@@ -360,6 +360,14 @@ def _find_session(conn: sqlite3.Connection, name_or_id: str) -> SessionRecord | 
     return _session_from_row(rows[0]) if len(rows) == 1 else None
 
 
+def _tx_name_untitled(conn: sqlite3.Connection, session_id: str, title: str) -> bool:
+    row = conn.execute("SELECT title FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None or row[0] is not None:
+        return False
+    _tx_set_title(conn, session_id, title)
+    return True
+
+
 def _tx_set_title(conn: sqlite3.Connection, session_id: str, title: str) -> None:
     title_or_none, fold = _fold_title(title)
     _check_title_free(conn, fold, session_id)
@@ -690,6 +698,15 @@ class SessionStore:
             SessionNotFoundError: No such session.
         """
         await self.write_sync(_tx_set_title, session_id, title)
+
+    async def name_untitled(self, session_id: str, title: str) -> bool:
+        """Give the session ``title`` unless it has one: checked and set in one transaction,
+        so an automatic title never overwrites one a person set meanwhile.
+
+        Raises:
+            ValueError: Another session has that title.
+        """
+        return await self.write_sync(_tx_name_untitled, session_id, title)
 
     async def usage_totals(self, session_id: str) -> tuple[int, int]:
         """``(prompt_tokens, completion_tokens)`` spent in the session.

@@ -74,3 +74,17 @@ async def test_auto_title_off_asks_nothing(config, fake_openai):
     finally:
         await gateway.stop()
     assert fake_openai.title_requests == []
+
+
+async def test_a_title_typed_while_the_model_thinks_wins(gw, fake_openai):
+    """/title lands between the automatic title's check and its write: the person's stays."""
+    fake_openai.titler = lambda body: ScriptedReply(text="Model title", delay=0.3)
+    await say(gw, "plans for the garden")
+    await fake_openai.wait_until(lambda: len(fake_openai.title_requests) == 1)
+    await say(gw, "/title Garden")
+    await gw.recorder.wait_for(
+        lambda: not any(n.startswith("title:") for n in gw.runner.background)
+    )
+    record = await gw.runner.store.get_active_session(gw.local.source.session_key)
+    assert record.title == "Garden"
+    assert gw.runner.sessions[record.session_key].record.title == "Garden"
