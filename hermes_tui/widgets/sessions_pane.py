@@ -8,6 +8,7 @@ chats out of sight.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ PLATFORM_NAMES = {"local": "This terminal", "api": "API clients", "cron": "Cron 
 COLLAPSED_PLATFORMS = frozenset({"api"})
 
 PastLoader = Callable[[str], Awaitable[list[SessionRecord]]]
+
+_MARKUP = re.compile(r"[#*`|>_~]+|-{3,}")
+
+
+def _preview(text: str) -> str:
+    """A message as one plain line: Markdown's marks (headings, tables, code fences) dropped."""
+    return " ".join(_MARKUP.sub(" ", text).split())[:80]
 
 
 @dataclass
@@ -90,7 +98,7 @@ class SessionsPane(OptionList):
                 platform=record.platform,
                 name=record.display_name or record.session_key,
                 title=record.title or "",
-                preview=" ".join(record.last_preview.split())[:80],
+                preview=_preview(record.last_preview),
                 updated_at=record.updated_at,
                 past_count=past_counts.get(record.session_key, 0),
                 client=record.display_name or "API client",
@@ -127,7 +135,7 @@ class SessionsPane(OptionList):
         if title is not None:
             row.title = title
         if preview is not None:
-            row.preview = " ".join(preview.split())[:80]
+            row.preview = _preview(preview)
         if streaming is not None:
             row.streaming = streaming
         if touched:

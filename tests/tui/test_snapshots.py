@@ -113,15 +113,33 @@ def test_autocomplete_open(snap_compare, hermes_home, threaded_model):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_conversation_sizes(snap_compare, hermes_home, threaded_model, size):
-    threaded_model.enqueue(
-        ScriptedReply(text="## Disk usage\n\n| dir | size |\n|---|---|\n| src | 12M |\n\nAll fine.")
-    )
+ANSWER = (
+    "## Disk usage\n\n| dir | size |\n|---|---|\n| src | 12M |\n\n"
+    "Check it yourself:\n\n```sh\ndu -sh src\n```\n\nAll fine."
+)
+
+
+@pytest.mark.parametrize(
+    ("size", "theme"),
+    [
+        ((80, 24), "textual-dark"),
+        ((120, 40), "textual-dark"),
+        ((200, 60), "textual-dark"),
+        ((80, 24), "textual-light"),
+        ((120, 40), "textual-light"),
+        ((200, 60), "textual-light"),
+    ],
+    ids=["80x24", "120x40", "200x60", "80x24-light", "120x40-light", "200x60-light"],
+)
+def test_conversation_sizes(snap_compare, hermes_home, threaded_model, size, theme):
+    """The main screen with a user message, an answer (heading, table, code), at the three
+    sizes users run it and in both themes: who wrote what must read at a glance in each."""
+    threaded_model.enqueue(ScriptedReply(text=ANSWER))
     app = HermesApp(quiet(make_config(hermes_home, threaded_model)), discover_servers=False)
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
+        app.theme = theme
         app.main_screen.send_text("how big is src?")
         await wait_until(pilot, lambda: len(threaded_model.requests) >= 1)
         await app.gateway.runner.wait_idle()
