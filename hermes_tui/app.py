@@ -50,8 +50,13 @@ class HermesApp(App[None]):
     TITLE = "Hermes"
     BINDINGS = [
         Binding("ctrl+c", "copy_or_interrupt", "Copy / stop", id="app.interrupt", priority=True),
-        Binding("alt+c", "copy_answer", "Copy answer", id="app.copy_answer", show=False),
-        Binding("alt+k", "copy_code", "Copy code block", id="app.copy_code", show=False),
+        # Priority: the input would otherwise take Alt+C as a typed "c".
+        Binding(
+            "alt+c", "copy_answer", "Copy answer", id="app.copy_answer", show=False, priority=True
+        ),
+        Binding(
+            "alt+k", "copy_code", "Copy code block", id="app.copy_code", show=False, priority=True
+        ),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+n", "new_session", "New session", id="app.new_session"),
         Binding("f1", "show_help", "Help", id="app.help"),

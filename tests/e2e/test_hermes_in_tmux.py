@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,38 @@ def test_resize_to_80x24_and_back_then_quit(terminal: TmuxSession):
     terminal.send("C-q")
     screen = terminal.wait_for(lambda s: "HERMES-EXIT:0" in s)
     assert not terminal.alternate_screen() and "Traceback" not in screen
+
+
+def _server_option(name: str) -> str:
+    out = subprocess.run(["tmux", "show-options", "-s", "-v", name], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_copy_reaches_the_clipboard_and_typing_reaches_the_input(terminal: TmuxSession):
+    """Alt+C copies the last answer through OSC 52 (tmux keeps it as a paste buffer with
+    set-clipboard on); keys typed while the Sessions list has focus filter it, and Esc and
+    plain typing bring the input back."""
+    before = _server_option("set-clipboard") or "external"
+    subprocess.run(["tmux", "set-option", "-s", "set-clipboard", "on"], check=True)
+    try:
+        terminal.wait_for(lambda s: "local connected" in s and "Message Hermes" in s)
+        terminal.type("run the tool")
+        terminal.send("Enter")
+        terminal.wait_for(lambda s: "The tool said from-the-tool." in s)
+        terminal.send("M-c")
+        terminal.wait_for(lambda s: "Copied the last answer" in s)
+        buffer = subprocess.run(["tmux", "show-buffer"], capture_output=True, text=True).stdout
+        assert buffer == "The tool said **from-the-tool**."
+
+        terminal.send("F2")
+        terminal.type("zz")
+        terminal.wait_for(lambda s: "zz" in s.split("Sessions")[0])  # in the filter box
+        terminal.send("Escape")
+        # A lone ESC byte followed at once by more bytes is read as Alt+key by any terminal
+        # app; a person's next keystroke comes later than this.
+        time.sleep(0.3)
+        terminal.type("second question")
+        terminal.send("Enter")
+        terminal.wait_for(lambda s: "echo: second question" in s)
+    finally:
+        subprocess.run(["tmux", "set-option", "-s", "set-clipboard", before], check=False)
