@@ -28,7 +28,7 @@ TARGET_P50_MS = 50.0
 QUERIES: dict[str, list[str]] = {
     "common word (~1/16 of messages)": ["deploy", "backup", "invoice", "kernel", "docker"],
     "very common word": ["please", "the", "thanks"],
-    "rare word (~100 messages)": ["ref4711", "ref17", "ref3999"],
+    "rare word (~100 messages)": ["ref1234", "ref17", "ref3999"],
     "one message": ["quokkaflux"],
     "no hit": ["xylophone", "zzzq"],
     "two words": ["deploy migration", "nginx proxy", "birthday sister"],

@@ -190,6 +190,31 @@ _SQL_MESSAGES_FROM = (
 )
 _SQL_DELETE_MESSAGES_FROM = "DELETE FROM messages WHERE session_id = ? AND id >= ?"
 
+#: How many of the newest hits are ranked. BM25 has to score every row it orders, so ranking
+#: all hits of a word in most of a million messages took a second; the newest hits are found
+#: in rowid order without scoring. A query with fewer hits than this is ranked over all of
+#: them; a very common word gets the best of its newest RANK_WINDOW hits.
+RANK_WINDOW = 1000
+
+_SEARCH_SCOPES = {
+    (False, False): "",
+    (True, False): " AND m.session_id = ?",
+    (False, True): " AND m.session_id IN (SELECT id FROM sessions WHERE session_key = ?)",
+    (True, True): (
+        " AND m.session_id = ? AND m.session_id IN (SELECT id FROM sessions WHERE session_key = ?)"
+    ),
+}
+#: The oldest rowid among the scope's newest RANK_WINDOW hits (FTS5 walks rowids backwards).
+_SQL_SEARCH_WINDOW = {
+    scope: (
+        "SELECT min(r) FROM (SELECT messages_fts.rowid AS r FROM messages_fts"
+        + (" JOIN messages m ON m.id = messages_fts.rowid" if where else "")
+        + " WHERE messages_fts MATCH ?"
+        + where
+        + f" ORDER BY messages_fts.rowid DESC LIMIT {RANK_WINDOW})"
+    )
+    for scope, where in _SEARCH_SCOPES.items()
+}
 _SEARCH_SELECT = """
 SELECT m.session_id, s.session_key, s.title, m.id, m.role,
        snippet(messages_fts, 0, '[', ']', '\u2026', 12), m.created_at,
@@ -197,15 +222,12 @@ SELECT m.session_id, s.session_key, s.title, m.id, m.role,
 FROM messages_fts
 JOIN messages m ON m.id = messages_fts.rowid
 JOIN sessions s ON s.id = m.session_id
-WHERE messages_fts MATCH ?
+WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
 """
 _SEARCH_ORDER = " ORDER BY rank, m.created_at DESC, m.id DESC LIMIT ?"
 #: Keyed by (filter by session id?, filter by session key?); fixed strings for the stmt cache.
 _SQL_SEARCH = {
-    (False, False): _SEARCH_SELECT + _SEARCH_ORDER,
-    (True, False): _SEARCH_SELECT + " AND m.session_id = ?" + _SEARCH_ORDER,
-    (False, True): _SEARCH_SELECT + " AND s.session_key = ?" + _SEARCH_ORDER,
-    (True, True): _SEARCH_SELECT + " AND m.session_id = ? AND s.session_key = ?" + _SEARCH_ORDER,
+    scope: _SEARCH_SELECT + where + _SEARCH_ORDER for scope, where in _SEARCH_SCOPES.items()
 }
 
 _SQL_HISTORY_LAST = "SELECT text FROM input_history WHERE scope = ? ORDER BY id DESC LIMIT 1"
@@ -461,9 +483,15 @@ def _search(
     session_id: str | None,
     session_key: str | None,
 ) -> list[SearchHit]:
-    sql = _SQL_SEARCH[(session_id is not None, session_key is not None)]
+    scope = (session_id is not None, session_key is not None)
     filters = tuple(v for v in (session_id, session_key) if v is not None)
-    rows = conn.execute(sql, (match, *filters, limit)).fetchall()
+    # Two steps: where the newest RANK_WINDOW hits of the scope begin (no scoring), then rank
+    # only the hits from there on. Both filter by the scope, so another chat's hits never
+    # take a place in the window.
+    oldest = conn.execute(_SQL_SEARCH_WINDOW[scope], (match, *filters)).fetchone()[0]
+    if oldest is None:
+        return []
+    rows = conn.execute(_SQL_SEARCH[scope], (match, oldest, *filters, limit)).fetchall()
     return [SearchHit(*row) for row in rows]
 
 
@@ -932,6 +960,10 @@ class SessionStore:
         session_key: str | None = None,
     ) -> list[SearchHit]:
         """Full-text search over message text; best match first, newest first on ties.
+
+        The ranking covers the newest :data:`RANK_WINDOW` hits (within the scope): every hit
+        of a rarer query, the recent ones of a word found everywhere (scoring all of those
+        would take a second on a big home).
 
         Any string is accepted: it is searched as plain words (see :mod:`.fts`), never parsed
         as FTS5 syntax. A query with no searchable word returns ``[]``.
