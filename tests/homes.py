@@ -36,7 +36,7 @@ from pathlib import Path
 
 from hermes_cron.jobs import CronStore
 from hermes_cron.schedules import parse_schedule
-from hermes_gateway.models import SessionSource, build_session_key
+from hermes_gateway.models import SessionSource
 from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage, default_db_path
 from hermes_gateway.store.migrations import latest_version
 
@@ -168,16 +168,16 @@ def _chats(spec: HomeSpec) -> list[_Chat]:
     n_groups = max(1, spec.sessions // 200)
     chats = [
         _Chat(
-            SessionSource(
-                "local", "operator", "dm", None, "operator", "operator", "Terminal"
-            ),
+            SessionSource("local", "operator", "dm", None, "operator", "operator", "Terminal"),
             3.0,
         )
     ]
     for i in range(n_dms):
         name = _TG_USERS[i % len(_TG_USERS)] + ("" if i < len(_TG_USERS) else f" {i}")
         uid = str(1001 + i)
-        chats.append(_Chat(SessionSource("telegram", uid, "dm", None, uid, name), 2.0 / (1 + i % 4)))
+        chats.append(
+            _Chat(SessionSource("telegram", uid, "dm", None, uid, name), 2.0 / (1 + i % 4))
+        )
     for g in range(n_groups):
         chats.append(
             _Chat(
@@ -190,7 +190,13 @@ def _chats(spec: HomeSpec) -> list[_Chat]:
         chats.append(
             _Chat(
                 SessionSource(
-                    "discord", f"{9000 + g}", "channel", None, "501", "mika", f"#general-{g + 1} (Lab)"
+                    "discord",
+                    f"{9000 + g}",
+                    "channel",
+                    None,
+                    "501",
+                    "mika",
+                    f"#general-{g + 1} (Lab)",
                 ),
                 1.5,
             )
@@ -326,7 +332,9 @@ def _session_id(t: float) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(t))}-{secrets.token_hex(3)}"
 
 
-def write_config(home: Path, *, telegram_base: str = DEAD_BASE, discord_base: str = DEAD_BASE) -> None:
+def write_config(
+    home: Path, *, telegram_base: str = DEAD_BASE, discord_base: str = DEAD_BASE
+) -> None:
     """config.yaml with Telegram and Discord enabled (tokens set), pointed at 127.0.0.1."""
     (home / "config.yaml").write_text(
         "platforms:\n"
@@ -343,15 +351,23 @@ def write_config(home: Path, *, telegram_base: str = DEAD_BASE, discord_base: st
     )
 
 
-async def build_home(home: Path, size: str = "day", *, seed: int = 13) -> HomeManifest:
+def build_home(home: Path, size: str = "day", *, seed: int = 13) -> HomeManifest:
     """Fill ``home`` (created if missing, expected empty) and return its manifest.
 
-    Deterministic for a seed, except session ids' random suffix and tool call ids.
+    Deterministic for a seed, except session ids' random suffix and tool call ids. Runs its
+    own event loop (the store is async): call it from synchronous code only.
     """
-    spec = SIZES[size]
-    rng = random.Random(seed)
     home.mkdir(parents=True, exist_ok=True)
     write_config(home)
+    manifest = asyncio.run(_fill(home, size, seed))
+    (home / "home-manifest.json").write_text(manifest.to_json())
+    return manifest
+
+
+async def _fill(home: Path, size: str, seed: int) -> HomeManifest:
+    """Sessions, messages and cron runs, written through the store."""
+    spec = SIZES[size]
+    rng = random.Random(seed)
     manifest = HomeManifest(home=str(home), size=size)
     now = time.time()
     start = now - spec.days * 86400
@@ -376,9 +392,7 @@ async def build_home(home: Path, size: str = "day", *, seed: int = 13) -> HomeMa
     for _ in range(n_api):
         user = rng.choice(clients)
         sid = secrets.token_hex(8)
-        source = SessionSource(
-            "api", sid, "dm", None, None if user == "API client" else user, user
-        )
+        source = SessionSource("api", sid, "dm", None, None if user == "API client" else user, user)
         plans.append((source, rng.uniform(start, now - 600), False))
     plans.sort(key=lambda p: p[1])
     manifest.chats = [c.source.session_key for c in chats]
@@ -477,7 +491,6 @@ async def build_home(home: Path, size: str = "day", *, seed: int = 13) -> HomeMa
         await _add_cron(store, manifest, chats, now)
     finally:
         await store.close()
-    (home / "home-manifest.json").write_text(manifest.to_json())
     return manifest
 
 
@@ -537,7 +550,7 @@ def cached_home(size: str, *, seed: int = 13) -> HomeManifest:
         return HomeManifest.from_json(manifest_file.read_text())
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + f".building-{secrets.token_hex(4)}")
-    manifest = asyncio.run(build_home(partial, size, seed=seed))
+    manifest = build_home(partial, size, seed=seed)
     try:
         partial.rename(target)
     except OSError:  # another process finished first: use theirs
