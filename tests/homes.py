@@ -445,6 +445,7 @@ async def _fill(home: Path, size: str, seed: int) -> HomeManifest:
         await store.import_sessions(records)
         batch: list[StoredMessage] = []
         search_msg: StoredMessage | None = None
+        writing: asyncio.Future[list[int]] | None = None
         counts_by_id: dict[str, int] = {}
         for i, record in enumerate(records):
             end = next_start.get(i, now - 60)
@@ -463,8 +464,13 @@ async def _fill(home: Path, size: str, seed: int) -> HomeManifest:
                 t += step * len(turn)
             counts_by_id[record.id] = written
             if len(batch) >= BATCH:
-                await store.import_messages(batch)
+                # The store's thread writes this batch while the next one is made here.
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(store.import_messages(batch))
                 batch = []
+        if writing is not None:
+            await writing
         if batch:
             await store.import_messages(batch)
         assert search_msg is not None and search_msg.id is not None

@@ -115,6 +115,7 @@ def exit_code(screen: str) -> int | None:
     return None if match is None else int(match.group(1))
 
 
+@pytest.mark.timeout(240)
 def test_restarts_on_a_used_home_never_crash(
     used_home: HomeManifest, platform_env: dict[str, str]
 ) -> None:
