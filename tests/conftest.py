@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hermes_gateway.config import Config, load_config
 from hermes_gateway.paths import HermesPaths
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
+from tests.homes import HomeManifest, build_home
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +65,26 @@ def make_config(home: Path, fake: FakeOpenAI | None = None, **env: str) -> Confi
 @pytest.fixture
 def config(hermes_home: Path, fake_openai: FakeOpenAI) -> Config:
     return make_config(hermes_home, fake_openai)
+
+
+@pytest.fixture(scope="session")
+def used_home_template(tmp_path_factory: pytest.TempPathFactory) -> HomeManifest:
+    """A home used for a day (tests/homes.py, size ``day``), built once per test run."""
+    return build_home(tmp_path_factory.mktemp("used-home") / "home", "day")
+
+
+@pytest.fixture
+def used_home(hermes_home: Path, used_home_template: HomeManifest) -> HomeManifest:
+    """This test's HERMES_HOME filled with a copy of the used home; its manifest.
+
+    The manifest lists every session (key, id, title, ended or not), the chats, the API
+    clients, the cron jobs and a word found in exactly one message (``search_word``, with
+    ``search_message_id`` and ``search_session_id``). The config enables Telegram and Discord
+    pointed at a dead port on 127.0.0.1; a test that wants them connected sets
+    TELEGRAM_BASE_URL / DISCORD_API_BASE / DISCORD_GATEWAY_URL to its fakes (environment
+    variables win over config.yaml).
+    """
+    shutil.copytree(used_home_template.home_path, hermes_home, dirs_exist_ok=True)
+    moved = used_home_template.moved(hermes_home)
+    (hermes_home / "home-manifest.json").write_text(moved.to_json())
+    return moved

@@ -190,6 +190,31 @@ _SQL_MESSAGES_FROM = (
 )
 _SQL_DELETE_MESSAGES_FROM = "DELETE FROM messages WHERE session_id = ? AND id >= ?"
 
+#: How many of the newest hits are ranked. BM25 has to score every row it orders, so ranking
+#: all hits of a word in most of a million messages took a second; the newest hits are found
+#: in rowid order without scoring. A query with fewer hits than this is ranked over all of
+#: them; a very common word gets the best of its newest RANK_WINDOW hits.
+RANK_WINDOW = 1000
+
+_SEARCH_SCOPES = {
+    (False, False): "",
+    (True, False): " AND m.session_id = ?",
+    (False, True): " AND m.session_id IN (SELECT id FROM sessions WHERE session_key = ?)",
+    (True, True): (
+        " AND m.session_id = ? AND m.session_id IN (SELECT id FROM sessions WHERE session_key = ?)"
+    ),
+}
+#: The oldest rowid among the scope's newest RANK_WINDOW hits (FTS5 walks rowids backwards).
+_SQL_SEARCH_WINDOW = {
+    scope: (
+        "SELECT min(r) FROM (SELECT messages_fts.rowid AS r FROM messages_fts"
+        + (" JOIN messages m ON m.id = messages_fts.rowid" if where else "")
+        + " WHERE messages_fts MATCH ?"
+        + where
+        + f" ORDER BY messages_fts.rowid DESC LIMIT {RANK_WINDOW})"
+    )
+    for scope, where in _SEARCH_SCOPES.items()
+}
 _SEARCH_SELECT = """
 SELECT m.session_id, s.session_key, s.title, m.id, m.role,
        snippet(messages_fts, 0, '[', ']', '\u2026', 12), m.created_at,
@@ -197,15 +222,12 @@ SELECT m.session_id, s.session_key, s.title, m.id, m.role,
 FROM messages_fts
 JOIN messages m ON m.id = messages_fts.rowid
 JOIN sessions s ON s.id = m.session_id
-WHERE messages_fts MATCH ?
+WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
 """
 _SEARCH_ORDER = " ORDER BY rank, m.created_at DESC, m.id DESC LIMIT ?"
 #: Keyed by (filter by session id?, filter by session key?); fixed strings for the stmt cache.
 _SQL_SEARCH = {
-    (False, False): _SEARCH_SELECT + _SEARCH_ORDER,
-    (True, False): _SEARCH_SELECT + " AND m.session_id = ?" + _SEARCH_ORDER,
-    (False, True): _SEARCH_SELECT + " AND s.session_key = ?" + _SEARCH_ORDER,
-    (True, True): _SEARCH_SELECT + " AND m.session_id = ? AND s.session_key = ?" + _SEARCH_ORDER,
+    scope: _SEARCH_SELECT + where + _SEARCH_ORDER for scope, where in _SEARCH_SCOPES.items()
 }
 
 _SQL_HISTORY_LAST = "SELECT text FROM input_history WHERE scope = ? ORDER BY id DESC LIMIT 1"
@@ -397,6 +419,50 @@ def _tx_append(
     return ids
 
 
+_SQL_IMPORT_SESSION = """
+INSERT INTO sessions (id, session_key, platform, chat_type, chat_id, thread_id, user_id,
+                      display_name, title, title_fold, created_at, updated_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_SQL_MESSAGES_SEQ = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+_SQL_IMPORT_BUMP = """
+UPDATE sessions SET updated_at = max(updated_at, ?), prompt_tokens = prompt_tokens + ?,
+                    completion_tokens = completion_tokens + ?
+WHERE id = ?
+"""
+
+
+def _tx_import_sessions(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    try:
+        conn.executemany(_SQL_IMPORT_SESSION, rows)
+    except sqlite3.IntegrityError as exc:
+        # The unique indexes say which rule broke; name it in the caller's words.
+        text = str(exc)
+        if "session_key" in text:
+            raise ValueError("two active (not ended) sessions for one session_key") from exc
+        if "title_fold" in text:
+            raise ValueError("a title is used by two sessions") from exc
+        if "sessions.id" in text:
+            raise ValueError("a session id is already in the store") from exc
+        raise
+
+
+def _tx_import_messages(
+    conn: sqlite3.Connection,
+    rows: list[tuple[Any, ...]],
+    bumps: list[tuple[float, int, int, str]],
+) -> list[int]:
+    for bump in bumps:
+        if conn.execute(_SQL_IMPORT_BUMP, bump).rowcount == 0:
+            raise SessionNotFoundError(f"no session {bump[3]!r}")
+    conn.executemany(_SQL_INSERT_MESSAGE, rows)
+    # executemany inserts row after row in this one transaction, and AUTOINCREMENT hands out
+    # max(sequence, rowid) + 1 each time, so the ids are the consecutive run ending at the
+    # sequence's new value.
+    last = int(conn.execute(_SQL_MESSAGES_SEQ).fetchone()[0])
+    return list(range(last - len(rows) + 1, last + 1))
+
+
 def _get_messages(
     conn: sqlite3.Connection, session_id: str, limit: int | None
 ) -> list[StoredMessage]:
@@ -425,9 +491,15 @@ def _search(
     session_id: str | None,
     session_key: str | None,
 ) -> list[SearchHit]:
-    sql = _SQL_SEARCH[(session_id is not None, session_key is not None)]
+    scope = (session_id is not None, session_key is not None)
     filters = tuple(v for v in (session_id, session_key) if v is not None)
-    rows = conn.execute(sql, (match, *filters, limit)).fetchall()
+    # Two steps: where the newest RANK_WINDOW hits of the scope begin (no scoring), then rank
+    # only the hits from there on. Both filter by the scope, so another chat's hits never
+    # take a place in the window.
+    oldest = conn.execute(_SQL_SEARCH_WINDOW[scope], (match, *filters)).fetchone()[0]
+    if oldest is None:
+        return []
+    rows = conn.execute(_SQL_SEARCH[scope], (match, oldest, *filters, limit)).fetchall()
     return [SearchHit(*row) for row in rows]
 
 
@@ -721,6 +793,100 @@ class SessionStore:
             raise SessionNotFoundError(f"no session {session_id!r}")
         return int(row[0]), int(row[1])
 
+    # ---- bulk import ------------------------------------------------------------------------
+
+    async def import_sessions(self, records: Sequence[SessionRecord]) -> None:
+        """Store whole sessions as they were (ids, times, ended or not, titles), in one
+        transaction.
+
+        For bringing history in from elsewhere (another Hermes' database, test homes): unlike
+        :meth:`create_session` it keeps the given ``created_at`` / ``updated_at`` /
+        ``ended_at`` and ends nothing. Token totals and message counts come from
+        :meth:`import_messages`.
+
+        Raises:
+            ValueError: Two active sessions for one key (with each other or with the store),
+                a title used twice (case-insensitively), or an id already stored; nothing is
+                written.
+        """
+        rows: list[tuple[Any, ...]] = []
+        for r in records:
+            title, fold = _fold_title(r.title)
+            rows.append(
+                (
+                    r.id,
+                    r.session_key,
+                    r.platform,
+                    r.chat_type,
+                    r.chat_id,
+                    r.thread_id,
+                    r.user_id,
+                    _clean_opt(r.display_name),
+                    title,
+                    fold,
+                    r.created_at,
+                    r.updated_at,
+                    r.ended_at,
+                )
+            )
+        if rows:
+            await self.write_sync(_tx_import_sessions, rows)
+
+    async def import_messages(self, messages: Sequence[StoredMessage]) -> list[int]:
+        """Store many messages of any sessions in one transaction, keeping their times.
+
+        Each message names its ``session_id``; ``created_at`` is kept (now when None). Token
+        counts are added to their sessions' totals, and a session's ``updated_at`` moves up to
+        its newest message, as :meth:`append_messages` would have done at the time. Sets
+        ``id`` (and ``created_at``) on the given objects; ids follow the list's order.
+
+        Raises:
+            ValueError: A message has an unknown role or no ``session_id``.
+            SessionNotFoundError: A session does not exist (nothing is written).
+        """
+        if not messages:
+            return []
+        now = time.time()
+        rows: list[tuple[Any, ...]] = []
+        per_session: dict[str, list[Any]] = {}
+        problems: list[str] = []
+        for i, m in enumerate(messages):
+            before = len(problems)
+            if m.role not in MESSAGE_ROLES:
+                problems.append(f"message {i}: unknown role {m.role!r}")
+            if not m.session_id:
+                problems.append(f"message {i}: no session_id")
+            if len(problems) > before or m.session_id is None:
+                continue
+            created = now if m.created_at is None else m.created_at
+            bump = per_session.setdefault(m.session_id, [created, 0, 0])
+            bump[0] = max(bump[0], created)
+            bump[1] += m.prompt_tokens
+            bump[2] += m.completion_tokens
+            rows.append(
+                (
+                    m.session_id,
+                    m.role,
+                    _clean_opt(m.content),
+                    _dumps(m.tool_calls) if m.tool_calls else None,
+                    m.tool_call_id,
+                    m.name,
+                    m.prompt_tokens,
+                    m.completion_tokens,
+                    1 if m.interrupted else 0,
+                    _dumps(m.meta) if m.meta else None,
+                    created,
+                )
+            )
+        if problems:
+            raise ValueError("; ".join(problems[:20]))
+        bumps = [(b[0], b[1], b[2], sid) for sid, b in per_session.items()]
+        ids = await self.write_sync(_tx_import_messages, rows, bumps)
+        for m, mid, row in zip(messages, ids, rows, strict=True):
+            m.id = mid
+            m.created_at = row[-1]
+        return ids
+
     # ---- messages ---------------------------------------------------------------------------
 
     async def append_messages(
@@ -811,6 +977,10 @@ class SessionStore:
         session_key: str | None = None,
     ) -> list[SearchHit]:
         """Full-text search over message text; best match first, newest first on ties.
+
+        The ranking covers the newest :data:`RANK_WINDOW` hits (within the scope): every hit
+        of a rarer query, the recent ones of a word found everywhere (scoring all of those
+        would take a second on a big home).
 
         Any string is accepted: it is searched as plain words (see :mod:`.fts`), never parsed
         as FTS5 syntax. A query with no searchable word returns ``[]``.
