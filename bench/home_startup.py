@@ -44,7 +44,8 @@ _ESCAPES = re.compile(
 
 
 def expected_names(manifest: HomeManifest) -> list[bytes]:
-    """What the newest chats' rows show (a title, else the chat's name)."""
+    """What the newest chats' rows show: a title, else the chat's name; an API session shows
+    as its client's row (the Sessions list collapses API traffic per client)."""
     active = sorted(
         (s for s in manifest.sessions if not s.ended), key=lambda s: s.updated_at, reverse=True
     )

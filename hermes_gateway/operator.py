@@ -9,6 +9,7 @@ since start, so chats from before a restart are as usable as live ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
@@ -19,7 +20,27 @@ if TYPE_CHECKING:
     from hermes_gateway.runner import GatewayRunner
     from hermes_gateway.store import SearchHit, SessionRecord, StoredMessage, TranscriptNote
 
-__all__ = ["OperatorControl", "SessionView", "source_of"]
+__all__ = ["OperatorControl", "SessionView", "peek_sessions", "source_of"]
+
+
+async def peek_sessions(
+    db_path: Path, limit: int
+) -> tuple[list[SessionRecord], dict[str, int]] | None:
+    """The chats a home has, read before the gateway is up (None if it has no database yet).
+
+    Why: starting the gateway (network libraries, platforms) takes a second or two; the
+    Sessions list of a used home can be shown long before that.
+    """
+    from hermes_gateway.store import SessionStore
+
+    if not db_path.exists():
+        return None
+    store = await SessionStore.open(db_path)
+    try:
+        records = await store.list_sessions(limit=limit, include_ended=False)
+        return records, await store.past_session_counts()
+    finally:
+        await store.close()
 
 
 def source_of(record: SessionRecord) -> SessionSource:

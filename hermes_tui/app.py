@@ -102,7 +102,29 @@ class HermesApp(App[None]):
         if self.config is None:
             self.call_later(self.main_screen.show_config_error, self.config_error or "unknown")
             return
-        self.start_gateway()
+        self.peek_sessions()
+
+    @work(name="sessions-early", exit_on_error=False)
+    async def peek_sessions(self) -> None:
+        """Fill the Sessions list from the store, then start the gateway.
+
+        Reading the list takes milliseconds; starting the gateway (network libraries imported
+        in a thread, which holds the interpreter meanwhile) a second or more. So the list of a
+        used home is on screen first.
+        """
+        try:
+            from hermes_gateway.operator import peek_sessions
+            from hermes_gateway.store import default_db_path
+            from hermes_tui.screens.main import RECENT_CHATS
+
+            assert self.config is not None
+            found = await peek_sessions(default_db_path(self.config.paths.home), RECENT_CHATS)
+            if found is not None and self.gateway is None:
+                self.main_screen.sessions_pane.load(*found)
+        except Exception:
+            log.exception("could not read the sessions list early")  # the gateway's load will
+        finally:
+            self.start_gateway()
 
     @work(name="gateway-start", group="gateway", exit_on_error=False)
     async def start_gateway(self) -> None:
