@@ -8,6 +8,7 @@ since start, so chats from before a restart are as usable as live ones.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ async def peek_sessions(
     """
     from hermes_gateway.store import SessionStore
 
-    if not db_path.exists():
+    if not await asyncio.to_thread(db_path.exists):
         return None
     store = await SessionStore.open(db_path)
     try:

@@ -43,7 +43,8 @@ async def command(h: Harness, chat: int, text: str) -> str:
     h.tg.inject_message(chat, text)
     await updates_handled(h.gw, h.tg)
     await h.tg.wait_for(lambda: len(h.tg.messages_in(chat)) > before)
-    return h.texts(chat)[-1]
+    # The first message after it is the reply (a job's run may deliver right after it).
+    return h.texts(chat)[before]
 
 
 async def tool_call(h: Harness, fake: FakeOpenAI, chat: int, args: dict[str, object]) -> str:
