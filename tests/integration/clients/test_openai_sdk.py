@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
-from tests.integration.api_harness import KEY, ApiHarness, only_loopback, start_api
+from tests.integration.api_harness import KEY, ApiHarness, start_api
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -35,18 +34,6 @@ WEATHER_TOOL: dict[str, Any] = {
     },
 }
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    only_loopback(monkeypatch)
-
-
-@pytest.fixture
-async def api(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[ApiHarness]:
-    harness = await start_api(hermes_home, fake_openai)
-    yield harness
-    await harness.stop()
 
 
 def offered(request: dict[str, Any]) -> list[str]:

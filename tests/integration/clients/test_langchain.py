@@ -8,8 +8,6 @@ execute, and its tools and structured output were dropped on the way to the mode
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,19 +18,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
-from tests.integration.api_harness import KEY, ApiHarness, only_loopback, start_api
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    only_loopback(monkeypatch)
-
-
-@pytest.fixture
-async def api(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[ApiHarness]:
-    harness = await start_api(hermes_home, fake_openai)
-    yield harness
-    await harness.stop()
+from tests.integration.api_harness import KEY, ApiHarness
 
 
 def chat(api: ApiHarness, *, responses: bool = False) -> ChatOpenAI:

@@ -11,8 +11,6 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,21 +18,9 @@ import pytest
 litellm = pytest.importorskip("litellm")
 
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec  # noqa: E402
-from tests.integration.api_harness import KEY, ApiHarness, only_loopback, start_api  # noqa: E402
+from tests.integration.api_harness import KEY, ApiHarness  # noqa: E402
 
 litellm.telemetry = False
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    only_loopback(monkeypatch)
-
-
-@pytest.fixture
-async def api(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[ApiHarness]:
-    harness = await start_api(hermes_home, fake_openai)
-    yield harness
-    await harness.stop()
 
 
 def options(api: ApiHarness) -> dict[str, Any]:

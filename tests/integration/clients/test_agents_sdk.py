@@ -9,8 +9,6 @@ Tracing is off (it would post to the internet); every client points at 127.0.0.1
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,7 @@ from agents import (  # noqa: E402
 )
 
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec  # noqa: E402
-from tests.integration.api_harness import ApiHarness, only_loopback, start_api  # noqa: E402
+from tests.integration.api_harness import ApiHarness  # noqa: E402
 
 MODELS = ["chat", "responses"]
 
@@ -37,18 +35,6 @@ MODELS = ["chat", "responses"]
 def no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
     set_tracing_disabled(True)
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    only_loopback(monkeypatch)
-
-
-@pytest.fixture
-async def api(hermes_home: Path, fake_openai: FakeOpenAI) -> AsyncIterator[ApiHarness]:
-    harness = await start_api(hermes_home, fake_openai)
-    yield harness
-    await harness.stop()
 
 
 def model_for(api: ApiHarness, kind: str) -> Model:
