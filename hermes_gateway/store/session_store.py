@@ -863,21 +863,7 @@ class SessionStore:
             bump[0] = max(bump[0], created)
             bump[1] += m.prompt_tokens
             bump[2] += m.completion_tokens
-            rows.append(
-                (
-                    m.session_id,
-                    m.role,
-                    _clean_opt(m.content),
-                    _dumps(m.tool_calls) if m.tool_calls else None,
-                    m.tool_call_id,
-                    m.name,
-                    m.prompt_tokens,
-                    m.completion_tokens,
-                    1 if m.interrupted else 0,
-                    _dumps(m.meta) if m.meta else None,
-                    created,
-                )
-            )
+            rows.append(_message_row(m.session_id, m, created))
         if problems:
             raise ValueError("; ".join(problems[:20]))
         bumps = [(b[0], b[1], b[2], sid) for sid, b in per_session.items()]
@@ -916,21 +902,7 @@ class SessionStore:
                 raise ValueError(f"unknown message role {m.role!r}")
             prompt_tokens += m.prompt_tokens
             completion_tokens += m.completion_tokens
-            rows.append(
-                (
-                    session_id,
-                    m.role,
-                    _clean_opt(m.content),
-                    _dumps(m.tool_calls) if m.tool_calls else None,
-                    m.tool_call_id,
-                    m.name,
-                    m.prompt_tokens,
-                    m.completion_tokens,
-                    1 if m.interrupted else 0,
-                    _dumps(m.meta) if m.meta else None,
-                    now,
-                )
-            )
+            rows.append(_message_row(session_id, m, now))
         ids = await self.write_sync(
             _tx_append, session_id, rows, now, prompt_tokens, completion_tokens, also
         )
@@ -1020,6 +992,23 @@ class SessionStore:
     async def kv_delete(self, key: str) -> None:
         """Forget ``key`` (no-op if absent)."""
         await self.write_sync(_tx_execute, _SQL_KV_DELETE, (key,))
+
+
+def _message_row(session_id: str | None, m: StoredMessage, created: float) -> tuple[Any, ...]:
+    """A message as the values of ``_SQL_INSERT_MESSAGE`` (appending and importing alike)."""
+    return (
+        session_id,
+        m.role,
+        _clean_opt(m.content),
+        _dumps(m.tool_calls) if m.tool_calls else None,
+        m.tool_call_id,
+        m.name,
+        m.prompt_tokens,
+        m.completion_tokens,
+        1 if m.interrupted else 0,
+        _dumps(m.meta) if m.meta else None,
+        created,
+    )
 
 
 def _dumps(value: Any) -> str:

@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hermes_gateway.home_lock import PID_FILENAME, HomeLock, HomeLockedError
+from tests.integration.test_home_lock import wait_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,15 +31,6 @@ def start(home: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_running(home: Path, proc: subprocess.Popen[str], count: int = 1) -> None:
-    log = home / "logs" / "gateway.log"
-    deadline = time.monotonic() + 20
-    while not (log.exists() and log.read_text().count("gateway running") >= count):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
 
 
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
