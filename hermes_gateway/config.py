@@ -164,6 +164,16 @@ class ChatPlatformConfig:
     edit_interval: float = 1.0
     """Seconds between two edits of a streamed answer."""
 
+    @property
+    def home(self) -> str:
+        """The home channel as ``chat`` or ``chat:thread``: ``home_channel`` may carry the
+        thread itself, else ``home_thread_id`` (Hermes' *_HOME_CHANNEL_THREAD_ID) adds it."""
+        chat = self.home_channel.strip()
+        thread = self.home_thread_id.strip()
+        if chat and thread and ":" not in chat:
+            return f"{chat}:{thread}"
+        return chat
+
     def progress_mode(self, display: DisplayConfig) -> ToolProgressMode:
         """The tool-progress mode in force: this platform's override, else the display's."""
         return self.tool_progress or display.tool_progress
@@ -547,10 +557,11 @@ def inspect_config(
     _apply_yaml(config, raw, source, errors, explicit)
     _apply_env(config, env, dotenv, base_env, paths, errors, explicit)
     _finish(config, env, source, errors, explicit)
+    reported = {r.key for r in config.report if r.status == "error"}
     config.report.extend(
         KeyReport(e.key, e.source, "error", e.reason)
         for e in errors
-        if not any(r.status == "error" and r.key == e.key for r in config.report)
+        if e.key not in reported and not e.source.startswith("environment variable")
     )
     return config, errors
 
@@ -643,6 +654,18 @@ def _apply_env(
         if var == "HERMES_GATEWAY_BUSY_INPUT_MODE" and value.strip().lower() == "steer":
             detail = "steer is not supported here; a new message interrupts the answer"
         config.report.append(KeyReport(var, where(var), _status(dotted), detail))
+    backend = env.get("TERMINAL_ENV", "").strip()
+    if backend:
+        used.add("TERMINAL_ENV")
+        if backend.lower() == "local":
+            config.report.append(KeyReport("TERMINAL_ENV", where("TERMINAL_ENV"), "honoured"))
+        else:
+            reason = (
+                f"{backend!r} is not supported here: commands would run directly on this "
+                "machine, not in that sandbox; remove it or set it to local"
+            )
+            errors.append(ConfigError("TERMINAL_ENV", where("TERMINAL_ENV"), reason))
+            config.report.append(KeyReport("TERMINAL_ENV", where("TERMINAL_ENV"), "error", reason))
     provider = OPENAI_COMPATIBLE_PROVIDERS.get(config.model.provider.strip().lower())
     if provider is not None:
         used.update(provider[1])

@@ -555,11 +555,7 @@ class _Translator:
                 self.move(f"platforms.{platform}.{moves[key]}", value_, dotted)
             elif self.is_ours(ours):
                 self.move(ours, item, dotted)
-            elif (
-                key in _PLATFORM_KEYS
-                or hermes_known(f"{platform}.{key}")
-                or hermes_known(dotted)
-            ):
+            elif key in _PLATFORM_KEYS or hermes_known(f"{platform}.{key}") or hermes_known(dotted):
                 self.ignore(dotted, item)
             else:
                 names = set(_PLATFORM_KEYS) | set(moves) | hermes_children(f"{platform}.")

@@ -19,7 +19,7 @@ from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.registry import default_registry
 from hermes_gateway.commands.builtin import build_registry
 from hermes_gateway.config import Config
-from hermes_gateway.events import EventBus
+from hermes_gateway.events import EventBus, Notice
 from hermes_gateway.features import Feature, FeatureContext
 from hermes_gateway.operator import OperatorControl
 from hermes_gateway.platforms.base import PlatformAdapter
@@ -114,6 +114,8 @@ class Gateway:
             self._started.append(feature)
         await runner.start()
         self.watchdog.start()
+        for text in cfg.warnings:  # e.g. the Hermes Agent keys ignored here: said once
+            self.bus.publish(Notice(text=text, level="warning"))
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hermes_gateway.access.pairing_cli import add_parser as add_pairing_parser
 
     add_pairing_parser(sub)
+    from hermes_gateway.config_check import add_parser as add_config_parser
+
+    add_config_parser(sub)
     return parser
 
 
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from hermes_gateway.access.pairing_cli import run as pairing_run
 
         return pairing_run(args)
+    if args.command == "config":
+        from hermes_gateway.config_check import run as config_run
+
+        return config_run(args)
     return _run_tui()
 
 
