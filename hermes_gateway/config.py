@@ -183,6 +183,11 @@ class ChatPlatformConfig:
 class TelegramConfig(ChatPlatformConfig):
     """Telegram (python-telegram-bot). Enabled when a token is set."""
 
+    require_mention: bool = False
+    """In groups, answer only when mentioned or replied to. Off by default, as in Hermes
+    Agent (TELEGRAM_REQUIRE_MENTION): a bot added to a group is there to answer it; only
+    allowed users reach it either way."""
+
     base_url: str = ""
     """A self-hosted Bot API server's base, token appended (TELEGRAM_BASE_URL)."""
     base_file_url: str = ""
