@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from hermes_gateway import events as ev
+from hermes_tui.assembly import build_gateway
+from tests.conftest import make_config
+from tests.helpers import Recorder
+
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "hermes_home"
 
 
@@ -85,3 +90,24 @@ async def test_gateway_runs_on_a_hermes_agent_home(tmp_path, fake_openai):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert err.count("not supported here, ignored") == 1  # said once, not per key
+
+
+async def test_ignored_settings_are_one_notice_at_start(hermes_home, fake_openai):
+    """The TUI shows Notices in the conversation; headless logs them (as the test above)."""
+    (hermes_home / "config.yaml").write_text(
+        "memory:\n  provider: honcho\ntoolsets: [web]\nagent:\n  max_turns: 9\n"
+    )
+    config = make_config(hermes_home, fake_openai)
+    assert config.agent.max_iterations == 9
+    gateway = build_gateway(config)
+    recorder = Recorder(gateway.bus)
+    await gateway.start(local=True)
+    try:
+        notices = [n.text for n in recorder.of(ev.Notice)]
+        assert notices == [
+            "Hermes Agent settings not supported here, ignored: memory.*, toolsets "
+            "(hermes config check lists them)"
+        ]
+    finally:
+        await gateway.stop()
+        recorder.close()
