@@ -742,10 +742,15 @@ def _resolve_provider(config: Config, env: dict[str, str]) -> None:
         return
     known = OPENAI_COMPATIBLE_PROVIDERS.get(name)
     if known is None:
-        config.warnings.append(
-            f"model.provider {model.provider!r} is not an OpenAI-compatible provider this "
-            "gateway can reach by name; set model.base_url (and OPENAI_API_KEY) to use it"
+        why = (
+            f"{model.provider!r} is not an OpenAI-compatible provider this gateway can reach "
+            "by name; set model.base_url (and OPENAI_API_KEY) to use it"
         )
+        config.warnings.append(f"model.provider {why}")
+        config.report[:] = [
+            KeyReport(r.key, r.source, "ignored", why) if r.key == "model.provider" else r
+            for r in config.report
+        ]
         return
     model.base_url, key_vars = known
     if not model.api_key:

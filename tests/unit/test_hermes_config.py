@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hermes_cron.settings import CronSettings
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import ConfigError, ConfigErrors, inspect_config, load_config
 from hermes_gateway.models import SessionSource
@@ -50,6 +51,7 @@ def test_the_hermes_agent_home_loads_with_its_values_in_force(hermes_agent_home)
     assert config.gateway.busy_mode == "queue"  # display.busy_input_mode
     assert config.platforms.discord.tool_progress == "off"  # display.platforms.discord
     assert config.timezone == "Europe/Berlin"
+    assert CronSettings.from_config(config).timezone == "Europe/Berlin"  # cron follows it
     assert config.cron.output_keep == 7  # cron.output_retention
     assert config.gateway.approval_timeout == 90  # approvals.timeout
     assert config.platforms.api_server.max_concurrency == 10  # gateway.api_server.*
@@ -118,9 +120,13 @@ def test_model_as_a_string_and_a_provider_by_name(hermes_home):
     )
     assert config.model.base_url == "https://openrouter.ai/api/v1"
     assert config.model.api_key == "sk-or" and config.model.configured
-    config = load(hermes_home, "model:\n  default: claude\n  provider: anthropic\n", env="")
+    config, _ = inspect_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
+    assert config.model.configured
+    (hermes_home / "config.yaml").write_text("model:\n  default: claude\n  provider: anthropic\n")
+    config, _ = inspect_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
     assert not config.model.base_url
     assert any("anthropic" in w and "model.base_url" in w for w in config.warnings)
+    assert {r.key: r.status for r in config.report}["model.provider"] == "ignored"
 
 
 def test_steer_becomes_interrupt_with_a_notice(hermes_home):
