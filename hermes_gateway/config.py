@@ -20,7 +20,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from hermes_gateway.config_hermes import (
     OPENAI_COMPATIBLE_PROVIDERS,
@@ -110,7 +110,9 @@ class AgentConfig:
 
 @dataclass
 class DisplayConfig:
-    tool_progress: ToolProgressMode = "new"
+    tool_progress: ToolProgressMode | None = None
+    """For every chat platform (HERMES_TOOL_PROGRESS); None: each platform's own default,
+    as in Hermes Agent (Telegram ``off``, Discord ``all``)."""
     theme: str = "textual-dark"
 
 
@@ -174,14 +176,20 @@ class ChatPlatformConfig:
             return f"{chat}:{thread}"
         return chat
 
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "all"
+    """Tool progress when neither this platform nor ``display`` says (Hermes Agent's)."""
+
     def progress_mode(self, display: DisplayConfig) -> ToolProgressMode:
-        """The tool-progress mode in force: this platform's override, else the display's."""
-        return self.tool_progress or display.tool_progress
+        """The tool-progress mode in force: this platform's override, else the display's,
+        else the platform's default."""
+        return self.tool_progress or display.tool_progress or self.DEFAULT_PROGRESS
 
 
 @dataclass
 class TelegramConfig(ChatPlatformConfig):
     """Telegram (python-telegram-bot). Enabled when a token is set."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
 
     require_mention: bool = False
     """In groups, answer only when mentioned or replied to. Off by default, as in Hermes
