@@ -283,7 +283,9 @@ class _Translator:
         for key, value in raw.items():
             name = str(key)
             handler = handlers.get(name)
-            if handler is not None:
+            if value is None and (self.is_ours(name) or name in _CHAT):
+                t.accepted.append(name)  # written empty: the default stands
+            elif handler is not None:
                 handler(value, name)
             elif self.is_ours(name) and isinstance(value, Mapping) and hermes_known(name):
                 self.mapped_section({})(value, name)  # ours, with some Hermes-only keys
@@ -301,6 +303,11 @@ class _Translator:
         """A section of ours where some Hermes keys are our settings under another name."""
 
         def handle(value: Any, name: str) -> None:
+            if value is None:
+                return  # an empty section (``agent:`` with nothing under it)
+            if not isinstance(value, Mapping) and self.is_ours(name):
+                self.t.native[name] = value  # the loader: "must be a mapping"
+                return
             special = {
                 k: (lambda v, dotted, target=target: self.move(target, v, dotted))
                 for k, target in renames.items()

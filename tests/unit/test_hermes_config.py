@@ -228,3 +228,13 @@ def test_allowlists_as_hermes_agent(hermes_home, env, user, allowed):
     policy = AccessPolicy(load(hermes_home, **env))
     source = SessionSource("telegram", "100", "dm", user_id=user)
     assert policy.allowlisted(source) is allowed
+
+
+def test_empty_and_wrongly_shaped_sections(hermes_home):
+    assert load(hermes_home, "agent:\ncron:\n").agent.max_iterations == 90
+    (error,) = errors_of(hermes_home, "agent: 5\n")
+    assert error.key == "agent" and "mapping" in error.reason
+    (error,) = errors_of(hermes_home, "telegram: yes\n")
+    assert error.key == "telegram" and "mapping" in error.reason
+    config = load(hermes_home, "display:\ngateway:\ntelegram:\nmodel:\ntimezone:\n")
+    assert config.gateway.busy_mode == "interrupt" and config.timezone == ""
