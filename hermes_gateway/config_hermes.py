@@ -546,6 +546,8 @@ class _Translator:
                 )
 
     def chat_section(self, platform: str, value: Any, where: str) -> None:
+        if value is None:
+            return
         if not isinstance(value, Mapping):
             self.t.errors.append((where, "must be a mapping"))
             return
@@ -582,6 +584,8 @@ class _Translator:
     def plain_platform(
         self, platform: str, value: Any, where: str, extra: Mapping[str, str]
     ) -> None:
+        if value is None:
+            return
         if not isinstance(value, Mapping):
             self.t.errors.append((where, "must be a mapping"))
             return
