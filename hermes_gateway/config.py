@@ -131,6 +131,8 @@ class GatewayConfig:
     resume_max_age_minutes: float = 60.0
     """Unanswered messages older than this are not answered at start but notified (a late
     answer to an old question confuses more than it helps)."""
+    auto_title: bool = True
+    """Ask the model for a short title after a chat session's first exchange."""
 
 
 UnauthorizedDm = Literal["pair", "ignore"]

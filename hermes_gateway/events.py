@@ -43,6 +43,8 @@ class MessageReceived(GatewayEvent):
     user_name: str | None = None
     from_operator: bool = False
     is_command: bool = False
+    message_id: int | None = None
+    """The stored user message (None for commands and messages held for the operator)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +71,8 @@ class ToolStarted(GatewayEvent):
     call_id: str
     name: str
     preview: str
+    arguments: str = ""
+    """The call's arguments as the model sent them (clipped), for the transcript."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +84,8 @@ class ToolFinished(GatewayEvent):
     ok: bool
     duration: float
     summary: str
+    output: str = ""
+    """What the tool returned (clipped), for the transcript."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +112,8 @@ class CommandReplied(GatewayEvent):
     text: str
     ok: bool = True
     action: str | None = None
+    invocation: str = ""
+    """What was typed (``/title Trip plans``), shown above the reply."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +123,16 @@ class Notice(GatewayEvent):
     text: str
     level: Literal["info", "warning", "error"] = "info"
     session_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptRewound(GatewayEvent):
+    """``/undo`` or ``/retry`` removed the messages from ``from_message_id`` on (and the notes
+    written since): screens drop what they show from that message to the end."""
+
+    session_key: str
+    session_id: str
+    from_message_id: int
 
 
 # --- sessions -------------------------------------------------------------------------------

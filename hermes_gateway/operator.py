@@ -8,7 +8,7 @@ since start, so chats from before a restart are as usable as live ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hermes_gateway.commands.registry import CommandRegistry
     from hermes_gateway.platforms.local import LocalAdapter
     from hermes_gateway.runner import GatewayRunner
-    from hermes_gateway.store import SearchHit, SessionRecord, StoredMessage
+    from hermes_gateway.store import SearchHit, SessionRecord, StoredMessage, TranscriptNote
 
 __all__ = ["OperatorControl", "SessionView", "source_of"]
 
@@ -45,10 +45,21 @@ class SessionView:
     paused: bool
     model: str
     busy: bool
+    notes: list[TranscriptNote] = field(default_factory=list)
+    """Commands, replies and errors shown besides the messages (see ``transcript``)."""
+    current: bool = True
+    """The chat's current session (False: an earlier one, opened from the list or a search)."""
 
     @property
     def remote(self) -> bool:
         return self.source is not None and self.source.platform != LOCAL_PLATFORM
+
+    @property
+    def transcript(self) -> list[StoredMessage | TranscriptNote]:
+        """What the screen shows, in the order it was shown."""
+        from hermes_gateway.store import merge_transcript
+
+        return merge_transcript(self.messages, self.notes)
 
 
 class OperatorControl:
@@ -71,12 +82,19 @@ class OperatorControl:
         rt = await self._runner.runtime(self._local.source)
         return rt.key
 
-    async def select(self, key: str) -> SessionView:
-        """A chat's current session and transcript, live or only stored."""
+    async def select(self, key: str, session_id: str | None = None) -> SessionView:
+        """A chat's session and transcript, live or only stored: its current one, or the
+        session ``session_id`` (an earlier one of the chat, e.g. a search hit)."""
         runner, store = self._runner, self._runner.store
         rt = runner.sessions.get(key)
-        record = rt.record if rt is not None else await store.get_active_session(key)
+        current = rt.record if rt is not None else await store.get_active_session(key)
+        record = current
+        if session_id is not None and (current is None or current.id != session_id):
+            found = await store.get_session(session_id)
+            if found is not None and found.session_key == key:
+                record = found
         messages = await store.get_messages(record.id) if record is not None else []
+        notes = await store.get_notes(record.id) if record is not None else []
         source = rt.source if rt is not None else source_of(record) if record else None
         model = runner.model_for(rt).name if rt is not None else runner.config.model.name
         return SessionView(
@@ -87,6 +105,8 @@ class OperatorControl:
             paused=key in runner.paused_sessions,
             model=model,
             busy=rt is not None and rt.busy,
+            notes=notes,
+            current=record is None or current is None or record.id == current.id,
         )
 
     async def submit(self, key: str | None, text: str) -> None:
@@ -134,6 +154,14 @@ class OperatorControl:
 
     async def recent_sessions(self, limit: int = 50) -> list[SessionRecord]:
         return await self._runner.store.list_sessions(limit=limit, include_ended=False)
+
+    async def past_session_counts(self) -> dict[str, int]:
+        """Earlier sessions per chat, for the folds of the Sessions list."""
+        return await self._runner.store.past_session_counts()
+
+    async def sessions_of(self, key: str) -> list[SessionRecord]:
+        """A chat's sessions, newest first (its current one included)."""
+        return await self._runner.store.sessions_of(key)
 
     async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._runner.store.search(query, limit=limit)

@@ -54,6 +54,10 @@ class TaskSet:
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
 
+    def names(self) -> list[str]:
+        """The names of the tasks still running (for status lines and tests)."""
+        return [task.get_name() for task in self._tasks]
+
     def __len__(self) -> int:
         """How many tasks are still running."""
         return len(self._tasks)

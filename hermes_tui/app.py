@@ -49,7 +49,9 @@ class HermesApp(App[None]):
     CSS_PATH = "hermes.tcss"
     TITLE = "Hermes"
     BINDINGS = [
-        Binding("ctrl+c", "interrupt", "Stop answer", id="app.interrupt", priority=True),
+        Binding("ctrl+c", "copy_or_interrupt", "Copy / stop", id="app.interrupt", priority=True),
+        Binding("alt+c", "copy_answer", "Copy answer", id="app.copy_answer", show=False),
+        Binding("alt+k", "copy_code", "Copy code block", id="app.copy_code", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+n", "new_session", "New session", id="app.new_session"),
         Binding("f1", "show_help", "Help", id="app.help"),
@@ -154,6 +156,37 @@ class HermesApp(App[None]):
 
     # --- actions -----------------------------------------------------------------------
 
+    def action_copy_or_interrupt(self) -> None:
+        """Ctrl+C copies what is selected (text on screen, or in the input) and otherwise
+        stops the answer, as in a shell."""
+        selected = self.screen.get_selected_text()
+        if not selected and isinstance(self.focused, PromptInput):
+            selected = self.focused.selected_text
+        if selected:
+            self.copy_to_clipboard(selected)
+            self.screen.clear_selection()
+            self.notify(f"Copied {len(selected):,} characters.", timeout=2)
+            return
+        self.action_interrupt()
+
+    def action_copy_answer(self) -> None:
+        """Alt+C: the shown chat's last answer, as its Markdown source."""
+        text = self.main_screen.conversation.last_answer()
+        self._copy(text, "the last answer", "There is no answer to copy yet.")
+
+    def action_copy_code(self) -> None:
+        """Alt+K: the last code block of the shown chat's answers."""
+        text = self.main_screen.conversation.last_code_block()
+        self._copy(text, "the last code block", "No code block in this conversation.")
+
+    def _copy(self, text: str | None, what: str, missing: str) -> None:
+        if not text:
+            self.notify(missing, severity="warning", timeout=3)
+            return
+        # OSC 52: the terminal (also over SSH and inside tmux) puts it on the clipboard.
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {what} ({len(text):,} characters).", timeout=2)
+
     def action_interrupt(self) -> None:
         if self.main_screen.interrupt():
             self.notify("Stopping the answer…")
@@ -170,7 +203,11 @@ class HermesApp(App[None]):
         if self.gateway is not None and self.gateway.operator is not None:
             commands = self.gateway.operator.commands.help_text("local")
         bindings = [b for b in (*self.BINDINGS, *PromptInput.BINDINGS) if isinstance(b, Binding)]
-        self.push_screen(HelpScreen(bindings, commands))
+        from hermes_tui.widgets.status_line import StatusLine
+
+        lag = self.main_screen.query_one(StatusLine).last_lag_ms
+        diagnostics = f"Last event-loop stall: {lag:.0f} ms." if lag else ""
+        self.push_screen(HelpScreen(bindings, commands, diagnostics))
 
     def action_toggle_sidebar(self) -> None:
         """F2: go to the Sessions list (opening the sidebar on narrow screens), or back."""
@@ -181,10 +218,7 @@ class HermesApp(App[None]):
             return
         from hermes_tui.screens.search import SearchScreen
 
-        names = {key: row.name for key, row in self.main_screen.sessions_pane.rows.items()}
-        self.push_screen(
-            SearchScreen(self.gateway.operator, query, names), self.main_screen.jump_to
-        )
+        self.push_screen(SearchScreen(self.gateway.operator, query), self.main_screen.jump_to)
 
     @on(SearchRequested)
     def _on_search_requested(self, message: SearchRequested) -> None:

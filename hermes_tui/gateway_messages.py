@@ -81,6 +81,11 @@ class CommandReplied(GatewayMessage):
     event: ev.CommandReplied
 
 
+class TranscriptRewound(GatewayMessage):
+    EVENT = ev.TranscriptRewound
+    event: ev.TranscriptRewound
+
+
 class Notice(GatewayMessage):
     EVENT = ev.Notice
     event: ev.Notice

@@ -26,15 +26,19 @@ from hermes_gateway.store.records import StoredMessage
 log = logging.getLogger(__name__)
 
 RETRY_CAP_SECONDS = 30.0
+#: Tool arguments and output published for screens are cut to this many characters.
+SHOWN_CHARS = 8_000
 
 
 class TurnSink(Protocol):
     """Where the agent reports progress while a turn runs; every method must be cheap."""
 
     def on_delta(self, text: str) -> None: ...
-    def on_tool_started(self, call_id: str, name: str, preview: str) -> None: ...
+    def on_tool_started(
+        self, call_id: str, name: str, preview: str, arguments: str = ""
+    ) -> None: ...
     def on_tool_finished(
-        self, call_id: str, name: str, ok: bool, duration: float, summary: str
+        self, call_id: str, name: str, ok: bool, duration: float, summary: str, output: str = ""
     ) -> None: ...
     def on_notice(self, text: str, level: str) -> None: ...
 
@@ -265,7 +269,7 @@ class Agent:
         name, raw = call["name"], call["arguments"]
         # Arguments that do not parse are still shown, clipped, so the operator sees them.
         preview = self.tools.preview(name, raw) or (raw or "")[:80]
-        sink.on_tool_started(call["id"], name, preview)
+        sink.on_tool_started(call["id"], name, preview, (raw or "")[:SHOWN_CHARS])
         started = time.monotonic()
         try:
             finished, value = await _race(self.tools.call(name, raw, ctx), ctx.interrupt)
@@ -279,8 +283,15 @@ class Agent:
         elif value is not None:
             content, ok, summary = value.content, value.ok, value.summary
         duration = time.monotonic() - started
-        sink.on_tool_finished(call["id"], name, ok, duration, summary)
-        message = StoredMessage(role="tool", content=content, tool_call_id=call["id"], name=name)
+        sink.on_tool_finished(call["id"], name, ok, duration, summary, content[:SHOWN_CHARS])
+        message = StoredMessage(
+            role="tool",
+            content=content,
+            tool_call_id=call["id"],
+            name=name,
+            # For screens that show the call again as it was shown live; never sent to a model.
+            meta={"ok": ok, "summary": summary, "duration": round(duration, 3)},
+        )
         return message, stopped
 
 

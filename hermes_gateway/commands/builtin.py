@@ -39,11 +39,10 @@ def build_registry() -> CommandRegistry:
         rt = await ctx.host.runtime(ctx.source)
         if rt.busy:
             return CommandResult("Still answering; /stop first.", ok=False)
-        removed = await ctx.host.store.pop_last_turn(rt.record.id)
+        removed = await ctx.host.rewind_last_turn(ctx.source)
         user = next((m for m in removed if m.role == "user"), None)
         if user is None or not user.content:
             return CommandResult("There is nothing to retry.", ok=False)
-        rt.history = None
         await ctx.host.handle(MessageEvent(text=user.content, source=ctx.source))
         return CommandResult("Retrying the last message.")
 
@@ -52,10 +51,9 @@ def build_registry() -> CommandRegistry:
         rt = await ctx.host.runtime(ctx.source)
         if rt.busy:
             return CommandResult("Still answering; /stop first.", ok=False)
-        removed = await ctx.host.store.pop_last_turn(rt.record.id)
+        removed = await ctx.host.rewind_last_turn(ctx.source)
         if not removed:
             return CommandResult("There is nothing to undo.", ok=False)
-        rt.history = None
         user = next((m for m in removed if m.role == "user"), None)
         preview = _clip(user.content if user and user.content else "", 60)
         return CommandResult(f"Removed the last exchange ({len(removed)} messages): “{preview}”")

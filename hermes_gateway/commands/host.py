@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from hermes_gateway.events import PlatformStatus
     from hermes_gateway.models import MessageEvent, SessionSource
     from hermes_gateway.runner.sessions import SessionRuntime
-    from hermes_gateway.store import SessionRecord, SessionStore
+    from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 
 __all__ = ["CommandHost"]
 
@@ -37,6 +37,10 @@ class CommandHost(Protocol):
     async def activate_session(self, source: SessionSource, record: SessionRecord) -> None: ...
 
     def interrupt(self, session_key: str, *, drop_pending: bool = True) -> bool: ...
+
+    async def rewind_last_turn(self, source: SessionSource) -> list[StoredMessage]:
+        """Remove the chat's last exchange from the store and every screen showing it."""
+        ...
 
     async def handle(self, event: MessageEvent) -> None:
         """Run a message through the pipeline again (``/retry``)."""

@@ -22,6 +22,7 @@ from typing import Any
 from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.agent.loop import Agent, TurnResult
+from hermes_gateway.agent.titles import suggest_title
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
 from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.backoff import Backoff
@@ -46,10 +47,10 @@ from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
-from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
+from hermes_gateway.store import NoteKind, SessionRecord, SessionStore, StoredMessage
 from hermes_gateway.store.inbox import Inbox, InboxRow
 from hermes_gateway.tasks import TaskSet
-from hermes_gateway.text import clean_surrogates
+from hermes_gateway.text import clean_surrogates, clip
 
 __all__ = ["GatewayRunner"]
 
@@ -99,6 +100,11 @@ class GatewayRunner:
         """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
 
     # --- views kept for callers that read the parts through the runner ------------------
+
+    @property
+    def background(self) -> list[str]:
+        """Names of the runner's background tasks still running (titles, resumes, ...)."""
+        return self._background.names()
 
     @property
     def stopping(self) -> bool:
@@ -286,10 +292,24 @@ class GatewayRunner:
                 text=result.text,
                 ok=result.ok,
                 action=result.action,
+                invocation=event.text.strip(),
             )
         )
+        if result.action is None:
+            await self._keep_command(event, result)
         if result.text and not event.from_operator:
             await self._send(event.source, result.text, f"/{name} reply")
+
+    async def _keep_command(self, event: MessageEvent, result: CommandResult) -> None:
+        """Store a command and its reply in the chat's session (the one active after it ran,
+        as the screen shows it there); a chat without a session keeps nothing."""
+        rt = self.registry.sessions.get(event.session_key)
+        record = rt.record if rt is not None else None
+        if record is None:
+            record = await self.store.get_active_session(event.session_key)
+        if record is not None:
+            meta = {"invocation": clip(event.text.strip(), 2000), "ok": result.ok}
+            await self.keep_note(record.id, "command", result.text, meta)
 
     async def _send(self, source: SessionSource, text: str, what: str) -> bool:
         """Send a whole message to a chat, counting it; False (and logged) if it failed."""
@@ -322,6 +342,7 @@ class GatewayRunner:
                 text=text,
                 user_name="operator",
                 from_operator=True,
+                message_id=message.id,
             )
         )
         if source.platform != "local" and source.platform in self.supervisor.adapters:
@@ -353,9 +374,15 @@ class GatewayRunner:
         )
         if rt.history is not None:
             rt.history.append(user.to_openai())
-        self.publish_received(rt, event.text, event.source.user_name)
+        self.publish_received(rt, event.text, event.source.user_name, user.id)
 
-    def publish_received(self, rt: SessionRuntime, text: str, user_name: str | None) -> None:
+    def publish_received(
+        self,
+        rt: SessionRuntime,
+        text: str,
+        user_name: str | None,
+        message_id: int | None = None,
+    ) -> None:
         self.bus.publish(
             ev.MessageReceived(
                 session_key=rt.key,
@@ -363,8 +390,43 @@ class GatewayRunner:
                 platform=rt.source.platform,
                 text=text,
                 user_name=user_name,
+                message_id=message_id,
             )
         )
+
+    async def keep_note(
+        self, session_id: str, kind: NoteKind, text: str, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Store what the screen showed besides messages, so a reopened chat shows it again.
+
+        Best effort: a note that cannot be written (disk full) is logged, never raised, since
+        what it records was already shown and sent.
+        """
+        try:
+            await self.store.add_note(session_id, kind, text, meta)
+        except Exception as exc:
+            log.warning("could not keep a transcript note in %s: %s", session_id, exc)
+
+    async def _turn_failed(self, rt: SessionRuntime, exc: Exception) -> None:
+        text = f"The turn failed: {redact(str(exc))}"
+        self.bus.publish(ev.Notice(text=text, level="error", session_key=rt.key))
+        await self.keep_note(rt.record.id, "notice", text, {"level": "error"})
+
+    async def rewind_last_turn(self, source: SessionSource) -> list[StoredMessage]:
+        """Remove the chat's last exchange (``/undo``, ``/retry``) from the store and screens.
+
+        Returns the removed messages (``[]`` if there was none).
+        """
+        rt = await self.registry.runtime(source)
+        removed = await self.store.pop_last_turn(rt.record.id)
+        rt.history = None
+        if removed and removed[0].id is not None:
+            self.bus.publish(
+                ev.TranscriptRewound(
+                    session_key=rt.key, session_id=rt.record.id, from_message_id=removed[0].id
+                )
+            )
+        return removed
 
     # --- sessions (the registry's, offered to commands through CommandHost) -------------
 
@@ -465,13 +527,7 @@ class GatewayRunner:
                         await self.run_agent(rt, await self.registry.history(rt), inbox_ids=ids)
                     except Exception as exc:
                         log.exception("resumed turn failed in %s", rt.key)
-                        self.bus.publish(
-                            ev.Notice(
-                                text=f"The turn failed: {redact(str(exc))}",
-                                level="error",
-                                session_key=rt.key,
-                            )
-                        )
+                        await self._turn_failed(rt, exc)
                     continue
                 batch, rt.pending = rt.pending, []
                 try:
@@ -499,13 +555,7 @@ class GatewayRunner:
                     continue
                 except Exception as exc:
                     log.exception("turn failed in %s", rt.key)
-                    self.bus.publish(
-                        ev.Notice(
-                            text=f"The turn failed: {redact(str(exc))}",
-                            level="error",
-                            session_key=rt.key,
-                        )
-                    )
+                    await self._turn_failed(rt, exc)
         finally:
             rt.task = None
 
@@ -524,8 +574,39 @@ class GatewayRunner:
         except Exception as exc:
             raise _NotStored(batch, exc) from exc
         history.append(user.to_openai())
-        self.publish_received(rt, text, batch[-1].source.user_name)
-        await self.run_agent(rt, history, inbox_ids=ids)
+        self.publish_received(rt, text, batch[-1].source.user_name, user.id)
+        result = await self.run_agent(rt, history, inbox_ids=ids)
+        if self._wants_title(rt, result):
+            rt.title_asked = True
+            self._background.spawn(self._title(rt, text, result.text), name=f"title:{rt.key}")
+
+    def _wants_title(self, rt: SessionRuntime, result: TurnResult) -> bool:
+        return (
+            self.config.gateway.auto_title
+            and rt.record.title is None
+            and not rt.title_asked
+            and bool(result.text)
+            and not result.error
+            and not result.interrupted
+        )
+
+    async def _title(self, rt: SessionRuntime, question: str, answer: str) -> None:
+        """Name a session after its first exchange (unless someone named it meanwhile)."""
+        model = self.registry.model_for(rt)
+        title = await suggest_title(self.agent.pool.client_for(model), model, question, answer)
+        if title is None:
+            return
+        record = rt.record
+        for candidate in [title, *(f"{title} ({n})" for n in range(2, 10))]:
+            if record.title is not None or rt.record is not record:
+                return  # titled by /title, or reset, while the model was thinking
+            try:
+                await self.store.set_title(record.id, candidate)
+            except ValueError:
+                continue  # another session has that title
+            record.title = candidate
+            self.registry.publish(rt, "titled")
+            return
 
     async def run_agent(
         self,
@@ -588,6 +669,8 @@ class GatewayRunner:
                 rt.record.id, result.messages, also=Inbox.marking(inbox_ids, "answered")
             )
             history.extend(m.to_openai() for m in result.messages)
+        if result.error:
+            await self.keep_note(rt.record.id, "notice", result.error, {"level": "error"})
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
         rt.record.prompt_tokens += result.prompt_tokens
         rt.record.completion_tokens += result.completion_tokens

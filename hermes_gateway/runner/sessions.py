@@ -42,6 +42,8 @@ class SessionRuntime:
     acting_for: SessionSource | None = None
     """The chat a request turn works for (a cron run of that chat's job): its tools get that
     chat's workspace and approval mode, not the operator's."""
+    title_asked: bool = False
+    """The model was asked for this session's title already (asked once per session)."""
     stop_reason: str | None = None
     """Why the running turn was interrupted: ``shutdown`` (resumed at the next start),
     ``superseded`` (a follow-up in interrupt mode: no "(interrupted)" note), None (a person)."""
@@ -170,6 +172,7 @@ class SessionRegistry:
         self.interrupt(rt.key, drop_pending=True)
         rt.record = await self.create_record(source)
         rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
+        rt.title_asked = False
         self.publish(rt, "reset")
         return rt.record
 

@@ -24,7 +24,7 @@ class TurnSink:
         self.bus.publish(ev.AgentDelta(session_key=self.key, turn_id=self.turn_id, text=text))
         self.delivery.on_delta(text)
 
-    def on_tool_started(self, call_id: str, name: str, preview: str) -> None:
+    def on_tool_started(self, call_id: str, name: str, preview: str, arguments: str = "") -> None:
         self.bus.publish(
             ev.ToolStarted(
                 session_key=self.key,
@@ -32,12 +32,13 @@ class TurnSink:
                 call_id=call_id,
                 name=name,
                 preview=preview,
+                arguments=arguments,
             )
         )
         self.delivery.on_tool_started(name, preview)
 
     def on_tool_finished(
-        self, call_id: str, name: str, ok: bool, duration: float, summary: str
+        self, call_id: str, name: str, ok: bool, duration: float, summary: str, output: str = ""
     ) -> None:
         self.bus.publish(
             ev.ToolFinished(
@@ -48,6 +49,7 @@ class TurnSink:
                 ok=ok,
                 duration=duration,
                 summary=summary,
+                output=output,
             )
         )
         self.delivery.on_tool_finished(name, ok, duration, summary)

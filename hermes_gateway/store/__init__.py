@@ -21,6 +21,7 @@ from .migrations import (
     apply_migrations,
     latest_version,
 )
+from .notes import NoteKind, TranscriptNote, merge_transcript
 from .records import MESSAGE_ROLES, SearchHit, SessionRecord, StoredMessage
 from .session_store import (
     BUSY_TIMEOUT_S,
@@ -40,6 +41,9 @@ __all__ = [
     "MIGRATIONS",
     "Migration",
     "MigrationStep",
+    "NoteKind",
+    "TranscriptNote",
+    "merge_transcript",
     "SchemaVersionError",
     "SearchHit",
     "SessionNotFoundError",

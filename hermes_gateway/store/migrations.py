@@ -269,6 +269,23 @@ CREATE TABLE platform_journal (
 );
 """
 
+_V8_TRANSCRIPT_NOTES = """
+-- What a chat's screen shows besides its messages (command invocations and replies, errors),
+-- kept so that reopening a chat shows what was shown. ``anchor`` is the id of the session's
+-- last message when the note was written (0 before any): a note sorts after that message,
+-- and ``/undo`` drops the notes of the exchange it removes (anchor >= its first message).
+CREATE TABLE transcript_notes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    anchor      INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('command', 'notice')),
+    text        TEXT NOT NULL,
+    meta        TEXT,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX transcript_notes_session ON transcript_notes(session_id, anchor, id);
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
@@ -278,6 +295,7 @@ MIGRATIONS: list[Migration] = [
     (5, _V5_API_RESPONSES_WEBHOOKS),
     (6, _V6_PAIRING_APPROVALS),
     (7, _V7_INBOX),
+    (8, _V8_TRANSCRIPT_NOTES),
 ]
 
 

@@ -95,3 +95,7 @@ class SearchHit:
     role: str
     snippet: str
     created_at: float
+    display_name: str | None = None
+    """The chat's name as its own session stored it (for a hit in an untitled session)."""
+    ended_at: float | None = None
+    """When the hit's session ended (an earlier session of its chat), or None if current."""

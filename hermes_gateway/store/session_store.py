@@ -38,6 +38,7 @@ from ..text import one_line
 from .executor import SqliteWorker
 from .fts import build_match_query
 from .migrations import MIGRATIONS, apply_migrations, get_user_version, latest_version
+from .notes import NoteKind, TranscriptNote, drop_notes_from, get_notes, tx_add_note
 from .records import MESSAGE_ROLES, SearchHit, SessionRecord, StoredMessage
 from .writable import require_writable
 
@@ -141,6 +142,12 @@ _SQL_LIST = {
     (True, True): _SESSION_SELECT
     + " WHERE s.platform = ? AND s.ended_at IS NULL ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
 }
+_SQL_SESSIONS_OF_KEY = (
+    _SESSION_SELECT + " WHERE s.session_key = ? ORDER BY s.created_at DESC, s.id DESC LIMIT ?"
+)
+_SQL_PAST_COUNTS = (
+    "SELECT session_key, COUNT(*) FROM sessions WHERE ended_at IS NOT NULL GROUP BY session_key"
+)
 _SQL_SESSION_EXISTS = "SELECT 1 FROM sessions WHERE id = ?"
 _SQL_SESSION_KEY = "SELECT session_key FROM sessions WHERE id = ?"
 _SQL_TITLE_OWNER = "SELECT id FROM sessions WHERE title_fold = ? AND id <> ?"
@@ -185,7 +192,8 @@ _SQL_DELETE_MESSAGES_FROM = "DELETE FROM messages WHERE session_id = ? AND id >=
 
 _SEARCH_SELECT = """
 SELECT m.session_id, s.session_key, s.title, m.id, m.role,
-       snippet(messages_fts, 0, '[', ']', '\u2026', 12), m.created_at
+       snippet(messages_fts, 0, '[', ']', '\u2026', 12), m.created_at,
+       s.display_name, s.ended_at
 FROM messages_fts
 JOIN messages m ON m.id = messages_fts.rowid
 JOIN sessions s ON s.id = m.session_id
@@ -397,6 +405,7 @@ def _tx_pop_last_turn(conn: sqlite3.Connection, session_id: str) -> list[StoredM
         return []
     popped = [_message_from_row(r) for r in conn.execute(_SQL_MESSAGES_FROM, (session_id, first))]
     conn.execute(_SQL_DELETE_MESSAGES_FROM, (session_id, first))
+    drop_notes_from(conn, session_id, first)
     conn.execute(_SQL_TOUCH_SESSION, (time.time(), session_id))
     return popped
 
@@ -662,6 +671,16 @@ class SessionStore:
         rows = await self._db.run(_fetch_all, sql, params)
         return [_session_from_row(r) for r in rows]
 
+    async def sessions_of(self, session_key: str, *, limit: int = 200) -> list[SessionRecord]:
+        """Every session of one chat (its current one and those ``/new`` ended), newest first."""
+        rows = await self._db.run(_fetch_all, _SQL_SESSIONS_OF_KEY, (session_key, limit))
+        return [_session_from_row(r) for r in rows]
+
+    async def past_session_counts(self) -> dict[str, int]:
+        """How many ended sessions each chat has (what the Sessions list folds under it)."""
+        rows = await self._db.run(_fetch_all, _SQL_PAST_COUNTS, ())
+        return {key: int(count) for key, count in rows}
+
     async def set_title(self, session_id: str, title: str) -> None:
         """Set (or, with a blank string, clear) the session's title.
 
@@ -755,6 +774,16 @@ class SessionStore:
         Token totals keep the usage (it was spent).
         """
         return await self.write_sync(_tx_pop_last_turn, session_id)
+
+    async def add_note(
+        self, session_id: str, kind: NoteKind, text: str, meta: dict[str, Any] | None = None
+    ) -> int:
+        """Keep something the screen showed besides messages (see :mod:`.notes`); its id."""
+        return await self.write_sync(tx_add_note, session_id, kind, text, meta or {})
+
+    async def get_notes(self, session_id: str) -> list[TranscriptNote]:
+        """The session's notes, in the order they were written."""
+        return await self._db.run(get_notes, session_id)
 
     async def search(
         self,

@@ -12,10 +12,14 @@ from textual.widgets import Markdown
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, bindings: list[Binding], commands_markdown: str) -> None:
+    def __init__(
+        self, bindings: list[Binding], commands_markdown: str, diagnostics: str = ""
+    ) -> None:
         super().__init__()
         self.bindings_list = bindings
         self.commands_markdown = commands_markdown
+        self.diagnostics = diagnostics
+        """Health figures too small for the status line (the last loop stall)."""
 
     def compose(self) -> ComposeResult:
         rows = ["| key | action | id |", "| --- | --- | --- |"]
@@ -29,5 +33,7 @@ class HelpScreen(ModalScreen[None]):
             "With a remote chat selected, what you type goes into that chat **as the bot**, "
             "and commands act on that chat.\n\n# Commands\n\n" + self.commands_markdown
         )
+        if self.diagnostics:
+            text += "\n\n# Health\n\n" + self.diagnostics
         with VerticalScroll(id="help-box"):
             yield Markdown(text)

@@ -9,7 +9,9 @@ its pause state, notifications, and the actions a command asks for (quit, search
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from typing import TYPE_CHECKING
 
 from textual import events, on, work
@@ -17,8 +19,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, TextArea
 
+from hermes_gateway.text import ago
 from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
     from hermes_gateway.gateway import Gateway
     from hermes_gateway.operator import OperatorControl, SessionView
 
+RECENT_CHATS = 300
+"""Chats listed at start (most recently active first); older ones are found by search."""
+
 APP = "app"
 """In :data:`ROUTES`: the message goes to the app (pairing and approval dialogs)."""
 
@@ -46,8 +52,9 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
     gm.MessageReceived: ("#sessions", "#conversation"),
     gm.TurnStarted: ("#sessions", "#conversation", "#status"),
     gm.AgentDelta: ("#conversation",),
-    gm.ToolStarted: ("#tools",),
-    gm.ToolFinished: ("#tools",),
+    gm.ToolStarted: ("#tools", "#conversation"),
+    gm.ToolFinished: ("#tools", "#conversation"),
+    gm.TranscriptRewound: ("#conversation",),
     gm.TurnFinished: ("#sessions", "#conversation", "#status"),
     gm.CommandReplied: ("#conversation",),
     gm.Notice: ("#conversation",),
@@ -86,6 +93,8 @@ class MainScreen(Screen[None]):
         self.paused = False
         """The agent is paused in the shown chat (kept from SessionChanged)."""
         self.notifications = NotificationCenter(on_change=self._alerts_changed)
+        self._select_lock = asyncio.Lock()
+        """One selection at a time: a second one (a click during a restart's load) waits."""
         self._routes: dict[type[gm.GatewayMessage], tuple[MessagePump, ...]] = {}
 
     def compose(self) -> ComposeResult:
@@ -129,21 +138,22 @@ class MainScreen(Screen[None]):
         prompt = self.query_one(PromptInput)
         prompt.input_history.entries = await operator.input_history()
         sessions = self.query_one(SessionsPane)
-        for record in reversed(await operator.recent_sessions(limit=50)):
-            sessions.upsert(
-                record.session_key,
-                session_id=record.id,
-                platform=record.platform,
-                name=record.title or record.display_name or record.session_key,
-                preview=record.last_preview,
-            )
-            sessions.rows[record.session_key].updated_at = record.updated_at
+        sessions.loader = operator.sessions_of
+        sessions.load(
+            await operator.recent_sessions(limit=RECENT_CHATS),
+            await operator.past_session_counts(),
+        )
         await self.select_session(await operator.open_local())
 
     async def show_config_error(self, message: str) -> None:
+        """The gateway cannot start: say why where the eye goes (conversation, Platforms
+        pane, input), never an endless "starting…"."""
         await self.conversation.add_notice(
             f"⚠ Configuration error — {message}\nFix the file and restart hermes.", "error"
         )
+        first = message.strip().splitlines()[0] if message.strip() else "see above"
+        self.query_one(PlatformsPane).show_error(f"not started: {first}")
+        self.query_one(PromptInput).placeholder = f"fix config.yaml: {first}"
 
     async def show_first_run(self, config_path: str) -> FirstRunPanel:
         panel = FirstRunPanel(config_path, id="first-run")
@@ -152,21 +162,40 @@ class MainScreen(Screen[None]):
         await self.conversation.mount(panel)
         return panel
 
-    async def select_session(self, key: str) -> None:
-        """Show a session's stored transcript, plus its answer in progress."""
+    async def select_session(self, key: str, session_id: str | None = None) -> None:
+        """Show a chat's session, loaded from the store: its current one with the answer in
+        progress, or an earlier one (``session_id``). Safe to call twice at once: selections
+        run one after another, and the last one wins."""
         if self.operator is None:
             return
-        self.current_key = key
-        view = await self.operator.select(key)
-        self.view = view
-        self.paused = view.paused
-        await self.conversation.show_session(key, view.messages)
-        await self.query_one(ToolProgressPane).clear(key)
-        self.query_one(SessionsPane).mark_read(key)
-        row = self.query_one(SessionsPane).rows.get(key)
-        self.conversation.border_title = row.name if row else key
-        self._update_prompt_hint()
-        self._show_status(view)
+        async with self._select_lock:
+            view = await self.operator.select(key, session_id)
+            self.current_key = key
+            self.view = view
+            self.paused = view.paused
+            record_id = view.record.id if view.record is not None else None
+            await self.conversation.show_session(
+                key, view.transcript, session_id=record_id, current=view.current
+            )
+            self.query_one(ToolProgressPane).show(key)
+            sessions = self.query_one(SessionsPane)
+            sessions.mark_read(key, record_id if not view.current else None)
+            self.conversation.border_title = self._title_of(view)
+            self._update_prompt_hint()
+            self._show_status(view)
+
+    def _title_of(self, view: SessionView) -> str:
+        """The Conversation border: a remote chat's name and its session's title."""
+        record = view.record
+        title = record.title if record else None
+        chat = view.source.display_name if view.remote and view.source else None
+        if chat and title and title != chat:
+            name = f"{chat} · {title}"
+        else:
+            name = title or chat or (record.display_name if record else None) or view.key
+        if not view.current and record is not None:
+            return f"{name} · earlier session ({ago(time.time() - record.created_at)})"
+        return name
 
     def _show_status(self, view: SessionView) -> None:
         record = view.record
@@ -188,7 +217,7 @@ class MainScreen(Screen[None]):
 
     @on(SessionSelected)
     async def _on_session_selected(self, message: SessionSelected) -> None:
-        await self.select_session(message.session_key)
+        await self.select_session(message.session_key, message.session_id)
         self.query_one(PromptInput).focus()
 
     @on(Input.Changed, "#session-filter")
@@ -196,12 +225,58 @@ class MainScreen(Screen[None]):
         self.query_one(SessionsPane).set_filter(event.value)
 
     @on(Input.Submitted, "#session-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(SessionsPane).focus()
+    async def _filter_done(self, event: Input.Submitted) -> None:
+        """Enter in the filter opens the first chat that matches."""
+        first = self.query_one(SessionsPane).first_match()
+        if first is None:
+            self.notify(f"No chat matches “{event.value}”.", severity="warning")
+            return
+        await self.select_session(*first)
+        self.query_one(PromptInput).focus()
 
     @on(PromptInput.Submitted)
     def _on_submit(self, message: PromptInput.Submitted) -> None:
+        self.conversation.jump_to_end()
         self.send_text(message.text)
+
+    @on(PromptInput.ScrollRequested)
+    def _on_scroll_requested(self, message: PromptInput.ScrollRequested) -> None:
+        conversation = self.conversation
+        if message.where == "page_up":
+            conversation.scroll_page_up(animate=False)
+        elif message.where == "page_down":
+            conversation.scroll_page_down(animate=False)
+        elif message.where == "top":
+            conversation.scroll_home(animate=False)
+        else:
+            conversation.jump_to_end()
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing always reaches an input: a printable key pressed while a pane has focus
+        goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt."""
+        focused = self.focused
+        if isinstance(focused, Input | TextArea):
+            if event.key == "escape" and focused.id == "session-filter":
+                self.query_one(PromptInput).focus()
+            return
+        if event.key == "escape":
+            self.query_one(PromptInput).focus()
+            event.stop()
+            return
+        if event.key in self.active_bindings:
+            return  # a pane's own key (the Cron pane's "r" runs a job)
+        if not event.is_printable or not event.character or event.character in "\r\n":
+            return
+        event.stop()
+        event.prevent_default()
+        if isinstance(focused, SessionsPane):
+            search = self.query_one("#session-filter", Input)
+            search.focus()
+            search.insert_text_at_cursor(event.character)
+        else:
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
 
     def send_text(self, text: str) -> None:
         if self.operator is None:
@@ -212,9 +287,13 @@ class MainScreen(Screen[None]):
     @work(group="input", exit_on_error=False)
     async def _submit(self, text: str) -> None:
         """Local session: a message to the agent. Remote session: the operator steps in,
-        speaking as the bot (commands act on that chat)."""
+        speaking as the bot (commands act on that chat). From an earlier session, what is
+        typed goes to the chat's current one, which is shown."""
         assert self.operator is not None
-        await self.operator.submit(self.current_key, text)
+        key = self.current_key
+        if key is not None and self.view is not None and not self.view.current:
+            await self.select_session(key)
+        await self.operator.submit(key, text)
 
     # --- gateway messages: routing, and what spans panes --------------------------------
 
@@ -252,6 +331,10 @@ class MainScreen(Screen[None]):
             self._update_prompt_hint()
         if event.reason in ("reset", "resumed"):
             await self.select_session(event.session_key)
+        elif event.reason == "titled" and self.view is not None and self.view.current:
+            if self.view.record is not None:
+                self.view.record.title = event.title
+            self.conversation.border_title = self._title_of(self.view)
 
     @on(gm.CommandReplied)
     def _on_command_replied(self, message: gm.CommandReplied) -> None:
@@ -311,7 +394,7 @@ class MainScreen(Screen[None]):
         """Open the session of a search hit and bring the message into view."""
         if jump is None:
             return
-        await self.select_session(jump.session_key)
+        await self.select_session(jump.session_key, jump.session_id)
         self.conversation.highlight_message(jump.message_id)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -339,14 +422,18 @@ class MainScreen(Screen[None]):
     def _update_prompt_hint(self) -> None:
         view = self._remote_view()
         prompt = self.query_one(PromptInput)
+        if self.view is not None and not self.view.current:
+            prompt.placeholder = "An earlier session: what you type goes to the chat's current one"
+            self.conversation.set_status_note("earlier session (read only)")
+            return
         if view is None or view.source is None:
             prompt.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
-            self.conversation.border_subtitle = ""
+            self.conversation.set_status_note("")
             return
         prompt.placeholder = (
             f"Write to {view.source.display_name} as the bot — /stop, /new act on this chat"
         )
-        self.conversation.border_subtitle = (
+        self.conversation.set_status_note(
             "agent paused: you answer (F4 resumes)"
             if self.paused
             else f"{view.source.platform} · live"

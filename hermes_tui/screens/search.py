@@ -35,13 +35,9 @@ class Searcher(Protocol):
 class SearchScreen(ModalScreen[SearchJump | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="search.close")]
 
-    def __init__(
-        self, store: Searcher, query: str = "", names: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, store: Searcher, query: str = "") -> None:
         super().__init__()
         self.store = store
-        self.names = names or {}
-        """Display names of sessions by key, for hits whose session has no title."""
         self.initial = query
         self.hits: list = []
 
@@ -71,17 +67,20 @@ class SearchScreen(ModalScreen[SearchJump | None]):
             return
         now = time.time()
         results.add_options(
-            Option(self._label(hit, now, self.names), id=str(index))
-            for index, hit in enumerate(self.hits)
+            Option(self._label(hit, now), id=str(index)) for index, hit in enumerate(self.hits)
         )
         results.highlighted = 0
         results.focus()
 
     @staticmethod
-    def _label(hit, now: float, names: dict[str, str]) -> Text:
+    def _label(hit: SearchHit, now: float) -> Text:
+        """A hit, named by its own session (an earlier session of a chat keeps its title)."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        name = hit.session_title or names.get(hit.session_key) or hit.session_key
+        chat = hit.display_name or hit.session_key
+        name = f"{chat} · {hit.session_title}" if hit.session_title else chat
         text.append(name, style="bold")
+        if hit.ended_at is not None:
+            text.append("  earlier session", style="italic dim")
         text.append(f"  {hit.role}  {ago(now - hit.created_at)}\n", style="dim")
         snippet = " ".join(hit.snippet.split())
         for index, part in enumerate(snippet.split("[")):

@@ -51,6 +51,11 @@ class PlatformsPane(Static):
         if self.states:
             self._render_table()
 
+    def show_error(self, text: str) -> None:
+        """The gateway did not start: the reason instead of "starting…"."""
+        self.plain = text
+        self.update(Text(text, style="red"))
+
     def set_status(self, status: PlatformStatus) -> None:
         self.states[status.platform] = (status, time.monotonic())
         self._render_table()

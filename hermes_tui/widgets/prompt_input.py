@@ -15,6 +15,22 @@ from hermes_tui.widgets.slash_complete import SlashComplete
 class PromptInput(TextArea):
     BINDINGS = [
         Binding("ctrl+j,alt+enter", "newline", "Newline", id="input.newline", show=False),
+        Binding(
+            "pageup", "scroll_conversation('page_up')", "Scroll up", id="input.page_up", show=False
+        ),
+        Binding(
+            "pagedown", "scroll_conversation('page_down')", "Scroll down", id="input.page_down"
+        ),
+        Binding(
+            "ctrl+home", "scroll_conversation('top')", "To the top", id="input.top", show=False
+        ),
+        Binding(
+            "ctrl+end",
+            "scroll_conversation('bottom')",
+            "To the bottom",
+            id="input.bottom",
+            show=False,
+        ),
     ]
 
     class Submitted(Message):
@@ -22,14 +38,27 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
+    class ScrollRequested(Message):
+        """Scroll the conversation from the input (``page_up``, ``page_down``, ``top``,
+        ``bottom``): reading back never needs the mouse or a focus change."""
+
+        def __init__(self, where: str) -> None:
+            super().__init__()
+            self.where = where
+
     def __init__(self, completer: SlashComplete, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.completer = completer
         self.input_history = InputHistory()
         self.placeholder = "Message Hermes — / for commands, Ctrl+J for a newline"
+        self._recalled: str | None = None
+        """Text just loaded from history: its change must not open the completion list."""
 
     def action_newline(self) -> None:
         self.insert("\n")
+
+    def action_scroll_conversation(self, where: str) -> None:
+        self.post_message(self.ScrollRequested(where))
 
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
@@ -67,6 +96,7 @@ class PromptInput(TextArea):
     def _recall(self, text: str | None) -> None:
         if text is None:
             return
+        self._recalled = text
         self.load_text(text)
         self.move_cursor(self.document.end)
         self.completer.close()
@@ -93,4 +123,7 @@ class PromptInput(TextArea):
         self.post_message(self.Submitted(text))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self._recalled is not None and self.text == self._recalled:
+            return  # a recalled line, even "/model x", is walked past, not completed
+        self._recalled = None
         self.completer.update_for(self.text)

@@ -11,6 +11,9 @@ from textual.widgets import Static
 
 from hermes_tui import gateway_messages as gm
 
+SHOWN_LAG_S = 1.0
+"""Loop stalls at least this long are shown in the status line."""
+
 
 class StatusLine(Static):
     """The shown session's model, title, tokens and whether it is answering.
@@ -30,6 +33,8 @@ class StatusLine(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.session_key: str | None = None
+        self.last_lag_ms = 0.0
+        """The latest loop stall reported, shown or not (the F1 screen lists it)."""
         self._tokens_as_of = 0.0
         """When ``tokens`` was read from the store: older TurnFinished are already in it."""
 
@@ -66,7 +71,13 @@ class StatusLine(Static):
 
     @on(gm.LoopLag)
     def _on_loop_lag(self, message: gm.LoopLag) -> None:
-        self.lag_ms = message.event.lag * 1000
+        """Only a stall a person notices (a second or more) is shown; shorter ones are in the
+        log and on the F1 screen."""
+        lag = message.event.lag
+        self.last_lag_ms = lag * 1000
+        if lag < SHOWN_LAG_S:
+            return
+        self.lag_ms = lag * 1000
         self.set_timer(5, self._clear_lag)
 
     def _clear_lag(self) -> None:

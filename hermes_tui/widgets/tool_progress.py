@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from hermes_tui import gateway_messages as gm
-from hermes_tui.widgets.follow import follow, unfollow
+from hermes_tui.widgets.follow import follow
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -21,8 +21,9 @@ MAX_ROWS = 100
 
 
 class ToolRow(Static):
-    def __init__(self, call_id: str, name: str, preview: str) -> None:
+    def __init__(self, call_id: str, name: str, preview: str, session_key: str = "") -> None:
         super().__init__("", markup=False)
+        self.session_key = session_key
         self.call_id = call_id
         self.tool_name = name
         self.preview = preview
@@ -60,7 +61,12 @@ class ToolRow(Static):
 
 
 class ToolProgressPane(VerticalScroll):
-    """The tool calls of the shown session (``session_key``); other sessions' are ignored."""
+    """The live summary of tool calls: every session's are kept (up to ``MAX_ROWS``), the
+    shown session's (``session_key``) are displayed, so switching chats and back loses none.
+
+    The "no tool calls" line is one widget shown or hidden, never mounted twice: two quick
+    selections cannot collide on its id.
+    """
 
     BORDER_TITLE = "Tools"
 
@@ -69,9 +75,10 @@ class ToolProgressPane(VerticalScroll):
         self.session_key: str | None = None
         self._rows: dict[str, ToolRow] = {}
         self._timer: Timer | None = None
+        self._empty = Static("No tool calls yet.", id="tools-empty", classes="empty")
 
     def compose(self):
-        yield Static("No tool calls yet.", id="tools-empty", classes="empty")
+        yield self._empty
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._spin, pause=True)
@@ -80,24 +87,29 @@ class ToolProgressPane(VerticalScroll):
     def running(self) -> int:
         return sum(1 for r in self._rows.values() if not r.done)
 
+    @property
+    def shown_rows(self) -> list[ToolRow]:
+        return [r for r in self._rows.values() if r.session_key == self.session_key]
+
     @on(gm.ToolStarted)
     async def _on_tool_started(self, message: gm.ToolStarted) -> None:
         event = message.event
-        if event.session_key == self.session_key:
-            await self.tool_started(event.call_id, event.name, event.preview)
+        await self.tool_started(event.call_id, event.name, event.preview, event.session_key)
 
     @on(gm.ToolFinished)
     def _on_tool_finished(self, message: gm.ToolFinished) -> None:
         event = message.event
-        if event.session_key == self.session_key:
-            self.tool_finished(event.call_id, event.ok, event.duration, event.summary)
+        self.tool_finished(event.call_id, event.ok, event.duration, event.summary)
 
-    async def tool_started(self, call_id: str, name: str, preview: str) -> None:
-        for empty in self.query("#tools-empty"):
-            await empty.remove()
-        row = ToolRow(call_id, name, preview)
+    async def tool_started(
+        self, call_id: str, name: str, preview: str, session_key: str | None = None
+    ) -> None:
+        key = session_key if session_key is not None else self.session_key or ""
+        row = ToolRow(call_id, name, preview, key)
+        row.display = key == self.session_key
         self._rows[call_id] = row
         await self.mount(row)
+        self._show_empty()
         follow(self)
         if len(self._rows) > MAX_ROWS:
             oldest = next(iter(self._rows))
@@ -110,18 +122,25 @@ class ToolProgressPane(VerticalScroll):
         if row is not None:
             row.finish(ok, duration, summary)
 
-    async def clear(self, session_key: str | None = None) -> None:
-        """Empty the pane; it now shows ``session_key``'s tool calls."""
+    def show(self, session_key: str | None) -> None:
+        """Display ``session_key``'s tool calls (kept while other sessions were shown)."""
         self.session_key = session_key
-        self._rows.clear()
-        await self.remove_children()
-        unfollow(self)
-        await self.mount(Static("No tool calls yet.", id="tools-empty", classes="empty"))
+        for row in self._rows.values():
+            row.display = row.session_key == session_key
+        self._show_empty()
+        follow(self)
+
+    def _show_empty(self) -> None:
+        """With no calls to show the pane steps aside: the conversation gets its rows."""
+        empty = not self.shown_rows
+        self._empty.display = empty
+        self.set_class(empty, "-empty")
 
     def _spin(self) -> None:
         active = [r for r in self._rows.values() if not r.done]
         for row in active:
             row.frame += 1
-            row.refresh_row()
+            if row.display:
+                row.refresh_row()
         if not active and self._timer is not None:
             self._timer.pause()

@@ -198,6 +198,14 @@ def echo_reply(body: dict[str, Any]) -> ScriptedReply:
     return ScriptedReply(text="echo: " + _message_text(last_user.get("content")))
 
 
+def title_reply(body: dict[str, Any]) -> ScriptedReply:
+    """A title from the first words of the exchange's question (what a small model does)."""
+    text = _message_text(body["messages"][-1].get("content")) if body["messages"] else ""
+    question = text.split("User:", 1)[-1].split("Assistant:", 1)[0]
+    words = question.split()[:5]
+    return ScriptedReply(text=" ".join(words).capitalize() or "Conversation")
+
+
 def error_envelope(
     status: int, message: str = "", *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
@@ -381,6 +389,9 @@ class FakeOpenAI:
         self.models = list(models) if models else ["fake-model"]
         self.default: Callable[[dict[str, Any]], ScriptedReply] = echo_reply
         self.requests: list[dict[str, Any]] = []
+        self.title_requests: list[dict[str, Any]] = []
+        """Session-title requests (header ``X-Hermes-Purpose: title``), kept apart."""
+        self.titler: Callable[[dict[str, Any]], ScriptedReply] = title_reply
         self.active_streams = 0
         self.disconnects = 0
         self.held = 0
@@ -722,9 +733,16 @@ class FakeOpenAI:
                 param="messages",
                 code="missing_required_parameter",
             )
-        self.requests.append(body)
-        self._notify()
-        reply = self._next_reply(body)
+        if request.headers.get("X-Hermes-Purpose") == "title":
+            # Hermes' session-title request: answered apart, so scripts and request counts
+            # stay about the conversation's turns.
+            self.title_requests.append(body)
+            self._notify()
+            reply = self.titler(body)
+        else:
+            self.requests.append(body)
+            self._notify()
+            reply = self._next_reply(body)
         if reply.status != 200:
             if await self._pause(reply.first_token_delay + reply.delay):
                 self._drop(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -23,17 +24,21 @@ class RecordingSink:
         self.notices: list[tuple[str, str]] = []
         self.first_delta = asyncio.Event()
         self.tool_running = asyncio.Event()
+        self.arguments: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
 
     def on_delta(self, text: str) -> None:
         self.deltas.append(text)
         self.first_delta.set()
 
-    def on_tool_started(self, call_id: str, name: str, preview: str) -> None:
+    def on_tool_started(self, call_id: str, name: str, preview: str, arguments: str = "") -> None:
         self.tools.append(("started", call_id, name, preview))
+        self.arguments[call_id] = arguments
         self.tool_running.set()
 
-    def on_tool_finished(self, call_id, name, ok, duration, summary) -> None:
+    def on_tool_finished(self, call_id, name, ok, duration, summary, output: str = "") -> None:
         self.tools.append(("finished", call_id, name, ok, duration, summary))
+        self.outputs[call_id] = output
 
     def on_notice(self, text: str, level: str) -> None:
         self.notices.append((text, level))
@@ -93,6 +98,9 @@ async def test_tool_loop_runs_terminal_and_continues(agent, config, fake_openai,
     finished = [t for t in sink.tools if t[0] == "finished"]
     assert started[0][2] == "terminal" and "echo tool-output-42" in started[0][3]
     assert finished[0][3] is True and finished[0][4] >= 0
+    call_id = started[0][1]
+    assert json.loads(sink.arguments[call_id]) == {"command": "echo tool-output-42"}
+    assert "tool-output-42" in sink.outputs[call_id]  # the screen can show what it printed
     second = fake_openai.requests[1]["messages"]
     assert second[-1]["role"] == "tool" and "tool-output-42" in second[-1]["content"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "terminal"

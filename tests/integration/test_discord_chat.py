@@ -44,7 +44,11 @@ async def test_dm_is_answered_by_edits_ending_in_the_exact_text(hermes_home, fak
         await asyncio.sleep(0.1)
         assert len(fake_openai.requests) == 1
         assert fake_openai.requests[0]["messages"][-1]["content"] == "tell me how you stream"
-        sessions = [e for e in h.recorder.of(ev.SessionChanged) if e.platform == "discord"]
+        sessions = [
+            e
+            for e in h.recorder.of(ev.SessionChanged)
+            if e.platform == "discord" and e.reason == "started"
+        ]
         assert [s.session_key for s in sessions] == [f"discord:dm:{DM_ALICE}"]
         assert sessions[0].display_name == "alice"
         connected = [s for s in h.states() if s[0] == "connected"]

@@ -93,7 +93,7 @@ async def test_enter_on_completion_runs_argless_command(app):
         await pilot.pause()
         await pilot.press("enter")
         await wait_until(pilot, lambda: last(app, CommandReply) is not None)
-        assert "/model" in last(app, CommandReply).source
+        assert "/model" in last(app, CommandReply).reply
 
 
 async def test_ctrl_c_interrupts_the_answer(app, fake_openai):

@@ -67,7 +67,11 @@ def rows(app):
 def texts(app, kind) -> list[str]:
     out = []
     for widget in app.main_screen.query(kind):
-        out.append(widget.source if hasattr(widget, "source") else str(widget.render()))
+        if isinstance(widget, OperatorMessage):
+            assert widget.source.startswith("*you, as the bot:*")  # labelled as the operator's
+            out.append(widget.text)
+        else:
+            out.append(widget.source if hasattr(widget, "source") else str(widget.render()))
     return out
 
 
@@ -229,7 +233,7 @@ async def test_filter_sessions_by_typing(app, remote):
             await pilot.press(ch)
         await pilot.pause()
         shown = [pane.get_option_at_index(i).id for i in range(pane.option_count)]
-        assert shown == ["chat:dm:43"]
+        assert shown == ["hdr|chat", "chat|chat:dm:43"]
 
 
 async def test_narrow_terminal_hides_sidebar_until_f2(app):
@@ -253,7 +257,9 @@ async def test_f2_then_enter_opens_a_session_from_the_keyboard(app, remote):
         assert app.main_screen.sessions_pane.has_focus
         pane = app.main_screen.sessions_pane
         pane.highlighted = next(
-            i for i in range(pane.option_count) if pane.get_option_at_index(i).id == "chat:dm:42"
+            i
+            for i in range(pane.option_count)
+            if pane.get_option_at_index(i).id == "chat|chat:dm:42"
         )
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.main_screen.current_key == "chat:dm:42")

@@ -33,7 +33,7 @@ async def test_platforms_pane_shows_status_and_counters():
 async def test_tool_pane_shows_only_the_shown_sessions_calls():
     pane = ToolProgressPane()
     async with Host(pane).run_test() as pilot:
-        await pane.clear("local:1")
+        pane.show("local:1")
         for key, call in (("local:1", "a"), ("other:2", "b")):
             pane.post_message(
                 gm.message_for(
@@ -56,9 +56,15 @@ async def test_tool_pane_shows_only_the_shown_sessions_calls():
             )
         )
         await pilot.pause()
-        rows = list(pane.query(ToolRow))
+        rows = [r for r in pane.query(ToolRow) if r.display]
         assert [r.call_id for r in rows] == ["a"]
         assert rows[0].done and rows[0].summary == "3 files"
+        pane.show("other:2")  # the other chat's call was kept while it was not shown
+        await pilot.pause()
+        assert [r.call_id for r in pane.query(ToolRow) if r.display] == ["b"]
+        assert not pane.query_one("#tools-empty").display
+        pane.show("local:3")
+        assert pane.query_one("#tools-empty").display
 
 
 async def test_sessions_pane_follows_session_and_turn_messages():

@@ -27,8 +27,10 @@ SIZE = (120, 36)
 
 
 def quiet(config):
-    """A snapshot must not depend on how busy the machine was: no loop-stall figure."""
+    """A snapshot must not depend on how busy the machine was: no loop-stall figure, and no
+    session title arriving (from a background request) just before or after the shot."""
     config.gateway.loop_lag_threshold_ms = 1e9
+    config.gateway.auto_title = False
     return config
 
 
