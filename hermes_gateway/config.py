@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import io
 import math
 import os
@@ -777,6 +778,12 @@ def _known_zone(name: str) -> bool:
     return True
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A settings class's field types (evaluated once: every key of a file asks)."""
+    return typing.get_type_hints(cls)
+
+
 def _is_ours(dotted: str) -> bool:
     """Whether ``dotted`` names one of our settings (any key below a mapping setting is)."""
     target: Any = Config
@@ -788,7 +795,7 @@ def _is_ours(dotted: str) -> bool:
         names = {f.name for f in dataclasses.fields(target)} - _NOT_SETTABLE
         if part not in names:
             return False
-        target = typing.get_type_hints(target)[part]
+        target = _hints(target)[part]
     return True
 
 
@@ -841,7 +848,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
     text = _read_text(path)
     try:
-        data = yaml.safe_load(text)
+        # libyaml's parser when present: a full Hermes Agent config.yaml (~800 lines) takes
+        # ~25 ms instead of ~200 ms with the pure-Python one, and the start waits for it.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(top)"
@@ -866,7 +875,7 @@ def _apply_mapping(
     """Set ``raw`` onto the dataclass ``target``, appending every wrong key to ``errors`` and
     every key set to ``seen``."""
     fields = {f.name: f for f in dataclasses.fields(target) if f.name not in _NOT_SETTABLE}
-    hints = typing.get_type_hints(type(target))
+    hints = _hints(type(target))
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
@@ -905,7 +914,7 @@ def _set_path(config: Config, dotted: str, value: Any, *, key: str, source: str)
     target: Any = config
     for part in parents:
         target = getattr(target, part)
-    hints = typing.get_type_hints(type(target))
+    hints = _hints(type(target))
     coerced = _coerce(value, hints[last], key, source)
     _check_limits(type(target), last, coerced, key, source)
     setattr(target, last, coerced)
