@@ -5,8 +5,9 @@ Three processes, so that each one's CPU is its own: the scripted model
 server enabled (this file with ``--serve``) and the load generator (this process, aiohttp).
 
 Prints, for concurrency 1, 8 and 32, streaming and not: requests/s, p50/p99 latency and, when
-streaming, time to first token; the same client straight against the model at concurrency 1,
-so the gateway's added latency can be read off; the gateway's CPU per request and peak
+streaming, time to first token; the same client straight against the model at concurrency 1
+and 32, so the gateway's added latency and its throughput relative to the bare upstream
+(gateway req/s / upstream req/s at c=32) can be read off; the gateway's CPU per request and peak
 resident memory; the time from spawning the gateway process to its first 200 on ``/health``
 (and, inside the process, from ``Gateway.start()`` to listening). It asserts nothing.
 
@@ -175,6 +176,10 @@ async def load(
     return run
 
 
+def rate(run: Run) -> float:
+    return len(run.latencies) / run.elapsed if run.elapsed else 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -235,13 +240,19 @@ async def main(seconds: float) -> None:
                 f"time to /health: {to_health * 1000:.0f} ms from spawning the process "
                 f"(Gateway.start() to listening: {in_process * 1000:.0f} ms)"
             )
-            direct = {}
+            direct: dict[tuple[bool, int], Run] = {}
             for stream in (False, True):
-                run = await load(
-                    f"{model_url}/chat/completions", "test-key", "fake-model", 1, stream, seconds
-                )
-                direct[stream] = run
-                print(run.line(f"model directly c=1{', stream' if stream else ''}"))
+                for c in (1, 32):
+                    run = await load(
+                        f"{model_url}/chat/completions",
+                        "test-key",
+                        "fake-model",
+                        c,
+                        stream,
+                        seconds,
+                    )
+                    direct[stream, c] = run
+                    print(run.line(f"model directly c={c}{', stream' if stream else ''}"))
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             cpu_before, total = cpu_seconds(proc.pid), 0
             results: dict[tuple[bool, int], Run] = {}
@@ -254,10 +265,12 @@ async def main(seconds: float) -> None:
             cpu = cpu_seconds(proc.pid) - cpu_before
             for stream in (False, True):
                 added = statistics.median(results[stream, 1].latencies) - statistics.median(
-                    direct[stream].latencies
+                    direct[stream, 1].latencies
                 )
                 kind = "streaming" if stream else "non-streaming"
                 print(f"added p50 latency at c=1, {kind}: {added * 1000:.2f} ms")
+                ratio = rate(results[stream, 32]) / max(rate(direct[stream, 32]), 1e-9)
+                print(f"gateway / upstream req/s at c=32, {kind}: {ratio:.2f}")
             print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
             print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
         finally:

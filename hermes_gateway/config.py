@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import io
 import math
 import os
@@ -89,6 +88,8 @@ class ModelConfig:
     empty, an OpenAI-compatible provider's known address and key variable are used."""
     context_length: int = 0
     """The model's context window in tokens, when the server cannot tell (0: unknown)."""
+    no_vision: list[str] = field(default_factory=list)
+    """Model names that cannot read images: the API refuses image parts for them (400)."""
 
     @property
     def configured(self) -> bool:
@@ -265,7 +266,14 @@ class ApiServerConfig:
     port: int = 8642
     key: str = ""
     max_concurrency: int = 16
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body (clients send whole histories, images inlined)."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Browser origins allowed to call the API (``*`` for any); empty: no CORS headers."""
+    responses_keep: int = 10_000
+    """Stored Responses kept (the oldest beyond are pruned; chains through them end there)."""
+    responses_max_age_days: float = 30.0
+    """Stored Responses older than this are pruned (0: no age limit)."""
     max_connections: int = 256
     """Open connections at most (never more than half the file-descriptor limit)."""
     header_timeout: float = 10.0
@@ -276,15 +284,12 @@ class ApiServerConfig:
     webhooks: dict[str, WebhookRoute] = field(default_factory=dict)
     model_name: str = ""
     """The agent's name on ``/v1/models`` (API_SERVER_MODEL_NAME; empty: ``hermes-agent``)."""
-    cors_origins: list[str] = field(default_factory=list)
-    """Browser origins allowed to call the API (API_SERVER_CORS_ORIGINS)."""
 
 
 @dataclass
 class WebhookServerConfig:
-    """Hermes Agent's separate webhook listener (WEBHOOK_ENABLED/PORT/SECRET): the routes of
-    ``platforms.api_server.webhooks`` (and ``routes`` here) served on a port of their own,
-    without the API key."""
+    """Hermes Agent's separate webhook listener (WEBHOOK_ENABLED/PORT/SECRET): the routes
+    here served on a port of their own, without the API or its key."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -506,6 +511,7 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (SessionResetConfig, "at_hour"): (0, True, 23),
     (SessionResetConfig, "idle_minutes"): (1, True, None),
     (ModelConfig, "context_length"): (0, True, None),
+    (ApiServerConfig, "responses_keep"): (1, True, None),
 }
 
 
@@ -778,10 +784,15 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
     """A settings class's field types (evaluated once: every key of a file asks)."""
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _is_ours(dotted: str) -> bool:

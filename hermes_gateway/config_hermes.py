@@ -80,7 +80,6 @@ NOT_ENFORCED: tuple[str, ...] = (
     "streaming.cursor",
     "streaming.fresh_final_after_seconds",
     "model.context_length",
-    "platforms.api_server.cors_origins",
     "platforms.telegram.streaming",
     "platforms.discord.streaming",
 )

@@ -13,7 +13,7 @@ from hermes_gateway.commands.host import CommandHost
 from hermes_gateway.platforms.host import AdapterHost
 
 if TYPE_CHECKING:
-    from hermes_gateway.agent.loop import TurnResult
+    from hermes_gateway.agent.loop import TurnOptions, TurnResult
     from hermes_gateway.config import Config
     from hermes_gateway.delivery.router import DeliveryRouter
     from hermes_gateway.events import GatewayEvent
@@ -54,6 +54,7 @@ class ApiHost(AdapterHost, Protocol):
         model_name: str | None = None,
         use_tools: bool = True,
         acting_for: SessionSource | None = None,
+        options: TurnOptions | None = None,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (see ``RequestTurns``)."""
         ...

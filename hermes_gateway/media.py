@@ -121,7 +121,18 @@ def _describe(ref: MediaRef) -> str:
     return f"[The user attached {article} {ref.kind} file: {ref.path}{extra}]"
 
 
-def _image_part(ref: MediaRef) -> dict[str, Any] | None:
+def _url_part(item: MediaItem) -> dict[str, Any] | None:
+    """An ``image_url`` part for an image given by URL (the API's clients send those), the
+    URL passed on as it is for the model server to fetch."""
+    if not isinstance(item, Mapping) or not item.get("url"):
+        return None
+    image: dict[str, Any] = {"url": str(item["url"])}
+    if item.get("detail"):
+        image["detail"] = item["detail"]
+    return {"type": "image_url", "image_url": image}
+
+
+def _image_part(ref: MediaRef, detail: str | None = None) -> dict[str, Any] | None:
     """An ``image_url`` part with the file inlined, or None if it cannot be inlined."""
     try:
         path = Path(ref.path)
@@ -133,7 +144,10 @@ def _image_part(ref: MediaRef) -> dict[str, Any] | None:
     mime = ref.mime_type if (ref.mime_type or "").startswith("image/") else None
     mime = mime or mimetypes.guess_type(ref.path)[0] or "image/jpeg"
     encoded = base64.b64encode(data).decode("ascii")
-    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}}
+    image: dict[str, Any] = {"url": f"data:{mime};base64,{encoded}"}
+    if detail:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}
 
 
 def build_user_content(text: str, media: Sequence[MediaItem]) -> str | list[dict[str, Any]]:
@@ -147,10 +161,15 @@ def build_user_content(text: str, media: Sequence[MediaItem]) -> str | list[dict
     images: list[dict[str, Any]] = []
     notes: list[str] = []
     for item in media:
+        linked = _url_part(item)
+        if linked is not None:
+            images.append(linked)
+            continue
         ref = _as_ref(item)
         if not ref.path:
             continue
-        part = _image_part(ref) if ref.kind == "image" else None
+        detail = item.get("detail") if isinstance(item, Mapping) else None
+        part = _image_part(ref, detail) if ref.kind == "image" else None
         if part is not None:
             images.append(part)
         else:

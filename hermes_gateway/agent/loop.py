@@ -22,6 +22,7 @@ from hermes_gateway.agent.tools.registry import ToolRegistry
 from hermes_gateway.config import ModelConfig
 from hermes_gateway.redact import redact, redact_url
 from hermes_gateway.store.records import StoredMessage
+from hermes_gateway.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,31 @@ class TurnSink(Protocol):
 
 
 @dataclass
+class TurnOptions:
+    """What a caller (the HTTP API's client) asks of the model beyond the agent's defaults.
+
+    Attributes:
+        client_tools: Function tools (chat-completions shape) the caller runs itself. They are
+            offered beside the agent's own (a client tool shadows an agent tool of the same
+            name); when the model calls one the turn ends and the call goes back to the caller
+            (``TurnResult.client_calls``), whose next request carries the result.
+        tool_choice: The caller's ``tool_choice``, sent with the turn's first completion (a
+            forced or required call applies to that step; later steps are the agent's own),
+            except ``"none"``, which holds for the whole turn.
+        params: Sampling and format parameters (``temperature``, ``response_format``, ...)
+            sent as they are with every completion of the turn.
+    """
+
+    client_tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client_names(self) -> frozenset[str]:
+        return frozenset(t["function"]["name"] for t in self.client_tools)
+
+
+@dataclass
 class TurnResult:
     text: str
     messages: list[StoredMessage] = field(default_factory=list)
@@ -51,15 +77,29 @@ class TurnResult:
     completion_tokens: int = 0
     interrupted: bool = False
     error: str | None = None
+    error_status: int | None = None
+    """The model server's HTTP status when it refused or failed (the API passes it on)."""
+    client_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Calls of caller-run tools (``TurnOptions.client_tools``) that ended the turn."""
+    finish_reason: str | None = None
+    """The model's reason for ending its last answer (``stop``, ``length``, ...)."""
 
 
 class ModelError(Exception):
     """A failure worth telling the user about in words, never as a traceback."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status
 
 
 @dataclass
@@ -71,6 +111,8 @@ class _Attempt:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     emitted: bool = False
+    error_status: int | None = None
+    finish_reason: str | None = None
 
     @property
     def content(self) -> str:
@@ -103,8 +145,10 @@ class Agent:
         sink: TurnSink,
         ctx: ToolContext,
         use_tools: bool = True,
+        options: TurnOptions | None = None,
     ) -> TurnResult:
         """Answer the last user message in ``messages`` (which this call does not modify)."""
+        options = options or TurnOptions()
         if not model.configured:
             return TurnResult(
                 text="",
@@ -115,17 +159,27 @@ class Agent:
         history = list(messages)
         result = TurnResult(text="")
         shown: list[str] = []  # all assistant text of this turn, as the user saw it
-        schemas = self.tools.schemas() if use_tools else []
+        client_names = options.client_names
+        schemas = [
+            s
+            for s in (self.tools.schemas() if use_tools else [])
+            if s["function"]["name"] not in client_names
+        ]
         # Only what this turn offered may run: withholding the schema is not enough, a model
         # (or whoever wrote the prompt) can still name any tool it knows of.
         offered = frozenset(s["function"]["name"] for s in schemas)
+        schemas = [*schemas, *options.client_tools]
 
         for iteration in range(self.max_iterations):
             if iteration and shown and not shown[-1].endswith("\n\n"):
                 sink.on_delta("\n\n")
                 shown.append("\n\n")
+            extra = dict(options.params)
+            if schemas and options.tool_choice is not None:
+                if iteration == 0 or options.tool_choice == "none":
+                    extra["tool_choice"] = options.tool_choice
             attempt, error, interrupted = await self._complete(
-                client, model, history, schemas, sink, ctx.interrupt
+                client, model, history, schemas, sink, ctx.interrupt, extra
             )
             result.prompt_tokens += attempt.prompt_tokens
             result.completion_tokens += attempt.completion_tokens
@@ -141,6 +195,8 @@ class Agent:
                 if attempt.content or not result.messages or interrupted:
                     result.messages.append(final)
                 result.error, result.interrupted = error, interrupted
+                result.error_status = attempt.error_status
+                result.finish_reason = attempt.finish_reason
                 result.text = "".join(shown).strip()
                 return result
 
@@ -159,6 +215,22 @@ class Agent:
             )
             result.messages.append(assistant)
             history.append(assistant.to_openai())
+            mine = [c for c in calls if c["name"] not in client_names]
+            if len(mine) < len(calls):
+                # The caller runs its own tools: the agent's calls of this step run now, the
+                # caller's go back to it and its next request continues from their results.
+                for call in mine:
+                    tool_msg = (
+                        (await self._run_tool(call, sink, ctx))[0]
+                        if call["name"] in offered
+                        else _refuse_unoffered(call, sink)
+                    )
+                    result.messages.append(tool_msg)
+                result.client_calls = [
+                    t for t in assistant.tool_calls or [] if t["function"]["name"] in client_names
+                ]
+                result.text = "".join(shown).strip()
+                return result
             for index, call in enumerate(calls):
                 if call["name"] in offered:
                     tool_msg, stopped = await self._run_tool(call, sink, ctx)
@@ -197,16 +269,18 @@ class Agent:
         schemas: list[dict[str, Any]],
         sink: TurnSink,
         interrupt: asyncio.Event,
+        extra: dict[str, Any],
     ) -> tuple[_Attempt, str | None, bool]:
         attempt = _Attempt()
         for tries in range(self.max_retries + 1):
             attempt = _Attempt()
             try:
                 done, _ = await _race(
-                    self._stream(client, model, history, schemas, sink, attempt), interrupt
+                    self._stream(client, model, history, schemas, sink, attempt, extra), interrupt
                 )
             except ModelError as exc:
                 if attempt.emitted or not exc.retryable or tries == self.max_retries:
+                    attempt.error_status = exc.status
                     return attempt, str(exc), False
                 delay = min(
                     exc.retry_after
@@ -232,27 +306,44 @@ class Agent:
         schemas: list[dict[str, Any]],
         sink: TurnSink,
         attempt: _Attempt,
+        extra: dict[str, Any],
     ) -> None:
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
+            **extra,
             "model": model.name,
             "messages": history,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
         if schemas:
-            kwargs["tools"] = schemas
+            body["tools"] = schemas
         try:
-            # The SDK sends the request and maps error statuses to its exceptions; the SSE
-            # body is parsed here with json.loads, because building a pydantic model per
-            # streamed chunk was most of the gateway's CPU per turn (see bench/pipeline.py).
-            async with client.chat.completions.with_streaming_response.create(**kwargs) as response:
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
+            # ``client.post`` (the SDK's way to call any endpoint) sends the body as it is:
+            # ``chat.completions.create`` first runs its typed-params transform over ~40
+            # parameters and every message of the history, about 1.5 ms of CPU per model
+            # call and more for long histories (bench/api_server.py), and our messages are
+            # already in the wire format. The SDK still builds the request, sends the key and
+            # maps error statuses to its exceptions. The SSE body is parsed here with
+            # json.loads, because building a pydantic model per streamed chunk was most of
+            # the gateway's CPU per turn (see bench/pipeline.py).
+            response = await client.post(
+                "/chat/completions", cast_to=_response_class(), body=body, stream=True
+            )
+            try:
+                done = False
+                async for line in response.aiter_lines():
+                    # Read to the end even after [DONE]: a response closed with its body
+                    # unread takes its connection with it, and every turn then paid a new
+                    # TCP (or TLS) connection to the model server.
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        break
+                        done = True
+                        continue
                     _apply_chunk(json.loads(data), attempt, sink)
+            finally:
+                await response.aclose()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -325,6 +416,8 @@ def _apply_chunk(chunk: dict[str, Any], attempt: _Attempt, sink: TurnSink) -> No
     choices = chunk.get("choices")
     if not choices:
         return
+    if choices[0].get("finish_reason"):
+        attempt.finish_reason = choices[0]["finish_reason"]
     delta = choices[0].get("delta")
     if not delta:
         return
@@ -406,24 +499,27 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
         return ModelError(
             f"The model server at {redact_url(model.base_url)} does not know model '{model.name}' (404).",
             retryable=False,
+            status=404,
         )
     if isinstance(exc, openai.RateLimitError):
         return ModelError(
-            "The model server is rate limiting (429).",
+            f"The model server is rate limiting (429){_detail(exc)}",
             retryable=True,
             retry_after=_retry_after(exc),
+            status=429,
         )
     if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
         return ModelError(
-            f"The model server failed ({exc.status_code}).",
+            f"The model server failed ({exc.status_code}){_detail(exc)}",
             retryable=True,
             retry_after=_retry_after(exc),
+            status=exc.status_code,
         )
     if isinstance(exc, openai.APIStatusError):
-        detail = _error_message(exc)
         return ModelError(
-            f"The model server refused the request ({exc.status_code}): {redact(detail)}",
+            f"The model server refused the request ({exc.status_code}){_detail(exc)}",
             retryable=False,
+            status=exc.status_code,
         )
     timeouts, transport = _transport_errors()
     if isinstance(exc, (openai.APITimeoutError, *timeouts)):
@@ -438,6 +534,19 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
     return ModelError(
         f"Unexpected error from the model server: {redact(str(exc))}", retryable=False
     )
+
+
+def _response_class() -> type:
+    """The HTTP response class of the installed openai SDK's transport (httpx2 in newer
+    SDKs, httpx before): given as ``cast_to``, ``client.post`` returns the response unread."""
+    try:
+        import httpx2
+
+        return httpx2.Response
+    except ImportError:
+        import httpx
+
+        return httpx.Response
 
 
 def _transport_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
@@ -461,6 +570,12 @@ def _retry_after(exc: Any) -> float | None:
         return float(value) if value is not None else None
     except (AttributeError, ValueError):
         return None
+
+
+def _detail(exc: Any) -> str:
+    """``": <the server's own message>"`` (secrets redacted, clipped), or ``"."``."""
+    text = redact(_error_message(exc)).strip()
+    return f": {clip(text, 500)}" if text else "."
 
 
 def _error_message(exc: Any) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
-from hermes_gateway.agent.loop import Agent, TurnResult
+from hermes_gateway.agent.loop import Agent, TurnOptions, TurnResult
 from hermes_gateway.agent.titles import suggest_title
 from hermes_gateway.agent.tools.base import ApprovalRequest, ToolContext
 from hermes_gateway.agent.tools.boundary import boundary_for
@@ -617,6 +617,7 @@ class GatewayRunner:
         instructions: str | None = None,
         use_tools: bool = True,
         inbox_ids: Sequence[int] = (),
+        options: TurnOptions | None = None,
     ) -> TurnResult:
         """One agent turn over the stored history (whose last entry is the user's).
 
@@ -657,7 +658,12 @@ class GatewayRunner:
             system = f"{system}\n\n{instructions.strip()}"
         messages = [{"role": "system", "content": system}, *history]
         result = await self.agent.run_turn(
-            model=model, messages=messages, sink=sink, ctx=ctx, use_tools=use_tools
+            model=model,
+            messages=messages,
+            sink=sink,
+            ctx=ctx,
+            use_tools=use_tools,
+            options=options,
         )
         if inbox_ids and result.interrupted and rt.stop_reason == "shutdown":
             # Not stored: the next start answers the stored user message afresh.

@@ -15,7 +15,7 @@ from hermes_gateway.runner.sessions import SessionRuntime
 from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
-    from hermes_gateway.agent.loop import TurnResult
+    from hermes_gateway.agent.loop import TurnOptions, TurnResult
     from hermes_gateway.runner.sessions import SessionRegistry
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
@@ -45,6 +45,7 @@ class _Core(Protocol):
         delivery: TurnDelivery | None = None,
         instructions: str | None = None,
         use_tools: bool = True,
+        options: TurnOptions | None = None,
     ) -> TurnResult: ...
 
 
@@ -67,6 +68,7 @@ class RequestTurns:
         model_name: str | None = None,
         use_tools: bool = True,
         acting_for: SessionSource | None = None,
+        options: TurnOptions | None = None,
     ) -> tuple[SessionRecord, TurnResult]:
         """One agent turn whose caller waits for the answer (an HTTP request), not a chat.
 
@@ -87,6 +89,7 @@ class RequestTurns:
             use_tools: False answers from the model alone (untrusted input, e.g. webhooks).
             acting_for: The chat this turn works for (a cron job made in that chat): tools
                 run within that chat's boundary and approval mode.
+            options: The caller's own tools and sampling parameters (see ``TurnOptions``).
         """
         sessions = self._runner.registry
         if new_session:
@@ -102,7 +105,7 @@ class RequestTurns:
         rt.acting_for = acting_for
         rt.interrupt.clear()
         task = asyncio.create_task(
-            self._turn(rt, messages, delivery, history, instructions, keep, use_tools),
+            self._turn(rt, messages, delivery, history, instructions, keep, use_tools, options),
             name=f"turns:{rt.key}",
         )
         rt.task = task
@@ -122,6 +125,7 @@ class RequestTurns:
         instructions: str | None,
         keep: bool,
         use_tools: bool,
+        options: TurnOptions | None,
     ) -> TurnResult:
         runner = self._runner
         try:
@@ -129,6 +133,7 @@ class RequestTurns:
                 context = await runner.registry.history(rt)
             else:
                 context, rt.history = list(history), None  # stored transcript != this context
+            messages = [*_unanswered(context, messages), *messages]
             if messages:
                 await runner.store.append_messages(rt.record.id, messages)
                 context.extend(m.to_openai() for m in messages)
@@ -136,10 +141,49 @@ class RequestTurns:
             runner.supervisor.received(rt.source.platform)
             runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)
             return await runner.run_agent(
-                rt, context, delivery=delivery, instructions=instructions, use_tools=use_tools
+                rt,
+                context,
+                delivery=delivery,
+                instructions=instructions,
+                use_tools=use_tools,
+                options=options,
             )
         finally:
             if rt.pending and not runner.stopping:  # a chat message arrived meanwhile
                 runner.start_worker(rt)
             elif not keep:
                 runner.registry.forget(rt)
+
+
+UNANSWERED = "not run: the client sent no result for this call"
+
+
+def _unanswered(
+    context: list[dict[str, Any]], messages: list[StoredMessage]
+) -> list[StoredMessage]:
+    """Tool results for calls the context's last step left open and ``messages`` do not answer.
+
+    A turn that ended on a client's own tool calls (see ``TurnOptions``) waits for their
+    results; a client that moves on with a new question instead would leave calls without
+    results, and model servers refuse such a history. So they are answered as not run.
+    """
+    answered: set[str] = set()
+    calls: list[dict[str, Any]] = []
+    for entry in reversed(context):
+        if entry.get("role") == "tool":
+            answered.add(str(entry.get("tool_call_id")))
+            continue
+        if entry.get("role") == "assistant" and entry.get("tool_calls"):
+            calls = entry["tool_calls"]
+        break
+    answered.update(m.tool_call_id or "" for m in messages if m.role == "tool")
+    return [
+        StoredMessage(
+            role="tool",
+            content=UNANSWERED,
+            tool_call_id=call["id"],
+            name=(call.get("function") or {}).get("name"),
+        )
+        for call in calls
+        if call.get("id") not in answered
+    ]

@@ -101,7 +101,9 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield PlatformsPane(id="platforms")
-                yield Input(placeholder="filter sessions…", id="session-filter")
+                yield Input(
+                    placeholder="filter sessions…", id="session-filter", select_on_focus=False
+                )
                 yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
             with Vertical(id="main"):
@@ -242,6 +244,8 @@ class MainScreen(Screen[None]):
     @on(PromptInput.ScrollRequested)
     def _on_scroll_requested(self, message: PromptInput.ScrollRequested) -> None:
         conversation = self.conversation
+        if message.where in ("page_up", "top"):
+            conversation.read_back()  # new output must not pull the view down meanwhile
         if message.where == "page_up":
             conversation.scroll_page_up(animate=False)
         elif message.where == "page_down":

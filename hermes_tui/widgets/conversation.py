@@ -178,16 +178,28 @@ class ConversationView(VerticalScroll):
 
     @property
     def at_end(self) -> bool:
+        if self.follow_paused:
+            return False
         return self.is_anchored or self.scroll_y >= self.max_scroll_y - 1
 
-    def _scrolled(self, _old: float, _new: float) -> None:
-        if self.unseen and self.at_end:
+    def read_back(self) -> None:
+        """The reader scrolled up (keys or wheel): stop following until they come back down."""
+        self.follow_paused = True
+        self.anchor(False)
+
+    def on_mouse_scroll_up(self) -> None:
+        if self.max_scroll_y > 0:
+            self.read_back()
+
+    def _scrolled(self, _old: float, new: float) -> None:
+        if self.follow_paused and self.max_scroll_y > 0 and new >= self.max_scroll_y - 1:
+            self.follow_paused = False  # back at the end: follow again
             self.unseen = 0
             self._show_subtitle()
 
     def _added(self) -> None:
         """New output: followed when the reader is at the end, counted when scrolled up."""
-        if not self.at_end and not self.follow_paused:
+        if self.follow_paused and self.session_key is not None:
             self.unseen += 1
             self._show_subtitle()
         follow(self)
@@ -204,6 +216,7 @@ class ConversationView(VerticalScroll):
 
     def jump_to_end(self) -> None:
         """Back to the newest output (sending does this): the reader sees the answer come."""
+        self.follow_paused = False
         self.unseen = 0
         self._show_subtitle()
         self.scroll_end(animate=False, immediate=True)
@@ -215,6 +228,7 @@ class ConversationView(VerticalScroll):
         self._response = None
         await self.remove_children()
         unfollow(self)
+        self.follow_paused = False
         self.unseen = 0
         self._show_subtitle()
 

@@ -19,7 +19,11 @@ class PromptInput(TextArea):
             "pageup", "scroll_conversation('page_up')", "Scroll up", id="input.page_up", show=False
         ),
         Binding(
-            "pagedown", "scroll_conversation('page_down')", "Scroll down", id="input.page_down"
+            "pagedown",
+            "scroll_conversation('page_down')",
+            "Scroll down",
+            id="input.page_down",
+            show=False,
         ),
         Binding(
             "ctrl+home", "scroll_conversation('top')", "To the top", id="input.top", show=False

@@ -429,7 +429,8 @@ class FakeOpenAI:
         self._closing = asyncio.Event()
         self._released = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        app = web.Application()
+        # Clients send whole histories (the API server passes on up to 10 MB): no 1 MB cap.
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)

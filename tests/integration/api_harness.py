@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from hermes_gateway import events as ev
@@ -142,3 +144,30 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.005)
+
+
+def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any connection to an address but 127.0.0.1 / ::1 fail loudly in this test.
+
+    The third-party clients under test (Agents SDK tracing, litellm's cost map, LangSmith)
+    have ways of reaching the internet; a test that would must fail, not quietly try.
+    """
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+                raise AssertionError(f"a test tried to connect to {address!r}")
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        check(sock, address)
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

@@ -119,8 +119,9 @@ async def test_the_sync_client_streams_and_completes(api: ApiHarness) -> None:
     assert await asyncio.to_thread(talk) == ("echo: sync one", "echo: sync two")
 
 
-async def test_a_tool_using_turn_streams_tool_progress_as_a_custom_event(
-    api: ApiHarness, fake_openai: FakeOpenAI
+@pytest.mark.parametrize("ask", ["field", "header"])
+async def test_tool_progress_streams_only_when_asked_in_chunks_sdks_read_as_nothing(
+    api: ApiHarness, fake_openai: FakeOpenAI, ask: str
 ) -> None:
     fake_openai.enqueue(
         ScriptedReply(
@@ -128,24 +129,28 @@ async def test_a_tool_using_turn_streams_tool_progress_as_a_custom_event(
         ),
         ScriptedReply(text="The command printed tooled."),
     )
-    status, _, body = await api.post(
-        "/v1/chat/completions",
-        {"messages": [{"role": "user", "content": "run it"}], "stream": True},
-    )
+    body: dict[str, object] = {"messages": [{"role": "user", "content": "run it"}], "stream": True}
+    headers = {}
+    if ask == "field":
+        body["hermes_tool_progress"] = True
+    else:
+        headers["X-Hermes-Tool-Progress"] = "true"
+    status, _, raw = await api.post("/v1/chat/completions", body, headers=headers)
     assert status == 200
-    frames = sse_frames(body)
-    progress = [json.loads(d) for e, d in frames if e == "hermes.tool.progress"]
+    frames = sse_frames(raw)
+    chunks = [json.loads(d) for e, d in frames if d != "[DONE]"]
+    assert all(e is None for e, _ in frames)  # no named events: every parser takes them
+    # Every chunk has a choice (the canonical `chunk.choices[0].delta.content` loop holds).
+    assert all(len(c["choices"]) == 1 for c in chunks)
+    progress = [c["hermes_tool_progress"] for c in chunks if "hermes_tool_progress" in c]
     assert [(p["tool"], p["status"]) for p in progress] == [
         ("terminal", "running"),
         ("terminal", "completed"),
     ]
     assert progress[0]["label"] == progress[1]["label"] == "echo tooled"
-    assert progress[0]["choices"] == [] and progress[1]["summary"]
-    content = "".join(
-        json.loads(d)["choices"][0]["delta"].get("content") or ""
-        for e, d in frames
-        if e is None and d != "[DONE]" and json.loads(d)["choices"]
-    )
+    assert progress[1]["summary"]
+    assert all(c["choices"][0]["delta"] == {} for c in chunks if "hermes_tool_progress" in c)
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert content == "Let me look.\n\nThe command printed tooled."
     # The model got the tool's output in its second request.
     tool_msg = fake_openai.requests[-1]["messages"][-1]
@@ -162,8 +167,13 @@ async def test_the_sdk_passes_over_tool_progress(api: ApiHarness, fake_openai: F
     stream = await api.client().chat.completions.create(
         model="hermes-agent", messages=[{"role": "user", "content": "go"}], stream=True
     )
-    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    # The canonical loop, without an `if c.choices` guard: nothing about the agent's tool
+    # run reaches a client that did not ask for it.
+    chunks = [c async for c in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "done"  # no blank line left over from the tool step
+    assert not any(c.choices[0].delta.tool_calls for c in chunks)
+    assert not any((c.model_extra or {}).get("hermes_tool_progress") for c in chunks)
 
 
 async def test_a_session_continues_by_header(api: ApiHarness, fake_openai: FakeOpenAI) -> None:

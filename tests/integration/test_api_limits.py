@@ -80,7 +80,24 @@ async def test_the_server_refuses_to_start_without_a_long_key(
         (
             b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
             "messages[0].content[0]",
-            "only text",
+            "Invalid image URL",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}',
+            "messages[0].content[0]",
+            "text and images are supported",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "n": 2, "logprobs": true,'
+            b' "frobnicate": 1}',
+            "frobnicate",
+            "'frobnicate' is not supported",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "tool_choice":'
+            b' {"type": "function", "function": {"name": "ghost"}}}',
+            "tool_choice",
+            "not one of the tools",
         ),
         (b'{"messages": [{"role": "assistant", "content": "x"}]}', "messages[0].role", "user"),
         (b'{"messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "stream", "boolean"),

@@ -84,7 +84,7 @@ async def test_a_chain_survives_a_gateway_restart(
         await api.stop()
 
 
-async def test_tools_appear_as_output_items_and_in_the_chain(
+async def test_the_agents_own_tools_stay_out_of_the_output_but_in_the_chain(
     api: ApiHarness, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.enqueue(
@@ -93,12 +93,11 @@ async def test_tools_appear_as_output_items_and_in_the_chain(
     )
     client = api.client()
     first = await client.responses.create(model="hermes-agent", input="run echo")
-    kinds = [item.type for item in first.output]
-    assert kinds == ["message", "function_call", "function_call_output"]
-    call, output = first.output[1], first.output[2]
-    assert call.name == "terminal" and call.call_id == output.call_id == "call_t1"
-    assert "42" in output.output
+    # A client would try to run a function_call item: the agent's runs are not for it.
+    assert [item.type for item in first.output] == ["message"]
     assert first.output_text == "It printed 42."
+    tool_result = fake_openai.requests[-1]["messages"][-1]
+    assert tool_result["role"] == "tool" and "42" in tool_result["content"]
 
     await client.responses.create(
         model="hermes-agent", input="and now?", previous_response_id=first.id

@@ -62,7 +62,8 @@ def screen_items(app: HermesApp) -> list[tuple[str, str]]:
 async def say(app: HermesApp, text: str) -> None:
     """Type a line into the input as the operator does, and let the gateway finish with it."""
     app.main_screen.send_text(text)
-    await app.workers.wait_for_complete([w for w in app.workers if w.group == "input"])
+    if inputs := [w for w in app.workers if w.group == "input"]:
+        await app.workers.wait_for_complete(inputs)  # (an empty list would mean "all")
     await app.gateway.runner.wait_idle()
 
 

@@ -270,6 +270,11 @@ def test_pairing_screen_snapshot(snap_compare, snapshot_db: Path) -> None:
         app.push_screen(PairingScreen(gate))
         screen = app.screen
         await wait_until(pilot, lambda: _rows(screen, "#pairing-pending") == 2)
+        await wait_until(pilot, lambda: _rows(screen, "#pairing-approved") == 2)
+        # Column widths follow the rows on the tables' next refresh: let it happen (under
+        # load it came after the shot, and the headers were narrower).
+        await pilot.pause()
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hermes_gateway.config import ApiServerConfig, Config
     from hermes_gateway.hosts import ApiHost
     from hermes_gateway.models import SessionSource
+    from hermes_gateway.store import StoredMessage
 
 __all__ = ["ApiEndpointHost"]
 
@@ -45,3 +46,7 @@ class ApiEndpointHost(Protocol):
     def source_for(self, sid: str, user: str | None = None) -> SessionSource: ...
 
     def check_paused(self, source: SessionSource) -> None: ...
+
+    def check_vision(self, messages: list[StoredMessage], model_name: str | None) -> None: ...
+
+    async def store_images(self, messages: list[StoredMessage]) -> None: ...

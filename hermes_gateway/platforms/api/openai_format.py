@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hermes_gateway.agent.loop import TurnOptions, TurnResult
+from hermes_gateway.platforms.api.errors import ApiError, bad_request, error_body
+from hermes_gateway.platforms.api.options import Problems, chat_options
 from hermes_gateway.store import StoredMessage
 from hermes_gateway.text import clean_surrogates
+
+__all__ = ["ApiError", "bad_request", "error_body"]  # re-exported: the endpoints' one import
 
 AGENT_MODEL = "hermes-agent"
 """The model id under which the whole agent (tools, sessions) is offered."""
@@ -29,54 +34,6 @@ def dumps(value: Any) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(12)}"
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """A request we refuse, rendered as OpenAI's error envelope with its HTTP status.
-
-    Attributes:
-        status: HTTP status.
-        message: One sentence saying what is wrong and, where possible, how to fix it.
-        type: OpenAI's error type (``invalid_request_error``, ``server_error``, ...).
-        param: The offending request field (``messages[1].content``), if one.
-        code: OpenAI's machine-readable code (``invalid_api_key``, ...), if one.
-        headers: Extra response headers (``Retry-After``).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type = status, message, type
-        self.param, self.code, self.headers = param, code, headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, type=self.type, param=self.param, code=self.code)
-
-
-def error_body(
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-) -> dict[str, Any]:
-    """OpenAI's error envelope: ``{"error": {message, type, param, code}}``."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
-
-
-def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
-    return ApiError(400, message, param=param, code=code)
 
 
 MAX_JSON_DEPTH = 64
@@ -167,13 +124,32 @@ def optional_bool(body: dict[str, Any], name: str, default: bool) -> bool:
 def content_text(content: Any, param: str) -> str:
     """A message's content as text: a string, or its text parts joined by newlines.
 
-    The agent answers in text; an image or audio part would be silently lost, so it is
-    refused with a 400 naming the part.
+    For messages that can only carry text (system, assistant, tool): an image part there
+    would be silently lost, so it is refused with a 400 naming the part.
+    """
+    text, images = content_parts(content, param)
+    if images:
+        raise bad_request(
+            f"Unsupported content part '{images[0]['param']}': images are accepted in user "
+            "messages only.",
+            param=images[0]["param"],
+            code="unsupported_content_type",
+        )
+    return text
+
+
+def content_parts(content: Any, param: str) -> tuple[str, list[dict[str, Any]]]:
+    """A message's text and its image parts (``{"url", "detail"?, "param"}``, in order).
+
+    Accepts chat-completions parts (``text``, ``image_url``) and Responses parts
+    (``input_text``, ``output_text``, ``input_image``); any other part (audio, files) is a
+    400 naming it, never silently dropped. Images are only read here, not fetched: data URLs
+    are saved and https URLs passed on (see :mod:`.images`).
     """
     if content is None:
-        return ""
+        return "", []
     if isinstance(content, str):
-        return content
+        return content, []
     if not isinstance(content, list):
         raise bad_request(
             f"Invalid type for '{param}': expected a string or an array of content parts.",
@@ -181,6 +157,7 @@ def content_text(content: Any, param: str) -> str:
             code="invalid_type",
         )
     texts: list[str] = []
+    images: list[dict[str, Any]] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
         if not isinstance(part, dict):
@@ -188,14 +165,43 @@ def content_text(content: Any, param: str) -> str:
         kind = part.get("type")
         if kind == "refusal":
             continue
-        if kind not in _TEXT_PARTS or not isinstance(part.get("text"), str):
+        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+            continue
+        url: Any = None
+        detail: Any = None
+        if kind == "image_url":
+            inner = part.get("image_url")
+            url = inner.get("url") if isinstance(inner, dict) else inner
+            detail = inner.get("detail") if isinstance(inner, dict) else None
+        elif kind == "input_image":
+            url, detail = part.get("image_url"), part.get("detail")
+            if part.get("file_id"):
+                raise bad_request(
+                    f"Unsupported '{where}.file_id': this server has no file store; send the "
+                    "image as a data URL or an https URL in 'image_url'.",
+                    param=f"{where}.file_id",
+                    code="unsupported_content_type",
+                )
+        else:
             raise bad_request(
-                f"Unsupported content part '{where}' of type {kind!r}: only text is supported.",
+                f"Unsupported content part '{where}' of type {kind!r}: text and images are "
+                "supported.",
                 param=where,
                 code="unsupported_content_type",
             )
-        texts.append(part["text"])
-    return "\n".join(texts)
+        if not isinstance(url, str) or not url.startswith(("data:", "https://", "http://")):
+            raise bad_request(
+                f"Invalid image URL in '{where}': expected a data URL "
+                "(data:image/png;base64,...) or an http(s) URL.",
+                param=where,
+                code="invalid_image_url",
+            )
+        image: dict[str, Any] = {"url": url, "param": where}
+        if isinstance(detail, str):
+            image["detail"] = detail
+        images.append(image)
+    return "\n".join(texts), images
 
 
 # --- chat completions: requests -------------------------------------------------------------
@@ -214,6 +220,8 @@ class ChatRequest:
         stream: Answer as server-sent events.
         include_usage: ``stream_options.include_usage``: a usage chunk before ``[DONE]``.
         user: OpenAI's end-user id, shown as the conversation's name.
+        options: The client's tools, tool_choice, response_format and sampling parameters.
+        tool_progress: The client asked for the agent's tool progress in its stream.
     """
 
     model: str
@@ -222,11 +230,15 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     user: str | None = None
+    options: TurnOptions = field(default_factory=TurnOptions)
+    tool_progress: bool = False
 
     def new_turn(self) -> list[StoredMessage]:
-        """The trailing user messages: what a continued session adds to its stored history."""
+        """What a continued session adds to its stored history: the trailing user messages,
+        or the trailing tool results answering the client-run tool calls of the last turn."""
         start = len(self.messages)
-        while start > 0 and self.messages[start - 1].role == "user":
+        role = self.messages[-1].role
+        while start > 0 and self.messages[start - 1].role == role:
             start -= 1
         return self.messages[start:]
 
@@ -265,17 +277,13 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
                 f"{param}.role",
                 "invalid_value",
             )
-        text = content_text(item.get("content"), f"{param}.content")
         if role in ("system", "developer"):
+            text = content_text(item.get("content"), f"{param}.content")
             if text.strip():
                 instructions.append(text.strip())
             continue
-        messages.append(_history_message(role, text, item, param))
-    if not messages or messages[-1].role != "user":
-        raise bad_request(
-            "The last message must be the user's: the agent answers it.",
-            f"messages[{len(raw) - 1}].role",
-        )
+        messages.append(_history_message(role, item, param))
+    check_ends_turn(messages, f"messages[{len(raw) - 1}].role")
     options = _field(body, "stream_options", dict, {})
     include_usage = options.get("include_usage", False)
     if not isinstance(include_usage, bool):
@@ -284,6 +292,9 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
             "stream_options.include_usage",
             "invalid_type",
         )
+    problems = Problems()
+    options = chat_options(body, problems)
+    problems.raise_any()
     return ChatRequest(
         model=model,
         messages=messages,
@@ -291,12 +302,36 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
         stream=optional_bool(body, "stream", False),
         include_usage=include_usage,
         user=optional_str(body, "user"),
+        options=options,
     )
 
 
-def _history_message(role: str, text: str, item: dict[str, Any], param: str) -> StoredMessage:
+def check_ends_turn(messages: list[StoredMessage], param: str) -> None:
+    """The agent answers a user message, or continues after the results of tool calls."""
+    if messages and messages[-1].role in ("user", "tool"):
+        return
+    raise bad_request(
+        "The last message must be the user's (the agent answers it) or the result of a "
+        "tool call (the agent continues from it).",
+        param,
+    )
+
+
+def user_message(content: Any, param: str) -> StoredMessage:
+    """A user message; its images ride in ``meta["images"]`` until :mod:`.images` stores them."""
+    text, images = content_parts(content, param)
+    message = StoredMessage(role="user", content=text)
+    if images:
+        message.meta["images"] = images
+    return message
+
+
+def _history_message(role: str, item: dict[str, Any], param: str) -> StoredMessage:
     """A user/assistant/tool message of the client's history, checked enough that the model
     server will not reject the conversation for its shape."""
+    if role == "user":
+        return user_message(item.get("content"), f"{param}.content")
+    text = content_text(item.get("content"), f"{param}.content")
     if role == "tool":
         call_id = item.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
@@ -323,6 +358,28 @@ def _history_message(role: str, text: str, item: dict[str, Any], param: str) -> 
     return StoredMessage(role=role, content=text)
 
 
+def finish_reason(result: TurnResult) -> str:
+    """``tool_calls`` when the turn ended on client tool calls; the model's own ``length`` or
+    ``content_filter`` (a client asking for ``max_tokens`` must see it was cut); else ``stop``."""
+    if result.client_calls:
+        return "tool_calls"
+    if result.finish_reason in ("length", "content_filter"):
+        return result.finish_reason
+    return "stop"
+
+
+def turn_error(error: str, status: int | None) -> ApiError:
+    """A failed turn as an API error: the model server's own status where it is the client's
+    to act on (a parameter refused, a rate limit), 502 otherwise; its message passed on."""
+    if status in (400, 413, 422):
+        return ApiError(400, error, code="upstream_error")
+    if status == 429:
+        return ApiError(
+            429, f"The agent could not answer: {error}", type="requests", code="rate_limit_exceeded"
+        )
+    return ApiError(502, f"The agent could not answer: {error}", type="server_error")
+
+
 # --- chat completions: responses ------------------------------------------------------------
 
 
@@ -335,9 +392,19 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 def completion(
-    cid: str, created: int, model: str, text: str, finish_reason: str, use: dict[str, int]
+    cid: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    use: dict[str, int],
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The non-streaming ``chat.completion`` object."""
+    """The non-streaming ``chat.completion`` object (``tool_calls``: client-run tools)."""
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+        message["content"] = text or None
     return {
         "id": cid,
         "object": "chat.completion",
@@ -346,7 +413,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
@@ -392,31 +459,34 @@ class ChunkWriter:
     def usage(self, use: dict[str, int]) -> bytes:
         return b"".join((self._head, b'"choices":[],"usage":', dumps(use).encode(), b"}\n\n"))
 
+    def tool_calls(self, calls: list[dict[str, Any]]) -> bytes:
+        """The client-run tool calls the turn ended on, one chunk each (whole arguments)."""
+        return b"".join(
+            self.chunk({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(calls)
+        )
+
     def tool_progress(self, progress: dict[str, Any]) -> bytes:
-        """Tool progress as a custom event (see :func:`tool_progress_event`)."""
-        payload = {
-            "id": self.cid,
-            "object": TOOL_PROGRESS_EVENT,
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            **progress,
-        }
-        return tool_progress_event(payload)
+        """Tool progress, for a client that asked for it, as an ordinary chunk whose delta
+        is empty: every SDK's loop (``chunk.choices[0].delta.content``) reads it as nothing,
+        and the progress rides beside it in ``hermes_tool_progress``. Never ``choices: []``,
+        which breaks that loop."""
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": None}
+        return b"".join(
+            (
+                self._head,
+                b'"choices":[',
+                dumps(choice).encode(),
+                b"]",
+                self._usage_null,
+                b',"hermes_tool_progress":',
+                dumps(progress).encode(),
+                b"}\n\n",
+            )
+        )
 
 
 TOOL_PROGRESS_EVENT = "hermes.tool.progress"
-"""The SSE event name of tool progress (the name Hermes Agent's clients already know)."""
-
-
-def tool_progress_event(payload: dict[str, Any]) -> bytes:
-    """``event: hermes.tool.progress`` with a JSON payload.
-
-    Clients that follow the SSE spec (EventSource, most SDK parsers) only look at events
-    named ``message`` or unnamed; clients that only read ``data:`` lines see a chunk with
-    empty ``choices``, which they already skip for the usage chunk.
-    """
-    return f"event: {TOOL_PROGRESS_EVENT}\ndata: {dumps(payload)}\n\n".encode()
+"""The name of tool progress in a Responses stream (the name Hermes Agent's clients know)."""
 
 
 def sse_data(payload: dict[str, Any]) -> bytes:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from hermes_gateway.platforms.api.openai_format import bad_request, content_text, dumps, sse_event
+from hermes_gateway.platforms.api.openai_format import (
+    bad_request,
+    check_ends_turn,
+    content_text,
+    dumps,
+    sse_event,
+    user_message,
+)
 from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
@@ -38,10 +45,12 @@ def parse_input(raw: Any) -> tuple[list[str], list[StoredMessage]]:
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
                 raise bad_request(f"Invalid value for '{param}.role': {role!r}.", f"{param}.role")
-            text = content_text(item.get("content"), f"{param}.content")
             if role in ("system", "developer"):
-                system.append(text)
+                system.append(content_text(item.get("content"), f"{param}.content"))
+            elif role == "user":
+                messages.append(user_message(item.get("content"), f"{param}.content"))
             else:
+                text = content_text(item.get("content"), f"{param}.content")
                 messages.append(StoredMessage(role=role, content=text))
         elif kind == "function_call":
             call = {
@@ -71,13 +80,32 @@ def parse_input(raw: Any) -> tuple[list[str], list[StoredMessage]]:
                     tool_call_id=_required_str(item, "call_id", param),
                 )
             )
+        elif kind == "reasoning":
+            continue  # a model's own reasoning summary, echoed back by some clients
         else:
             raise bad_request(
                 f"Unsupported input item '{param}' of type {kind!r}.", f"{param}.type"
             )
-    if not messages or messages[-1].role != "user":
-        raise bad_request("The input must end with a user message: the agent answers it.", "input")
+    check_ends_turn(messages, "input")
     return system, messages
+
+
+def input_items(raw: Any) -> list[dict[str, Any]]:
+    """``input`` as the list of items ``GET /v1/responses/{id}/input_items`` lists, with ids."""
+    if isinstance(raw, str):
+        raw = [{"type": "message", "role": "user", "content": raw}]
+    items: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        out = {"type": "message", **item}
+        if out["type"] == "message":
+            content = out.get("content")
+            if isinstance(content, str):
+                kind = "output_text" if out.get("role") == "assistant" else "input_text"
+                out["content"] = [{"type": kind, "text": content}]
+            out.setdefault("status", "completed")
+        out.setdefault("id", f"item_{i}")
+        items.append(out)
+    return items
 
 
 def _required_str(item: dict[str, Any], name: str, param: str) -> str:
@@ -105,34 +133,21 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
-def tool_items(messages: list[StoredMessage]) -> list[dict[str, Any]]:
-    """The tools the agent ran, as function_call / function_call_output items."""
-    items: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "assistant" and m.tool_calls:
-            for call in m.tool_calls:
-                fn = call.get("function") or {}
-                items.append(
-                    {
-                        "id": "fc_" + str(call.get("id", "")),
-                        "type": "function_call",
-                        "status": "completed",
-                        "call_id": call.get("id", ""),
-                        "name": fn.get("name", ""),
-                        "arguments": fn.get("arguments", ""),
-                    }
-                )
-        elif m.role == "tool":
-            items.append(
-                {
-                    "id": "fco_" + str(m.tool_call_id or ""),
-                    "type": "function_call_output",
-                    "status": "completed",
-                    "call_id": m.tool_call_id or "",
-                    "output": m.content or "",
-                }
-            )
-    return items
+def function_call_item(call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    """A client-run tool call (chat-completions shape) as a Responses ``function_call`` item.
+
+    Only calls of the client's own tools become items: the agent's tools ran inside the turn
+    and are none of the client's business (a client would try to run them).
+    """
+    fn = call.get("function") or {}
+    return {
+        "id": "fc_" + str(call.get("id", "")),
+        "type": "function_call",
+        "status": status,
+        "call_id": call.get("id", ""),
+        "name": fn.get("name", ""),
+        "arguments": fn.get("arguments", "") if status == "completed" else "",
+    }
 
 
 class EventWriter:
@@ -148,13 +163,24 @@ class EventWriter:
 
 
 class ResponseShell:
-    """The fields of one response object that do not depend on the answer."""
+    """The fields of one response object that do not depend on the answer.
+
+    ``echo`` holds what the request set (tools, tool_choice, text, temperature, ...), which
+    the response object repeats as OpenAI's does.
+    """
 
     def __init__(
-        self, rid: str, model: str, instructions: str | None, previous: str | None, store: bool
+        self,
+        rid: str,
+        model: str,
+        instructions: str | None,
+        previous: str | None,
+        store: bool,
+        echo: dict[str, Any] | None = None,
     ) -> None:
         self.id, self.model, self.instructions = rid, model, instructions
         self.previous, self.store = previous, store
+        self.echo = {k: v for k, v in (echo or {}).items() if v is not None}
         self.created_at = int(time.time())
 
     def snapshot(self, status: str) -> dict[str, Any]:
@@ -181,9 +207,12 @@ class ResponseShell:
             "truncation": "disabled",
             "usage": None,
             "user": None,
+            **self.echo,
         }
 
     def finished(self, message_id: str, text: str, result: TurnResult) -> dict[str, Any]:
+        """The whole response: the answer's message (unless the turn ended on client tool
+        calls without text), then those calls as ``function_call`` items."""
         if result.error:
             status = "failed"
         elif result.interrupted:
@@ -195,7 +224,13 @@ class ResponseShell:
             body["error"] = {"code": "server_error", "message": result.error}
         if result.interrupted:
             body["incomplete_details"] = {"reason": "interrupted"}
-        body["output"] = [message_item(message_id, text), *tool_items(result.messages)]
+        elif result.finish_reason in ("length", "content_filter") and not result.error:
+            body["status"] = "incomplete"
+            reason = "max_output_tokens" if result.finish_reason == "length" else "content_filter"
+            body["incomplete_details"] = {"reason": reason}
+        calls = [function_call_item(c) for c in result.client_calls]
+        body["output"] = [message_item(message_id, text)] if text or not calls else []
+        body["output"].extend(calls)
         body["usage"] = {
             "input_tokens": result.prompt_tokens,
             "input_tokens_details": {"cached_tokens": 0},

@@ -7,7 +7,10 @@ CLI, ...) talks to the whole agent, tools and sessions included:
   exchange is still stored as a new session, whose id comes back in ``X-Hermes-Session-Id``).
   Sending that header continues the stored session: only the new user message is taken from
   the request, the rest of the history comes from the store. Streaming follows OpenAI's
-  chunk format; tool progress goes out as ``event: hermes.tool.progress``.
+  chunk format. The agent's own tool runs are not the client's: they never come back as
+  tool calls, and their progress is streamed only to a client that asks for it (see
+  :mod:`.options`), in chunks whose delta is empty. The client's own ``tools`` are offered
+  to the model; a call of one ends the answer with that tool call for the client to run.
 * ``POST /v1/responses`` (see :mod:`.api_responses`), ``GET /v1/models``, ``GET /health``.
 * ``POST /webhooks/<route>`` (see :mod:`.webhook`), signed per route instead of the API key.
 
@@ -35,6 +38,8 @@ from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import Config
 from hermes_gateway.models import SessionSource
 from hermes_gateway.platforms.api.connections import ConnectionGuard, LogThrottle
+from hermes_gateway.platforms.api.cors import Cors
+from hermes_gateway.platforms.api.images import has_images, store_images
 from hermes_gateway.platforms.api.openai_format import (
     AGENT_MODEL,
     SSE_DONE,
@@ -44,12 +49,15 @@ from hermes_gateway.platforms.api.openai_format import (
     completion,
     dumps,
     error_body,
+    finish_reason,
     new_id,
     parse_chat_request,
     parse_json_object,
     sse_data,
+    turn_error,
     usage,
 )
+from hermes_gateway.platforms.api.options import PROGRESS_HEADER, wants_progress
 from hermes_gateway.platforms.api.responses import ResponsesApi
 from hermes_gateway.platforms.api.stream import SSE_HEADERS, AnswerStream, TurnOutcome, run_turn
 from hermes_gateway.platforms.api.webhook import WebhookRoutes
@@ -59,6 +67,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.hosts import ApiHost
@@ -129,6 +138,9 @@ class ApiServerAdapter(PlatformAdapter):
         app.router.add_get("/v1/models/{model}", self._api(self._model))
         app.router.add_post("/v1/chat/completions", self._api(self._chat_completions))
         app.router.add_post("/v1/responses", self._api(self.responses.create))
+        app.router.add_get("/v1/responses/{id}", self._api(self.responses.get))
+        app.router.add_delete("/v1/responses/{id}", self._api(self.responses.delete))
+        app.router.add_get("/v1/responses/{id}/input_items", self._api(self.responses.input_items))
         app.router.add_post("/webhooks/{route}", self._guarded(self.webhooks.handle))
 
     async def start(self) -> None:
@@ -138,9 +150,12 @@ class ApiServerAdapter(PlatformAdapter):
             raise FatalPlatformError("the API server must be added to a gateway")
         self.webhooks.validate()
         guard = ConnectionGuard(max_connections=s.max_connections, header_timeout=s.header_timeout)
+        cors = Cors(s.cors_origins)
         app = web.Application(
-            client_max_size=s.max_body_bytes, middlewares=[guard.middleware, _openai_errors]
+            client_max_size=s.max_body_bytes,
+            middlewares=[guard.middleware, cors.preflight, _openai_errors],
         )
+        app.on_response_prepare.append(cors.add_headers)
         self._add_routes(app)
         # handler_cancellation: a client that hangs up cancels its handler, which is how a
         # run notices it is no longer wanted, even in the middle of a silent tool call.
@@ -293,6 +308,25 @@ class ApiServerAdapter(PlatformAdapter):
             code="model_not_found",
         )
 
+    def check_vision(self, messages: list[StoredMessage], model_name: str | None) -> None:
+        """400 naming the model when the request sends images to one that cannot see them."""
+        where = has_images(messages)
+        if where is None:
+            return
+        model = model_name or self.config.model.name
+        if model in self.config.model.no_vision:
+            raise ApiError(
+                400,
+                f"The model '{model}' cannot read images (it is listed in model.no_vision); "
+                "send text only, or choose a model that can see.",
+                param=where,
+                code="model_not_vision_capable",
+            )
+
+    async def store_images(self, messages: list[StoredMessage]) -> None:
+        """Save the data-URL images of ``messages`` under HERMES_HOME/media (see images.py)."""
+        await store_images(messages, self.config.paths.media_dir)
+
     def model_names(self) -> list[str]:
         m = self.config.model
         names = [m.name, *m.models]
@@ -360,37 +394,43 @@ class ApiServerAdapter(PlatformAdapter):
         return json_response(self._model_object(model))
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        req = parse_chat_request(parse_json_object(await self.read_body(request)))
+        raw = parse_json_object(await self.read_body(request))
+        req = parse_chat_request(raw)
+        req.tool_progress = wants_progress(raw, request.headers.get(PROGRESS_HEADER))
         model_name = self.model_override(req.model)
         source, continued = self.session_source(request, req.user)
         gateway = self.gateway()
         self.check_paused(source)
+        messages = req.new_turn() if continued else req.messages
+        self.check_vision(messages, model_name)
+        await self.store_images(messages)
         with self.slot():
-            answer = AnswerStream(streaming=req.stream)
+            answer = AnswerStream(streaming=req.stream, progress=req.tool_progress)
             turn = gateway.run_request(
                 source,
-                req.new_turn() if continued else req.messages,
+                messages,
                 delivery=answer,
                 instructions=req.instructions,
                 new_session=not continued,
                 keep=continued,
                 model_name=model_name,
+                options=req.options,
             )
             headers = {SESSION_HEADER: source.chat_id}
             if req.stream:
                 return await self._stream_chat(request, req, answer, turn, headers)
             _, result = await turn
             if result.error:
-                raise ApiError(
-                    502, f"The agent could not answer: {result.error}", type="server_error"
-                )
+                raise turn_error(result.error, result.error_status)
+            calls = result.client_calls
             body = completion(
                 new_id("chatcmpl-"),
                 int(time.time()),
                 req.model,
                 answer.text,
-                "stop",
+                finish_reason(result),
                 usage(result.prompt_tokens, result.completion_tokens),
+                calls,
             )
             return json_response(body, headers=headers)
 
@@ -426,10 +466,13 @@ class ApiServerAdapter(PlatformAdapter):
                 )
             else:
                 if result.error:
-                    message = f"The agent could not answer: {result.error}"
-                    await response.write(sse_data(error_body(message, type="server_error")))
+                    await response.write(
+                        sse_data(turn_error(result.error, result.error_status).body())
+                    )
                 else:
-                    tail = chunks.finish("stop")
+                    calls = result.client_calls
+                    tail = chunks.tool_calls(calls) if calls else b""
+                    tail += chunks.finish(finish_reason(result))
                     if req.include_usage:
                         tail += chunks.usage(usage(result.prompt_tokens, result.completion_tokens))
                     await response.write(tail)

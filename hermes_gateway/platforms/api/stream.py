@@ -67,11 +67,14 @@ class AnswerStream:
         "interrupted",
         "parts",
         "pending",
+        "progress",
         "streaming",
     )
 
-    def __init__(self, *, streaming: bool) -> None:
+    def __init__(self, *, streaming: bool, progress: bool = False) -> None:
         self.streaming = streaming
+        self.progress = streaming and progress
+        """Queue tool progress too (only clients that asked for it get it)."""
         self.parts: list[str] = []
         self.pending: list[StreamItem] = []
         self.finished = False
@@ -96,12 +99,12 @@ class AnswerStream:
             self._push(text)
 
     def on_tool_started(self, name: str, preview: str) -> None:
-        if self.streaming:
+        if self.progress:
             self._labels[name] = preview
             self._push(ToolProgress(name, preview, "running"))
 
     def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
-        if self.streaming:
+        if self.progress:
             status = "completed" if ok else "failed"
             label = self._labels.pop(name, "")
             self._push(ToolProgress(name, label, status, duration, summary))
