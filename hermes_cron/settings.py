@@ -63,7 +63,9 @@ class CronSettings:
                 log.warning("ignoring bad cron setting %s=%r", name, value)
                 return default
 
-        wanted = pick("timezone", "HERMES_TIMEZONE", "", str)
+        wanted = pick("timezone", "HERMES_TIMEZONE", "", str) or str(
+            getattr(config, "timezone", "") or ""
+        )
         timezone = _usable_zone(wanted) or _usable_zone(env.get("TZ")) or system_timezone()
         if wanted and timezone != wanted:
             log.warning("unknown time zone %r for cron; using %s", wanted, timezone or "UTC")

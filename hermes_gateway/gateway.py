@@ -140,6 +140,8 @@ class Gateway:
             self._status.start([name for name in runner.adapters if name != self.local.name])
         if offer_import:
             self._offer = asyncio.create_task(self._publish_offer(), name="import-offer")
+        for text in cfg.warnings:  # e.g. the Hermes Agent keys ignored here: said once
+            self.bus.publish(Notice(text=text, level="warning"))
         log.info("gateway started with %s", ", ".join(runner.adapters) or "no platforms")
         return runner
 

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         "chat", help="line-mode chat (no full screen): for plain terminals, SSH and pipes"
     )
     chat.add_argument("-q", "--query", help="ask this, print the answer and exit")
+    from hermes_gateway.config_check import add_parser as add_config_parser
+
+    add_config_parser(sub)
     return parser
 
 
@@ -112,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         from hermes_tui.import_cli import run as import_run
 
         return import_run(args)
+    if args.command == "config":
+        from hermes_gateway.config_check import run as config_run
+
+        return config_run(args)
     return _run_tui()
 
 

@@ -29,7 +29,14 @@ def hermes_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "TELEGRAM_BOT_TOKEN",
         "DISCORD_BOT_TOKEN",
         "API_SERVER_ENABLED",
+        "API_SERVER_KEY",
         "GATEWAY_ALLOW_ALL_USERS",
+        "GATEWAY_ALLOWED_USERS",
+        "WEBHOOK_ENABLED",
+        "TERMINAL_CWD",
+        "TERMINAL_ENV",
+        "HERMES_MAX_ITERATIONS",
+        "HERMES_TOOL_PROGRESS",
     ):
         monkeypatch.delenv(var, raising=False)
     return home

@@ -40,16 +40,23 @@ class AccessPolicy:
         """Called for a denied message (e.g. to offer a pairing code in a DM)."""
 
     def allowlisted(self, source: SessionSource, roles: tuple[str, ...] = ()) -> bool:
-        """Allow-all flags and allowlists only (no pairing)."""
+        """Allow-all flags and allowlists only (no pairing), with Hermes Agent's rules: the
+        platform's allow-all flag opens it; ``*`` in an allowlist is everyone; the global
+        allow-all (GATEWAY_ALLOW_ALL_USERS) counts only when no allowlist is set at all, so
+        naming users is never silently overridden."""
         if source.platform == LOCAL_PLATFORM:
             return True
         section = self.config.platforms.chat(source.platform)
-        if self.config.allow_all_users or (section is not None and section.allow_all_users):
+        if section is not None and section.allow_all_users:
+            return True
+        listed = [
+            *(section.allowed_users if section is not None else ()),
+            *self.config.allowed_users,
+        ]
+        if not listed and self.config.allow_all_users:
             return True
         user = source.user_id or ""
-        if user and section is not None and user in section.allowed_users:
-            return True
-        if user and user in self.config.allowed_users:
+        if "*" in listed or (user and user in listed):
             return True
         allowed_roles = set(section.allowed_roles) if isinstance(section, DiscordConfig) else set()
         return bool(allowed_roles and allowed_roles.intersection(roles))

@@ -264,7 +264,7 @@ class DeliveryRouter:
     def home_channel(self, platform: str) -> str:
         """``platforms.<platform>.home_channel`` ("" when the platform has none)."""
         section = self.config.platforms.chat(platform)
-        return section.home_channel.strip() if section is not None else ""
+        return section.home if section is not None else ""
 
     async def deliver(
         self,

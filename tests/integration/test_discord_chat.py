@@ -110,6 +110,34 @@ async def test_auto_thread_moves_the_answer_into_a_new_thread(hermes_home, fake_
         assert set(h.runner.sessions) == {f"discord:thread:{CHANNEL}:{info.thread_id}"}
 
 
+async def test_free_response_and_allowed_channels_as_hermes_agent(hermes_home, fake_openai):
+    """DISCORD_FREE_RESPONSE_CHANNELS: every message there is for the bot, answered in place
+    even with auto-thread on; DISCORD_ALLOWED_CHANNELS: elsewhere the bot does not listen,
+    mentioned or not (its threads included); DMs are not affected."""
+    thread = 8888
+
+    def hermes_defaults(config):
+        config.platforms.discord.auto_thread = True
+
+    async with discord_gateway(
+        hermes_home,
+        fake_openai,
+        configure=hermes_defaults,
+        DISCORD_FREE_RESPONSE_CHANNELS=str(CHANNEL),
+        DISCORD_ALLOWED_CHANNELS=f"{CHANNEL},999",
+    ) as h:
+        await h.post(OTHER_CHANNEL, "you there?", mention=True)
+        await h.post(thread, "in a thread outside", thread_of=OTHER_CHANNEL, mention=True)
+        await h.post(CHANNEL, "no mention needed here")
+        assert await h.wait_answers(CHANNEL, 1) == ["echo: no mention needed here"]
+        await h.dm("and in a DM")
+        assert await h.wait_answers(DM_ALICE, 1) == ["echo: and in a DM"]
+        assert h.fake.threads == []  # a free-response channel is answered in place
+        assert h.answers(OTHER_CHANNEL) == [] and h.answers(thread) == []
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["no mention needed here", "and in a DM"]
+
+
 async def test_long_answer_is_chunked_with_code_blocks_intact(hermes_home, fake_openai):
     code = "\n".join(f"    print('line {i:03d} of the example program')" for i in range(60))
     text = (

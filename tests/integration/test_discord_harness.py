@@ -291,6 +291,9 @@ def discord_config(home: Any, openai: FakeOpenAI, fake: FakeDiscord, **env: str)
     discord_cfg = config.platforms.discord
     discord_cfg.guild_ready_timeout = 0.05
     discord_cfg.edit_interval = 0.1
+    # Answers stay where they were asked; auto-thread (Hermes Agent's default, on) has its own
+    # tests that turn it on.
+    discord_cfg.auto_thread = False
     return config
 
 

@@ -149,6 +149,23 @@ async def test_ignore_mode_stays_silent(
         await h.stop()
 
 
+async def test_hermes_agents_top_level_unauthorized_dm_behavior(
+    hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
+) -> None:
+    """A Hermes Agent config.yaml's ``unauthorized_dm_behavior: ignore`` silences strangers
+    on every platform that does not say otherwise."""
+    (hermes_home / "config.yaml").write_text("unauthorized_dm_behavior: ignore\n")
+    h = await PairingHarness.start(pairing_config(hermes_home, fake_openai, tg), tg)
+    try:
+        h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
+        denied = await h.rec.event(ev.AccessDenied)
+        assert denied.user == hash_id(str(STRANGER))
+        assert h.tg.messages_in(STRANGER) == []
+        assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
+    finally:
+        await h.stop()
+
+
 async def test_codes_expire_and_the_request_is_dropped(h: PairingHarness) -> None:
     h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
     code = await h.code_sent_to(STRANGER)

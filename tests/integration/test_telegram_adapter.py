@@ -315,6 +315,7 @@ async def test_group_messages_need_a_mention_a_reply_or_a_command(
     h: Harness, fake_openai: FakeOpenAI
 ) -> None:
     kw: dict[str, Any] = {"chat_type": "supergroup", "user_id": 7, "chat_title": "Team"}
+    h.adapter.settings.require_mention = True  # TELEGRAM_REQUIRE_MENTION (off by default)
     h.tg.inject_message(GROUP, "just chatting among humans", **kw)
     h.tg.inject_message(GROUP, "/help@some_other_bot", **kw)
     h.tg.inject_message(GROUP, "@hermes_test_bot what is two plus two?", **kw)

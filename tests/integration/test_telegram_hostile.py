@@ -110,7 +110,13 @@ async def test_files_of_unauthorised_senders_are_never_fetched(
     hermes_home: Path, fake_openai: FakeOpenAI
 ) -> None:
     async with FakeTelegram() as tg:
-        config = pairing_config(hermes_home, fake_openai, tg, TELEGRAM_ALLOWED_USERS=str(FRIEND))
+        config = pairing_config(
+            hermes_home,
+            fake_openai,
+            tg,
+            TELEGRAM_ALLOWED_USERS=str(FRIEND),
+            TELEGRAM_REQUIRE_MENTION="true",
+        )
         h = await PairingHarness.start(config, tg)
         try:
             tg.add_file("BIG", JPEG, "photos/big.jpg")

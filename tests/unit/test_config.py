@@ -21,7 +21,10 @@ def load(home: Path, yaml: str | None = None, dotenv: str | None = None, **env: 
 def test_defaults_without_files(tmp_path):
     config = load(tmp_path)
     assert not config.model.configured
-    assert config.display.tool_progress == "new" and config.gateway.busy_mode == "interrupt"
+    assert config.display.tool_progress is None and config.gateway.busy_mode == "interrupt"
+    # Hermes Agent's per-platform defaults when nothing is set
+    assert config.platforms.telegram.progress_mode(config.display) == "off"
+    assert config.platforms.discord.progress_mode(config.display) == "all"
     assert config.platforms.api_server.port == 8642 and not config.allow_all_users
 
 

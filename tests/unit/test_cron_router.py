@@ -156,3 +156,11 @@ async def test_platform_not_running_and_bad_spec(config):
 
 def test_summarize_local_only():
     assert summarize([DeliveryOutcome("local", "local")]) == ("local", None)
+
+
+def test_home_thread_id_names_the_home_topic(config):
+    """Hermes Agent's DISCORD_HOME_CHANNEL_THREAD_ID beside DISCORD_HOME_CHANNEL."""
+    config.platforms.discord.home_channel = "55"
+    config.platforms.discord.home_thread_id = "66"
+    chat = DeliveryRouter(config, {}).resolve(Target("discord", "home", platform="discord"), None)
+    assert chat is not None and (chat.chat_id, chat.thread_id) == ("55", "66")

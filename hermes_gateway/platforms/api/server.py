@@ -120,7 +120,7 @@ class ApiServerAdapter(PlatformAdapter):
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def _check_key(self) -> None:
         s = self.settings
         if len(s.key) < MIN_KEY_LENGTH:
             what = "is not set" if not s.key else f"has only {len(s.key)} characters"
@@ -130,16 +130,8 @@ class ApiServerAdapter(PlatformAdapter):
                 "<key>'). Make one with: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'"
             )
-        if not self.bound:
-            raise FatalPlatformError("the API server must be added to a gateway")
-        self.webhooks.validate()
-        guard = ConnectionGuard(max_connections=s.max_connections, header_timeout=s.header_timeout)
-        cors = Cors(s.cors_origins)
-        app = web.Application(
-            client_max_size=s.max_body_bytes,
-            middlewares=[guard.middleware, cors.preflight, _openai_errors],
-        )
-        app.on_response_prepare.append(cors.add_headers)
+
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/models", self._api(self._models))
@@ -150,6 +142,21 @@ class ApiServerAdapter(PlatformAdapter):
         app.router.add_delete("/v1/responses/{id}", self._api(self.responses.delete))
         app.router.add_get("/v1/responses/{id}/input_items", self._api(self.responses.input_items))
         app.router.add_post("/webhooks/{route}", self._guarded(self.webhooks.handle))
+
+    async def start(self) -> None:
+        s = self.settings
+        self._check_key()
+        if not self.bound:
+            raise FatalPlatformError("the API server must be added to a gateway")
+        self.webhooks.validate()
+        guard = ConnectionGuard(max_connections=s.max_connections, header_timeout=s.header_timeout)
+        cors = Cors(s.cors_origins)
+        app = web.Application(
+            client_max_size=s.max_body_bytes,
+            middlewares=[guard.middleware, cors.preflight, _openai_errors],
+        )
+        app.on_response_prepare.append(cors.add_headers)
+        self._add_routes(app)
         # handler_cancellation: a client that hangs up cancels its handler, which is how a
         # run notices it is no longer wanted, even in the middle of a silent tool call.
         # lingering_time: after an early answer (413, 408) the rest of a body is read for at
@@ -282,13 +289,18 @@ class ApiServerAdapter(PlatformAdapter):
         finally:
             self.inflight -= 1
 
+    @property
+    def agent_model(self) -> str:
+        """The agent's name on /v1/models (API_SERVER_MODEL_NAME, else ``hermes-agent``)."""
+        return self.settings.model_name.strip() or AGENT_MODEL
+
     def model_override(self, requested: str) -> str | None:
         """The configured model a request names (None: the agent's own), or 404."""
-        if requested == AGENT_MODEL:
+        if requested in (AGENT_MODEL, self.agent_model):
             return None
         if requested in self.model_names():
             return requested
-        known = ", ".join([AGENT_MODEL, *self.model_names()])
+        known = ", ".join([self.agent_model, *self.model_names()])
         raise ApiError(
             404,
             f"The model '{requested}' does not exist. Available models: {known}.",
@@ -373,7 +385,7 @@ class ApiServerAdapter(PlatformAdapter):
         return {"id": model, "object": "model", "created": self.started_at, "owned_by": "hermes"}
 
     async def _models(self, request: web.Request) -> web.Response:
-        names = [AGENT_MODEL, *self.model_names()]
+        names = [self.agent_model, *self.model_names()]
         return json_response({"object": "list", "data": [self._model_object(n) for n in names]})
 
     async def _model(self, request: web.Request) -> web.Response:

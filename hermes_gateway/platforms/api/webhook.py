@@ -301,8 +301,12 @@ def _tx_mark_done(conn: sqlite3.Connection, route: str, keys: list[str], now: fl
 class WebhookRoutes:
     """The ``/webhooks/<route>`` endpoint of one API server."""
 
-    def __init__(self, host: ApiEndpointHost) -> None:
+    def __init__(
+        self, host: ApiEndpointHost, config_key: str = "platforms.api_server.webhooks"
+    ) -> None:
         self.host = host
+        self.config_key = config_key
+        """Where the routes are configured, for the messages that name a route's key."""
         self.routes: dict[str, WebhookRoute] = host.settings.webhooks
         self.limits = {name: RateLimit(r.rate_limit) for name, r in self.routes.items()}
         self.router: DeliveryRouter | None = None
@@ -314,7 +318,7 @@ class WebhookRoutes:
         """Refuse to start with a route that could never work or would be unsafe."""
         self.router = self.host.gateway().router
         for name, route in self.routes.items():
-            where = f"platforms.api_server.webhooks.{name}"
+            where = f"{self.config_key}.{name}"
             if not _ROUTE_NAME.match(name):
                 raise FatalPlatformError(
                     f"{where}: use letters, digits, '-' and '_' in route names"

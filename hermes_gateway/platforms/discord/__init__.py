@@ -9,6 +9,8 @@ __all__ = ["PLUGIN"]
 
 PLUGIN = lazy_plugin(
     "discord",
-    lambda config: bool(config.platforms.discord.token),
+    lambda config: (
+        bool(config.platforms.discord.token) and config.platforms.discord.enabled is not False
+    ),
     "hermes_gateway.platforms.discord.adapter:DiscordAdapter",
 )

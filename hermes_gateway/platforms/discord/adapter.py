@@ -270,6 +270,7 @@ class DiscordAdapter(PlatformAdapter):
                 and event.mentioned
                 and event.source.chat_type == "channel"
                 and not event.is_command
+                and not self.inbound.free_response(message.channel)  # Hermes: answer in place
             ):
                 event = await self._open_thread(message, event)
             await self.dispatch(event)

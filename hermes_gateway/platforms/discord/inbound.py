@@ -10,6 +10,10 @@ Where the bot answers is decided here, because only Discord knows what "addresse
   the bot opened it), every later message there is for the bot: people do not keep
   mentioning a bot they are already talking to.
 
+Hermes Agent's channel lists apply: with ``allowed_channels`` set, messages in other guild
+channels (and their threads) are not for any session at all; in ``free_response_channels``
+every message is addressed, mention or not. DMs are not affected by either.
+
 Messages that are not addressed still become events with ``mentioned=False`` (the runner
 drops them), so the decision stays visible in one place. The bot's own messages (Discord
 echoes them), other bots and system messages are ignored outright, and a message id seen
@@ -129,6 +133,26 @@ class DiscordInbound:
         resolved = ref.resolved if ref is not None else None
         return isinstance(resolved, discord.Message) and resolved.author.id == bot_id
 
+    @staticmethod
+    def _channel_ids(channel: object) -> set[str]:
+        """The channel's id and, for a thread, its parent's: a list naming a channel covers
+        the threads in it."""
+        ids = {str(getattr(channel, "id", ""))}
+        parent = getattr(channel, "parent_id", None)
+        if parent:
+            ids.add(str(parent))
+        return ids
+
+    def listens_in(self, channel: object) -> bool:
+        """False for a guild channel outside ``allowed_channels`` (when that list is set)."""
+        allowed = self.config.allowed_channels
+        return not allowed or "*" in allowed or bool(self._channel_ids(channel) & set(allowed))
+
+    def free_response(self, channel: object) -> bool:
+        """Whether every message in ``channel`` is for the bot (``free_response_channels``)."""
+        free = self.config.free_response_channels
+        return "*" in free or bool(self._channel_ids(channel) & set(free))
+
     def _following(self, channel: object) -> bool:
         return isinstance(channel, discord.Thread) and (
             channel.id in self.followed or channel.owner_id == self.bot_id
@@ -166,9 +190,14 @@ class DiscordInbound:
         if source.chat_type == "dm":
             mentioned = True
         else:
+            if not self.listens_in(message.channel):
+                return None
             addressed = self._addressed(message)
             mentioned = (
-                addressed or not self.config.require_mention or self._following(message.channel)
+                addressed
+                or not self.config.require_mention
+                or self.free_response(message.channel)
+                or self._following(message.channel)
             )
             if addressed and source.chat_type == "thread":
                 if await self.policy.is_allowed(source, roles):

@@ -9,6 +9,8 @@ __all__ = ["PLUGIN"]
 
 PLUGIN = lazy_plugin(
     "telegram",
-    lambda config: bool(config.platforms.telegram.token),
+    lambda config: (
+        bool(config.platforms.telegram.token) and config.platforms.telegram.enabled is not False
+    ),
     "hermes_gateway.platforms.telegram.adapter:TelegramAdapter",
 )

@@ -139,7 +139,7 @@ class TelegramAdapter(PlatformAdapter):
     @property
     def home_source(self) -> SessionSource | None:
         """TELEGRAM_HOME_CHANNEL as a source (``chat`` or ``chat:topic``), for deliveries."""
-        raw = self.settings.home_channel.strip()
+        raw = self.settings.home
         if not raw:
             return None
         chat, _, thread = raw.partition(":")
