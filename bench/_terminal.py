@@ -75,9 +75,10 @@ def stop(proc: subprocess.Popen, master: int, home: str) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid`` in MB (``VmHWM``: its peak)."""
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0

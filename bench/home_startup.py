@@ -52,14 +52,6 @@ def expected_names(manifest: HomeManifest) -> list[bytes]:
     return [(s.title or s.display_name).encode() for s in active[:5]]
 
 
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def one_start(manifest: HomeManifest) -> tuple[float, float, float, float]:
     """(first frame s, list s, peak RSS MB, RSS now MB) of one start on a copy of the home."""
     workdir = Path(tempfile.mkdtemp(prefix="hermes-bench-home-"))
@@ -93,7 +85,7 @@ def one_start(manifest: HomeManifest) -> tuple[float, float, float, float]:
             tail = _ESCAPES.sub(b"", seen)[-2000:].decode(errors="replace")
             raise SystemExit(f"the sessions list never showed {names!r}; last output:\n{tail}")
         drain(master, 2.0)  # let the gateway settle (platforms retrying, cron)
-        return first, listed, peak_rss_mb(proc.pid), rss_mb(proc.pid)
+        return first, listed, rss_mb(proc.pid, "VmHWM"), rss_mb(proc.pid)
     finally:
         stop(proc, master, str(workdir))
 
