@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,6 +87,8 @@ class HermesApp(App[None]):
         self.gateway: Gateway | None = None
         self.main_screen = MainScreen()
         self._stopped = False
+        self.gateway_stopped = threading.Event()
+        """Set once the gateway's stop is done (signals.py's exit deadline watches it)."""
         self.access = AccessController(self)
         """Pairing requests and tool approvals: notifications and dialogs."""
 
@@ -311,11 +314,13 @@ class HermesApp(App[None]):
         if self._stopped:
             return
         self._stopped = True
-        if self.gateway is not None:
-            try:
+        try:
+            if self.gateway is not None:
                 await asyncio.wait_for(self.gateway.stop(), timeout=10)
-            except Exception:
-                log.exception("gateway did not stop cleanly")
+        except Exception:
+            log.exception("gateway did not stop cleanly")
+        finally:
+            self.gateway_stopped.set()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -121,6 +121,38 @@ def test_stop_signal_stops_the_gateway_and_restores_the_terminal(
     assert "gateway stopped" in log  # the gateway's stop() ran: store closed, platforms down
 
 
+def test_closing_the_terminal_stops_the_gateway_and_the_process(hermes_home: Path) -> None:
+    """The window closed (tmux killed, SSH dropped): every write to the terminal fails from
+    then on. The gateway still stops cleanly and the process ends, freeing the home; before,
+    the screen's shutdown waited forever on its dead writer, holding the home's lock."""
+    terminal = TmuxSession(HERMES, env=env_for(hermes_home))
+    try:
+        terminal.wait_for(lambda s: "local connected" in s)
+        pid = hermes_pid(terminal)
+    finally:
+        terminal.kill()
+    deadline = time.monotonic() + 15
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"hermes (pid {pid}) still runs after its terminal went"
+        time.sleep(0.1)
+    log = (hermes_home / "logs" / "gateway.log").read_text()
+    assert "gateway stopped" in log
+    again = TmuxSession(HERMES, env=env_for(hermes_home))  # the home is free again
+    try:
+        again.wait_for(lambda s: "local connected" in s)
+    finally:
+        again.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[-1][:1]
+    return state != "Z"  # a zombie has ended; only its parent has not looked yet
+
+
 def test_second_hermes_on_a_busy_home_names_the_first(hermes_home: Path) -> None:
     env = {**os.environ, **env_for(hermes_home)}
     first = subprocess.Popen(
