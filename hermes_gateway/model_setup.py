@@ -24,14 +24,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hermes_gateway.agent.server_models import ask_models
+from hermes_gateway.config import Config
 from hermes_gateway.paths import HermesPaths
-from hermes_gateway.redact import redact_url
+from hermes_gateway.redact import redact_url, register_config_secrets
 
 __all__ = [
     "ConnectionResult",
     "FieldError",
     "SaveError",
     "Saved",
+    "adopt_model",
     "check_fields",
     "save_model",
     "test_connection",
@@ -268,3 +270,21 @@ def _replace(path: Path, text: str, mode: int) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise SaveError(f"{path} could not be written: {exc.strerror or exc}") from None
+
+
+def adopt_model(config: Config, fresh: Config, base_url: str, model: str) -> list[str]:
+    """Take the reloaded model settings into the running ``config``, in place.
+
+    The runner reads ``config.model`` at every turn and the provider pool builds a client for
+    a new (address, key) on first use, so the next message goes to the new server: no
+    restart. Returns what still overrides the saved values (the process environment wins
+    over both files).
+    """
+    register_config_secrets(fresh)  # the new key is masked in logs and errors from now on
+    config.model = fresh.model
+    notes = []
+    if fresh.model.base_url != base_url.strip():
+        notes.append(f"{URL_VAR} in the environment overrides the saved base URL")
+    if fresh.model.name != model.strip():
+        notes.append(f"{MODEL_VAR} in the environment overrides the saved model")
+    return notes

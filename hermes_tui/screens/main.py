@@ -157,8 +157,10 @@ class MainScreen(Screen[None]):
         self.query_one(PlatformsPane).show_error(f"not started: {first}")
         self.query_one(PromptInput).placeholder = f"fix config.yaml: {first}"
 
-    async def show_first_run(self, config_path: str) -> FirstRunPanel:
-        panel = FirstRunPanel(config_path, id="first-run")
+    async def show_first_run(
+        self, config_path: str, base_url: str = "", api_key: str = ""
+    ) -> FirstRunPanel:
+        panel = FirstRunPanel(config_path, base_url, api_key, id="first-run")
         self.conversation.follow_paused = True
         unfollow(self.conversation)
         await self.conversation.mount(panel)
