@@ -84,7 +84,9 @@ def check_fields(base_url: str, api_key: str, model: str | None) -> list[FieldEr
                 errors.append(FieldError("base_url", "must not contain spaces"))
     if api_key and not _KEY_OK.fullmatch(api_key):
         errors.append(
-            FieldError("api_key", "may hold only visible ASCII characters (no spaces, no line breaks)")
+            FieldError(
+                "api_key", "may hold only visible ASCII characters (no spaces, no line breaks)"
+            )
         )
     elif "'" in api_key:
         errors.append(FieldError("api_key", "must not contain a single quote"))

@@ -375,4 +375,3 @@ class HermesApp(App[None]):
         ]
         for title, help_text, callback in entries:
             yield SystemCommand(title, help_text, callback)
-

@@ -11,22 +11,21 @@ and saving is the app's (it owns the config and the running gateway), asked for 
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Markdown, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from hermes_gateway.discovery import FoundServer
 from hermes_gateway.model_setup import FieldError, check_fields, test_connection
 
-SETUP_TEXT = """\
-## Welcome to Hermes
-
-No model is configured yet. Hermes talks to any **OpenAI-compatible** server: give its
-address (and key, if it needs one), test it, pick a model and save. The model goes to
-`{config}`, the key to `.env` beside it.
-"""
+SETUP_TEXT = (
+    "No model is configured yet. Hermes talks to any [b]OpenAI-compatible[/b] server: give "
+    "its address (and key, if it needs one), test it, pick a model and save. The model goes "
+    "to {config}, the key to .env beside it."
+)
 
 FIELDS = ("base_url", "api_key", "model")
 
@@ -41,20 +40,21 @@ class FirstRunPanel(Vertical):
             super().__init__()
             self.base_url, self.api_key, self.model = base_url, api_key, model
 
-    def __init__(
-        self, config_path: str, base_url: str = "", api_key: str = "", **kwargs
-    ) -> None:
+    def __init__(self, config_path: str, base_url: str = "", api_key: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
         self._initial = (base_url, api_key)
         self._servers: dict[str, tuple[FoundServer, str]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Markdown(SETUP_TEXT.format(config=self.config_path), id="first-run-text")
+        yield Static("Welcome to Hermes", id="first-run-title")
+        yield Static(
+            SETUP_TEXT.format(config=escape(self.config_path)), id="first-run-text", markup=True
+        )
         yield Static("Looking for a model server on this machine…", id="first-run-found")
         yield Horizontal(id="first-run-servers")
         url, key = self._initial
-        with Horizontal(classes="setup-row"):
+        with Horizontal(classes="setup-row", id="setup-first-row"):
             yield Label("Base URL", classes="setup-label")
             yield Input(
                 url, placeholder="http://127.0.0.1:11434/v1", id="setup-base_url", compact=True
@@ -109,6 +109,8 @@ class FirstRunPanel(Vertical):
         status.update(text)
         status.set_class(error, "-error")
         status.set_class(not error and bool(text), "-ok")
+        if text:
+            status.scroll_visible(animate=False)
         for name in FIELDS:
             widget = self.query_one(f"#setup-{name}")
             widget.set_class(error and name == field, "-invalid")
@@ -162,9 +164,8 @@ class FirstRunPanel(Vertical):
     async def test(self, *, save: bool) -> None:
         """Ask the server for its models; with ``save``, then ask the app to save."""
         url, key = self.base_url, self.api_key
-        errors = check_fields(url, key, self.model if save else None)
-        if save and not self.model and not check_fields(url, key, None):
-            errors = []  # no model yet: the test below lists them and picks the first
+        # Without a model yet, Save tests first: the list comes back and its first is taken.
+        errors = check_fields(url, key, self.model if save and self.model else None)
         if errors:
             self._show_field_errors(errors)
             return
@@ -181,8 +182,7 @@ class FirstRunPanel(Vertical):
         if not save:
             count = len(result.models)
             self.show_status(
-                f"✓ Connected: {count} model{'s' if count != 1 else ''} found. "
-                "Choose one and save."
+                f"✓ Connected: {count} model{'s' if count != 1 else ''} found. Choose one and save."
             )
             return
         self.post_message(self.SaveRequested(url, key, self.model))

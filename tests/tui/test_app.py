@@ -185,7 +185,7 @@ async def test_first_run_panel_without_a_model(hermes_home):
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
-        text = app.main_screen.query_one("#first-run-text").source
+        text = str(app.main_screen.query_one("#first-run-text").render())
         assert "OpenAI-compatible" in text and str(hermes_home / "config.yaml") in text
         assert app.main_screen.query("#setup-base_url") and app.main_screen.query("#setup-save")
         await type_line(pilot, "hi")

@@ -62,7 +62,11 @@ async def _steady(app: HermesApp, pilot) -> None:
     await pilot.pause()
 
 
-def test_first_run_without_a_model(snap_compare, hermes_home):
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_first_run_form(snap_compare, hermes_home, size):
+    """The first-run form with a server found on this machine (given, not probed)."""
+    from hermes_gateway.discovery import FoundServer
+
     config = load_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
     config.paths = _ShownPaths(hermes_home)  # loaded from the real home, displayed as fixed
     app = HermesApp(quiet(config), discover_servers=False)
@@ -70,9 +74,31 @@ def test_first_run_without_a_model(snap_compare, hermes_home):
     async def run_before(pilot) -> None:
         await ready(app, pilot)
         await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
+        panel = app.main_screen.query_one("#first-run")
+        found = FoundServer("Ollama", "http://127.0.0.1:11434/v1", ("llama3.1:8b",))
+        await panel.show_servers([found])
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_first_run_form_error(snap_compare, hermes_home):
+    """A field the form refuses: the message names it and the field is marked."""
+    config = load_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
+    config.paths = _ShownPaths(hermes_home)
+    app = HermesApp(quiet(config), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
+        panel = app.main_screen.query_one("#first-run")
+        await panel.show_servers([])
+        panel.fill("localhost:11434")
+        panel.query_one("#setup-save").press()
+        await wait_until(pilot, lambda: panel.query_one("#setup-status").has_class("-error"))
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_conversation_with_a_tool_running(snap_compare, hermes_home, threaded_model):
