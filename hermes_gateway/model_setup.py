@@ -167,9 +167,10 @@ def save_model(paths: HermesPaths, base_url: str, api_key: str, model: str) -> S
     config_text = _config_with_model(paths.config_file, url, name)
     env_text, notes = _env_with_key(paths.env_file, api_key, url, name)
     paths.home.mkdir(parents=True, exist_ok=True)
-    _replace(paths.config_file, config_text, _mode_of(paths.config_file, 0o644))
+    # The key first: a config.yaml naming a server whose key was not saved would fail.
     if env_text is not None:
         _replace(paths.env_file, env_text, 0o600)
+    _replace(paths.config_file, config_text, _mode_of(paths.config_file, 0o644))
     return Saved(paths.config_file, paths.env_file if env_text is not None else None, notes)
 
 
@@ -260,7 +261,12 @@ def _mode_of(path: Path, default: int) -> int:
 
 
 def _replace(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A symlinked file (config.yaml kept in a dotfiles repository) is written where the link
+    points, so the link survives.
+    """
+    path = path.resolve() if path.is_symlink() else path
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
