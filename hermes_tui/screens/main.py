@@ -21,7 +21,7 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
-from hermes_gateway.text import ago
+from hermes_gateway.text import ago, one_line
 from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
@@ -393,14 +393,24 @@ class MainScreen(Screen[None]):
     @on(gm.CronRunFinished)
     def _on_cron_run_finished(self, message: gm.CronRunFinished) -> None:
         event = message.event
-        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
-            return
-        problem = event.error if event.status != "ok" else event.delivery_error
         job_id = event.job_id
 
         def open_output() -> object:
             return self.query_one(CronPane).open_output(job_id)
 
+        if event.status == "ok" and event.local_text is not None:
+            # Delivered to this machine: no chat has it, so it stays listed here (F9).
+            self.notifications.add(
+                Notification(
+                    f"⏰ {event.name or job_id}",
+                    one_line(event.local_text, 300),
+                    "information",
+                    open=open_output,
+                )
+            )
+        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
+            return
+        problem = event.error if event.status != "ok" else event.delivery_error
         self.notifications.add(
             Notification(
                 f"cron job {event.name or event.job_id}: "
