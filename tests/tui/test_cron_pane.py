@@ -228,3 +228,45 @@ async def test_a_run_delivered_here_notifies_and_shows_its_answer(hermes_home, f
         await wait_until(pilot, lambda: bool(pane.jobs) and "↳" in row_text(pane))
         assert row_text(pane).splitlines()[2].strip().startswith("↳ Disk sdb is 97%")
         assert not app.main_screen.notifications.items  # no run happened in this app
+
+
+def test_cron_pane_snapshot_with_an_answer_delivered_here(snap_compare, hermes_home):
+    from hermes_cron.runner import write_output
+    from hermes_cron.ticker import RunOutcome
+
+    config = make_config(hermes_home, HERMES_TIMEZONE="UTC")
+    clock = ManualClock(T0)
+    app = CronPaneApp(config, clock)
+
+    async def run_before(pilot) -> None:
+        service = await app.setup()
+        cron = service.store
+        now = clock.now()
+        parsed = parse_schedule("every 1d", tz="UTC", now=now)
+        job = await cron.add(name="Morning news", prompt="news", schedule=parsed, now=now)
+        claim = await cron.claim_now(job.id, now, owner="x", lease_s=60)
+        answer = "Three things today: the release is out, CI is green, and it rains."
+        path = write_output(
+            config.paths.cron_output_dir / job.id,
+            now,
+            job,
+            "news",
+            RunOutcome("ok", text=answer),
+            "manual",
+        )
+        await cron.finish_run(
+            job.id,
+            claim.run.id,
+            owner="x",
+            now=now,
+            status="ok",
+            delivery_status="local",
+            output_path=str(path),
+        )
+        clock.advance(timedelta(minutes=5))
+        pane = app.query_one(CronPane)
+        pane.attach(service)
+        await wait_until(pilot, lambda: bool(pane.jobs) and "↳" in row_text(pane))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(36, 8), run_before=run_before)
