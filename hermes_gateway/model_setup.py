@@ -67,6 +67,11 @@ def check_fields(base_url: str, api_key: str, model: str | None) -> list[FieldEr
     """Every wrong field at once (``model=None``: not checked, for "Test connection")."""
     errors: list[FieldError] = []
     url = base_url.strip()
+    for name, value, limit in (("base_url", url, 2048), ("api_key", api_key, 4096)):
+        if len(value) > limit:
+            return [FieldError(name, f"too long ({len(value):,} characters; at most {limit:,})")]
+    if model is not None and len(model) > 256:
+        return [FieldError("model", f"too long ({len(model):,} characters; at most 256)")]
     if not url:
         errors.append(FieldError("base_url", "required, e.g. http://127.0.0.1:11434/v1"))
     else:

@@ -32,6 +32,10 @@ def test_fields_are_named_with_the_reason():
     assert [e.field for e in check_fields(URL, "a'b", "m")] == ["api_key"]
     assert [e.field for e in check_fields("http://host:port/v1", "", "m")] == ["base_url"]
     assert [e.field for e in check_fields(URL, "sk\nOTHER=1", "m")] == ["api_key"]
+    huge = check_fields(URL, "k" * 1_000_000, "m")  # a whole file pasted by mistake
+    assert [(e.field, e.reason) for e in huge] == [
+        ("api_key", "too long (1,000,000 characters; at most 4,096)")
+    ]
 
 
 def test_hermes_short_form_and_comments_survive(hermes_home):
