@@ -272,6 +272,8 @@ def _replace(path: Path, text: str, mode: int) -> None:
     points, so the link survives.
     """
     path = path.resolve() if path.is_symlink() else path
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a save that was killed (one app per home)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

@@ -130,3 +130,46 @@ def test_adopting_says_what_the_environment_overrides(hermes_home):
     notes = adopt_model(running, fresh, URL, "llama3.1")
     assert running.model.name == "forced"
     assert notes == ["HERMES_MODEL in the environment overrides the saved model"]
+
+
+SAVER = """
+import sys
+from pathlib import Path
+from hermes_gateway.model_setup import save_model
+from hermes_gateway.paths import HermesPaths
+paths = HermesPaths(Path(sys.argv[1]))
+n = 0
+while True:
+    n += 1
+    save_model(paths, "http://127.0.0.1:11434/v1", f"sk-{n % 2}", f"model-{n % 2}")
+    if n == 3:
+        print("saving", flush=True)
+"""
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_killed_mid_save_leaves_whole_files(hermes_home, round_):
+    """kill -9 while saving in a loop: each file is the old or the new one, never a mix, and
+    the next save sweeps the temporary file a kill left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (hermes_home / "config.yaml").write_text("# keep\nagent:\n  max_turns: 7\n")
+    (hermes_home / ".env").write_text("TELEGRAM_BOT_TOKEN=1:a\n")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(hermes_home)], stdout=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"saving\n"
+    time.sleep(0.01 * round_)  # a different moment of the loop each round, not a wait
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=5)
+    config = _load(hermes_home)
+    assert config.model.name in ("model-0", "model-1") and config.agent.max_iterations == 7
+    assert config.model.api_key in ("sk-0", "sk-1")
+    assert (hermes_home / "config.yaml").read_text().startswith("# keep\n")
+    assert "TELEGRAM_BOT_TOKEN=1:a\n" in (hermes_home / ".env").read_text()
+    save_model(HermesPaths(hermes_home), URL, "sk-2", "after")
+    assert sorted(p.name for p in hermes_home.iterdir()) == [".env", "config.yaml"]
