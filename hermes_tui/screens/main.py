@@ -277,8 +277,8 @@ class MainScreen(Screen[None]):
         goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt."""
         focused = self.focused
         if isinstance(focused, Input | TextArea):
-            if event.key == "escape" and focused.id == "session-filter":
-                self.query_one(PromptInput).focus()
+            if event.key == "escape" and not isinstance(focused, PromptInput):
+                self.query_one(PromptInput).focus()  # the sessions filter, the first-run form
             return
         if event.key == "escape":
             self.query_one(PromptInput).focus()

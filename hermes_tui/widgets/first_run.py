@@ -78,6 +78,10 @@ class FirstRunPanel(Vertical):
             yield Button("Save", id="setup-save", variant="primary", compact=True)
         yield Static("", id="setup-status")
 
+    def on_mount(self) -> None:
+        # A new user's first job is this form; Esc goes back to the chat input.
+        self.query_one("#setup-base_url", Input).focus()
+
     # --- what the fields hold ---------------------------------------------------------
 
     @property

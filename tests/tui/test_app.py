@@ -188,6 +188,9 @@ async def test_first_run_panel_without_a_model(hermes_home):
         text = str(app.main_screen.query_one("#first-run-text").render())
         assert "OpenAI-compatible" in text and str(hermes_home / "config.yaml") in text
         assert app.main_screen.query("#setup-base_url") and app.main_screen.query("#setup-save")
+        await wait_until(pilot, lambda: app.focused is app.main_screen.query_one("#setup-base_url"))
+        await pilot.press("escape")  # the form has the keys first; Esc goes to the chat input
+        assert isinstance(app.focused, PromptInput)
         await type_line(pilot, "hi")
         await pilot.press("enter")
         await wait_until(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from hermes_gateway.config import load_config
 from hermes_gateway.paths import HermesPaths
@@ -59,6 +60,8 @@ def threaded_model():
 
 async def _steady(app: HermesApp, pilot) -> None:
     app.query_one(PromptInput).cursor_blink = False
+    for field in app.screen.query(Input):  # the first-run form's and the sessions filter
+        field.cursor_blink = False
     await pilot.pause()
 
 
