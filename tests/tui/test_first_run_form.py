@@ -13,6 +13,8 @@ from hermes_gateway.paths import HermesPaths
 from hermes_tui.app import HermesApp
 from hermes_tui.widgets.conversation import AgentResponse
 from hermes_tui.widgets.first_run import FirstRunPanel
+from hermes_tui.widgets.prompt_input import PromptInput
+from hermes_tui.widgets.status_line import StatusLine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.tui.conftest import ready, wait_until
 
@@ -88,7 +90,11 @@ async def test_form_tests_saves_and_chats_without_a_restart(hermes_home):
             assert (reloaded.model.name, reloaded.model.api_key) == ("other-model", "sk-right-key")
             assert reloaded.agent.max_iterations == 40
 
-            # The same app, no restart: the next message is answered by the new server.
+            # The same app, no restart: the status line names the model, and the next
+            # message is answered by the new server.
+            status = app.main_screen.query_one(StatusLine)
+            await wait_until(pilot, lambda: status.model == "other-model")
+            assert isinstance(app.focused, PromptInput)
             app.main_screen.send_text("hello there")
             await wait_until(
                 pilot,
