@@ -15,9 +15,15 @@ import termios
 import time
 
 
-def spawn_hermes(env_extra: dict[str, str] | None = None, cols: int = 120, rows: int = 36):
-    """Start ``hermes`` on a fresh pty; returns (process, master fd, start time)."""
-    home = tempfile.mkdtemp(prefix="hermes-bench-")
+def spawn_hermes(
+    env_extra: dict[str, str] | None = None,
+    cols: int = 120,
+    rows: int = 36,
+    home: str | None = None,
+):
+    """Start ``hermes`` on a fresh pty (on ``home``, else a new empty one); returns (process,
+    master fd, start time, home)."""
+    home = home or tempfile.mkdtemp(prefix="hermes-bench-")
     env = {**os.environ, "HERMES_HOME": home, "TERM": "xterm-256color", **(env_extra or {})}
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -69,9 +75,10 @@ def stop(proc: subprocess.Popen, master: int, home: str) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid`` in MB (``VmHWM``: its peak)."""
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
+import select
 import statistics
 import sys
 import tempfile
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _terminal import rss_mb  # noqa: E402
+from _terminal import drain, rss_mb, spawn_hermes, stop  # noqa: E402
 
 from hermes_gateway.store import SessionStore, default_db_path  # noqa: E402
 from tests.homes import HomeManifest, cached_home, copy_home  # noqa: E402
@@ -52,45 +52,17 @@ def expected_names(manifest: HomeManifest) -> list[bytes]:
     return [(s.title or s.display_name).encode() for s in active[:5]]
 
 
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def one_start(manifest: HomeManifest) -> tuple[float, float, float, float]:
     """(first frame s, list s, peak RSS MB, RSS now MB) of one start on a copy of the home."""
-    import fcntl
-    import pty
-    import select
-    import signal
-    import struct
-    import subprocess
-    import termios
-
     workdir = Path(tempfile.mkdtemp(prefix="hermes-bench-home-"))
     home = copy_home(manifest, workdir / "home")
     names = expected_names(manifest)
     env = {
-        **os.environ,
-        "HERMES_HOME": str(home.home_path),
-        "TERM": "xterm-256color",
         "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "OPENAI_API_KEY": "bench",
         "HERMES_MODEL": "m",
     }
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-    exe = shutil.which("hermes")
-    if exe is None:
-        raise SystemExit("hermes is not installed")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [exe], stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
-    )
-    os.close(slave)
+    proc, master, started, _ = spawn_hermes(env, cols=160, rows=48, home=str(home.home_path))
     seen = b""
     first = listed = 0.0
     deadline = started + 30
@@ -112,22 +84,10 @@ def one_start(manifest: HomeManifest) -> tuple[float, float, float, float]:
         if not listed:
             tail = _ESCAPES.sub(b"", seen)[-2000:].decode(errors="replace")
             raise SystemExit(f"the sessions list never showed {names!r}; last output:\n{tail}")
-        end = time.perf_counter() + 2.0  # let the gateway settle (platforms retrying, cron)
-        while time.perf_counter() < end:
-            if select.select([master], [], [], 0.05)[0]:
-                try:
-                    os.read(master, 1 << 16)
-                except OSError:
-                    break
-        return first, listed, peak_rss_mb(proc.pid), rss_mb(proc.pid)
+        drain(master, 2.0)  # let the gateway settle (platforms retrying, cron)
+        return first, listed, rss_mb(proc.pid, "VmHWM"), rss_mb(proc.pid)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except Exception:
-            os.killpg(proc.pid, signal.SIGKILL)
-        os.close(master)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop(proc, master, str(workdir))
 
 
 def timed(label: str, values: list[float]) -> str:

@@ -123,7 +123,8 @@ class HermesApp(App[None]):
         except Exception:
             log.exception("could not read the sessions list early")  # the gateway's load will
         finally:
-            self.start_gateway()
+            # After the list is painted: the gateway's start holds the interpreter a while.
+            self.call_after_refresh(self.start_gateway)
 
     @work(name="gateway-start", group="gateway", exit_on_error=False)
     async def start_gateway(self) -> None:

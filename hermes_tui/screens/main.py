@@ -101,10 +101,12 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield PlatformsPane(id="platforms")
-                yield Input(
-                    placeholder="filter sessions…", id="session-filter", select_on_focus=False
-                )
-                yield SessionsPane(id="sessions")
+                with Vertical(id="sessions-box") as box:
+                    box.border_title = "Sessions"  # the header bar over the filter and list
+                    yield Input(
+                        placeholder="filter sessions…", id="session-filter", select_on_focus=False
+                    )
+                    yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
             with Vertical(id="main"):
                 yield ConversationView(id="conversation")
@@ -431,6 +433,8 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 100, "narrow")
         self.set_class(event.size.height < 30, "short")
+        # Under 100 columns the keys lose their padding so the palette key is not cut off.
+        self.query_one(Footer).compact = event.size.width < 100
 
     def toggle_sessions(self) -> None:
         """Focus the Sessions list, or return to the input if it already has focus."""

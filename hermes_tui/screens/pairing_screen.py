@@ -62,11 +62,21 @@ class PairingScreen(Screen[None]):
             yield Static("Pairing: who may DM the bot", id="pairing-title")
             yield Static("Waiting for approval", classes="pairing-section")
             yield DataTable(id="pairing-pending", cursor_type="row", zebra_stripes=True)
+            yield Static(
+                "Nobody is waiting. A stranger who DMs the bot gets a code; it shows here.",
+                id="pairing-pending-empty",
+                classes="empty",
+            )
             with Horizontal(classes="pairing-actions"):
                 yield Button("Approve", variant="success", id="pending-approve")
                 yield Button("Deny", variant="error", id="pending-deny")
             yield Static("Approved users", classes="pairing-section")
             yield DataTable(id="pairing-approved", cursor_type="row", zebra_stripes=True)
+            yield Static(
+                "Nobody approved yet (allowlisted users need no pairing).",
+                id="pairing-approved-empty",
+                classes="empty",
+            )
             with Horizontal(classes="pairing-actions"):
                 yield Button("Revoke", variant="error", id="approved-revoke")
             yield Static(
@@ -143,6 +153,11 @@ class PairingScreen(Screen[None]):
         self.query_one("#pending-approve", Button).disabled = not self.pending
         self.query_one("#pending-deny", Button).disabled = not self.pending
         self.query_one("#approved-revoke", Button).disabled = not self.approved
+        # Empty states in place of header-only tables.
+        table.display = bool(self.pending)
+        self.query_one("#pairing-pending-empty").display = not self.pending
+        users.display = bool(self.approved)
+        self.query_one("#pairing-approved-empty").display = not self.approved
 
     def _selected(self, table_id: str) -> tuple[str, str] | None:
         table = self.query_one(table_id, DataTable)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+from rich.text import Text
 from textual import on
+from textual.app import RenderResult
 from textual.containers import VerticalScroll
 from textual.widget import MountError
 from textual.widgets import Markdown
@@ -70,6 +72,16 @@ class ConversationView(VerticalScroll):
         self.status_note = ""
         """The screen's note for the bottom border (a remote chat's state)."""
         self._lock = asyncio.Lock()
+
+    def render(self) -> RenderResult:
+        """The empty state: a blank pane would look broken, so say what goes here."""
+        if self.children:
+            return super().render()
+        if self.session_key is None or self.session_key.startswith("local"):
+            hint = "Nothing here yet. Type a message below; / lists the commands, F1 the keys."
+        else:
+            hint = "No messages in this chat yet. What you type below is sent as the bot."
+        return Text(f"\n{hint}", style="dim italic", justify="center")
 
     async def show_session(
         self,

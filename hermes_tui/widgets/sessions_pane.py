@@ -68,8 +68,6 @@ class SessionsPane(OptionList):
     """Every chat, grouped by platform and newest first: kept current by session and turn
     messages. Enter opens a chat, unfolds its earlier sessions, or opens one of them."""
 
-    BORDER_TITLE = "Sessions"
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rows: dict[str, SessionRow] = {}

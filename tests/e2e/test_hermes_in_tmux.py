@@ -134,7 +134,10 @@ def test_copy_reaches_the_clipboard_and_typing_reaches_the_input(terminal: TmuxS
 
         terminal.send("F2")
         terminal.type("zz")
-        terminal.wait_for(lambda s: "zz" in s.split("Sessions")[0])  # in the filter box
+        # In the filter box: the line under the Sessions header, not the input at the bottom.
+        terminal.wait_for(
+            lambda s: s.split("Sessions", 1)[-1].splitlines()[1].strip().startswith("zz")
+        )
         terminal.send("Escape")
         # A lone ESC byte followed at once by more bytes is read as Alt+key by any terminal
         # app; a person's next keystroke comes later than this.

@@ -26,8 +26,11 @@ from tests.integration.test_discord_harness import (
 
 async def test_registry_is_synced_as_application_commands(hermes_home, fake_openai):
     async with discord_gateway(hermes_home, fake_openai) as h:
-        await h.fake.wait_for(lambda: bool(h.fake.commands_payloads))
-        [payload] = h.fake.commands_payloads
+        # The fake records the request before the adapter reads the reply: wait for both.
+        await h.fake.wait_for(lambda: bool(h.fake.commands_payloads and h.adapter.synced_commands))
+        payload = h.fake.commands_payloads[0]
+        # A reconnect under load may sync again: always the same list.
+        assert all(p == payload for p in h.fake.commands_payloads)
         by_name = {c["name"]: c for c in payload}
         expected = {s.name for s in h.runner.commands.specs("discord")}
         assert set(by_name) == expected and "quit" not in by_name  # local-only stays local

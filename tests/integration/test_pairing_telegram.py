@@ -139,14 +139,7 @@ async def test_ignore_mode_stays_silent(
     config = pairing_config(hermes_home, fake_openai, tg)
     config.platforms.telegram.unauthorized_dm = "ignore"
     h = await PairingHarness.start(config, tg)
-    try:
-        h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
-        denied = await h.rec.event(ev.AccessDenied)
-        assert denied.user == hash_id(str(STRANGER))
-        assert h.tg.messages_in(STRANGER) == []
-        assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
-    finally:
-        await h.stop()
+    await assert_stranger_ignored(h, fake_openai)
 
 
 async def test_hermes_agents_top_level_unauthorized_dm_behavior(
@@ -156,14 +149,7 @@ async def test_hermes_agents_top_level_unauthorized_dm_behavior(
     on every platform that does not say otherwise."""
     (hermes_home / "config.yaml").write_text("unauthorized_dm_behavior: ignore\n")
     h = await PairingHarness.start(pairing_config(hermes_home, fake_openai, tg), tg)
-    try:
-        h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
-        denied = await h.rec.event(ev.AccessDenied)
-        assert denied.user == hash_id(str(STRANGER))
-        assert h.tg.messages_in(STRANGER) == []
-        assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
-    finally:
-        await h.stop()
+    await assert_stranger_ignored(h, fake_openai)
 
 
 async def test_codes_expire_and_the_request_is_dropped(h: PairingHarness) -> None:
@@ -192,3 +178,15 @@ async def test_a_denied_stranger_stays_out_and_cannot_ask_again_at_once(
     h.tg.inject_message(STRANGER, "please?", user_id=STRANGER)
     await h.message_to(STRANGER, "No new pairing code can be issued yet")
     assert fake_openai.requests == [] and len(h.rec.of(PairingRequested)) == 1
+
+
+async def assert_stranger_ignored(h: PairingHarness, fake_openai: FakeOpenAI) -> None:
+    """A stranger's DM is refused without a word back, a pairing request or a model call."""
+    try:
+        h.tg.inject_message(STRANGER, "hello?", user_id=STRANGER)
+        denied = await h.rec.event(ev.AccessDenied)
+        assert denied.user == hash_id(str(STRANGER))
+        assert h.tg.messages_in(STRANGER) == []
+        assert h.rec.of(PairingRequested) == [] and fake_openai.requests == []
+    finally:
+        await h.stop()

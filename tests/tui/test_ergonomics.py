@@ -191,3 +191,14 @@ async def test_model_completes_from_the_server_and_refuses_what_it_does_not_list
         replies = [w for w in app.main_screen.conversation.children if hasattr(w, "reply")]
         assert "Unknown model “gpt-nope”" in replies[-1].reply
         assert "other-7b" in replies[-1].reply
+
+
+async def test_an_empty_conversation_says_what_to_do(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        conversation = app.main_screen.conversation
+        assert not conversation.children
+        assert "Type a message below" in str(conversation.render())
+        await send(app, pilot, "hello")
+        await wait_until(pilot, lambda: len(conversation.children) >= 2)
+        assert "Type a message below" not in app.export_screenshot().replace("&#160;", " ")

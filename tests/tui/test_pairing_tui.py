@@ -317,3 +317,30 @@ async def test_pairing_request_stays_in_notifications(hermes_home, fake_openai):
         await wait_until(pilot, lambda: item.seen)
         assert "(answered)" in item.title
         assert center.unseen == sum(1 for n in center.items if not n.seen)
+
+
+async def test_empty_pairing_tables_say_so_and_fill_when_a_request_comes(
+    snapshot_db: Path,
+) -> None:
+    """No header-only tables: each empty list says what would be there; a request replaces
+    the line with the table."""
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        store = await SessionStore.open(snapshot_db)
+        app.stores.append(store)
+        manager = PairingManager(store, clock=lambda: T0, new_code=lambda: "K7QX2MZP")
+        gate = PairingGate(Config(), manager, ev.EventBus())
+        app.push_screen(PairingScreen(gate))
+        screen = app.screen
+        await wait_until(pilot, lambda: bool(screen.query("#pairing-pending-empty")))
+        # The first reload hid the header-only table and left the line that says why.
+        await wait_until(pilot, lambda: not screen.query_one("#pairing-pending").display)
+        empty_pending = screen.query_one("#pairing-pending-empty")
+        assert empty_pending.display
+        assert screen.query_one("#pairing-approved-empty").display
+        src = SessionSource("telegram", "991", "dm", user_id="991", user_name="Mallory")
+        await gate.on_denied(MessageEvent(text="hi", source=src))
+        screen.reload()
+        await wait_until(pilot, lambda: _rows(screen, "#pairing-pending") == 1)
+        assert screen.query_one("#pairing-pending").display and not empty_pending.display
+        assert screen.query_one("#pairing-approved-empty").display

@@ -7,7 +7,6 @@ edge, without waiting, by moving the clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStore]:
-    store = await SessionStore.open(tmp_path / "pairing.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +30,6 @@ from hermes_gateway.store.executor import SqliteWorker
 
 KEY_A = "telegram:dm:1001"
 KEY_B = "discord:group:42:7"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStore]:
-    s = await SessionStore.open(default_db_path(tmp_path / "home"))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def _session(store: SessionStore, key: str = KEY_A, **kw: object) -> SessionRecord:

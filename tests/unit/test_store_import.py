@@ -9,8 +9,6 @@ by other chats.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +17,8 @@ from hermes_gateway.store import (
     SessionRecord,
     SessionStore,
     StoredMessage,
-    default_db_path,
 )
 from hermes_gateway.store.session_store import RANK_WINDOW
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStore]:
-    s = await SessionStore.open(default_db_path(tmp_path / "home"))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def record(

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from hermes_gateway.store import SessionStore, StoredMessage, TranscriptNote, merge_transcript
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStore]:
-    s = await SessionStore.open(tmp_path / "hermes.db")
-    yield s
-    await s.close()
 
 
 async def _session(store: SessionStore, key: str = "chat:dm:1"):
