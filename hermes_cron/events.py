@@ -48,3 +48,11 @@ class CronRunFinished(GatewayEvent):
     output_path: str | None = None
     duration: float = 0.0
     job_removed: bool = False
+    local_text: str | None = None
+    """A successful run's answer (clipped to :data:`LOCAL_TEXT_LIMIT`) when a target was
+    ``local``: no chat received it, so the app shows it. None otherwise, and for a
+    ``[SILENT]`` answer; the whole answer is in ``output_path``."""
+
+
+LOCAL_TEXT_LIMIT = 4000
+"""Characters of a locally delivered answer carried by the event (the bus keeps events)."""

@@ -22,13 +22,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hermes_cron.clock import Clock, SystemClock
+from hermes_cron.events import LOCAL_TEXT_LIMIT
 from hermes_cron.jobs import Claim, Job, cron_source
 from hermes_cron.settings import CronSettings
 from hermes_cron.ticker import RunOutcome
-from hermes_gateway.delivery.router import SILENT_MARKER, DeliveryRouter, summarize
+from hermes_gateway.delivery.router import SILENT_MARKER, DeliveryRouter, is_silent, summarize
 from hermes_gateway.platforms.base import NULL_DELIVERY
 from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import StoredMessage
+from hermes_gateway.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,23 @@ def write_output(
     tmp.write_text("\n".join(lines), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+ANSWER_RULE = "\n---\n\n"
+"""Between an output file's header and the answer (see :func:`write_output`)."""
+
+
+def read_answer(path: Path) -> str | None:
+    """The answer part of an output file written by :func:`write_output`; None if the file
+    is gone or not ours. Blocking: call it in a thread."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    head, rule, answer = text.partition(ANSWER_RULE)
+    if not rule or not head.startswith("# "):
+        return None
+    return answer.strip()
 
 
 def prune_outputs(folder: Path, *, keep: int, max_age: timedelta | None, now: datetime) -> int:
@@ -224,5 +243,11 @@ class CronJobRunner:
             job.deliver, text, origin=job.origin, title=f"⏰ {job.name}"
         )
         outcome.delivery_status, outcome.delivery_error = summarize(outcomes)
+        if (
+            outcome.status == "ok"
+            and not is_silent(text)
+            and any(o.status == "local" for o in outcomes)
+        ):
+            outcome.local_text = clip(text, LOCAL_TEXT_LIMIT)
         if outcome.delivery_error:
             log.warning("cron job %s: delivery failed: %s", job.id, outcome.delivery_error)

@@ -56,6 +56,9 @@ class RunOutcome:
     delivery_error: str | None = None
     output_path: str | None = None
     text: str = ""
+    local_text: str | None = None
+    """The answer, when one of the job's targets was this machine (``local``, or an origin in
+    the terminal): the app shows it, as no chat did."""
 
 
 Executor = Callable[[Claim], Awaitable[RunOutcome]]
@@ -297,6 +300,7 @@ class Ticker:
                 delivery_status=outcome.delivery_status,
                 delivery_error=outcome.delivery_error,
                 output_path=outcome.output_path,
+                local_text=outcome.local_text,
                 duration=time.monotonic() - started,
                 job_removed=result.removed,
             )

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -159,7 +158,10 @@ class HermesApp(App[None]):
         if offer:
             await self.main_screen.conversation.add_notice(offer, "info")
         if not self.config.model.configured:
-            panel = await self.main_screen.show_first_run(str(self.config.paths.config_file))
+            model = self.config.model
+            panel = await self.main_screen.show_first_run(
+                str(self.config.paths.config_file), model.base_url, model.api_key
+            )
             if self.discover_servers:
                 self._discover(panel)
 
@@ -169,21 +171,35 @@ class HermesApp(App[None]):
 
         await panel.show_servers(await discover())
 
-    async def on_first_run_panel_use_server(self, message: FirstRunPanel.UseServer) -> None:
+    @on(FirstRunPanel.SaveRequested)
+    def _on_model_save_requested(self, message: FirstRunPanel.SaveRequested) -> None:
+        self.save_model_setup(message.base_url, message.api_key, message.model)
+
+    @work(name="model-setup-save", group="model-setup", exclusive=True, exit_on_error=False)
+    async def save_model_setup(self, base_url: str, api_key: str, model: str) -> None:
+        """Write the first-run form to config.yaml and .env, reload, and use it at once."""
+        from hermes_gateway.config import ConfigError, load_config
+        from hermes_gateway.model_setup import SaveError, adopt_model, save_model
+
         assert self.config is not None
-        self.config.model.base_url = message.server.base_url
-        self.config.model.name = message.model
-        written = _write_model_config(
-            self.config.paths.config_file, message.server.base_url, message.model
-        )
-        where = (
-            f"saved to {self.config.paths.config_file}"
-            if written
-            else (f"for this run; add it to {self.config.paths.config_file} to keep it")
-        )
-        self.notify(f"Using {message.server.label} · {message.model} ({where})")
-        for panel in self.query(FirstRunPanel):
-            await panel.remove()  # before refocusing: removing the focused button moves focus
+        panel = self.main_screen.query_one(FirstRunPanel)
+        paths = self.config.paths
+        try:
+            saved = await asyncio.to_thread(save_model, paths, base_url, api_key, model)
+        except SaveError as exc:
+            panel.show_status(str(exc), error=True)
+            return
+        try:
+            fresh = await asyncio.to_thread(load_config, paths)
+        except ConfigError as exc:
+            panel.show_status(f"Saved, but the settings do not load: {exc}", error=True)
+            return
+        notes = [*saved.notes, *adopt_model(self.config, fresh, base_url, model)]
+        where = f"saved to {saved.config_file}" + (" and .env" if saved.env_file else "")
+        self.notify(f"Using {model} at {base_url} ({where}).")
+        for note in notes:
+            self.notify(note, severity="warning", timeout=8)
+        await panel.remove()  # before refocusing: removing the focused button moves focus
         self.main_screen.conversation.follow_paused = False
         self.main_screen.refresh_status()
         self.main_screen.query_one(PromptInput).focus()
@@ -365,12 +381,3 @@ class HermesApp(App[None]):
         ]
         for title, help_text, callback in entries:
             yield SystemCommand(title, help_text, callback)
-
-
-def _write_model_config(path: Path, base_url: str, model: str) -> bool:
-    """Create config.yaml with the chosen server, but never overwrite a user's file."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"model:\n  base_url: {base_url}\n  name: {model}\n", encoding="utf-8")
-    return True

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 from hermes_gateway.config import ModelConfig
 from hermes_gateway.redact import redact_url
 
-__all__ = ["listed_models"]
+__all__ = ["ModelsAnswer", "ask_models", "listed_models"]
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +44,59 @@ async def listed_models(
 
 
 async def _fetch(model: ModelConfig, timeout: float) -> tuple[str, ...] | None:
+    answer = await ask_models(model.base_url, model.api_key, timeout=timeout)
+    if answer.models is None:
+        log.info("model list at %s: %s", redact_url(answer.url), answer.problem)
+    return answer.models
+
+
+@dataclass(frozen=True)
+class ModelsAnswer:
+    """What ``GET {base_url}/models`` said: the ids, or what kind of failure it was.
+
+    ``problem`` is one of ``unreachable`` (no connection or no answer in time),
+    ``unauthorized`` (401/403: the key), ``not_openai`` (an answer, but not an
+    OpenAI-compatible model list) or empty when ``models`` is set; ``detail`` says more.
+    """
+
+    url: str
+    models: tuple[str, ...] | None = None
+    problem: Literal["", "unreachable", "unauthorized", "not_openai"] = ""
+    detail: str = ""
+    status: int | None = None
+
+
+async def ask_models(base_url: str, api_key: str, *, timeout: float = TIMEOUT) -> ModelsAnswer:
+    """Ask a server for its model list once (no cache), telling failures apart.
+
+    The first-run form needs to say *why* a server cannot be used (unreachable, wrong key,
+    not OpenAI-compatible); ``/model`` only needs the list.
+    """
     import httpx
 
-    headers = {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
-    url = model.base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    url = base_url.rstrip("/") + "/models"
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.get(url, headers=headers)
-        if response.status_code != 200:
-            log.info("model list at %s: HTTP %s", redact_url(url), response.status_code)
-            return None
-        data = response.json().get("data", [])
-        return tuple(str(m["id"]) for m in data if isinstance(m, dict) and m.get("id"))
-    except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
-        log.info("model list at %s unavailable: %s", redact_url(url), type(exc).__name__)
-        return None
+    except httpx.TimeoutException:
+        return ModelsAnswer(url, problem="unreachable", detail=f"no answer within {timeout:g} s")
+    except (httpx.HTTPError, ValueError) as exc:
+        # ValueError: httpx refuses some malformed URLs before connecting.
+        why = type(exc).__name__ if not str(exc) else str(exc)
+        return ModelsAnswer(url, problem="unreachable", detail=why)
+    status = response.status_code
+    if status in (401, 403):
+        return ModelsAnswer(url, problem="unauthorized", detail=f"HTTP {status}", status=status)
+    if status != 200:
+        return ModelsAnswer(url, problem="not_openai", detail=f"HTTP {status}", status=status)
+    try:
+        data = response.json().get("data")
+        if not isinstance(data, list):
+            raise TypeError("no data list")
+        models = tuple(str(m["id"]) for m in data if isinstance(m, dict) and m.get("id"))
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return ModelsAnswer(
+            url, problem="not_openai", detail="the answer is not a model list", status=status
+        )
+    return ModelsAnswer(url, models=models, status=status)

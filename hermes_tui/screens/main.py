@@ -21,7 +21,7 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
-from hermes_gateway.text import ago
+from hermes_gateway.text import ago, one_line
 from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
@@ -159,8 +159,10 @@ class MainScreen(Screen[None]):
         self.query_one(PlatformsPane).show_error(f"not started: {first}")
         self.query_one(PromptInput).placeholder = f"fix config.yaml: {first}"
 
-    async def show_first_run(self, config_path: str) -> FirstRunPanel:
-        panel = FirstRunPanel(config_path, id="first-run")
+    async def show_first_run(
+        self, config_path: str, base_url: str = "", api_key: str = ""
+    ) -> FirstRunPanel:
+        panel = FirstRunPanel(config_path, base_url, api_key, id="first-run")
         self.conversation.follow_paused = True
         unfollow(self.conversation)
         await self.conversation.mount(panel)
@@ -277,8 +279,8 @@ class MainScreen(Screen[None]):
         goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt."""
         focused = self.focused
         if isinstance(focused, Input | TextArea):
-            if event.key == "escape" and focused.id == "session-filter":
-                self.query_one(PromptInput).focus()
+            if event.key == "escape" and not isinstance(focused, PromptInput):
+                self.query_one(PromptInput).focus()  # the sessions filter, the first-run form
             return
         if event.key == "escape":
             self.query_one(PromptInput).focus()
@@ -393,14 +395,24 @@ class MainScreen(Screen[None]):
     @on(gm.CronRunFinished)
     def _on_cron_run_finished(self, message: gm.CronRunFinished) -> None:
         event = message.event
-        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
-            return
-        problem = event.error if event.status != "ok" else event.delivery_error
         job_id = event.job_id
 
         def open_output() -> object:
             return self.query_one(CronPane).open_output(job_id)
 
+        if event.status == "ok" and event.local_text is not None:
+            # Delivered to this machine: no chat has it, so it stays listed here (F9).
+            self.notifications.add(
+                Notification(
+                    f"⏰ {event.name or job_id}",
+                    one_line(event.local_text, 300),
+                    "information",
+                    open=open_output,
+                )
+            )
+        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
+            return
+        problem = event.error if event.status != "ok" else event.delivery_error
         self.notifications.add(
             Notification(
                 f"cron job {event.name or event.job_id}: "

@@ -2,6 +2,7 @@
 
 Each job shows its name, its schedule in words, the countdown to its next run (or "running",
 "paused") and how its last run went, with delivery failures called out apart from the run.
+A run delivered to ``local`` (no chat received it) adds a third line, the start of its answer.
 Keys on the list: ``r`` run now, ``p`` pause / resume, ``d`` delete (press twice), ``enter`` /
 ``o`` open the last output.
 
@@ -30,6 +31,8 @@ from textual.widgets.option_list import Option
 from hermes_cron.events import CronRunFinished, CronRunStarted
 from hermes_cron.schedules import format_countdown
 from hermes_gateway import events as ev
+from hermes_gateway.delivery.router import is_silent
+from hermes_gateway.text import one_line
 from hermes_tui import gateway_messages as gm
 
 if TYPE_CHECKING:
@@ -121,6 +124,8 @@ class CronPane(Vertical):
         self.service: CronService | None = None
         self.jobs: dict[str, Job] = {}
         self.running: set[str] = set()
+        self.answers: dict[str, tuple[str | None, str]] = {}
+        """Job id -> (output file, answer) of its last run delivered to ``local``."""
         self._delete_armed: tuple[str, float] | None = None
 
     def compose(self) -> ComposeResult:
@@ -155,12 +160,18 @@ class CronPane(Vertical):
                 self.running.add(job_id)
             case CronRunFinished(job_id=job_id):
                 self.running.discard(job_id)
+                if event.local_text is not None:
+                    self.answers[job_id] = (event.output_path, event.local_text)
+                elif event.status != "missed":
+                    self.answers.pop(job_id, None)  # that answer is no longer the last
                 if event.name:  # runs found interrupted after a crash have no name: no toast
                     self._announce(event)
         self.reload()
 
     def _announce(self, event: CronRunFinished) -> None:
-        if event.status == "ok" and event.delivery_status not in ("failed", "partial"):
+        if event.status == "ok" and event.local_text is not None:
+            self.notify(f"⏰ {event.name}: {one_line(event.local_text, 160)}", timeout=6)
+        elif event.status == "ok" and event.delivery_status not in ("failed", "partial"):
             self.notify(f"⏰ {event.name}: done", timeout=3)
         elif event.status == "ok":
             self.notify(
@@ -179,7 +190,25 @@ class CronPane(Vertical):
         jobs = await self.service.list_jobs()
         self.jobs = {job.id: job for job in jobs}
         self.running = {job.id for job in jobs if self.service.is_running(job)}
+        await self._read_answers(jobs)
         self.redraw()
+
+    async def _read_answers(self, jobs: list[Job]) -> None:
+        """Answers of last runs delivered here that no event brought (a run before this app
+        started, or by another process): read from their output files, off the loop."""
+        from hermes_cron.runner import read_answer
+
+        for job in jobs:
+            known = self.answers.get(job.id)
+            if known is not None and known[0] == job.last_output:
+                continue  # the last run's answer is here already
+            self.answers.pop(job.id, None)  # a later run (elsewhere) replaced it
+            local = job.last_status == "ok" and job.last_delivery_status == "local"
+            if not local or not job.last_output:
+                continue
+            answer = await asyncio.to_thread(read_answer, Path(job.last_output))
+            if answer is not None and not is_silent(answer):
+                self.answers[job.id] = (job.last_output, answer)
 
     def redraw(self) -> None:
         """Rebuild the rows from the loaded jobs (countdowns move on)."""
@@ -200,10 +229,11 @@ class CronPane(Vertical):
         rows.highlighted = index
 
     def _label(self, job: Job, now: datetime, width: int) -> Text:
-        """Two lines: mark, name and when; the schedule in words and the last result.
+        """Two lines: mark, name and when; the schedule in words and the last result; a third
+        with the start of the last answer when it was delivered here.
 
         Each line is cut to the list's width with an ellipsis rather than wrapped, so every
-        job keeps its two lines.
+        job keeps its lines.
         """
         running = job.id in self.running
         text = Text()
@@ -233,10 +263,13 @@ class CronPane(Vertical):
         if job.last_delivery_status in ("failed", "partial"):
             detail.append(" · ", style="dim")
             detail.append("not delivered", style="red")
+        lines = [text, detail]
+        if (answer := self.answers.get(job.id)) is not None:
+            lines.append(Text.assemble(("  ↳ ", "dim"), one_line(answer[1], max(width, 20))))
         if width > 0:
-            text.truncate(width, overflow="ellipsis")
-            detail.truncate(width, overflow="ellipsis")
-        return Text("\n").join([text, detail])
+            for line in lines:
+                line.truncate(width, overflow="ellipsis")
+        return Text("\n").join(lines)
 
     # --- actions ----------------------------------------------------------------------
 

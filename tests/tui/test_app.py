@@ -185,8 +185,12 @@ async def test_first_run_panel_without_a_model(hermes_home):
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
-        text = app.main_screen.query_one("#first-run-text").source
-        assert "base_url" in text and "OPENAI_BASE_URL" in text and str(hermes_home) in text
+        text = str(app.main_screen.query_one("#first-run-text").render())
+        assert "OpenAI-compatible" in text and str(hermes_home / "config.yaml") in text
+        assert app.main_screen.query("#setup-base_url") and app.main_screen.query("#setup-save")
+        await wait_until(pilot, lambda: app.focused is app.main_screen.query_one("#setup-base_url"))
+        await pilot.press("escape")  # the form has the keys first; Esc goes to the chat input
+        assert isinstance(app.focused, PromptInput)
         await type_line(pilot, "hi")
         await pilot.press("enter")
         await wait_until(
@@ -219,7 +223,11 @@ async def test_choosing_a_found_server_configures_it(hermes_home):
         button = app.main_screen.query_one("#use-server-0")
         app.main_screen.conversation.scroll_to_widget(button, animate=False)
         await pilot.pause()
-        await pilot.click(button)
+        await pilot.click(button)  # fills the form; Save tests it again and writes it
+        await wait_until(pilot, lambda: panel.base_url == local_server.base_url)
+        assert panel.model == "fake-model"
+        assert app.focused is panel.query_one("#setup-save")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: not app.main_screen.query(FirstRunPanel))
         assert "fake-model" in (hermes_home / "config.yaml").read_text()
         await type_line(pilot, "works")

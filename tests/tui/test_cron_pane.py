@@ -11,6 +11,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
+from textual.widgets import OptionList
 
 import hermes_tui
 from hermes_cron.clock import ManualClock
@@ -27,6 +28,7 @@ from hermes_gateway.runner import GatewayRunner
 from hermes_gateway.store import SessionStore
 from hermes_tui.app import HermesApp
 from hermes_tui.widgets.cron_pane import CronList, CronOutputScreen, CronPane
+from hermes_tui.widgets.prompt_input import PromptInput
 from tests.conftest import make_config
 from tests.fakes.openai_server import ScriptedReply
 from tests.tui.conftest import ready, wait_until
@@ -158,3 +160,113 @@ def test_cron_pane_snapshot(snap_compare, hermes_home):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(36, 12), run_before=run_before)
+
+
+async def test_a_run_delivered_here_notifies_and_shows_its_answer(hermes_home, fake_openai):
+    """deliver=local: no chat gets the answer, so the app shows it (F9 and the Cron pane);
+    a failed run still notifies as an error, and a [SILENT] answer shows nothing."""
+    config = make_config(hermes_home, fake_openai, HERMES_TIMEZONE="UTC")
+    app = HermesApp(config, discover_servers=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        pane = screen.query_one(CronPane)
+        screen.send_text('/cron add --name Disks --deliver local "every 1h" check the disks')
+        await wait_until(pilot, lambda: len(pane.jobs) == 1)
+        (job_id,) = pane.jobs
+        assert pane.jobs[job_id].deliver == "local"
+
+        fake_openai.enqueue(ScriptedReply(text="All 3 disks are healthy.\n\nsda: 41% used"))
+        await app.gateway.cron.run_now(job_id)  # the cron feature's API, as `r` does
+        await wait_until(pilot, lambda: screen.notifications.unseen == 1, timeout=10)
+        (note,) = screen.notifications.items
+        assert note.title == "⏰ Disks" and note.severity == "information"
+        assert note.detail == "All 3 disks are healthy. sda: 41% used"
+        await wait_until(pilot, lambda: "↳" in row_text(pane))
+        # The third line of the row, cut to the sidebar's width.
+        assert row_text(pane).splitlines()[2].strip().startswith("↳ All 3 disks are healthy.")
+
+        # F9 lists it; Enter on it opens the whole output.
+        from hermes_tui.screens.notifications import NotificationsScreen
+
+        screen.query_one(PromptInput).focus()
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: isinstance(app.screen, NotificationsScreen))
+        assert "Disks" in str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CronOutputScreen))
+        assert "sda: 41% used" in app.screen.text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CronOutputScreen))
+
+        # A failed run: an error entry as before, and the old answer is no longer shown.
+        fake_openai.enqueue(ScriptedReply(status=400, error_message="model overloaded today"))
+        await app.gateway.cron.run_now(job_id)
+        await wait_until(pilot, lambda: len(screen.notifications.items) == 2, timeout=10)
+        failed = screen.notifications.items[0]
+        assert failed.severity == "error" and "Disks: error" in failed.title
+        assert "model overloaded today" in failed.detail
+        await wait_until(pilot, lambda: "· error" in row_text(pane))
+        assert "↳" not in row_text(pane)
+
+        # Nothing worth reporting: no entry, no line.
+        fake_openai.enqueue(ScriptedReply(text="[SILENT]"))
+        await app.gateway.cron.run_now(job_id)
+        await wait_until(pilot, lambda: "· ok" in row_text(pane), timeout=10)
+        await pilot.pause()
+        assert len(screen.notifications.items) == 2 and "↳" not in row_text(pane)
+
+        fake_openai.enqueue(ScriptedReply(text="Disk sdb is 97% full!"))
+        await app.gateway.cron.run_now(job_id)
+        await wait_until(pilot, lambda: len(screen.notifications.items) == 3, timeout=10)
+
+    # Started again on the same home: the last answer is read back from its output file.
+    app = HermesApp(config, discover_servers=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        pane = app.main_screen.query_one(CronPane)
+        await wait_until(pilot, lambda: bool(pane.jobs) and "↳" in row_text(pane))
+        assert row_text(pane).splitlines()[2].strip().startswith("↳ Disk sdb is 97%")
+        assert not app.main_screen.notifications.items  # no run happened in this app
+
+
+def test_cron_pane_snapshot_with_an_answer_delivered_here(snap_compare, hermes_home):
+    from hermes_cron.runner import write_output
+    from hermes_cron.ticker import RunOutcome
+
+    config = make_config(hermes_home, HERMES_TIMEZONE="UTC")
+    clock = ManualClock(T0)
+    app = CronPaneApp(config, clock)
+
+    async def run_before(pilot) -> None:
+        service = await app.setup()
+        cron = service.store
+        now = clock.now()
+        parsed = parse_schedule("every 1d", tz="UTC", now=now)
+        job = await cron.add(name="Morning news", prompt="news", schedule=parsed, now=now)
+        claim = await cron.claim_now(job.id, now, owner="x", lease_s=60)
+        answer = "Three things today: the release is out, CI is green, and it rains."
+        path = write_output(
+            config.paths.cron_output_dir / job.id,
+            now,
+            job,
+            "news",
+            RunOutcome("ok", text=answer),
+            "manual",
+        )
+        await cron.finish_run(
+            job.id,
+            claim.run.id,
+            owner="x",
+            now=now,
+            status="ok",
+            delivery_status="local",
+            output_path=str(path),
+        )
+        clock.advance(timedelta(minutes=5))
+        pane = app.query_one(CronPane)
+        pane.attach(service)
+        await wait_until(pilot, lambda: bool(pane.jobs) and "↳" in row_text(pane))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(36, 8), run_before=run_before)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from hermes_gateway.config import load_config
 from hermes_gateway.paths import HermesPaths
@@ -59,10 +60,20 @@ def threaded_model():
 
 async def _steady(app: HermesApp, pilot) -> None:
     app.query_one(PromptInput).cursor_blink = False
+    for field in app.screen.query(Input):  # the first-run form's and the sessions filter
+        field.cursor_blink = False
     await pilot.pause()
 
 
-def test_first_run_without_a_model(snap_compare, hermes_home):
+@pytest.mark.parametrize(
+    ("size", "theme"),
+    [((80, 24), "textual-dark"), ((120, 40), "textual-dark"), ((80, 24), "textual-light")],
+    ids=["80x24", "120x40", "80x24-light"],
+)
+def test_first_run_form(snap_compare, hermes_home, size, theme):
+    """The first-run form with a server found on this machine (given, not probed)."""
+    from hermes_gateway.discovery import FoundServer
+
     config = load_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
     config.paths = _ShownPaths(hermes_home)  # loaded from the real home, displayed as fixed
     app = HermesApp(quiet(config), discover_servers=False)
@@ -70,9 +81,32 @@ def test_first_run_without_a_model(snap_compare, hermes_home):
     async def run_before(pilot) -> None:
         await ready(app, pilot)
         await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
+        panel = app.main_screen.query_one("#first-run")
+        found = FoundServer("Ollama", "http://127.0.0.1:11434/v1", ("llama3.1:8b",))
+        await panel.show_servers([found])
+        app.theme = theme
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_first_run_form_error(snap_compare, hermes_home):
+    """A field the form refuses: the message names it and the field is marked."""
+    config = load_config(HermesPaths(hermes_home), {"HERMES_HOME": str(hermes_home)})
+    config.paths = _ShownPaths(hermes_home)
+    app = HermesApp(quiet(config), discover_servers=False)
+
+    async def run_before(pilot) -> None:
+        await ready(app, pilot)
+        await wait_until(pilot, lambda: bool(app.main_screen.query("#first-run")))
+        panel = app.main_screen.query_one("#first-run")
+        await panel.show_servers([])
+        panel.fill("localhost:11434")
+        panel.test(save=True)  # what Save does, without the button's press flash
+        await wait_until(pilot, lambda: panel.query_one("#setup-status").has_class("-error"))
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_conversation_with_a_tool_running(snap_compare, hermes_home, threaded_model):

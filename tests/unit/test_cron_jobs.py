@@ -10,7 +10,7 @@ import pytest
 
 from hermes_cron.commands import format_job, parse_add_args
 from hermes_cron.jobs import CronError, CronStore
-from hermes_cron.runner import prune_outputs, write_output
+from hermes_cron.runner import prune_outputs, read_answer, write_output
 from hermes_cron.schedules import parse_schedule
 from hermes_cron.settings import CronSettings
 from hermes_cron.ticker import RunOutcome
@@ -91,6 +91,18 @@ async def test_pause_resume_skips_the_paused_time(cron):
 
 def _outcome(text: str = "answer") -> RunOutcome:
     return RunOutcome("ok", text=text)
+
+
+async def test_the_answer_is_read_back_from_an_output_file(cron, tmp_path):
+    """The Cron pane shows a local run's answer after a restart from its file."""
+    job = await _add(cron, "every 1h", "hourly")
+    folder = tmp_path / "out" / job.id
+    plain = write_output(folder, T0, job, "p", _outcome("# Report\nall good"), "schedule")
+    tricky = write_output(folder, T0, job, "p", _outcome("a\n\n---\n\nb"), "manual")
+    assert read_answer(plain) == "# Report\nall good"
+    assert read_answer(tricky) == "a\n\n---\n\nb"  # a rule inside the answer is kept
+    (folder / "notes.md").write_text("someone's file\n---\n\nnot ours")
+    assert read_answer(folder / "notes.md") is None and read_answer(folder / "gone.md") is None
 
 
 async def test_output_files_are_written_never_overwritten_and_pruned(cron, tmp_path):
