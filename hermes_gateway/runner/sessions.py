@@ -9,14 +9,24 @@ is how the control room learns about sessions (it never reads this registry).
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hermes_gateway import events as ev
+from hermes_gateway import session_reset as sr
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.store import SessionRecord, SessionStore
+
+log = logging.getLogger(__name__)
+
+NOTICE_KV = "session_reset_notice:"
+"""kv key prefix: a reset the chat was not told about yet (the watcher reset it while nobody
+was writing); told at the chat's next contact, even after a restart."""
 
 __all__ = ["SessionRegistry", "SessionRuntime"]
 
@@ -47,6 +57,12 @@ class SessionRuntime:
     stop_reason: str | None = None
     """Why the running turn was interrupted: ``shutdown`` (resumed at the next start),
     ``superseded`` (a follow-up in interrupt mode: no "(interrupted)" note), None (a person)."""
+    last_active: float = 0.0
+    """When a message was last stored in this session (the reset policy's clock)."""
+    reset_notice: str | None = None
+    """The chat's session expired and the chat was not told yet: what to tell it."""
+    context_tokens: int = 0
+    """The prompt size of the last model call as the server counted it (0: unknown)."""
 
     @property
     def busy(self) -> bool:
@@ -79,32 +95,149 @@ class SessionRegistry:
         self.paused: set[str] = set()
         """Chats where the operator answers by hand: messages are stored, not answered."""
         self._locks: dict[str, asyncio.Lock] = {}
+        self.clock: Callable[[], float] = time.time
+        """Wall clock of the reset policies (tests move it)."""
+        self.zone = sr.zone_of(config)
 
     def get(self, key: str) -> SessionRuntime | None:
         return self.sessions.get(key)
 
     async def runtime(self, source: SessionSource) -> SessionRuntime:
-        """The live session for a chat, creating the stored session on first contact."""
+        """The live session for a chat, creating the stored session on first contact.
+
+        An expired session (see :mod:`hermes_gateway.session_reset`) is replaced first, under
+        the chat's lock: a message racing the reset waits for it and lands in the new session.
+        """
         key = source.session_key
         rt = self.sessions.get(key)
-        if rt is not None:
+        if rt is not None and self.expired(rt) is None:
             self._touch(key, rt)
             return rt
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._lock(key):
             rt = self.sessions.get(key)
-            if rt is not None:
-                return rt
-            record = await self.store.get_active_session(key)
-            reason = "resumed"
-            if record is None:
-                record = await self.create_record(source)
-                reason = "started"
-            rt = SessionRuntime(key=key, source=source, record=record)
-            self.sessions[key] = rt
-            self._evict()
-            self.publish(rt, reason)
+            if rt is None:
+                record = await self.store.get_active_session(key)
+                reason = "resumed"
+                if record is None:
+                    record = await self.create_record(source)
+                    reason = "started"
+                rt = SessionRuntime(
+                    key=key, source=source, record=record, last_active=record.updated_at
+                )
+                self.sessions[key] = rt
+                self._evict()
+                self.publish(rt, reason)
+                told = await self.store.kv_get(NOTICE_KV + key)
+                if told is not None:
+                    rt.reset_notice = str(json.loads(told).get("text", ""))
+                    await self.store.kv_delete(NOTICE_KV + key)
+            await self._expire_if_due(rt)
+            self._touch(key, rt)
             return rt
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def policy(self, source: SessionSource) -> sr.ResetPolicy:
+        return sr.policy_for(self.config, source.platform, source.chat_type)
+
+    def expired(self, rt: SessionRuntime) -> sr.ResetReason | None:
+        """Why the chat's session has expired now, or None (also while it is at work, and
+        when it holds nothing to clear)."""
+        if rt.busy or rt.pending or rt.resume:
+            return None
+        if not (rt.record.message_count or rt.history):
+            return None
+        return sr.expiry(rt.last_active, self.policy(rt.source), self.clock(), self.zone)
+
+    async def _expire_if_due(self, rt: SessionRuntime) -> bool:
+        """Reset ``rt`` if it expired (the caller holds its lock)."""
+        reason = self.expired(rt)
+        if reason is None:
+            return False
+        policy = self.policy(rt.source)
+        old = rt.record
+        rt.record = await self.create_record(rt.source)
+        rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
+        rt.title_asked, rt.context_tokens, rt.last_active = False, 0, rt.record.updated_at
+        text = reset_text(policy, reason)
+        if policy.notifies(rt.source.platform):
+            rt.reset_notice = text
+        log.info("%s: session expired (%s), %s -> %s", rt.key, reason, old.id, rt.record.id)
+        self.publish(rt, "reset", expired=reason, previous_id=old.id)
+        self.bus.publish(ev.Notice(text=text, session_key=rt.key))
+        return True
+
+    async def expire_due(self) -> int:
+        """Reset every expired session, live or only stored (the watcher's pass); how many.
+
+        Only sessions that may have expired are read (last active before the loosest
+        policy's cutoff); each is checked again under its chat's lock.
+        """
+        now = self.clock()
+        done = 0
+        for key, rt in list(self.sessions.items()):
+            if self.expired(rt) is not None:
+                async with self._lock(key):
+                    if self.sessions.get(key) is rt and await self._expire_if_due(rt):
+                        done += 1
+        cutoffs = [sr.cutoff(p, now, self.zone) for p in self._policies()]
+        latest = max((c for c in cutoffs if c is not None), default=None)
+        if latest is None:
+            return done
+        for record in await self.store.stale_active_sessions(latest):
+            if record.session_key in self.sessions:
+                continue
+            done += await self._expire_stored(record)
+        return done
+
+    def _policies(self) -> list[sr.ResetPolicy]:
+        base = sr.policy_for(self.config, "", "")
+        names = [(p, "") for p in self.config.reset_by_platform]
+        names += [("", t) for t in self.config.reset_by_type]
+        return [base, *(sr.policy_for(self.config, p, t) for p, t in names)]
+
+    async def _expire_stored(self, record: SessionRecord) -> int:
+        """Reset a chat that is not live: a new stored session, the reason kept for its next
+        contact."""
+        policy = sr.policy_for(self.config, record.platform, record.chat_type)
+        reason = sr.expiry(record.updated_at, policy, self.clock(), self.zone)
+        if reason is None or not record.message_count:
+            return 0
+        key = record.session_key
+        async with self._lock(key):
+            if key in self.sessions:
+                return 0  # it came alive meanwhile: its next contact checks it
+            current = await self.store.get_active_session(key)
+            if current is None or current.id != record.id:
+                return 0
+            fresh = await self.store.create_session(
+                key,
+                platform=record.platform,
+                chat_type=record.chat_type,
+                chat_id=record.chat_id,
+                thread_id=record.thread_id,
+                user_id=record.user_id,
+                display_name=record.display_name,
+            )
+            text = reset_text(policy, reason)
+            if policy.notifies(record.platform):
+                await self.store.kv_set(NOTICE_KV + key, json.dumps({"text": text}))
+        self.bus.publish(
+            ev.SessionChanged(
+                session_key=key,
+                session_id=fresh.id,
+                reason="reset",
+                platform=record.platform,
+                display_name=record.display_name,
+                paused=key in self.paused,
+                model=self.config.model.name,
+                expired=reason,
+                previous_id=record.id,
+            )
+        )
+        self.bus.publish(ev.Notice(text=text, session_key=key))
+        return 1
 
     def _touch(self, key: str, rt: SessionRuntime) -> None:
         if next(reversed(self.sessions)) != key:
@@ -120,7 +253,7 @@ class SessionRegistry:
             if excess <= 0:
                 break
             rt = self.sessions[key]
-            if rt.busy or rt.pending or rt.resume or key in self.paused:
+            if rt.busy or rt.pending or rt.resume or key in self.paused or rt.reset_notice:
                 continue
             if rt.model_name or rt.personality is not None:  # choices made in this chat
                 continue
@@ -152,7 +285,14 @@ class SessionRegistry:
             display_name=source.display_name,
         )
 
-    def publish(self, rt: SessionRuntime, reason: str) -> None:
+    def publish(
+        self,
+        rt: SessionRuntime,
+        reason: str,
+        *,
+        expired: str | None = None,
+        previous_id: str | None = None,
+    ) -> None:
         self.bus.publish(
             ev.SessionChanged(
                 session_key=rt.key,
@@ -163,6 +303,8 @@ class SessionRegistry:
                 display_name=rt.source.display_name,
                 paused=rt.key in self.paused,
                 model=self.model_for(rt).name,
+                expired=expired,
+                previous_id=previous_id,
             )
         )
 
@@ -170,9 +312,11 @@ class SessionRegistry:
         """Start a fresh session for this chat (the old one stays searchable)."""
         rt = await self.runtime(source)
         self.interrupt(rt.key, drop_pending=True)
-        rt.record = await self.create_record(source)
-        rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
-        rt.title_asked = False
+        async with self._lock(rt.key):
+            rt.record = await self.create_record(source)
+            rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
+            rt.title_asked, rt.context_tokens, rt.reset_notice = False, 0, None
+            rt.last_active = rt.record.updated_at
         self.publish(rt, "reset")
         return rt.record
 
@@ -182,6 +326,7 @@ class SessionRegistry:
         self.interrupt(rt.key, drop_pending=True)
         rt.record = await self.store.activate_session(record.id)
         rt.history, rt.system_prompt = None, None
+        rt.last_active, rt.context_tokens = self.clock(), 0
         self.publish(rt, "resumed")
 
     def interrupt(self, session_key: str, *, drop_pending: bool = True) -> bool:
@@ -227,6 +372,10 @@ class SessionRegistry:
             rt.history = [m.to_openai() for m in stored]
         return rt.history
 
+    def touched(self, rt: SessionRuntime) -> None:
+        """A message was stored in the session: its reset clock starts again."""
+        rt.last_active = self.clock()
+
     def model_for(self, rt: SessionRuntime) -> ModelConfig:
         base = self.config.model
         if rt.model_name and rt.model_name != base.name:
@@ -245,3 +394,11 @@ class SessionRegistry:
             parts.append(f"You are talking with {src.display_name} via {where}.")
             rt.system_prompt = "\n\n".join(p.strip() for p in parts if p.strip())
         return rt.system_prompt
+
+
+def reset_text(policy: sr.ResetPolicy, reason: sr.ResetReason) -> str:
+    """What the chat is told when its session expired."""
+    return (
+        f"◐ New session: the previous one ended ({policy.describe(reason)}). "
+        "It is kept: /resume goes back to it. (config.yaml: session_reset)"
+    )

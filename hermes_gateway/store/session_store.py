@@ -129,6 +129,12 @@ FROM sessions s
 """
 _SQL_GET_SESSION = _SESSION_SELECT + " WHERE s.id = ?"
 _SQL_GET_ACTIVE = _SESSION_SELECT + " WHERE s.session_key = ? AND s.ended_at IS NULL"
+_SQL_STALE_ACTIVE = (
+    _SESSION_SELECT
+    + " WHERE s.ended_at IS NULL AND s.updated_at < ?"
+    " AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)"
+    " ORDER BY s.updated_at LIMIT ?"
+)
 _SQL_FIND_TITLE = _SESSION_SELECT + " WHERE s.title_fold = ?"
 _SQL_FIND_TITLE_PREFIX = (
     _SESSION_SELECT + " WHERE s.title_fold IS NOT NULL AND substr(s.title_fold, 1, ?) = ? LIMIT 2"
@@ -749,6 +755,13 @@ class SessionStore:
         sql = _SQL_LIST[(platform is not None, not include_ended)]
         params: tuple[Any, ...] = (limit,) if platform is None else (platform, limit)
         rows = await self._db.run(_fetch_all, sql, params)
+        return [_session_from_row(r) for r in rows]
+
+    async def stale_active_sessions(
+        self, before: float, *, limit: int = 500
+    ) -> list[SessionRecord]:
+        """Active sessions last updated before ``before``, oldest first (reset candidates)."""
+        rows = await self._db.run(_fetch_all, _SQL_STALE_ACTIVE, (before, limit))
         return [_session_from_row(r) for r in rows]
 
     async def sessions_of(self, session_key: str, *, limit: int = 200) -> list[SessionRecord]:

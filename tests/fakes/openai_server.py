@@ -227,6 +227,19 @@ def _rough_tokens(chars: int) -> int:
     return max(1, chars // 4)
 
 
+def prompt_tokens_of(body: dict[str, Any]) -> int:
+    """The prompt's size as this server counts it: text / 4, tool calls' arguments included,
+    plus a few tokens per message (the chat template's framing, as real servers count it)."""
+    chars = 0
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    for m in messages:
+        chars += len(_message_text(m.get("content")))
+        for call in m.get("tool_calls") or []:
+            if isinstance(call, dict):
+                chars += len(json.dumps(call.get("function") or {}))
+    return _rough_tokens(chars) + 4 * len(messages)
+
+
 def _sse(payload: dict[str, Any] | str) -> bytes:
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     return f"data: {data}\n\n".encode()
@@ -250,14 +263,9 @@ class _Completion:
             for call in reply.tool_calls
         ]
         self.finish_reason = reply.finish_reason or ("tool_calls" if self.calls else "stop")
-        prompt_chars = sum(
-            len(_message_text(m.get("content")))
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        )
         completion_chars = len(reply.text) + sum(len(a) for _, _, a in self.calls)
         prompt = (
-            reply.prompt_tokens if reply.prompt_tokens is not None else _rough_tokens(prompt_chars)
+            reply.prompt_tokens if reply.prompt_tokens is not None else prompt_tokens_of(body)
         )
         completion = (
             reply.completion_tokens
@@ -407,6 +415,12 @@ class FakeOpenAI:
         self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self.context_length: int | None = None
+        """When set: the model's window. ``/v1/models`` reports it (``context_length``, as
+        vLLM's ``max_model_len`` and OpenRouter do) and a prompt over it gets OpenAI's 400
+        ``context_length_exceeded``."""
+        self.overflows = 0
+        """Requests refused for their size."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -743,6 +757,8 @@ class FakeOpenAI:
         else:
             self.requests.append(body)
             self._notify()
+            if (refused := self._too_long(body)) is not None:
+                return refused
             reply = self._next_reply(body)
         if reply.status != 200:
             if await self._pause(reply.first_token_delay + reply.delay):
@@ -825,9 +841,34 @@ class FakeOpenAI:
             return self._error(404, f"The model '{model}' does not exist", param="model")
         return web.json_response(self._model(model), headers=self._headers())
 
-    @staticmethod
-    def _model(model: str) -> dict[str, Any]:
-        return {"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"}
+    def _model(self, model: str) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "id": model,
+            "object": "model",
+            "created": 1700000000,
+            "owned_by": "fake",
+        }
+        if self.context_length is not None:
+            info["context_length"] = info["max_model_len"] = self.context_length
+        return info
+
+    def _too_long(self, body: dict[str, Any]) -> web.Response | None:
+        """OpenAI's answer to a prompt longer than the window (counted as the usage is)."""
+        if self.context_length is None:
+            return None
+        tokens = prompt_tokens_of(body)
+        wanted = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        if tokens + int(wanted) <= self.context_length:
+            return None
+        self.overflows += 1
+        return self._error(
+            400,
+            f"This model's maximum context length is {self.context_length} tokens. However, "
+            f"your messages resulted in {tokens} tokens. Please reduce the length of the "
+            "messages.",
+            param="messages",
+            code="context_length_exceeded",
+        )
 
     async def _control_enqueue(self, request: web.Request) -> web.Response:
         try:
