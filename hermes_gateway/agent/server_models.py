@@ -14,7 +14,7 @@ import time
 from hermes_gateway.config import ModelConfig
 from hermes_gateway.redact import redact_url
 
-__all__ = ["listed_models"]
+__all__ = ["listed_models", "served_context_length"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,16 @@ TTL = 60.0
 FAILURE_TTL = 5.0
 
 _cache: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = {}
+_windows: dict[tuple[str, str], int] = {}
+"""(base_url, model id) -> context window, for servers whose listing says it."""
+WINDOW_KEYS = ("context_length", "max_model_len", "context_window", "max_context_length")
+"""Where servers put a model's window in ``/v1/models`` (OpenRouter, vLLM, others)."""
+
+
+async def served_context_length(model: ModelConfig) -> int | None:
+    """The model's context window as its server lists it, or None if it does not say."""
+    await listed_models(model)
+    return _windows.get((model.base_url, model.name))
 
 
 async def listed_models(
@@ -53,6 +63,11 @@ async def _fetch(model: ModelConfig, timeout: float) -> tuple[str, ...] | None:
             log.info("model list at %s: HTTP %s", redact_url(url), response.status_code)
             return None
         data = response.json().get("data", [])
+        for entry in data:
+            if isinstance(entry, dict) and entry.get("id"):
+                window = next((entry[k] for k in WINDOW_KEYS if k in entry), None)
+                if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+                    _windows[(model.base_url, str(entry["id"]))] = window
         return tuple(str(m["id"]) for m in data if isinstance(m, dict) and m.get("id"))
     except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
         log.info("model list at %s unavailable: %s", redact_url(url), type(exc).__name__)

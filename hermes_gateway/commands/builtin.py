@@ -114,9 +114,27 @@ def build_registry() -> CommandRegistry:
         rt = await ctx.host.runtime(ctx.source)
         prompt, completion = await ctx.host.store.usage_totals(rt.record.id)
         last_p, last_c = rt.last_turn
+        used, window = await ctx.host.context_use(rt)
         return CommandResult(
             f"This session: {prompt:,} prompt + {completion:,} completion = "
-            f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}."
+            f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}. "
+            f"Context: ~{used:,} of {window:,} tokens ({context_share(used, window)})."
+        )
+
+    @reg.command(
+        "compress", "Fold older turns into a summary to free context", category="Control"
+    )
+    async def _compress(ctx: CommandContext) -> CommandResult:
+        rt = await ctx.host.runtime(ctx.source)
+        if rt.busy:
+            return CommandResult("Still answering; /stop first.", ok=False)
+        done = await ctx.host.compress_session(rt)
+        if done.error:
+            return CommandResult(f"Not compressed: {done.error}. History kept.", ok=False)
+        return CommandResult(
+            f"Compressed {done.messages} messages into a summary: ~{done.tokens_before:,} -> "
+            f"~{done.tokens_after:,} tokens (saved ~{done.saved:,}). The originals stay in the "
+            "history and search."
         )
 
     @reg.command("title", "Show or set this session's title", args_hint="[name]")
@@ -253,3 +271,11 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
             f"{ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
         )
     return CommandResult("\n".join(lines))
+
+
+def context_share(used: int, window: int) -> str:
+    """``42% of 128k``: how full a model's window is."""
+    if window <= 0:
+        return "window unknown"
+    size = f"{window // 1000}k" if window >= 1000 else str(window)
+    return f"{round(100 * used / window)}% of {size}"

@@ -17,6 +17,7 @@ from hermes_gateway.store import SessionRecord, StoredMessage
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnOptions, TurnResult
     from hermes_gateway.runner.sessions import SessionRegistry
+    from hermes_gateway.runner.context import ContextKeeper
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
 
@@ -29,6 +30,7 @@ class _Core(Protocol):
     registry: SessionRegistry
     supervisor: PlatformSupervisor
     store: SessionStore
+    context: ContextKeeper
 
     @property
     def stopping(self) -> bool: ...
@@ -136,7 +138,10 @@ class RequestTurns:
             messages = [*_unanswered(context, messages), *messages]
             if messages:
                 await runner.store.append_messages(rt.record.id, messages)
+                runner.registry.touched(rt)
                 context.extend(m.to_openai() for m in messages)
+            if history is None:
+                context = await runner.context.fit(rt)  # compressed first if it would overflow
             user = next((m for m in reversed(messages) if m.role == "user"), None)
             runner.supervisor.received(rt.source.platform)
             runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)

@@ -18,6 +18,7 @@ from typing import Any
 
 from hermes_gateway import events as ev
 from hermes_gateway import session_reset as sr
+from hermes_gateway.agent.context import active_context
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.store import SessionRecord, SessionStore
@@ -369,7 +370,7 @@ class SessionRegistry:
         """The session's messages in the model's format, loaded once and then kept."""
         if rt.history is None:
             stored = await self.store.get_messages(rt.record.id)
-            rt.history = [m.to_openai() for m in stored]
+            rt.history = active_context(stored)  # after the latest summary, if any
         return rt.history
 
     def touched(self, rt: SessionRuntime) -> None:
