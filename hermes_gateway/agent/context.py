@@ -23,6 +23,7 @@ __all__ = [
     "SUMMARY_PREFIX",
     "Plan",
     "active_context",
+    "context_share",
     "effective_threshold",
     "estimate_tokens",
     "plan_compression",
@@ -135,3 +136,11 @@ def plan_compression(
     if cut <= 0:
         return None  # no user message to cut before, or the whole context is the tail
     return Plan(previous=previous, head=rest[:cut], tail=rest[cut:])
+
+
+def context_share(used: int, window: int) -> str:
+    """``42% of 128k``: how full a model's window is."""
+    if window <= 0:
+        return "window unknown"
+    size = f"{window // 1000}k" if window >= 1000 else str(window)
+    return f"{round(100 * used / window)}% of {size}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from hermes_gateway.agent.context import context_share
 from hermes_gateway.agent.server_models import listed_models
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
@@ -272,10 +273,3 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
         )
     return CommandResult("\n".join(lines))
 
-
-def context_share(used: int, window: int) -> str:
-    """``42% of 128k``: how full a model's window is."""
-    if window <= 0:
-        return "window unknown"
-    size = f"{window // 1000}k" if window >= 1000 else str(window)
-    return f"{round(100 * used / window)}% of {size}"

@@ -206,6 +206,13 @@ def title_reply(body: dict[str, Any]) -> ScriptedReply:
     return ScriptedReply(text=" ".join(words).capitalize() or "Conversation")
 
 
+def summary_reply(body: dict[str, Any]) -> ScriptedReply:
+    """A short summary naming how much it covers (a real model's would be prose)."""
+    messages = body.get("messages") or []
+    text = _message_text(messages[-1].get("content")) if messages else ""
+    return ScriptedReply(text=f"Summary of {text.count('[user]')} user turns: {text[:120]}")
+
+
 def error_envelope(
     status: int, message: str = "", *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
@@ -400,6 +407,9 @@ class FakeOpenAI:
         self.title_requests: list[dict[str, Any]] = []
         """Session-title requests (header ``X-Hermes-Purpose: title``), kept apart."""
         self.titler: Callable[[dict[str, Any]], ScriptedReply] = title_reply
+        self.compression_requests: list[dict[str, Any]] = []
+        """Summary requests (header ``X-Hermes-Purpose: compression``), kept apart."""
+        self.summarizer: Callable[[dict[str, Any]], ScriptedReply] = summary_reply
         self.active_streams = 0
         self.disconnects = 0
         self.held = 0
@@ -754,6 +764,12 @@ class FakeOpenAI:
             self.title_requests.append(body)
             self._notify()
             reply = self.titler(body)
+        elif request.headers.get("X-Hermes-Purpose") == "compression":
+            self.compression_requests.append(body)
+            self._notify()
+            if (refused := self._too_long(body)) is not None:
+                return refused
+            reply = self.summarizer(body)
         else:
             self.requests.append(body)
             self._notify()
