@@ -330,9 +330,7 @@ class SessionResetConfig:
     """Minutes of silence before an idle reset (SESSION_IDLE_MINUTES)."""
     notify: bool = True
     """Tell the chat when its session was reset."""
-    notify_exclude_platforms: list[str] = field(
-        default_factory=lambda: ["api_server", "webhook"]
-    )
+    notify_exclude_platforms: list[str] = field(default_factory=lambda: ["api_server", "webhook"])
     """Platforms never told (Hermes' default: the HTTP ones, whose clients are programs)."""
 
 

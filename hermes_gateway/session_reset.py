@@ -120,9 +120,7 @@ def expiry(last_active: float, policy: ResetPolicy, now: float, zone: tzinfo) ->
         return None
     if policy.mode in ("idle", "both") and now - last_active > policy.idle_minutes * 60:
         return "idle"
-    if policy.mode in ("daily", "both") and last_active < last_boundary(
-        now, policy.at_hour, zone
-    ):
+    if policy.mode in ("daily", "both") and last_active < last_boundary(now, policy.at_hour, zone):
         return "daily"
     return None
 

@@ -122,9 +122,7 @@ def build_registry() -> CommandRegistry:
             f"Context: ~{used:,} of {window:,} tokens ({context_share(used, window)})."
         )
 
-    @reg.command(
-        "compress", "Fold older turns into a summary to free context", category="Control"
-    )
+    @reg.command("compress", "Fold older turns into a summary to free context", category="Control")
     async def _compress(ctx: CommandContext) -> CommandResult:
         rt = await ctx.host.runtime(ctx.source)
         if rt.busy:
@@ -272,4 +270,3 @@ async def _list_sessions(ctx: CommandContext, *, only_this_chat: bool) -> Comman
             f"{ago(now - r.updated_at)} — {_clip(r.last_preview, 50)}"
         )
     return CommandResult("\n".join(lines))
-

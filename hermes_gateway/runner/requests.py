@@ -16,8 +16,8 @@ from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnOptions, TurnResult
-    from hermes_gateway.runner.sessions import SessionRegistry
     from hermes_gateway.runner.context import ContextKeeper
+    from hermes_gateway.runner.sessions import SessionRegistry
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
 

@@ -130,8 +130,7 @@ FROM sessions s
 _SQL_GET_SESSION = _SESSION_SELECT + " WHERE s.id = ?"
 _SQL_GET_ACTIVE = _SESSION_SELECT + " WHERE s.session_key = ? AND s.ended_at IS NULL"
 _SQL_STALE_ACTIVE = (
-    _SESSION_SELECT
-    + " WHERE s.ended_at IS NULL AND s.updated_at < ?"
+    _SESSION_SELECT + " WHERE s.ended_at IS NULL AND s.updated_at < ?"
     " AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)"
     " ORDER BY s.updated_at LIMIT ?"
 )

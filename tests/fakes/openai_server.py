@@ -271,9 +271,7 @@ class _Completion:
         ]
         self.finish_reason = reply.finish_reason or ("tool_calls" if self.calls else "stop")
         completion_chars = len(reply.text) + sum(len(a) for _, _, a in self.calls)
-        prompt = (
-            reply.prompt_tokens if reply.prompt_tokens is not None else prompt_tokens_of(body)
-        )
+        prompt = reply.prompt_tokens if reply.prompt_tokens is not None else prompt_tokens_of(body)
         completion = (
             reply.completion_tokens
             if reply.completion_tokens is not None
