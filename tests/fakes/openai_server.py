@@ -235,8 +235,9 @@ def _rough_tokens(chars: int) -> int:
 
 
 def prompt_tokens_of(body: dict[str, Any]) -> int:
-    """The prompt's size as this server counts it: text / 4, tool calls' arguments included,
-    plus a few tokens per message (the chat template's framing, as real servers count it)."""
+    """The prompt's size as the window check counts it: text / 4, tool calls included, plus
+    a few tokens per message (a chat template's framing, as real servers count it). Reported
+    usage stays the plain text / 4 that older tests expect."""
     chars = 0
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     for m in messages:
@@ -270,8 +271,15 @@ class _Completion:
             for call in reply.tool_calls
         ]
         self.finish_reason = reply.finish_reason or ("tool_calls" if self.calls else "stop")
+        prompt_chars = sum(
+            len(_message_text(m.get("content")))
+            for m in body.get("messages") or []
+            if isinstance(m, dict)
+        )
         completion_chars = len(reply.text) + sum(len(a) for _, _, a in self.calls)
-        prompt = reply.prompt_tokens if reply.prompt_tokens is not None else prompt_tokens_of(body)
+        prompt = (
+            reply.prompt_tokens if reply.prompt_tokens is not None else _rough_tokens(prompt_chars)
+        )
         completion = (
             reply.completion_tokens
             if reply.completion_tokens is not None
