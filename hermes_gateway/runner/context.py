@@ -31,6 +31,9 @@ __all__ = ["COMPRESSION_HEADER", "Compressed", "ContextKeeper"]
 log = logging.getLogger(__name__)
 
 COMPRESSION_HEADER = {"X-Hermes-Purpose": "compression"}
+RETRY_AFTER_TURNS = 3
+"""Turns that pass without a new attempt after a summary failed (a model that times out
+would otherwise cost every turn its timeout)."""
 
 _INSTRUCTION = (
     "You compress a conversation so it can continue in less room. Write a faithful summary "
@@ -89,11 +92,19 @@ class ContextKeeper:
         limit = cx.effective_threshold(settings.threshold, window) * window
         if self.measure(rt, history) <= limit:
             return history
-        await self.compress(rt)
+        if rt.compress_skip > 0:  # failed lately: let a few turns pass before trying again
+            rt.compress_skip -= 1
+            return history
+        if (await self.compress(rt, on_demand=False)).error:
+            rt.compress_skip = RETRY_AFTER_TURNS
         return await registry.history(rt)
 
-    async def compress(self, rt: SessionRuntime) -> Compressed:
-        """Fold the older turns of ``rt`` into a stored summary (``/compress``, or ``fit``)."""
+    async def compress(self, rt: SessionRuntime, *, on_demand: bool = True) -> Compressed:
+        """Fold the older turns of ``rt`` into a stored summary (``/compress``, or ``fit``).
+
+        On demand, everything but the last ``protect_last_n`` messages is folded; before an
+        overflow, the tail also keeps ``target_ratio`` of the threshold's worth of tokens.
+        """
         registry = self._runner.registry
         store = self._runner.store
         model = registry.model_for(rt)
@@ -105,7 +116,7 @@ class ContextKeeper:
         trigger = cx.effective_threshold(settings.threshold, window) * window
         plan = cx.plan_compression(
             stored,
-            tail_tokens=int(settings.target_ratio * trigger),
+            tail_tokens=0 if on_demand else int(settings.target_ratio * trigger),
             protect_last_n=settings.protect_last_n,
             tail_cap=int(trigger * 0.5),
         )

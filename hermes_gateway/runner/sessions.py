@@ -62,6 +62,8 @@ class SessionRuntime:
     """When a message was last stored in this session (the reset policy's clock)."""
     reset_notice: str | None = None
     """The chat's session expired and the chat was not told yet: what to tell it."""
+    compress_skip: int = 0
+    """Turns left before compression is tried again after it failed."""
     context_tokens: int = 0
     """The prompt size of the last model call as the server counted it (0: unknown)."""
 
