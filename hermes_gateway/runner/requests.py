@@ -99,7 +99,8 @@ class RequestTurns:
             rt = SessionRuntime(key=source.session_key, source=source, record=record, history=[])
             sessions.adopt(rt, "started")
         else:
-            rt = await sessions.runtime(source)
+            rt = await sessions.runtime(source)  # an expired session is replaced here too
+            rt.reset_notice = None  # a program's request: the bus has told the app
         while rt.task is not None and not rt.task.done():
             await asyncio.wait({rt.task})
         if model_name:

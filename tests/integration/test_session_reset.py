@@ -278,3 +278,41 @@ async def test_telegram_is_told_in_the_chat(
         assert [e.platform for e in resets] == ["telegram", "telegram"]
     finally:
         await h.stop()
+
+
+async def test_an_api_session_expires_like_a_chat(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A client continuing a stored session (X-Hermes-Session-Id) after its window gets a
+    fresh one; API clients are never sent a notice (Hermes' notify_exclude_platforms)."""
+    from tests.integration.api_harness import start_api
+
+    def configure(config: Config) -> None:
+        config.session_reset.mode = "idle"
+        config.session_reset.idle_minutes = IDLE // 60
+
+    h = await start_api(hermes_home, fake_openai, configure=configure)
+    try:
+        assert h.gw.runner is not None
+        clock = Clock()
+        h.gw.runner.registry.clock = clock
+        client = h.client()
+        headers = {"X-Hermes-Session-Id": "s-1"}
+        ask = [{"role": "user", "content": "first"}]
+        await client.chat.completions.create(
+            model="hermes-agent", messages=ask, extra_headers=headers
+        )
+        source = h.adapter.source_for("s-1")
+        first = await h.gw.store.get_active_session(source.session_key)
+        clock.offset = IDLE + 1
+        ask = [{"role": "user", "content": "second"}]
+        await client.chat.completions.create(
+            model="hermes-agent", messages=ask, extra_headers=headers
+        )
+        second = await h.gw.store.get_active_session(source.session_key)
+        assert first is not None and second is not None and second.id != first.id
+        sent = fake_openai.requests[-1]["messages"]
+        assert [(m["role"], m["content"]) for m in sent[1:]] == [("user", "second")]
+        assert not h.gw.runner.sessions[source.session_key].reset_notice
+    finally:
+        await h.stop()
