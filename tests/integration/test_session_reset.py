@@ -23,6 +23,7 @@ from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import Recorder
+from tests.homes import HomeManifest
 from tests.integration.test_telegram_adapter import start_gateway, telegram_config
 
 ANN = SessionSource("testchat", "c1", user_id="ann", user_name="ann")
@@ -316,3 +317,32 @@ async def test_an_api_session_expires_like_a_chat(
         assert not h.gw.runner.sessions[source.session_key].reset_notice
     finally:
         await h.stop()
+
+
+async def test_a_used_home_is_swept_once_and_loses_nothing(
+    used_home: HomeManifest, fake_openai: FakeOpenAI
+) -> None:
+    """A day-old home under a 30-minute idle policy: the watcher ends every chat that has
+    messages (once), keeps every stored message, and leaves empty sessions alone."""
+    gateway, _, recorder, clock = await start(reset_config(used_home.home_path, fake_openai))
+    try:
+        assert gateway.runner is not None
+        registry = gateway.runner.registry
+        now = clock()
+        active = [
+            s
+            for s in used_home.sessions
+            if not s.ended and s.messages and s.updated_at < now - IDLE
+        ]
+        swept = await registry.expire_due()  # the pass at start may have done some already
+        resets = [e for e in recorder.of(ev.SessionChanged) if e.expired]
+        assert {e.previous_id for e in resets} == {s.id for s in active}
+        assert swept <= len(resets) == len(active) > 0
+        assert await registry.expire_due() == 0
+        total = 0
+        for info in used_home.sessions:
+            total += len(await gateway.store.get_messages(info.id))
+        assert total == used_home.messages
+    finally:
+        recorder.close()
+        await gateway.stop()
