@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ __all__ = ["COMPRESSION_HEADER", "Compressed", "ContextKeeper"]
 log = logging.getLogger(__name__)
 
 COMPRESSION_HEADER = {"X-Hermes-Purpose": "compression"}
+UNKNOWN_WINDOW_TTL = 600.0
+"""Seconds before a server that did not tell its window is asked again."""
 RETRY_AFTER_TURNS = 3
 """Turns that pass without a new attempt after a summary failed (a model that times out
 would otherwise cost every turn its timeout)."""
@@ -63,6 +67,9 @@ class ContextKeeper:
 
     def __init__(self, runner: GatewayRunner) -> None:
         self._runner = runner
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        """(base_url, model) -> (valid until, window): a window does not change while we run,
+        so the server is asked once (again after a while only if it did not say)."""
 
     @property
     def config(self) -> Config:
@@ -72,8 +79,16 @@ class ContextKeeper:
         """The model's context length in tokens."""
         if model.context_length:
             return model.context_length
+        key = (model.base_url, model.name)
+        now = time.monotonic()
+        cached = self._windows.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         served = await served_context_length(model)
-        return served or cx.DEFAULT_CONTEXT_LENGTH
+        until = math.inf if served else now + UNKNOWN_WINDOW_TTL
+        window = served or cx.DEFAULT_CONTEXT_LENGTH
+        self._windows[key] = (until, window)
+        return window
 
     def measure(self, rt: SessionRuntime, history: list[dict[str, Any]]) -> int:
         """Tokens the next prompt will take: the system prompt and the history."""
