@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_gateway import events as ev
 from hermes_gateway.agent import context as cx
@@ -24,9 +24,10 @@ from hermes_gateway.store import StoredMessage
 from hermes_gateway.text import clip
 
 if TYPE_CHECKING:
+    from hermes_gateway.agent.loop import Agent
     from hermes_gateway.config import Config, ModelConfig
-    from hermes_gateway.runner.pipeline import GatewayRunner
-    from hermes_gateway.runner.sessions import SessionRuntime
+    from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
+    from hermes_gateway.store import SessionStore
 
 __all__ = ["COMPRESSION_HEADER", "Compressed", "ContextKeeper"]
 
@@ -48,6 +49,16 @@ _INSTRUCTION = (
 )
 
 
+class _Core(Protocol):
+    """The runner as the keeper uses it (a protocol, so this module needs no pipeline)."""
+
+    config: Config
+    registry: SessionRegistry
+    store: SessionStore
+    bus: ev.EventBus
+    agent: Agent
+
+
 @dataclass(frozen=True)
 class Compressed:
     """What one compression did (``error`` set: nothing changed)."""
@@ -65,7 +76,7 @@ class Compressed:
 class ContextKeeper:
     """Measures sessions against their model's window and compresses them."""
 
-    def __init__(self, runner: GatewayRunner) -> None:
+    def __init__(self, runner: _Core) -> None:
         self._runner = runner
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
         """(base_url, model) -> (valid until, window): a window does not change while we run,
