@@ -83,6 +83,9 @@ class TurnResult:
     """Calls of caller-run tools (``TurnOptions.client_tools``) that ended the turn."""
     finish_reason: str | None = None
     """The model's reason for ending its last answer (``stop``, ``length``, ...)."""
+    last_call_tokens: int = 0
+    """Prompt + completion of the turn's last model call as the server counted them (tool
+    schemas included): the context's size after the turn, when the server reports usage."""
 
 
 class ModelError(Exception):
@@ -183,6 +186,8 @@ class Agent:
             )
             result.prompt_tokens += attempt.prompt_tokens
             result.completion_tokens += attempt.completion_tokens
+            if attempt.prompt_tokens:
+                result.last_call_tokens = attempt.prompt_tokens + attempt.completion_tokens
             shown.append(attempt.content)
             if error is not None or interrupted or not attempt.calls:
                 final = StoredMessage(

@@ -102,9 +102,15 @@ class ContextKeeper:
         return window
 
     def measure(self, rt: SessionRuntime, history: list[dict[str, Any]]) -> int:
-        """Tokens the next prompt will take: the system prompt and the history."""
+        """Tokens the next prompt will take: the system prompt and the history, estimated;
+        the server's own count of the last turn (plus an estimate of what came since) when it
+        reported one and that is more."""
         system = {"role": "system", "content": self._runner.registry.system_prompt(rt)}
-        return cx.estimate_tokens([system, *history])
+        estimate = cx.estimate_tokens([system, *history])
+        tokens, covered = rt.reported
+        if tokens and covered <= len(history) and history is rt.history:
+            return max(estimate, tokens + cx.estimate_tokens(history[covered:]))
+        return estimate
 
     async def fit(self, rt: SessionRuntime) -> list[dict[str, Any]]:
         """The session's history, compressed first if the next prompt would pass the
@@ -136,15 +142,19 @@ class ContextKeeper:
         model = registry.model_for(rt)
         window = await self.window(model)
         settings = self.config.compression
-        before = self.measure(rt, await registry.history(rt))
+        history = await registry.history(rt)
+        before = self.measure(rt, history)
+        system = {"role": "system", "content": registry.system_prompt(rt)}
+        # The server may count more than the estimate: cut the tail by its measure.
+        scale = max(1.0, before / max(1, cx.estimate_tokens([system, *history])))
         record = rt.record
         stored = await store.get_messages(record.id)
         trigger = cx.effective_threshold(settings.threshold, window) * window
         plan = cx.plan_compression(
             stored,
-            tail_tokens=0 if on_demand else int(settings.target_ratio * trigger),
+            tail_tokens=0 if on_demand else int(settings.target_ratio * trigger / scale),
             protect_last_n=settings.protect_last_n,
-            tail_cap=int(trigger * 0.5),
+            tail_cap=int(trigger * 0.5 / scale),
         )
         if plan is None:
             return Compressed(before, before, error="nothing older to compress yet")
@@ -170,6 +180,7 @@ class ContextKeeper:
             rt.history[:] = context  # the same list a running caller may hold
         else:
             rt.history = context
+        rt.reported = (0, 0)
         after = self.measure(rt, rt.history)
         rt.context_tokens = after
         return self._publish(rt, record.id, Compressed(before, after, len(plan.head)), window)

@@ -724,6 +724,8 @@ class GatewayRunner:
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
         used, window = 0, 0
         if history is rt.history:  # the session's own context (not a caller's)
+            if result.last_call_tokens and record is rt.record:
+                rt.reported = (result.last_call_tokens, len(history))
             used = rt.context_tokens = self.context.measure(rt, history)
             window = await self.context.window(model)
         record.prompt_tokens += result.prompt_tokens

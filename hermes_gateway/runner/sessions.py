@@ -65,7 +65,10 @@ class SessionRuntime:
     compress_skip: int = 0
     """Turns left before compression is tried again after it failed."""
     context_tokens: int = 0
-    """The prompt size of the last model call as the server counted it (0: unknown)."""
+    """The context's size after the last turn (as shown in the status line)."""
+    reported: tuple[int, int] = (0, 0)
+    """(tokens, history length): the server's count of the context after the last turn, and
+    how many history entries it covered (0 tokens: the server reported no usage)."""
 
     @property
     def busy(self) -> bool:
@@ -163,6 +166,7 @@ class SessionRegistry:
         rt.record = await self.create_record(rt.source)
         rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
         rt.title_asked, rt.context_tokens, rt.last_active = False, 0, rt.record.updated_at
+        rt.reported = (0, 0)
         text = reset_text(policy, reason)
         if policy.notifies(rt.source.platform):
             rt.reset_notice = text
@@ -319,6 +323,7 @@ class SessionRegistry:
             rt.record = await self.create_record(source)
             rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
             rt.title_asked, rt.context_tokens, rt.reset_notice = False, 0, None
+            rt.reported = (0, 0)
             rt.last_active = rt.record.updated_at
         self.publish(rt, "reset")
         return rt.record
@@ -329,7 +334,7 @@ class SessionRegistry:
         self.interrupt(rt.key, drop_pending=True)
         rt.record = await self.store.activate_session(record.id)
         rt.history, rt.system_prompt = None, None
-        rt.last_active, rt.context_tokens = self.clock(), 0
+        rt.last_active, rt.context_tokens, rt.reported = self.clock(), 0, (0, 0)
         self.publish(rt, "resumed")
 
     def interrupt(self, session_key: str, *, drop_pending: bool = True) -> bool:

@@ -178,3 +178,28 @@ async def test_compress_on_demand_says_what_it_saved(
     finally:
         rec.close()
         await gw.stop()
+
+
+async def test_the_servers_count_wins_over_the_estimate(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A server that counts more tokens than characters / 4 (code, other scripts, tool
+    schemas) is believed: the next turn compresses although the estimate looks small."""
+    config = small_config(hermes_home, fake_openai)
+    config.model.context_length = WINDOW
+    config.compression.protect_last_n = 2
+    gw, rec = await start(config)
+    try:
+        for turn in range(3):
+            await say(gw, f"short {turn}")
+        assert not rec.of(ev.ContextCompressed)
+        fake_openai.enqueue(ScriptedReply(text="dense answer", prompt_tokens=1600))
+        await say(gw, "short 3")
+        assert rec.of(ev.TurnFinished)[-1].context_tokens > 1600
+        await say(gw, "short 4")
+        [done] = rec.of(ev.ContextCompressed)
+        assert done.error is None and done.tokens_before > 1600
+        assert rec.of(ev.TurnFinished)[-1].context_tokens < 400
+    finally:
+        rec.close()
+        await gw.stop()
