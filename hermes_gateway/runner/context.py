@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +35,11 @@ __all__ = ["COMPRESSION_HEADER", "Compressed", "ContextKeeper"]
 log = logging.getLogger(__name__)
 
 COMPRESSION_HEADER = {"X-Hermes-Purpose": "compression"}
+_WINDOW_IN_ERROR = re.compile(
+    r"(?:maximum context length|max_model_len|context window|context length)\D{0,40}?(\d{3,})",
+    re.IGNORECASE,
+)
+"""The window a server names when it refuses a prompt (OpenAI, vLLM, llama.cpp wordings)."""
 UNKNOWN_WINDOW_TTL = 600.0
 """Seconds before a server that did not tell its window is asked again."""
 RETRY_AFTER_TURNS = 3
@@ -81,6 +87,8 @@ class ContextKeeper:
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
         """(base_url, model) -> (valid until, window): a window does not change while we run,
         so the server is asked once (again after a while only if it did not say)."""
+        self._learnt: dict[tuple[str, str], int] = {}
+        """Windows a server named when it refused a prompt: they win over everything."""
 
     @property
     def config(self) -> Config:
@@ -88,9 +96,12 @@ class ContextKeeper:
 
     async def window(self, model: ModelConfig) -> int:
         """The model's context length in tokens."""
+        key = (model.base_url, model.name)
+        learnt = self._learnt.get(key)
+        if learnt is not None:
+            return learnt
         if model.context_length:
             return model.context_length
-        key = (model.base_url, model.name)
         now = time.monotonic()
         cached = self._windows.get(key)
         if cached is not None and cached[0] > now:
@@ -100,6 +111,19 @@ class ContextKeeper:
         window = served or cx.DEFAULT_CONTEXT_LENGTH
         self._windows[key] = (until, window)
         return window
+
+    async def overflowed(self, model: ModelConfig, error: str | None, status: int | None) -> bool:
+        """Whether a turn failed because its prompt was too long; the window the server named
+        is remembered, so the next turn is cut to fit."""
+        if status != 400 or not error or "context" not in error.lower():
+            return False
+        found = _WINDOW_IN_ERROR.search(error)
+        if found:
+            named = int(found.group(1))
+            if named < await self.window(model):
+                self._learnt[(model.base_url, model.name)] = named
+                log.warning("%s: the server's window is %d tokens", model.name, named)
+        return True
 
     def measure(self, rt: SessionRuntime, history: list[dict[str, Any]]) -> int:
         """Tokens the next prompt will take: the system prompt and the history, estimated;

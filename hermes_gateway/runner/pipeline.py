@@ -724,7 +724,9 @@ class GatewayRunner:
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
         used, window = 0, 0
         if history is rt.history:  # the session's own context (not a caller's)
-            if result.last_call_tokens and record is rt.record:
+            if await self.context.overflowed(model, result.error, result.error_status):
+                await self.context.compress(rt, on_demand=False)  # so the next turn fits
+            elif result.last_call_tokens and record is rt.record:
                 rt.reported = (result.last_call_tokens, len(history))
             used = rt.context_tokens = self.context.measure(rt, history)
             window = await self.context.window(model)

@@ -437,6 +437,8 @@ class FakeOpenAI:
         ``context_length_exceeded``."""
         self.overflows = 0
         """Requests refused for their size."""
+        self.report_window = True
+        """False: ``/v1/models`` keeps the window to itself (as OpenAI's own API does)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -870,7 +872,7 @@ class FakeOpenAI:
             "created": 1700000000,
             "owned_by": "fake",
         }
-        if self.context_length is not None:
+        if self.context_length is not None and self.report_window:
             info["context_length"] = info["max_model_len"] = self.context_length
         return info
 

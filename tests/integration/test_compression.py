@@ -203,3 +203,29 @@ async def test_the_servers_count_wins_over_the_estimate(
     finally:
         rec.close()
         await gw.stop()
+
+
+async def test_a_server_that_hides_its_window_is_learnt_from_its_refusal(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """No window in the config or in /v1/models (256K assumed): the first prompt over the
+    real 2k window fails with OpenAI's 400, whose message names the window; the history is
+    compressed to it at once and every later turn fits."""
+    fake_openai.context_length = WINDOW
+    fake_openai.report_window = False
+    gw, rec = await start(small_config(hermes_home, fake_openai))
+    try:
+        for turn in range(16):
+            await say(gw, words(turn))
+        errors = [e.error for e in rec.of(ev.TurnFinished) if e.error]
+        assert fake_openai.overflows == 1 and len(errors) == 1
+        assert "maximum context length is 2000" in errors[0]
+        done = [e for e in rec.of(ev.ContextCompressed) if not e.error]
+        assert done and all(e.context_length == WINDOW for e in done)
+        assert rec.of(ev.TurnFinished)[-1].error is None
+        record = await gw.store.get_active_session(gw.local.source.session_key)
+        users = [m.content for m in await gw.store.get_messages(record.id) if m.role == "user"]
+        assert users == [words(t) for t in range(16)]  # the refused turn's question is kept
+    finally:
+        rec.close()
+        await gw.stop()
