@@ -45,7 +45,7 @@ from hermes_gateway.redact import redact
 from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
-from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
+from hermes_gateway.runner.sessions import NOTICE_KV, SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
 from hermes_gateway.store import NoteKind, SessionRecord, SessionStore, StoredMessage
@@ -169,6 +169,7 @@ class GatewayRunner:
         text, rt.reset_notice = rt.reset_notice, None
         if text:
             await self._send(rt.source, text, "a session reset notice")
+            await self.store.kv_delete(NOTICE_KV + rt.key)  # told: at most once after this
 
     async def stop(self) -> None:
         """Drain: take no new work, let running answers finish for up to

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_gateway.models import SessionSource
 from hermes_gateway.platforms.base import TurnDelivery
-from hermes_gateway.runner.sessions import SessionRuntime
+from hermes_gateway.runner.sessions import NOTICE_KV, SessionRuntime
 from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
@@ -100,7 +100,9 @@ class RequestTurns:
             sessions.adopt(rt, "started")
         else:
             rt = await sessions.runtime(source)  # an expired session is replaced here too
-            rt.reset_notice = None  # a program's request: the bus has told the app
+            if rt.reset_notice:  # a program's request: the bus has told the app
+                rt.reset_notice = None
+                await self._runner.store.kv_delete(NOTICE_KV + rt.key)
         while rt.task is not None and not rt.task.done():
             await asyncio.wait({rt.task})
         if model_name:

@@ -22,6 +22,7 @@ from hermes_gateway.agent.context import active_context
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.store import SessionRecord, SessionStore
+from hermes_gateway.store.session_store import kv_writer
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,8 @@ class SessionRegistry:
                 self._evict()
                 self.publish(rt, reason)
                 told = await self.store.kv_get(NOTICE_KV + key)
-                if told is not None:
-                    rt.reset_notice = str(json.loads(told).get("text", ""))
-                    await self.store.kv_delete(NOTICE_KV + key)
+                if told is not None:  # deleted once told (see GatewayRunner._tell_reset)
+                    rt.reset_notice = str(json.loads(told).get("text", "")) or None
             await self._expire_if_due(rt)
             self._touch(key, rt)
             return rt
@@ -163,13 +163,16 @@ class SessionRegistry:
             return False
         policy = self.policy(rt.source)
         old = rt.record
-        rt.record = await self.create_record(rt.source)
+        text = reset_text(policy, reason)
+        notify = policy.notifies(rt.source.platform)
+        # The notice is kept with the reset (one transaction): a crash before the chat's
+        # next message cannot lose it, and it is deleted only once sent.
+        keep = kv_writer(NOTICE_KV + rt.key, json.dumps({"text": text})) if notify else None
+        rt.record = await self.create_record(rt.source, also=keep)
         rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
         rt.title_asked, rt.context_tokens, rt.last_active = False, 0, rt.record.updated_at
         rt.reported = (0, 0)
-        text = reset_text(policy, reason)
-        if policy.notifies(rt.source.platform):
-            rt.reset_notice = text
+        rt.reset_notice = text if notify else None
         log.info("%s: session expired (%s), %s -> %s", rt.key, reason, old.id, rt.record.id)
         self.publish(rt, "reset", expired=reason, previous_id=old.id)
         self.bus.publish(ev.Notice(text=text, session_key=rt.key))
@@ -218,6 +221,10 @@ class SessionRegistry:
             current = await self.store.get_active_session(key)
             if current is None or current.id != record.id:
                 return 0
+            text = reset_text(policy, reason)
+            keep = None
+            if policy.notifies(record.platform):
+                keep = kv_writer(NOTICE_KV + key, json.dumps({"text": text}))
             fresh = await self.store.create_session(
                 key,
                 platform=record.platform,
@@ -226,10 +233,8 @@ class SessionRegistry:
                 thread_id=record.thread_id,
                 user_id=record.user_id,
                 display_name=record.display_name,
+                also=keep,
             )
-            text = reset_text(policy, reason)
-            if policy.notifies(record.platform):
-                await self.store.kv_set(NOTICE_KV + key, json.dumps({"text": text}))
         self.bus.publish(
             ev.SessionChanged(
                 session_key=key,
@@ -281,7 +286,9 @@ class SessionRegistry:
             del self.sessions[rt.key]
             self._locks.pop(rt.key, None)
 
-    async def create_record(self, source: SessionSource) -> SessionRecord:
+    async def create_record(
+        self, source: SessionSource, *, also: Callable[[Any], object] | None = None
+    ) -> SessionRecord:
         return await self.store.create_session(
             source.session_key,
             platform=source.platform,
@@ -290,6 +297,7 @@ class SessionRegistry:
             thread_id=source.thread_id,
             user_id=source.user_id,
             display_name=source.display_name,
+            also=also,
         )
 
     def publish(
@@ -322,9 +330,11 @@ class SessionRegistry:
         async with self._lock(rt.key):
             rt.record = await self.create_record(source)
             rt.history, rt.system_prompt, rt.last_turn = [], None, (0, 0)
-            rt.title_asked, rt.context_tokens, rt.reset_notice = False, 0, None
-            rt.reported = (0, 0)
+            told, rt.reset_notice = rt.reset_notice, None
+            rt.title_asked, rt.context_tokens, rt.reported = False, 0, (0, 0)
             rt.last_active = rt.record.updated_at
+        if told:  # a newer /new makes the expiry notice moot
+            await self.store.kv_delete(NOTICE_KV + rt.key)
         self.publish(rt, "reset")
         return rt.record
 

@@ -250,6 +250,11 @@ _SQL_KV_SET = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPD
 _SQL_KV_DELETE = "DELETE FROM kv WHERE key = ?"
 
 
+def kv_writer(key: str, value: str) -> Callable[[sqlite3.Connection], object]:
+    """An ``also`` for a write method: set a kv entry in the same transaction."""
+    return lambda conn: conn.execute(_SQL_KV_SET, (key, value))
+
+
 def _session_from_row(row: Sequence[Any]) -> SessionRecord:
     return SessionRecord(
         id=row[0],
@@ -318,6 +323,7 @@ def _tx_create_session(
     user_id: str | None,
     display_name: str | None,
     title: str | None,
+    also: Callable[[sqlite3.Connection], object] | None = None,
 ) -> SessionRecord:
     now = time.time()
     title, fold = _fold_title(title)
@@ -341,6 +347,8 @@ def _tx_create_session(
             now,
         ),
     )
+    if also is not None:
+        also(conn)
     return SessionRecord(
         id=sid,
         session_key=session_key,
@@ -698,8 +706,11 @@ class SessionStore:
         user_id: str | None = None,
         display_name: str | None = None,
         title: str | None = None,
+        also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> SessionRecord:
         """Start a new session for the key, ending its active one in the same transaction.
+
+        ``also(conn)`` runs in that transaction too (e.g. keeping why the old one ended).
 
         Raises:
             ValueError: ``title`` is already used by another session.
@@ -714,6 +725,7 @@ class SessionStore:
             user_id,
             display_name,
             title,
+            also,
         )
 
     async def end_session(self, session_id: str) -> None:

@@ -346,3 +346,27 @@ async def test_a_used_home_is_swept_once_and_loses_nothing(
     finally:
         recorder.close()
         await gateway.stop()
+
+
+async def test_a_notice_waiting_for_a_quiet_chat_survives_a_restart(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """The watcher's reset and its notice are one transaction; the notice is told once,
+    at the chat's first message after the restart, and never again."""
+    gateway, _, recorder, clock = await start(reset_config(hermes_home, fake_openai))
+    await say(gateway, "before")
+    clock.offset = IDLE + 1
+    assert gateway.runner is not None
+    assert await gateway.runner.registry.expire_due() == 1
+    recorder.close()
+    await gateway.stop()
+    gateway, chat, recorder, clock = await start(reset_config(hermes_home, fake_openai))
+    try:
+        await say(gateway, "after the restart")
+        await say(gateway, "and again")
+        texts = [t for _, t in chat.sent]
+        assert sum("New session" in t for t in texts) == 1 and "New session" in texts[0]
+        assert await gateway.store.kv_get("session_reset_notice:" + ANN.session_key) is None
+    finally:
+        recorder.close()
+        await gateway.stop()
