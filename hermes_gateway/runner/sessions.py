@@ -26,6 +26,9 @@ from hermes_gateway.store.session_store import kv_writer
 
 log = logging.getLogger(__name__)
 
+WATCH_PAGE, WATCH_PAGES = 500, 20
+"""The watcher reads stored candidates a page at a time, at most this many pages a pass
+(chats whose own policy keeps them are skipped, not allowed to starve the others)."""
 NOTICE_KV = "session_reset_notice:"
 """kv key prefix: a reset the chat was not told about yet (the watcher reset it while nobody
 was writing); told at the chat's next contact, even after a restart."""
@@ -195,10 +198,20 @@ class SessionRegistry:
         latest = max((c for c in cutoffs if c is not None), default=None)
         if latest is None:
             return done
-        for record in await self.store.stale_active_sessions(latest):
-            if record.session_key in self.sessions:
-                continue
-            done += await self._expire_stored(record)
+        offset = 0
+        for _ in range(WATCH_PAGES):
+            page = await self.store.stale_active_sessions(latest, limit=WATCH_PAGE, offset=offset)
+            kept = 0
+            for record in page:
+                if record.session_key in self.sessions:
+                    kept += 1
+                    continue
+                reset = await self._expire_stored(record)
+                done += reset
+                kept += 1 - reset  # a reset one leaves the candidates: the page shifts
+            if len(page) < WATCH_PAGE:
+                break
+            offset += kept
         return done
 
     def _policies(self) -> list[sr.ResetPolicy]:

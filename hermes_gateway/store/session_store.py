@@ -132,7 +132,7 @@ _SQL_GET_ACTIVE = _SESSION_SELECT + " WHERE s.session_key = ? AND s.ended_at IS 
 _SQL_STALE_ACTIVE = (
     _SESSION_SELECT + " WHERE s.ended_at IS NULL AND s.updated_at < ?"
     " AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)"
-    " ORDER BY s.updated_at LIMIT ?"
+    " ORDER BY s.updated_at, s.id LIMIT ? OFFSET ?"
 )
 _SQL_FIND_TITLE = _SESSION_SELECT + " WHERE s.title_fold = ?"
 _SQL_FIND_TITLE_PREFIX = (
@@ -769,10 +769,11 @@ class SessionStore:
         return [_session_from_row(r) for r in rows]
 
     async def stale_active_sessions(
-        self, before: float, *, limit: int = 500
+        self, before: float, *, limit: int = 500, offset: int = 0
     ) -> list[SessionRecord]:
-        """Active sessions last updated before ``before``, oldest first (reset candidates)."""
-        rows = await self._db.run(_fetch_all, _SQL_STALE_ACTIVE, (before, limit))
+        """Active sessions with messages last updated before ``before``, oldest first (reset
+        candidates), a page of ``limit`` from ``offset``."""
+        rows = await self._db.run(_fetch_all, _SQL_STALE_ACTIVE, (before, limit, offset))
         return [_session_from_row(r) for r in rows]
 
     async def sessions_of(self, session_key: str, *, limit: int = 200) -> list[SessionRecord]:

@@ -370,3 +370,36 @@ async def test_a_notice_waiting_for_a_quiet_chat_survives_a_restart(
     finally:
         recorder.close()
         await gateway.stop()
+
+
+async def test_chats_kept_by_their_own_policy_do_not_starve_the_watcher(
+    hermes_home: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DMs never reset (an override), groups after 30 minutes: the older DMs fill the first
+    pages of candidates, and the groups behind them are still reset."""
+    from hermes_gateway.config import SessionResetOverride
+    from hermes_gateway.runner import sessions
+
+    monkeypatch.setattr(sessions, "WATCH_PAGE", 3)
+    config = reset_config(hermes_home, fake_openai)
+    config.reset_by_type["dm"] = SessionResetOverride(mode="none")
+    gateway, _, recorder, clock = await start(config)
+    try:
+        assert gateway.runner is not None
+        for i in range(7):
+            await say(gateway, "hi", SessionSource("testchat", f"d{i}", user_id="ann"))
+        groups = [
+            SessionSource("testchat", f"g{i}", chat_type="group", user_id="ann") for i in range(2)
+        ]
+        for group in groups:
+            await gateway.runner.handle(MessageEvent(text="hi all", source=group, mentioned=True))
+            await gateway.runner.wait_idle()
+        for key in list(gateway.runner.sessions):
+            gateway.runner.registry.forget(gateway.runner.sessions[key])
+        clock.offset = IDLE + 1
+        assert await gateway.runner.registry.expire_due() == 2
+        resets = {e.session_key for e in recorder.of(ev.SessionChanged) if e.expired}
+        assert resets == {g.session_key for g in groups}
+    finally:
+        recorder.close()
+        await gateway.stop()
