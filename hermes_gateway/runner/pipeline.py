@@ -57,6 +57,9 @@ __all__ = ["GatewayRunner"]
 
 log = logging.getLogger(__name__)
 
+TURN_BUDGET = 0.9
+"""Share of the window a turn's own tool results may fill before the model is sent
+shortened copies of them (what is left is for the answer)."""
 RESET_WATCH_SECONDS = 60.0
 """How often the watcher looks for sessions their reset policy has expired."""
 RESTART_NOTE = "(restarting — I'll finish this answer as soon as I'm back)"
@@ -701,6 +704,7 @@ class GatewayRunner:
         if instructions:
             system = f"{system}\n\n{instructions.strip()}"
         messages = [{"role": "system", "content": system}, *history]
+        window = await self.context.window(model)
         result = await self.agent.run_turn(
             model=model,
             messages=messages,
@@ -708,6 +712,7 @@ class GatewayRunner:
             ctx=ctx,
             use_tools=use_tools,
             options=options,
+            context_budget=int(window * TURN_BUDGET),
         )
         if inbox_ids and result.interrupted and rt.stop_reason == "shutdown":
             # Not stored: the next start answers the stored user message afresh.
@@ -723,14 +728,13 @@ class GatewayRunner:
         if result.error:
             await self.keep_note(record.id, "notice", result.error, {"level": "error"})
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
-        used, window = 0, 0
+        used = 0
         if history is rt.history:  # the session's own context (not a caller's)
             if await self.context.overflowed(model, result.error, result.error_status):
                 await self.context.compress(rt, on_demand=False)  # so the next turn fits
             elif result.last_call_tokens and record is rt.record:
                 rt.reported = (result.last_call_tokens, len(history))
             used = rt.context_tokens = self.context.measure(rt, history)
-            window = await self.context.window(model)
         record.prompt_tokens += result.prompt_tokens
         record.completion_tokens += result.completion_tokens
         self.bus.publish(
@@ -745,7 +749,7 @@ class GatewayRunner:
                 completion_tokens=result.completion_tokens,
                 duration=time.monotonic() - started,
                 context_tokens=used,
-                context_length=window,
+                context_length=window if used else 0,
             )
         )
         if delivery is not None:

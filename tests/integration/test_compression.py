@@ -229,3 +229,29 @@ async def test_a_server_that_hides_its_window_is_learnt_from_its_refusal(
     finally:
         rec.close()
         await gw.stop()
+
+
+async def test_a_long_tool_output_cannot_overflow_the_turn(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A command printing ~24,000 characters in a 2k window: the model is sent a shortened
+    copy (head and tail) and answers; the stored result is whole."""
+    fake_openai.context_length = WINDOW
+    gw, rec = await start(small_config(hermes_home, fake_openai))
+    try:
+        fake_openai.enqueue(
+            ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": "seq 1 5000"})]),
+            ScriptedReply(text="done"),
+        )
+        await say(gw, "count")
+        assert fake_openai.overflows == 0
+        assert rec.of(ev.TurnFinished)[-1].text == "done"
+        sent = fake_openai.requests[-1]["messages"]
+        tool = next(m for m in sent if m["role"] == "tool")
+        assert "shortened to fit" in tool["content"] and "5000" in tool["content"]
+        record = await gw.store.get_active_session(gw.local.source.session_key)
+        [stored] = [m for m in await gw.store.get_messages(record.id) if m.role == "tool"]
+        assert "2500\n" in (stored.content or "") and "shortened" not in (stored.content or "")
+    finally:
+        rec.close()
+        await gw.stop()
