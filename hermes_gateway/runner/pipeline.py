@@ -730,7 +730,8 @@ class GatewayRunner:
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
         used = 0
         if history is rt.history:  # the session's own context (not a caller's)
-            if await self.context.overflowed(model, result.error, result.error_status):
+            overflow = await self.context.overflowed(model, result.error, result.error_status)
+            if overflow and self.config.compression.enabled:
                 await self.context.compress(rt, on_demand=False)  # so the next turn fits
             elif result.last_call_tokens and record is rt.record:
                 rt.reported = (result.last_call_tokens, len(history))
