@@ -330,6 +330,38 @@ class SessionResetConfig:
     """Minutes of silence before an idle reset (SESSION_IDLE_MINUTES)."""
     notify: bool = True
     """Tell the chat when its session was reset."""
+    notify_exclude_platforms: list[str] = field(default_factory=lambda: ["api_server", "webhook"])
+    """Platforms never told (Hermes' default: the HTTP ones, whose clients are programs)."""
+
+
+@dataclass
+class SessionResetOverride:
+    """One entry of ``reset_by_platform`` / ``reset_by_type``: unset keys keep
+    ``session_reset``'s value (Hermes Agent would fall back to its defaults instead)."""
+
+    mode: SessionResetMode | None = None
+    at_hour: int | None = None
+    idle_minutes: int | None = None
+    notify: bool | None = None
+
+
+@dataclass
+class CompressionConfig:
+    """Older turns folded into a summary before the context overflows (Hermes'
+    ``compression``, same keys and defaults)."""
+
+    enabled: bool = True
+    threshold: float = 0.50
+    """Compress when the prompt would use more than this share of the context. Below a
+    512K window it is raised to at least 0.75, as in Hermes Agent."""
+    target_ratio: float = 0.20
+    """Share of the threshold kept verbatim as the recent tail."""
+    protect_last_n: int = 20
+    """Recent messages kept verbatim when they fit the tail's budget."""
+    abort_on_summary_failure: bool = False
+    """Kept for compatibility: a failed summary never drops anything here either way."""
+    timeout: float = 120.0
+    """Seconds the summary request may take."""
 
 
 @dataclass
@@ -392,6 +424,11 @@ class Config:
     timezone: str = ""
     """IANA zone for times shown and scheduled (cron uses it unless ``cron.timezone``)."""
     session_reset: SessionResetConfig = field(default_factory=SessionResetConfig)
+    reset_by_platform: dict[str, SessionResetOverride] = field(default_factory=dict)
+    """Per-platform reset policy (Hermes' ``reset_by_platform``); wins over ``reset_by_type``."""
+    reset_by_type: dict[str, SessionResetOverride] = field(default_factory=dict)
+    """Per-chat-type reset policy (``dm``, ``group``, ``channel``, ``thread``)."""
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     group_sessions_per_user: bool = True
     """Hermes Agent's group isolation per participant (kept; our group chats share one
@@ -511,6 +548,11 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (SessionResetConfig, "at_hour"): (0, True, 23),
     (SessionResetConfig, "idle_minutes"): (1, True, None),
     (ModelConfig, "context_length"): (0, True, None),
+    (SessionResetOverride, "at_hour"): (0, True, 23),
+    (SessionResetOverride, "idle_minutes"): (1, True, None),
+    (CompressionConfig, "threshold"): (0, False, 1),
+    (CompressionConfig, "target_ratio"): (0, False, 1),
+    (CompressionConfig, "timeout"): (*_POSITIVE, None),
     (ApiServerConfig, "responses_keep"): (1, True, None),
 }
 

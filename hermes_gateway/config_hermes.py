@@ -71,7 +71,6 @@ IsOurs = Callable[[str], bool]
 """Whether a dotted key is one of our settings (the loader answers from its dataclasses)."""
 
 NOT_ENFORCED: tuple[str, ...] = (
-    "session_reset.",
     "group_sessions_per_user",
     "thread_sessions_per_user",
     "streaming.enabled",
@@ -79,7 +78,6 @@ NOT_ENFORCED: tuple[str, ...] = (
     "streaming.buffer_threshold",
     "streaming.cursor",
     "streaming.fresh_final_after_seconds",
-    "model.context_length",
     "platforms.telegram.streaming",
     "platforms.discord.streaming",
 )

@@ -101,6 +101,24 @@ class TurnFinished(GatewayEvent):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     duration: float = 0.0
+    context_tokens: int = 0
+    """The session's context as the next turn will send it (0: unknown)."""
+    context_length: int = 0
+    """The model's context window in tokens (0: unknown)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextCompressed(GatewayEvent):
+    """Older turns of a session were folded into a summary (or that failed, history kept)."""
+
+    session_key: str
+    session_id: str
+    tokens_before: int
+    tokens_after: int
+    context_length: int
+    messages: int = 0
+    """How many stored messages the summary stands for."""
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +169,10 @@ class SessionChanged(GatewayEvent):
     paused: bool = False
     """The operator answers this chat by hand; the agent stays quiet."""
     model: str = ""
+    expired: str | None = None
+    """With ``reset``: the session expired under its reset policy (``idle`` or ``daily``)."""
+    previous_id: str | None = None
+    """With ``reset``: the session that ended (kept in the store, searchable)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,6 +76,11 @@ class TurnFinished(GatewayMessage):
     event: ev.TurnFinished
 
 
+class ContextCompressed(GatewayMessage):
+    EVENT = ev.ContextCompressed
+    event: ev.ContextCompressed
+
+
 class CommandReplied(GatewayMessage):
     EVENT = ev.CommandReplied
     event: ev.CommandReplied

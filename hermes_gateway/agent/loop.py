@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hermes_gateway.agent.context import estimate_tokens
 from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.base import ToolContext
 from hermes_gateway.agent.tools.registry import ToolRegistry
@@ -83,6 +84,9 @@ class TurnResult:
     """Calls of caller-run tools (``TurnOptions.client_tools``) that ended the turn."""
     finish_reason: str | None = None
     """The model's reason for ending its last answer (``stop``, ``length``, ...)."""
+    last_call_tokens: int = 0
+    """Prompt + completion of the turn's last model call as the server counted them (tool
+    schemas included): the context's size after the turn, when the server reports usage."""
 
 
 class ModelError(Exception):
@@ -146,8 +150,14 @@ class Agent:
         ctx: ToolContext,
         use_tools: bool = True,
         options: TurnOptions | None = None,
+        context_budget: int | None = None,
     ) -> TurnResult:
-        """Answer the last user message in ``messages`` (which this call does not modify)."""
+        """Answer the last user message in ``messages`` (which this call does not modify).
+
+        ``context_budget`` (tokens): when this turn's tool results would push the prompt past
+        it, the model is sent shortened copies of them (the stored results stay whole), so a
+        long output cannot overflow the window in the middle of a turn.
+        """
         options = options or TurnOptions()
         if not model.configured:
             return TurnResult(
@@ -183,6 +193,8 @@ class Agent:
             )
             result.prompt_tokens += attempt.prompt_tokens
             result.completion_tokens += attempt.completion_tokens
+            if attempt.prompt_tokens:
+                result.last_call_tokens = attempt.prompt_tokens + attempt.completion_tokens
             shown.append(attempt.content)
             if error is not None or interrupted or not attempt.calls:
                 final = StoredMessage(
@@ -238,6 +250,8 @@ class Agent:
                     tool_msg, stopped = _refuse_unoffered(call, sink), False
                 result.messages.append(tool_msg)
                 history.append(tool_msg.to_openai())
+                if context_budget is not None:
+                    fit_tool_results(history, len(messages), context_budget)
                 if stopped:
                     # Every tool call needs an answer or the history is invalid next turn.
                     result.messages.extend(
@@ -585,3 +599,23 @@ def _error_message(exc: Any) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(getattr(exc, "message", exc))
+
+
+SHORTENED = "\n[… output shortened to fit the model's context; the whole output is stored …]\n"
+
+
+def fit_tool_results(history: list[dict[str, Any]], start: int, budget: int) -> None:
+    """Shorten this turn's tool results (from ``history[start]`` on), longest first, in the
+    model's copy of the history until it fits ``budget`` tokens or nothing long is left."""
+    while estimate_tokens(history) > budget:
+        results = [
+            i
+            for i in range(start, len(history))
+            if history[i].get("role") == "tool" and len(str(history[i].get("content"))) > 600
+        ]
+        if not results:
+            return
+        i = max(results, key=lambda j: len(str(history[j]["content"])))
+        text = str(history[i]["content"]).replace(SHORTENED, "")
+        keep = len(text) // 4
+        history[i] = {**history[i], "content": text[:keep] + SHORTENED + text[-keep:]}

@@ -48,7 +48,11 @@ class ProviderPool:
         if not model.configured or _key(model) in self._clients:
             return
         import asyncio
+        from dataclasses import replace
 
+        # A copy: settings changed while the thread builds (a /model, a test) must not file
+        # a client built for one address under another's key.
+        model = replace(model)
         built = await asyncio.to_thread(_build, model)
         kept = self._clients.setdefault(_key(model), built)
         if kept is not built:

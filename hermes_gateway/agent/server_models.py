@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from hermes_gateway.config import ModelConfig
 from hermes_gateway.redact import redact_url
 
-__all__ = ["ModelsAnswer", "ask_models", "listed_models"]
+__all__ = ["ModelsAnswer", "ask_models", "listed_models", "served_context_length"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,16 @@ TTL = 60.0
 FAILURE_TTL = 5.0
 
 _cache: dict[tuple[str, str], tuple[float, tuple[str, ...] | None]] = {}
+_windows: dict[tuple[str, str], int] = {}
+"""(base_url, model id) -> context window, for servers whose listing says it."""
+WINDOW_KEYS = ("context_length", "max_model_len", "context_window", "max_context_length")
+"""Where servers put a model's window in ``/v1/models`` (OpenRouter, vLLM, others)."""
+
+
+async def served_context_length(model: ModelConfig) -> int | None:
+    """The model's context window as its server lists it, or None if it does not say."""
+    await listed_models(model)
+    return _windows.get((model.base_url, model.name))
 
 
 async def listed_models(
@@ -47,6 +57,8 @@ async def _fetch(model: ModelConfig, timeout: float) -> tuple[str, ...] | None:
     answer = await ask_models(model.base_url, model.api_key, timeout=timeout)
     if answer.models is None:
         log.info("model list at %s: %s", redact_url(answer.url), answer.problem)
+    for name, window in answer.windows.items():
+        _windows[(model.base_url, name)] = window
     return answer.models
 
 
@@ -64,6 +76,8 @@ class ModelsAnswer:
     problem: Literal["", "unreachable", "unauthorized", "not_openai"] = ""
     detail: str = ""
     status: int | None = None
+    windows: dict[str, int] = field(default_factory=dict)
+    """Context windows the listing states, by model id (not every server says)."""
 
 
 async def ask_models(base_url: str, api_key: str, *, timeout: float = TIMEOUT) -> ModelsAnswer:
@@ -95,8 +109,14 @@ async def ask_models(base_url: str, api_key: str, *, timeout: float = TIMEOUT) -
         if not isinstance(data, list):
             raise TypeError("no data list")
         models = tuple(str(m["id"]) for m in data if isinstance(m, dict) and m.get("id"))
+        windows: dict[str, int] = {}
+        for entry in data:
+            if isinstance(entry, dict) and entry.get("id"):
+                window = next((entry[k] for k in WINDOW_KEYS if k in entry), None)
+                if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+                    windows[str(entry["id"])] = window
     except (ValueError, AttributeError, TypeError, KeyError):
         return ModelsAnswer(
             url, problem="not_openai", detail="the answer is not a model list", status=status
         )
-    return ModelsAnswer(url, models=models, status=status)
+    return ModelsAnswer(url, models=models, status=status, windows=windows)

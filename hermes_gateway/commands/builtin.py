@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from hermes_gateway.agent.context import context_share
 from hermes_gateway.agent.server_models import listed_models
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
@@ -114,9 +115,25 @@ def build_registry() -> CommandRegistry:
         rt = await ctx.host.runtime(ctx.source)
         prompt, completion = await ctx.host.store.usage_totals(rt.record.id)
         last_p, last_c = rt.last_turn
+        used, window = await ctx.host.context_use(rt)
         return CommandResult(
             f"This session: {prompt:,} prompt + {completion:,} completion = "
-            f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}."
+            f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}. "
+            f"Context: ~{used:,} of {window:,} tokens ({context_share(used, window)})."
+        )
+
+    @reg.command("compress", "Fold older turns into a summary to free context", category="Control")
+    async def _compress(ctx: CommandContext) -> CommandResult:
+        rt = await ctx.host.runtime(ctx.source)
+        if rt.busy:
+            return CommandResult("Still answering; /stop first.", ok=False)
+        done = await ctx.host.compress_session(rt)
+        if done.error:
+            return CommandResult(f"Not compressed: {done.error}. History kept.", ok=False)
+        return CommandResult(
+            f"Compressed {done.messages} messages into a summary: ~{done.tokens_before:,} -> "
+            f"~{done.tokens_after:,} tokens (saved ~{done.saved:,}). The originals stay in the "
+            "history and search."
         )
 
     @reg.command("title", "Show or set this session's title", args_hint="[name]")

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from hermes_gateway.config import Config, ModelConfig
     from hermes_gateway.events import PlatformStatus
     from hermes_gateway.models import MessageEvent, SessionSource
+    from hermes_gateway.runner.context import Compressed
     from hermes_gateway.runner.sessions import SessionRuntime
     from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 
@@ -47,6 +48,14 @@ class CommandHost(Protocol):
         ...
 
     def model_for(self, rt: SessionRuntime) -> ModelConfig: ...
+
+    async def compress_session(self, rt: SessionRuntime) -> Compressed:
+        """Fold the session's older turns into a stored summary (``/compress``)."""
+        ...
+
+    async def context_use(self, rt: SessionRuntime) -> tuple[int, int]:
+        """Tokens the session's next prompt takes, and its model's window."""
+        ...
 
     def publish_session(self, rt: SessionRuntime, reason: str) -> None: ...
 

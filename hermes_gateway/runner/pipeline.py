@@ -42,9 +42,10 @@ from hermes_gateway.platforms.base import (
     TurnDelivery,
 )
 from hermes_gateway.redact import redact
+from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
-from hermes_gateway.runner.sessions import SessionRegistry, SessionRuntime
+from hermes_gateway.runner.sessions import NOTICE_KV, SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
 from hermes_gateway.store import NoteKind, SessionRecord, SessionStore, StoredMessage
@@ -56,6 +57,11 @@ __all__ = ["GatewayRunner"]
 
 log = logging.getLogger(__name__)
 
+TURN_BUDGET = 0.9
+"""Share of the window a turn's own tool results may fill before the model is sent
+shortened copies of them (what is left is for the answer)."""
+RESET_WATCH_SECONDS = 60.0
+"""How often the watcher looks for sessions their reset policy has expired."""
 RESTART_NOTE = "(restarting — I'll finish this answer as soon as I'm back)"
 NOTIFY_TEXT = (
     "Sorry, I restarted before I could answer your message from {when}. "
@@ -88,6 +94,8 @@ class GatewayRunner:
         self.registry = SessionRegistry(config, store, bus)
         self.supervisor = PlatformSupervisor(bus, on_first_connect=self._first_connect)
         self.inbox = Inbox(store)
+        self.context = ContextKeeper(self)
+        """Each session's size against its model's window; compression (and /compress)."""
         self.requests = RequestTurns(self)
         self.run_request = self.requests.run
         """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
@@ -146,7 +154,25 @@ class GatewayRunner:
     async def start(self) -> None:
         """Start every adapter in its own supervised task; one failing never stops another."""
         self._background.spawn(self.inbox.prune(), name="inbox-prune")
+        self._background.spawn(self._reset_watcher(), name="session-reset-watcher")
         await self.supervisor.start()
+
+    async def _reset_watcher(self) -> None:
+        """Reset expired sessions in the background (the same check every path makes), so
+        the control room's list shows them ended even if the chat never writes again."""
+        while True:
+            try:
+                await self.registry.expire_due()
+            except Exception:
+                log.exception("session reset watcher failed; trying again later")
+            await asyncio.sleep(RESET_WATCH_SECONDS)
+
+    async def _tell_reset(self, rt: SessionRuntime) -> None:
+        """Tell the chat its session expired (once), before anything else is said there."""
+        text, rt.reset_notice = rt.reset_notice, None
+        if text:
+            await self._send(rt.source, text, "a session reset notice")
+            await self.store.kv_delete(NOTICE_KV + rt.key)  # told: at most once after this
 
     async def stop(self) -> None:
         """Drain: take no new work, let running answers finish for up to
@@ -240,6 +266,8 @@ class GatewayRunner:
     async def _enqueue(self, event: MessageEvent) -> None:
         """Queue a stored message for its session's next turn (or hold it for the operator)."""
         rt = await self.registry.runtime(event.source)
+        if rt.reset_notice:
+            await self._tell_reset(rt)
         if rt.key in self.registry.paused or event.source.platform in self.supervisor.paused:
             await self._hold(rt, event)
             return
@@ -330,8 +358,11 @@ class GatewayRunner:
     async def operator_say(self, source: SessionSource, text: str) -> None:
         """Send ``text`` into a chat as the bot, stored as from the operator."""
         rt = await self.registry.runtime(source)
+        if rt.reset_notice:
+            await self._tell_reset(rt)
         message = StoredMessage(role="assistant", content=text, meta={"from_operator": True})
         await self.store.append_messages(rt.record.id, [message])
+        self.registry.touched(rt)
         if rt.history is not None:
             rt.history.append(message.to_openai())
         self.bus.publish(
@@ -372,6 +403,7 @@ class GatewayRunner:
         await self.store.append_messages(
             rt.record.id, [user], also=Inbox.marking([event.inbox_id], "done")
         )
+        self.registry.touched(rt)
         if rt.history is not None:
             rt.history.append(user.to_openai())
         self.publish_received(rt, event.text, event.source.user_name, user.id)
@@ -434,7 +466,10 @@ class GatewayRunner:
         return self.commands.help_text(platform)
 
     async def runtime(self, source: SessionSource) -> SessionRuntime:
-        return await self.registry.runtime(source)
+        rt = await self.registry.runtime(source)
+        if rt.reset_notice:
+            await self._tell_reset(rt)
+        return rt
 
     def publish_session(self, rt: SessionRuntime, reason: str) -> None:
         self.registry.publish(rt, reason)
@@ -453,6 +488,13 @@ class GatewayRunner:
 
     def model_for(self, rt: SessionRuntime) -> ModelConfig:
         return self.registry.model_for(rt)
+
+    async def compress_session(self, rt: SessionRuntime) -> Compressed:
+        return await self.context.compress(rt)
+
+    async def context_use(self, rt: SessionRuntime) -> tuple[int, int]:
+        used = self.context.measure(rt, await self.registry.history(rt))
+        return used, await self.context.window(self.registry.model_for(rt))
 
     def system_prompt(self, rt: SessionRuntime) -> str:
         return self.registry.system_prompt(rt)
@@ -524,7 +566,7 @@ class GatewayRunner:
                 if rt.resume:
                     ids, rt.resume = rt.resume, []
                     try:
-                        await self.run_agent(rt, await self.registry.history(rt), inbox_ids=ids)
+                        await self.run_agent(rt, await self.context.fit(rt), inbox_ids=ids)
                     except Exception as exc:
                         log.exception("resumed turn failed in %s", rt.key)
                         await self._turn_failed(rt, exc)
@@ -573,8 +615,10 @@ class GatewayRunner:
             )
         except Exception as exc:
             raise _NotStored(batch, exc) from exc
+        self.registry.touched(rt)
         history.append(user.to_openai())
         self.publish_received(rt, text, batch[-1].source.user_name, user.id)
+        history = await self.context.fit(rt)
         result = await self.run_agent(rt, history, inbox_ids=ids)
         if self._wants_title(rt, result):
             rt.title_asked = True
@@ -629,6 +673,7 @@ class GatewayRunner:
         """
         self._turn_counter += 1
         turn_id = self._turn_counter
+        record = rt.record  # a reset during the turn must not move its answer
         model = self.registry.model_for(rt)
         started = time.monotonic()
         self.bus.publish(
@@ -659,6 +704,7 @@ class GatewayRunner:
         if instructions:
             system = f"{system}\n\n{instructions.strip()}"
         messages = [{"role": "system", "content": system}, *history]
+        window = await self.context.window(model)
         result = await self.agent.run_turn(
             model=model,
             messages=messages,
@@ -666,6 +712,7 @@ class GatewayRunner:
             ctx=ctx,
             use_tools=use_tools,
             options=options,
+            context_budget=int(window * TURN_BUDGET),
         )
         if inbox_ids and result.interrupted and rt.stop_reason == "shutdown":
             # Not stored: the next start answers the stored user message afresh.
@@ -674,18 +721,27 @@ class GatewayRunner:
             return result
         if result.messages:
             await self.store.append_messages(
-                rt.record.id, result.messages, also=Inbox.marking(inbox_ids, "answered")
+                record.id, result.messages, also=Inbox.marking(inbox_ids, "answered")
             )
+            self.registry.touched(rt)
             history.extend(m.to_openai() for m in result.messages)
         if result.error:
-            await self.keep_note(rt.record.id, "notice", result.error, {"level": "error"})
+            await self.keep_note(record.id, "notice", result.error, {"level": "error"})
         rt.last_turn = (result.prompt_tokens, result.completion_tokens)
-        rt.record.prompt_tokens += result.prompt_tokens
-        rt.record.completion_tokens += result.completion_tokens
+        used = 0
+        if history is rt.history:  # the session's own context (not a caller's)
+            overflow = await self.context.overflowed(model, result.error, result.error_status)
+            if overflow and self.config.compression.enabled:
+                await self.context.compress(rt, on_demand=False)  # so the next turn fits
+            elif result.last_call_tokens and record is rt.record:
+                rt.reported = (result.last_call_tokens, len(history))
+            used = rt.context_tokens = self.context.measure(rt, history)
+        record.prompt_tokens += result.prompt_tokens
+        record.completion_tokens += result.completion_tokens
         self.bus.publish(
             ev.TurnFinished(
                 session_key=rt.key,
-                session_id=rt.record.id,
+                session_id=record.id,
                 turn_id=turn_id,
                 text=result.text,
                 interrupted=result.interrupted,
@@ -693,6 +749,8 @@ class GatewayRunner:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 duration=time.monotonic() - started,
+                context_tokens=used,
+                context_length=window if used else 0,
             )
         )
         if delivery is not None:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_gateway.models import SessionSource
 from hermes_gateway.platforms.base import TurnDelivery
-from hermes_gateway.runner.sessions import SessionRuntime
+from hermes_gateway.runner.sessions import NOTICE_KV, SessionRuntime
 from hermes_gateway.store import SessionRecord, StoredMessage
 
 if TYPE_CHECKING:
     from hermes_gateway.agent.loop import TurnOptions, TurnResult
+    from hermes_gateway.runner.context import ContextKeeper
     from hermes_gateway.runner.sessions import SessionRegistry
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
@@ -29,6 +30,7 @@ class _Core(Protocol):
     registry: SessionRegistry
     supervisor: PlatformSupervisor
     store: SessionStore
+    context: ContextKeeper
 
     @property
     def stopping(self) -> bool: ...
@@ -97,7 +99,10 @@ class RequestTurns:
             rt = SessionRuntime(key=source.session_key, source=source, record=record, history=[])
             sessions.adopt(rt, "started")
         else:
-            rt = await sessions.runtime(source)
+            rt = await sessions.runtime(source)  # an expired session is replaced here too
+            if rt.reset_notice:  # a program's request: the bus has told the app
+                rt.reset_notice = None
+                await self._runner.store.kv_delete(NOTICE_KV + rt.key)
         while rt.task is not None and not rt.task.done():
             await asyncio.wait({rt.task})
         if model_name:
@@ -136,7 +141,10 @@ class RequestTurns:
             messages = [*_unanswered(context, messages), *messages]
             if messages:
                 await runner.store.append_messages(rt.record.id, messages)
+                runner.registry.touched(rt)
                 context.extend(m.to_openai() for m in messages)
+            if history is None:
+                context = await runner.context.fit(rt)  # compressed first if it would overflow
             user = next((m for m in reversed(messages) if m.role == "user"), None)
             runner.supervisor.received(rt.source.platform)
             runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)

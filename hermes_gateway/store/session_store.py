@@ -129,6 +129,11 @@ FROM sessions s
 """
 _SQL_GET_SESSION = _SESSION_SELECT + " WHERE s.id = ?"
 _SQL_GET_ACTIVE = _SESSION_SELECT + " WHERE s.session_key = ? AND s.ended_at IS NULL"
+_SQL_STALE_ACTIVE = (
+    _SESSION_SELECT + " WHERE s.ended_at IS NULL AND s.updated_at < ?"
+    " AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)"
+    " ORDER BY s.updated_at, s.id LIMIT ? OFFSET ?"
+)
 _SQL_FIND_TITLE = _SESSION_SELECT + " WHERE s.title_fold = ?"
 _SQL_FIND_TITLE_PREFIX = (
     _SESSION_SELECT + " WHERE s.title_fold IS NOT NULL AND substr(s.title_fold, 1, ?) = ? LIMIT 2"
@@ -245,6 +250,11 @@ _SQL_KV_SET = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPD
 _SQL_KV_DELETE = "DELETE FROM kv WHERE key = ?"
 
 
+def kv_writer(key: str, value: str) -> Callable[[sqlite3.Connection], object]:
+    """An ``also`` for a write method: set a kv entry in the same transaction."""
+    return lambda conn: conn.execute(_SQL_KV_SET, (key, value))
+
+
 def _session_from_row(row: Sequence[Any]) -> SessionRecord:
     return SessionRecord(
         id=row[0],
@@ -313,6 +323,7 @@ def _tx_create_session(
     user_id: str | None,
     display_name: str | None,
     title: str | None,
+    also: Callable[[sqlite3.Connection], object] | None = None,
 ) -> SessionRecord:
     now = time.time()
     title, fold = _fold_title(title)
@@ -336,6 +347,8 @@ def _tx_create_session(
             now,
         ),
     )
+    if also is not None:
+        also(conn)
     return SessionRecord(
         id=sid,
         session_key=session_key,
@@ -693,8 +706,11 @@ class SessionStore:
         user_id: str | None = None,
         display_name: str | None = None,
         title: str | None = None,
+        also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> SessionRecord:
         """Start a new session for the key, ending its active one in the same transaction.
+
+        ``also(conn)`` runs in that transaction too (e.g. keeping why the old one ended).
 
         Raises:
             ValueError: ``title`` is already used by another session.
@@ -709,6 +725,7 @@ class SessionStore:
             user_id,
             display_name,
             title,
+            also,
         )
 
     async def end_session(self, session_id: str) -> None:
@@ -749,6 +766,14 @@ class SessionStore:
         sql = _SQL_LIST[(platform is not None, not include_ended)]
         params: tuple[Any, ...] = (limit,) if platform is None else (platform, limit)
         rows = await self._db.run(_fetch_all, sql, params)
+        return [_session_from_row(r) for r in rows]
+
+    async def stale_active_sessions(
+        self, before: float, *, limit: int = 500, offset: int = 0
+    ) -> list[SessionRecord]:
+        """Active sessions with messages last updated before ``before``, oldest first (reset
+        candidates), a page of ``limit`` from ``offset``."""
+        rows = await self._db.run(_fetch_all, _SQL_STALE_ACTIVE, (before, limit, offset))
         return [_session_from_row(r) for r in rows]
 
     async def sessions_of(self, session_key: str, *, limit: int = 200) -> list[SessionRecord]:

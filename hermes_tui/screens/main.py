@@ -62,6 +62,7 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
     gm.PlatformStatus: ("#platforms",),
     gm.PlatformCounters: ("#platforms",),
     gm.LoopLag: ("#status",),
+    gm.ContextCompressed: ("#status",),
     gm.CronJobChanged: ("#cron",),
     gm.CronRunStarted: ("#cron",),
     gm.CronRunFinished: ("#cron",),

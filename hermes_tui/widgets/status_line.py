@@ -9,6 +9,7 @@ from textual import on
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from hermes_gateway.agent.context import context_share
 from hermes_tui import gateway_messages as gm
 
 SHOWN_LAG_S = 1.0
@@ -29,6 +30,8 @@ class StatusLine(Static):
     lag_ms: reactive[float] = reactive(0.0)
     message: reactive[str] = reactive("")
     alerts: reactive[int] = reactive(0)
+    context: reactive[str] = reactive("")
+    """How full the model's window is after the last turn (``42% of 128k``)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -45,6 +48,7 @@ class StatusLine(Static):
         self.tokens = tokens
         self._tokens_as_of = time.time()
         self.busy = busy
+        self.context = ""
 
     @on(gm.TurnStarted)
     def _on_turn_started(self, message: gm.TurnStarted) -> None:
@@ -59,6 +63,14 @@ class StatusLine(Static):
         self.busy = False
         if event.ts > self._tokens_as_of:
             self.tokens += event.prompt_tokens + event.completion_tokens
+        if event.context_length:
+            self.context = context_share(event.context_tokens, event.context_length)
+
+    @on(gm.ContextCompressed)
+    def _on_compressed(self, message: gm.ContextCompressed) -> None:
+        event = message.event
+        if event.session_key == self.session_key and not event.error:
+            self.context = context_share(event.tokens_after, event.context_length)
 
     @on(gm.SessionChanged)
     def _on_session_changed(self, message: gm.SessionChanged) -> None:
@@ -66,6 +78,8 @@ class StatusLine(Static):
         if event.session_key != self.session_key:
             return
         self.session = event.title or "untitled session"
+        if event.reason == "reset":
+            self.context = ""
         if event.model:
             self.model = event.model
 
@@ -91,6 +105,8 @@ class StatusLine(Static):
         text.append(self.session or "new session")
         text.append("  │  ", style="dim")
         text.append(f"{self.tokens:,} tokens")
+        if self.context:
+            text.append(f" · context {self.context}", style="dim")
         if self.busy:
             text.append("  │  ", style="dim")
             text.append("answering… (Ctrl+C stops)", style="yellow")

@@ -206,6 +206,13 @@ def title_reply(body: dict[str, Any]) -> ScriptedReply:
     return ScriptedReply(text=" ".join(words).capitalize() or "Conversation")
 
 
+def summary_reply(body: dict[str, Any]) -> ScriptedReply:
+    """A short summary naming how much it covers (a real model's would be prose)."""
+    messages = body.get("messages") or []
+    text = _message_text(messages[-1].get("content")) if messages else ""
+    return ScriptedReply(text=f"Summary of {text.count('[user]')} user turns: {text[:120]}")
+
+
 def error_envelope(
     status: int, message: str = "", *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
@@ -225,6 +232,20 @@ def error_envelope(
 
 def _rough_tokens(chars: int) -> int:
     return max(1, chars // 4)
+
+
+def prompt_tokens_of(body: dict[str, Any]) -> int:
+    """The prompt's size as the window check counts it: text / 4, tool calls included, plus
+    a few tokens per message (a chat template's framing, as real servers count it). Reported
+    usage stays the plain text / 4 that older tests expect."""
+    chars = 0
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    for m in messages:
+        chars += len(_message_text(m.get("content")))
+        for call in m.get("tool_calls") or []:
+            if isinstance(call, dict):
+                chars += len(json.dumps(call.get("function") or {}))
+    return _rough_tokens(chars) + 4 * len(messages)
 
 
 def _sse(payload: dict[str, Any] | str) -> bytes:
@@ -392,6 +413,9 @@ class FakeOpenAI:
         self.title_requests: list[dict[str, Any]] = []
         """Session-title requests (header ``X-Hermes-Purpose: title``), kept apart."""
         self.titler: Callable[[dict[str, Any]], ScriptedReply] = title_reply
+        self.compression_requests: list[dict[str, Any]] = []
+        """Summary requests (header ``X-Hermes-Purpose: compression``), kept apart."""
+        self.summarizer: Callable[[dict[str, Any]], ScriptedReply] = summary_reply
         self.active_streams = 0
         self.disconnects = 0
         self.held = 0
@@ -407,6 +431,14 @@ class FakeOpenAI:
         self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self.context_length: int | None = None
+        """When set: the model's window. ``/v1/models`` reports it (``context_length``, as
+        vLLM's ``max_model_len`` and OpenRouter do) and a prompt over it gets OpenAI's 400
+        ``context_length_exceeded``."""
+        self.overflows = 0
+        """Requests refused for their size."""
+        self.report_window = True
+        """False: ``/v1/models`` keeps the window to itself (as OpenAI's own API does)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -740,9 +772,17 @@ class FakeOpenAI:
             self.title_requests.append(body)
             self._notify()
             reply = self.titler(body)
+        elif request.headers.get("X-Hermes-Purpose") == "compression":
+            self.compression_requests.append(body)
+            self._notify()
+            if (refused := self._too_long(body)) is not None:
+                return refused
+            reply = self.summarizer(body)
         else:
             self.requests.append(body)
             self._notify()
+            if (refused := self._too_long(body)) is not None:
+                return refused
             reply = self._next_reply(body)
         if reply.status != 200:
             if await self._pause(reply.first_token_delay + reply.delay):
@@ -825,9 +865,34 @@ class FakeOpenAI:
             return self._error(404, f"The model '{model}' does not exist", param="model")
         return web.json_response(self._model(model), headers=self._headers())
 
-    @staticmethod
-    def _model(model: str) -> dict[str, Any]:
-        return {"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"}
+    def _model(self, model: str) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "id": model,
+            "object": "model",
+            "created": 1700000000,
+            "owned_by": "fake",
+        }
+        if self.context_length is not None and self.report_window:
+            info["context_length"] = info["max_model_len"] = self.context_length
+        return info
+
+    def _too_long(self, body: dict[str, Any]) -> web.Response | None:
+        """OpenAI's answer to a prompt longer than the window (counted as the usage is)."""
+        if self.context_length is None:
+            return None
+        tokens = prompt_tokens_of(body)
+        wanted = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        if tokens + int(wanted) <= self.context_length:
+            return None
+        self.overflows += 1
+        return self._error(
+            400,
+            f"This model's maximum context length is {self.context_length} tokens. However, "
+            f"your messages resulted in {tokens} tokens. Please reduce the length of the "
+            "messages.",
+            param="messages",
+            code="context_length_exceeded",
+        )
 
     async def _control_enqueue(self, request: web.Request) -> web.Response:
         try:

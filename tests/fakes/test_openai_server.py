@@ -377,3 +377,21 @@ async def test_standalone_process_serves_script_and_control(tmp_path: Path) -> N
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_prompt_over_the_window_gets_openais_400(
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    fake.context_length = 100
+    listed = await client.models.list()
+    assert listed.data[0].model_extra["context_length"] == 100  # as OpenRouter reports it
+    ok = [{"role": "user", "content": "x" * 300}]  # 75 + 4 tokens
+    await client.chat.completions.create(model="fake-model", messages=ok)
+    too_long = [{"role": "user", "content": "x" * 400}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="fake-model", messages=too_long)
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 100 tokens" in str(caught.value)
+    assert fake.overflows == 1
+    fake.report_window = False
+    assert "context_length" not in ((await client.models.list()).data[0].model_extra or {})

@@ -40,7 +40,7 @@ def test_the_hermes_agent_home_key_by_key(tmp_path, monkeypatch):
     ]
     assert line_of(lines, "memory.*").split()[0] == "ignored"
     assert "not supported here" in line_of(lines, "toolsets")
-    assert line_of(lines, "session_reset.mode").split()[0] == "accepted"
+    assert line_of(lines, "session_reset.mode").split()[0] == "honoured"
     assert line_of(lines, "WEBHOOK_SECRET").split()[0] == "honoured"
     assert line_of(lines, "DISCORD_REACTIONS").split()[0] == "ignored"
     assert lines[-1].endswith(", 0 errors")

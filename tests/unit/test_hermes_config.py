@@ -98,7 +98,7 @@ def test_what_is_ignored_is_listed_once_and_key_by_key(hermes_agent_home):
     assert status["agent.gateway_timeout"] == "ignored"
     assert status["platforms.slack.*"] == "ignored"
     assert status["agent.max_turns"] == "honoured"
-    assert status["session_reset.mode"] == "accepted"  # kept; enforced elsewhere later
+    assert status["session_reset.mode"] == "honoured"  # enforced by session_reset.py
     assert status["DISCORD_REACTIONS"] == "ignored" and status["WEBHOOK_PORT"] == "honoured"
     assert status["OPENROUTER_API_KEY"] == "ignored"  # the provider is custom
 
