@@ -50,9 +50,7 @@ async def test_dm_is_streamed_by_edits_ending_in_the_exact_text(hermes_home, fak
         assert connected and "hermes" in connected[0][1]
 
 
-async def test_channel_needs_a_mention_and_each_thread_is_its_own_session(
-    hermes_home, fake_openai
-):
+async def test_channel_needs_a_mention_and_each_thread_is_its_own_session(hermes_home, fake_openai):
     async with slack_gateway(hermes_home, fake_openai) as h:
         since = len(h.recorder.events)
         await h.fake.inject_message(ALICE, CHANNEL, "chatting among ourselves")
@@ -75,7 +73,10 @@ async def test_channel_needs_a_mention_and_each_thread_is_its_own_session(
             ev.MessageDropped, lambda e: e.reason == "not_mentioned", since=since
         )
         keys = {k for k in h.runner.sessions if k.startswith("slack:")}
-        assert keys == {f"slack:thread:{CHANNEL}:{thread}", f"slack:thread:{CHANNEL}:{second['ts']}"}
+        assert keys == {
+            f"slack:thread:{CHANNEL}:{thread}",
+            f"slack:thread:{CHANNEL}:{second['ts']}",
+        }
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hello bot", "and this?", "again"]
 
@@ -86,9 +87,7 @@ async def test_require_mention_off_answers_every_channel_message(hermes_home, fa
         assert await h.wait_answers(CHANNEL, 1, msg["ts"]) == ["echo: no mention needed"]
 
 
-async def test_long_answer_is_chunked_at_slacks_limit_with_fences_intact(
-    hermes_home, fake_openai
-):
+async def test_long_answer_is_chunked_at_slacks_limit_with_fences_intact(hermes_home, fake_openai):
     code = "\n".join(f"    value_{i} = compute({i}) * 2  # line {i}" for i in range(1400))
     text = "Here is the code:\n\n```python\n" + code + "\n```\n\nThat was all of it."
     assert measure(text) > SLACK_LIMIT
@@ -118,9 +117,7 @@ async def test_429_during_a_stream_leaves_exactly_one_complete_message(hermes_ho
         assert h.fake.calls.count("chat.postMessage") == 2  # the refused one and the one sent
 
 
-async def test_stranger_never_reaches_the_agent_and_gets_a_pairing_code(
-    hermes_home, fake_openai
-):
+async def test_stranger_never_reaches_the_agent_and_gets_a_pairing_code(hermes_home, fake_openai):
     async with slack_gateway(hermes_home, fake_openai) as h:
         since = len(h.recorder.events)
         await h.fake.inject_message(EVE, DM_EVE, "let me in")

@@ -151,7 +151,7 @@ class SlackAdapter(PlatformAdapter):
         base = self.cfg.api_base or "https://slack.com/api/"
         if not base.endswith("/"):
             base += "/"
-        self.web = AsyncWebClient(token=self.cfg.token, base_url=base, timeout=REQUEST_TIMEOUT)
+        self.web = AsyncWebClient(token=self.cfg.token, base_url=base, timeout=int(REQUEST_TIMEOUT))
         app = AsyncApp(
             client=self.web,
             signing_secret="socket-mode",  # unused: Socket Mode requests are not signed
@@ -190,7 +190,7 @@ class SlackAdapter(PlatformAdapter):
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 client.wss_uri = await client.issue_new_wss_url()
-                await client.connect()
+                await client.connect()  # type: ignore[no-untyped-call]
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
             if error in _AUTH_ERRORS:
@@ -204,7 +204,7 @@ class SlackAdapter(PlatformAdapter):
         if client is not None:
             try:
                 async with asyncio.timeout(5):
-                    await client.close()
+                    await client.close()  # type: ignore[no-untyped-call]
             except Exception:
                 log.debug("closing the Slack socket failed", exc_info=True)
 
