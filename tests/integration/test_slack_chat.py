@@ -201,3 +201,17 @@ async def test_invalid_app_token_names_its_variable(hermes_home, fake_openai):
         await h.wait_state("failed")
         [failed] = [s for s in h.states() if s[0] == "failed"]
         assert "SLACK_APP_TOKEN" in failed[1] and "invalid_auth" in failed[1]
+
+
+async def test_media_lines_become_uploaded_files(hermes_home, fake_openai):
+    report = hermes_home / "report.txt"
+    report.write_text("the quarterly numbers")
+    fake_openai.enqueue(ScriptedReply(text=f"Here it is.\nMEDIA:{report}"))
+    async with slack_gateway(hermes_home, fake_openai) as h:
+        await h.fake.inject_message(ALICE, DM_ALICE, "send me the report")
+        await h.fake.wait_for(lambda: any(m.files for m in h.messages(DM_ALICE)))
+        await h.runner.wait_idle(10)
+        text, upload = h.messages(DM_ALICE)
+        assert text.text == "Here it is."
+        [file_id] = upload.files
+        assert h.fake.uploads[file_id] == b"the quarterly numbers"

@@ -26,7 +26,6 @@ import asyncio
 import functools
 import logging
 import re
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import RateGate, StreamingTurn, split_message
+from hermes_gateway.delivery.media_turn import MediaTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import (
@@ -109,7 +109,6 @@ class SlackAdapter(PlatformAdapter):
         self._first: asyncio.Future[None] | None = None
         self._tasks = TaskSet("slack")
         self._http: aiohttp.ClientSession | None = None
-        self._turns: weakref.WeakSet[StreamingTurn] = weakref.WeakSet()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -412,8 +411,11 @@ class SlackAdapter(PlatformAdapter):
             tool_progress=self.cfg.progress_mode(self.config.display),
             edit_interval=self.cfg.edit_interval,
         )
-        self._turns.add(turn)
-        return turn
+        return MediaTurn(turn, target, send_file=self._upload)
+
+    async def _upload(self, chat: str, path: Path) -> None:
+        transport = self.transport
+        await self.gate.run(chat, lambda: transport.send_file(chat, path))
 
 
 def _describe(exc: BaseException) -> str:
