@@ -256,6 +256,9 @@ class SlackConfig(ChatPlatformConfig):
     rate_interval: float = 1.0
     """Seconds between two writes in one channel (Slack allows about one message a second
     per channel; ``chat.update`` is Tier 3, ~50 a minute per workspace)."""
+    updates_per_minute: float = 50.0
+    """``chat.update`` calls per minute over the workspace (Slack's Tier 3); streamed edits
+    beyond it wait (and coalesce) instead of drawing 429s."""
     reconnect_initial: float = 1.0
     reconnect_cap: float = 300.0
     """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""

@@ -55,6 +55,7 @@ from hermes_gateway.platforms.slack.inbound import SlackInbound
 from hermes_gateway.platforms.slack.mrkdwn import SLACK_LIMIT, measure
 from hermes_gateway.platforms.slack.transport import (
     REQUEST_TIMEOUT,
+    MethodBudget,
     SlackTransport,
     join_target,
 )
@@ -99,7 +100,8 @@ class SlackAdapter(PlatformAdapter):
         self.web: AsyncWebClient | None = None
         self.app: AsyncApp | None = None
         self.socket: SocketModeClient | None = None
-        self.transport = SlackTransport(lambda: self.web)
+        budget = MethodBudget(self.cfg.updates_per_minute, self.cfg.updates_per_minute / 4)
+        self.transport = SlackTransport(lambda: self.web, updates=budget)
         self.gate = RateGate(self.cfg.rate_interval)
         self.inbound = SlackInbound(self.cfg, policy, self._save_file, self._user_name)
         self._names: dict[str, str] = {}

@@ -61,7 +61,7 @@ def _prose(text: str) -> str:
 
     text = _LINK.sub(keep_link, text)
     text = _esc(text)
-    text = _HEADING.sub(lambda m: f"*{m.group(1)}*", text)
+    text = _HEADING.sub(lambda m: f"\x01{m.group(1)}\x01", text)
     text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
     text = _BOLD.sub(lambda m: f"\x01{m.group(2)}\x01", text)
     text = _ITALIC.sub(lambda m: f"_{m.group(1)}_", text)

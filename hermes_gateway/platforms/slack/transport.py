@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Literal
@@ -35,7 +36,14 @@ from hermes_gateway.delivery.errors import (
 )
 from hermes_gateway.platforms.slack.mrkdwn import SLACK_LIMIT, measure, to_mrkdwn
 
-__all__ = ["MAX_UPLOAD_BYTES", "SlackTransport", "join_target", "map_api_error", "split_target"]
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "MethodBudget",
+    "SlackTransport",
+    "join_target",
+    "map_api_error",
+    "split_target",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +111,36 @@ async def guard(op: Literal["send", "edit"], timeout: float) -> AsyncIterator[No
         raise TransientDeliveryError(str(exc) or type(exc).__name__) from exc
 
 
+class MethodBudget:
+    """A token bucket for one Web API method over the whole workspace (Slack's tiers).
+
+    ``chat.update`` is a Tier 3 method (about 50 calls a minute per workspace, with bursts):
+    many chats streaming at once would exceed it. Rather than wait for Slack's 429, an edit
+    finding the bucket empty is refused here the same way (:class:`RetryAfter` with the time
+    until the next token): the chat's rate gate waits, newer edits of the message replace the
+    queued one, and nothing is sent twice.
+    """
+
+    def __init__(
+        self, per_minute: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = max(per_minute, 1.0) / 60.0
+        self.capacity = max(burst, 1.0)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._at = clock()
+
+    def take(self) -> float:
+        """Take one call; 0.0 if allowed now, else the seconds until one is."""
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+
 class SlackTransport:
     """:class:`~hermes_gateway.delivery.MessageTransport` over one ``AsyncWebClient``.
 
@@ -113,10 +151,15 @@ class SlackTransport:
     limit = SLACK_LIMIT
 
     def __init__(
-        self, client: Callable[[], AsyncWebClient | None], *, timeout: float = REQUEST_TIMEOUT
+        self,
+        client: Callable[[], AsyncWebClient | None],
+        *,
+        timeout: float = REQUEST_TIMEOUT,
+        updates: MethodBudget | None = None,
     ) -> None:
         self._client = client
         self.timeout = timeout
+        self.updates = updates
 
     def measure(self, text: str) -> int:
         return measure(text)
@@ -145,6 +188,10 @@ class SlackTransport:
     async def edit_text(self, chat: str, message_id: str, text: str) -> None:
         channel, _ = split_target(chat)
         web = self._web()
+        if self.updates is not None:
+            wait = self.updates.take()
+            if wait > 0:
+                raise RetryAfter(wait)
         try:
             async with guard("edit", self.timeout):
                 await web.chat_update(channel=channel, ts=message_id, text=to_mrkdwn(text))
