@@ -173,6 +173,15 @@ class FakeSlack:
             await self._send_event(mention, f"{event_id}M")
         return event
 
+    async def inject_event(self, event: dict[str, Any], event_id: str | None = None) -> None:
+        """Any event as Slack would wrap it (for malformed and unusual events)."""
+        await self._send_event(event, event_id or f"Ev{uuid.uuid4().hex[:10].upper()}")
+
+    async def inject_raw(self, frame: str) -> None:
+        """Raw text on the socket, not even JSON (a hostile or broken peer)."""
+        if self._ws is not None:
+            await self._ws.send_str(frame)
+
     async def redeliver(self, event: dict[str, Any], event_id: str) -> None:
         """Slack delivering the same event again (a retry): same ``event_id``."""
         await self._send_event(dict(event), event_id, retry=1)

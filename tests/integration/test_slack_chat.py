@@ -13,6 +13,7 @@ from tests.fakes.openai_server import ScriptedReply
 from tests.integration.slack_harness import (
     ALICE,
     BOB,
+    BOT_USER,
     CHANNEL,
     DM_ALICE,
     DM_EVE,
@@ -215,3 +216,46 @@ async def test_media_lines_become_uploaded_files(hermes_home, fake_openai):
         assert text.text == "Here it is."
         [file_id] = upload.files
         assert h.fake.uploads[file_id] == b"the quarterly numbers"
+
+
+async def test_malformed_and_foreign_events_are_dropped_and_the_bot_keeps_answering(
+    hermes_home, fake_openai
+):
+    huge = "x" * 200_000
+    hostile = [
+        {"type": "message", "channel": DM_ALICE, "channel_type": "im"},  # no user, no ts
+        {"type": "message", "channel": 7, "user": ["U0ALICE"], "ts": None, "text": 3},
+        {"type": "message", "channel": DM_ALICE, "user": BOT_USER, "ts": "9.1", "text": "me"},
+        {"type": "message", "channel": DM_ALICE, "user": ALICE, "ts": "9.2", "bot_id": "B9"},
+        {"type": "message", "subtype": "message_changed", "channel": DM_ALICE, "ts": "9.3"},
+        {
+            "type": "message",
+            "channel": DM_ALICE,
+            "channel_type": "im",
+            "user": ALICE,
+            "ts": "9.4",
+            "files": "not-a-list",
+            "text": None,
+        },
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": ALICE,
+            "ts": "9.5",
+            "thread_ts": {"x": 1},
+            "text": f"{MENTION} odd thread",
+        },
+    ]
+    async with slack_gateway(hermes_home, fake_openai) as h:
+        await h.fake.inject_raw("this is not json")
+        await h.fake.inject_raw('{"type": "events_api", "envelope_id": "e1", "payload": 5}')
+        for event in hostile:
+            await h.fake.inject_event(event)
+        await h.fake.inject_message(ALICE, DM_ALICE, huge)
+        await h.fake.inject_message(ALICE, DM_ALICE, "still fine?")
+        await h.fake.wait_for(lambda: "echo: still fine?" in h.answers(DM_ALICE))
+        await h.runner.wait_idle(10)
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked[-1] == "still fine?"
+        assert "me" not in asked and len(asked) <= 4
+        assert h.states()[-1][0] == "connected"
