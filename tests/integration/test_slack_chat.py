@@ -246,16 +246,24 @@ async def test_malformed_and_foreign_events_are_dropped_and_the_bot_keeps_answer
             "text": f"{MENTION} odd thread",
         },
     ]
+
+    def short(body):  # the model's answers stay short: this test is about what comes in
+        text = body["messages"][-1]["content"]
+        return ScriptedReply(text=f"echo: {text[:20]}")
+
+    fake_openai.default = short
     async with slack_gateway(hermes_home, fake_openai) as h:
         await h.fake.inject_raw("this is not json")
         await h.fake.inject_raw('{"type": "events_api", "envelope_id": "e1", "payload": 5}')
         for event in hostile:
             await h.fake.inject_event(event)
         await h.fake.inject_message(ALICE, DM_ALICE, huge)
+        await h.wait_answers(DM_ALICE, 1)
         await h.fake.inject_message(ALICE, DM_ALICE, "still fine?")
         await h.fake.wait_for(lambda: "echo: still fine?" in h.answers(DM_ALICE))
         await h.runner.wait_idle(10)
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked[-1] == "still fine?"
+        assert huge in asked  # the huge message arrived whole
         assert "me" not in asked and len(asked) <= 4
         assert h.states()[-1][0] == "connected"
