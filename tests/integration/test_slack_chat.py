@@ -10,6 +10,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.delivery import split_message
 from hermes_gateway.platforms.slack.mrkdwn import SLACK_LIMIT, measure, to_mrkdwn
 from tests.fakes.openai_server import ScriptedReply
+from tests.fakes.slack_server import FakeSlack
 from tests.integration.slack_harness import (
     ALICE,
     BOB,
@@ -267,3 +268,27 @@ async def test_malformed_and_foreign_events_are_dropped_and_the_bot_keeps_answer
         assert huge in asked  # the huge message arrived whole
         assert "me" not in asked and len(asked) <= 4
         assert h.states()[-1][0] == "connected"
+
+
+async def test_stopped_mid_answer_it_is_answered_once_after_the_restart(hermes_home, fake_openai):
+    """The message was stored and acknowledged, the answer cut by the stop: the next start
+    answers it exactly once, once Slack is connected again."""
+    fake_openai.enqueue(ScriptedReply(text="never finished " * 10, chunk_size=5, hold_at=[1]))
+
+    def quick_drain(config):
+        config.gateway.drain_timeout = 0.2
+
+    async with FakeSlack() as fake:
+        async with slack_gateway(hermes_home, fake_openai, fake=fake, configure=quick_drain) as h:
+            await fake.inject_message(ALICE, DM_ALICE, "answer me after a restart")
+            await h.recorder.wait_for(lambda: fake_openai.held == 1)
+        fake_openai.release()
+        [cut] = h.answers(DM_ALICE)  # what was streamed, and that it goes on after the restart
+        assert "restarting" in cut
+        async with slack_gateway(hermes_home, fake_openai, fake=fake) as h2:
+            await h2.wait_answers(DM_ALICE, 2)
+            await h2.fake.inject_message(ALICE, DM_ALICE, "and now?")
+            answers = await h2.wait_answers(DM_ALICE, 3)
+            assert answers == [cut, "echo: answer me after a restart", "echo: and now?"]
+            asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+            assert asked == ["answer me after a restart"] * 2 + ["and now?"]
