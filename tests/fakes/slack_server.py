@@ -75,6 +75,8 @@ class FakeSlack:
         self.messages: list[PostedMessage] = []
         self.calls: list[str] = []
         self.acked: list[str] = []
+        self.ack_payloads: list[dict[str, Any]] = []
+        self._failures: dict[str, list[str]] = {}
         self.connections_opened = 0
         self.rate_limited = 0
         self.uploads: dict[str, bytes] = {}
@@ -207,6 +209,10 @@ class FakeSlack:
         """The next ``count`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
         self._limits.setdefault(method, []).extend([retry_after] * count)
 
+    def fail_next(self, method: str, error: str, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self._failures.setdefault(method, []).extend([error] * count)
+
     async def drop_connection(self) -> None:
         """Cut the Socket Mode connection without a goodbye (a network failure)."""
         ws, self._ws = self._ws, None
@@ -315,6 +321,8 @@ class FakeSlack:
                     if env.envelope_id == eid:
                         env.acked = True
                         self.acked.append(eid)
+                        if isinstance(data.get("payload"), dict):
+                            self.ack_payloads.append(data["payload"])
                 self._pending = [e for e in self._pending if not e.acked]
                 self._bump()
         if self._ws is ws:
@@ -358,6 +366,10 @@ class FakeSlack:
                 status=429,
                 headers={"Retry-After": f"{retry:g}"},
             )
+        failures = self._failures.get(method)
+        if failures:
+            self._bump()
+            return _error(failures.pop(0))
         token = self._token(request, params)
         want = self.app_token if method == "apps.connections.open" else self.bot_token
         if not token:

@@ -292,3 +292,31 @@ async def test_stopped_mid_answer_it_is_answered_once_after_the_restart(hermes_h
             assert answers == [cut, "echo: answer me after a restart", "echo: and now?"]
             asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
             assert asked == ["answer me after a restart"] * 2 + ["and now?"]
+
+
+async def test_reconnects_back_off_and_show_in_the_platform_state(hermes_home, fake_openai):
+    async with slack_gateway(hermes_home, fake_openai) as h:
+        h.fake.fail_next("apps.connections.open", "internal_error", count=3)
+        before = len(h.states())
+        await h.fake.drop_connection()
+        await h.wait_state("connected", after=before)
+        retries = [s for s in h.states()[before:] if s[0] == "reconnecting"]
+        assert len(retries) == 4  # the drop, then each refused connections.open
+        delays = [s[2] for s in retries]
+        assert all(d is not None for d in delays)
+        assert delays == sorted(delays) and delays[-1] > delays[0]  # exponential
+        assert "internal_error" in retries[-1][1]
+        await h.fake.inject_message(ALICE, DM_ALICE, "back?")
+        assert await h.wait_answers(DM_ALICE, 1) == ["echo: back?"]
+
+
+async def test_stranger_slash_command_in_a_channel_is_refused_privately(hermes_home, fake_openai):
+    async with slack_gateway(hermes_home, fake_openai) as h:
+        await h.fake.inject_command(EVE, CHANNEL, "/hermes", "status")
+        await h.fake.wait_for(lambda: bool(h.fake.ack_payloads))
+        [payload] = h.fake.ack_payloads
+        assert "not allowed" in payload["text"]
+        await h.fake.inject_command(ALICE, CHANNEL, "/hermes", "bogus-command")
+        await h.fake.wait_for(lambda: len(h.fake.ack_payloads) == 2)
+        assert "does not know" in h.fake.ack_payloads[1]["text"]
+        assert h.answers(CHANNEL) == [] and fake_openai.requests == []
