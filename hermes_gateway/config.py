@@ -243,6 +243,9 @@ class SlackConfig(ChatPlatformConfig):
     token (SLACK_APP_TOKEN, ``xapp-``) opens the Socket Mode connection, so no public URL is
     needed."""
 
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """Hermes Agent's Slack default: progress lines would stay in a channel for good."""
+
     app_token: str = ""
     api_base: str = ""
     """The Web API's base URL (default ``https://slack.com/api/``); for proxies and tests."""

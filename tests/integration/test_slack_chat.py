@@ -320,3 +320,18 @@ async def test_stranger_slash_command_in_a_channel_is_refused_privately(hermes_h
         await h.fake.wait_for(lambda: len(h.fake.ack_payloads) == 2)
         assert "does not know" in h.fake.ack_payloads[1]["text"]
         assert h.answers(CHANNEL) == [] and fake_openai.requests == []
+
+
+def test_slack_defaults_are_hermes_agents(hermes_home):
+    """A Hermes .env with only the two tokens: Slack on, mentions required, answers in
+    threads, no tool-progress lines (they would stay in a channel for good)."""
+    from hermes_gateway.platforms.slack import PLUGIN
+    from tests.conftest import make_config
+
+    config = make_config(hermes_home, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")
+    slack = config.platforms.slack
+    assert PLUGIN.enabled(config) and slack.require_mention and slack.reply_in_thread
+    assert slack.progress_mode(config.display) == "off"
+    assert slack.token == "xoxb-1" and slack.app_token == "xapp-1"
+    off = make_config(hermes_home, SLACK_BOT_TOKEN="")
+    assert not PLUGIN.enabled(off)
