@@ -335,3 +335,13 @@ def test_slack_defaults_are_hermes_agents(hermes_home):
     assert slack.token == "xoxb-1" and slack.app_token == "xapp-1"
     off = make_config(hermes_home, SLACK_BOT_TOKEN="")
     assert not PLUGIN.enabled(off)
+
+
+async def test_missing_app_token_says_what_socket_mode_needs(hermes_home, fake_openai):
+    async with slack_gateway(
+        hermes_home, fake_openai, SLACK_APP_TOKEN="", wait_connected=False
+    ) as h:
+        await h.wait_state("failed")
+        [failed] = [s for s in h.states() if s[0] == "failed"]
+        assert "SLACK_APP_TOKEN is not set" in failed[1] and "connections:write" in failed[1]
+        assert h.fake.calls == []
