@@ -238,6 +238,36 @@ class DiscordConfig(ChatPlatformConfig):
 
 
 @dataclass
+class SlackConfig(ChatPlatformConfig):
+    """Slack (slack-bolt in Socket Mode). Enabled when the bot token is set; the app-level
+    token (SLACK_APP_TOKEN, ``xapp-``) opens the Socket Mode connection, so no public URL is
+    needed."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """Hermes Agent's Slack default: progress lines would stay in a channel for good."""
+
+    app_token: str = ""
+    api_base: str = ""
+    """The Web API's base URL (default ``https://slack.com/api/``); for proxies and tests."""
+    free_response_channels: list[str] = field(default_factory=list)
+    """Channels (ids; ``*`` for all) where every message is for the bot, mention or not."""
+    allowed_channels: list[str] = field(default_factory=list)
+    """When set, the bot listens only in these channels (DMs are not affected)."""
+    reply_in_thread: bool = True
+    """Answer a channel message in a thread under it (Hermes Agent's default): each such
+    thread is its own session."""
+    rate_interval: float = 1.0
+    """Seconds between two writes in one channel (Slack allows about one message a second
+    per channel; ``chat.update`` is Tier 3, ~50 a minute per workspace)."""
+    updates_per_minute: float = 50.0
+    """``chat.update`` calls per minute over the workspace (Slack's Tier 3); streamed edits
+    beyond it wait (and coalesce) instead of drawing 429s."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+    """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+
+
+@dataclass
 class WebhookRoute:
     """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
 
@@ -383,6 +413,7 @@ class StreamingConfig:
 class PlatformsConfig:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
     webhook: WebhookServerConfig = field(default_factory=WebhookServerConfig)
 
@@ -403,7 +434,7 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord"})
+_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack"})
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -473,6 +504,16 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("DISCORD_ALLOWED_USERS", "platforms.discord.allowed_users"),
     ("DISCORD_ALLOWED_ROLES", "platforms.discord.allowed_roles"),
     ("DISCORD_ALLOW_ALL_USERS", "platforms.discord.allow_all_users"),
+    ("SLACK_BOT_TOKEN", "platforms.slack.token"),
+    ("SLACK_APP_TOKEN", "platforms.slack.app_token"),
+    ("SLACK_API_BASE", "platforms.slack.api_base"),
+    ("SLACK_HOME_CHANNEL", "platforms.slack.home_channel"),
+    ("SLACK_HOME_CHANNEL_THREAD_ID", "platforms.slack.home_thread_id"),
+    ("SLACK_ALLOWED_USERS", "platforms.slack.allowed_users"),
+    ("SLACK_ALLOW_ALL_USERS", "platforms.slack.allow_all_users"),
+    ("SLACK_REQUIRE_MENTION", "platforms.slack.require_mention"),
+    ("SLACK_FREE_RESPONSE_CHANNELS", "platforms.slack.free_response_channels"),
+    ("SLACK_ALLOWED_CHANNELS", "platforms.slack.allowed_channels"),
     ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),
@@ -766,7 +807,7 @@ def _finish(
     platforms = config.platforms
     if env.get("API_SERVER_KEY"):
         platforms.api_server.enabled = True  # Hermes: the key alone turns the API on
-    for name in ("telegram", "discord"):
+    for name in sorted(_CHAT_SECTIONS):
         section = platforms.chat(name)
         if section is None:
             continue

@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord")
+_CHAT = ("telegram", "discord", "slack")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -120,6 +120,15 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "auto_thread": "auto_thread",
         "free_response_channels": "free_response_channels",
         "allowed_channels": "allowed_channels",
+    },
+    "slack": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "free_response_channels": "free_response_channels",
+        "allowed_channels": "allowed_channels",
+        "reply_in_thread": "reply_in_thread",
     },
 }
 
@@ -272,6 +281,7 @@ class _Translator:
             "platforms": self.platforms,
             "telegram": self.chat_top,
             "discord": self.chat_top,
+            "slack": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -520,7 +530,7 @@ class _Translator:
     # --- platforms --------------------------------------------------------------------
 
     def chat_top(self, value: Any, name: str) -> None:
-        """Hermes' top-level ``telegram:`` / ``discord:`` section."""
+        """Hermes' top-level ``telegram:`` / ``discord:`` / ``slack:`` section."""
         self.chat_section(name, value, name)
 
     def platforms(self, value: Any, dotted: str) -> None:
@@ -539,7 +549,7 @@ class _Translator:
                 self.ignore(where, settings, _OTHER_PLATFORM_HINT)
             else:
                 self.t.unknown.append(
-                    (where, sorted({"telegram", "discord", "api_server", "webhook"}))
+                    (where, sorted({"telegram", "discord", "slack", "api_server", "webhook"}))
                 )
 
     def chat_section(self, platform: str, value: Any, where: str) -> None:

@@ -77,5 +77,16 @@ def setup_logging(
         console.addFilter(RedactingFilter())
         root.addHandler(console)
     # Libraries' chatter (every HTTP request) is debug material for us.
-    for noisy in ("httpx", "httpx2", "httpcore", "telegram", "discord", "aiohttp.access", "openai"):
+    noisy_loggers = (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "telegram",
+        "discord",
+        "slack_bolt",
+        "slack_sdk",
+        "aiohttp.access",
+        "openai",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -59,6 +59,8 @@ def register_config_secrets(config: Config) -> None:
         config.model.api_key,
         config.platforms.telegram.token,
         config.platforms.discord.token,
+        config.platforms.slack.token,
+        config.platforms.slack.app_token,
         config.platforms.api_server.key,
         *(r.secret for r in config.platforms.api_server.webhooks.values()),
         *(v for k, v in config.env.items() if _SECRET_ENV.search(k)),

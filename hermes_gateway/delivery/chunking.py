@@ -50,6 +50,20 @@ _WS_RUN = re.compile(r"\s+")
 _ZWJ = "\u200d"
 
 
+def _stable_after(text: str, i: int) -> bool:
+    """Whether a finished line with text in it follows ``i``: ``_STABLE_RE.search(text, i)``
+    in linear time (the regex rescans to the end of the line from every start, which on a
+    long line without newlines took tens of seconds with the event loop blocked)."""
+    start = i
+    end = text.find("\n", start)
+    while end != -1:
+        if _NON_WS.search(text, start, end):
+            return True
+        start = end + 1
+        end = text.find("\n", start)
+    return False
+
+
 def utf16_len(s: str) -> int:
     """Length in UTF-16 code units, the unit Telegram counts message length in."""
     return len(s.encode("utf-16-le", "surrogatepass")) // 2
@@ -296,7 +310,7 @@ class _Splitter:
                 chunks.append(last)
                 break
             hi = self.max_fit(pos, prefix)
-            if stream and not _STABLE_RE.search(text, hi):
+            if stream and not _stable_after(text, hi):
                 return chunks, Chunk(pos, n, text[pos:], prefix, "")
             c, r, decorated = self.choose(pos, hi, prefix)
             if decorated:

@@ -23,7 +23,14 @@ from hermes_gateway.text import ago_short, clip
 from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import SessionSelected
 
-PLATFORM_MARKS = {"local": "⌂", "telegram": "✈", "discord": "◆", "api": "⇄", "webhook": "↯"}
+PLATFORM_MARKS = {
+    "local": "⌂",
+    "telegram": "✈",
+    "discord": "◆",
+    "slack": "#",
+    "api": "⇄",
+    "webhook": "↯",
+}
 PLATFORM_NAMES = {"local": "This terminal", "api": "API clients", "cron": "Cron jobs"}
 #: Platforms whose sessions are collapsed into one row per client (one session per request).
 COLLAPSED_PLATFORMS = frozenset({"api"})

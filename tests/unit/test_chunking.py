@@ -376,3 +376,18 @@ def test_chunks_fill_half_the_limit_unless_last_or_paragraph(seed: int) -> None:
             for c in chunks:
                 if c.prefix or c.suffix:
                     assert mid_line_fences_balanced(c.text) or c is chunks[-1]
+
+
+def test_stream_split_of_a_long_line_without_newlines_is_linear_and_unchanged():
+    """A 200k-character line (a pasted blob echoed back) used to cost ~45 s of blocked loop
+    in the stability check; the linear check must decide exactly like the regex."""
+    from hermes_gateway.delivery.chunking import _STABLE_RE, _stable_after
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        s = "".join(rng.choice(" \n\tab") for _ in range(rng.randint(0, 14)))
+        i = rng.randint(0, len(s))
+        assert _stable_after(s, i) == bool(_STABLE_RE.search(s, i)), (s, i)
+    text = "echo: " + "x" * 200_000
+    frozen, tail = split_stream(text, 39_000)
+    assert frozen == [] and tail is not None and tail.body == text
