@@ -86,7 +86,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord")
+_CHAT = ("telegram", "discord", "mattermost")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -541,7 +541,7 @@ class _Translator:
                 self.ignore(where, settings, _OTHER_PLATFORM_HINT)
             else:
                 self.t.unknown.append(
-                    (where, sorted({"telegram", "discord", "api_server", "webhook"}))
+                    (where, sorted({"telegram", "discord", "mattermost", "api_server", "webhook"}))
                 )
 
     def chat_section(self, platform: str, value: Any, where: str) -> None:

@@ -37,6 +37,7 @@ ENTRY_POINT_GROUP = "hermes.platforms"
 BUILTIN = {
     "telegram": "hermes_gateway.platforms.telegram:PLUGIN",
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
+    "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }
