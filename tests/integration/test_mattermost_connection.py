@@ -1,0 +1,59 @@
+"""The Mattermost connection: bad token, dropped websocket, posts missed while away."""
+
+from __future__ import annotations
+
+from hermes_gateway.events import PlatformStatus
+from tests.integration.mattermost_harness import mattermost_gateway
+
+
+async def test_bad_token_is_one_clear_failure_naming_the_variable(hermes_home, fake_openai):
+    async with mattermost_gateway(
+        hermes_home, fake_openai, MATTERMOST_TOKEN="wrong", wait_connected=False
+    ) as h:
+        await h.wait_state("failed")
+        failed = [s for s in h.states() if s[0] == "failed"]
+        assert len(failed) == 1
+        assert "MATTERMOST_TOKEN" in failed[0][1] and "401" in failed[0][1]
+        assert "wrong" not in failed[0][1]
+        assert not [s for s in h.states() if s[0] == "reconnecting"]
+        assert h.fake.websocket_auths == 0
+        assert [r for r in h.fake.requests if r == ("GET", "/users/me")] == [("GET", "/users/me")]
+
+
+async def test_dropped_websocket_resumes_without_duplicate_or_missed_answers(
+    hermes_home, fake_openai
+):
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        await h.dm("before the drop")
+        assert await h.wait_answers(w.dm_alice, 1) == ["echo: before the drop"]
+        # The websocket drops and the server refuses it for a while: posts written then
+        # are only found by the catch-up after the reconnect.
+        h.fake.refuse_websocket = True
+        await h.fake.drop_websockets()
+        await h.wait_state("reconnecting")
+        await h.dm("while away 1")
+        await h.post(w.town, "@hermes while away 2")
+        await h.post(w.town, "not for the bot")
+        h.fake.refuse_websocket = False
+        await h.wait_state("connected")
+        assert await h.wait_answers(w.dm_alice, 2) == [
+            "echo: before the drop",
+            "echo: while away 1",
+        ]
+        assert await h.wait_answers(w.town, 1) == ["echo: while away 2"]
+        # After the catch-up, live posts still work, and nothing was answered twice.
+        await h.dm("after")
+        assert await h.wait_answers(w.dm_alice, 3) == [
+            "echo: before the drop",
+            "echo: while away 1",
+            "echo: after",
+        ]
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert sorted(asked) == sorted(
+            ["before the drop", "while away 1", "while away 2", "after"]
+        )
+        assert h.adapter.catch_ups >= 1
+        retries = [e for e in h.recorder.of(PlatformStatus) if e.state == "reconnecting"]
+        assert retries and all(e.retry_in is not None for e in retries if e.retry_in)
+        assert h.fake.websocket_auths >= 2
