@@ -123,6 +123,16 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "free_response_channels": "free_response_channels",
         "allowed_channels": "allowed_channels",
     },
+    "mattermost": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "free_response_channels": "free_response_channels",
+        "allowed_channels": "allowed_channels",
+        "url": "url",
+        "reply_mode": "reply_mode",
+    },
 }
 
 _API_EXTRA = {
@@ -274,6 +284,7 @@ class _Translator:
             "platforms": self.platforms,
             "telegram": self.chat_top,
             "discord": self.chat_top,
+            "mattermost": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -522,7 +533,7 @@ class _Translator:
     # --- platforms --------------------------------------------------------------------
 
     def chat_top(self, value: Any, name: str) -> None:
-        """Hermes' top-level ``telegram:`` / ``discord:`` section."""
+        """Hermes' top-level ``telegram:`` / ``discord:`` / ``mattermost:`` section."""
         self.chat_section(name, value, name)
 
     def platforms(self, value: Any, dotted: str) -> None:

@@ -37,8 +37,14 @@ def new_id() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(26))
 
 
+_last_ms = 0
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """Milliseconds, strictly increasing (the server orders posts by it)."""
+    global _last_ms
+    _last_ms = max(_last_ms + 1, int(time.time() * 1000))
+    return _last_ms
 
 
 @dataclass
@@ -200,12 +206,21 @@ class FakeMattermost:
         *,
         root_id: str = "",
         file_ids: list[str] | None = None,
+        lost: bool = False,
     ) -> FakePost:
-        """A user writes a post: stored, then broadcast as ``posted`` to live connections."""
+        """A user writes a post: stored, then broadcast as ``posted`` to live connections.
+
+        ``lost``: the event is numbered but never arrives (a gap in ``seq``).
+        """
         post = FakePost(new_id(), channel_id, user_id, message, root_id, list(file_ids or []))
         post.history.append(message)
         self.posts[post.id] = post
-        await self._broadcast_posted(post)
+        if lost:
+            for conn in self._conns:
+                if conn.user_id in self.members.get(channel_id, set()):
+                    conn.seq += 1
+        else:
+            await self._broadcast_posted(post)
         self._bump()
         return post
 

@@ -53,9 +53,9 @@ class Harness:
     adapter: MattermostAdapter
     recorder: Recorder
 
-    async def dm(self, text: str, *, user: str | None = None) -> Any:
+    async def dm(self, text: str, *, user: str | None = None, **kw: Any) -> Any:
         user = user or self.world.alice
-        return await self.fake.post_as(user, self.fake.dm(user), text)
+        return await self.fake.post_as(user, self.fake.dm(user), text, **kw)
 
     async def post(self, channel: str, text: str, *, user: str | None = None, **kw: Any) -> Any:
         return await self.fake.post_as(user or self.world.alice, channel, text, **kw)

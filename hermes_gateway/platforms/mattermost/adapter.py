@@ -102,6 +102,9 @@ class MattermostAdapter(PlatformAdapter):
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._catching_up: asyncio.Task[None] | None = None
+        self._deferred: list[tuple[dict[str, Any], PostContext]] = []
+        """Live posts that came while a catch-up ran: taken after it, so order holds."""
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -214,17 +217,23 @@ class MattermostAdapter(PlatformAdapter):
         if self.since_ms is None:
             self.since_ms = int(time.time() * 1000)
         else:
-            self._spawn(self._catch_up(self.since_ms))
+            self._start_catch_up()
 
     def _on_gap(self, expected: int, got: int) -> None:
         log.info("Mattermost events %d..%d were lost; fetching recent posts", expected, got - 1)
         if self.since_ms is not None:
-            self._spawn(self._catch_up(self.since_ms))
+            self._start_catch_up()
 
-    def _spawn(self, coro: Any) -> None:
+    def _start_catch_up(self) -> None:
+        if self._catching_up is None or self._catching_up.done():
+            assert self.since_ms is not None
+            self._catching_up = self._spawn(self._catch_up(self.since_ms))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- inbound ------------------------------------------------------------------------
 
@@ -236,6 +245,9 @@ class MattermostAdapter(PlatformAdapter):
             post = json_object(raw)
         except ValueError:
             log.warning("a posted event carried no readable post")
+            return
+        if self._catching_up is not None and not self._catching_up.done():
+            self._deferred.append((post, event_context(event.data)))
             return
         self._take(post, event_context(event.data))
 
@@ -273,8 +285,17 @@ class MattermostAdapter(PlatformAdapter):
                 log.exception("Mattermost post %s could not be handled", post.get("id"))
 
     async def _catch_up(self, since_ms: int) -> None:
-        """Take the posts written while events were not arriving (each one only once)."""
+        """Take the posts written while events were not arriving (each one only once), then
+        the live ones that came meanwhile, so a channel's posts keep their order."""
         self.catch_ups += 1
+        try:
+            await self._fetch_missed(since_ms)
+        finally:
+            deferred, self._deferred = self._deferred, []
+            for post, ctx in deferred:
+                self._take(post, ctx)
+
+    async def _fetch_missed(self, since_ms: int) -> None:
         since = max(0, since_ms - CATCH_UP_MARGIN_MS)
         try:
             channels = await self.api.my_channels()

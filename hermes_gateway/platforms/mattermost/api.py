@@ -239,7 +239,12 @@ class MattermostApi:
             "read", "GET", f"/channels/{channel_id}/posts", params={"since": str(since_ms)}
         )
         posts = (data or {}).get("posts") or {}
-        return sorted(posts.values(), key=lambda p: (p.get("create_at", 0), p.get("id", "")))
+        order = [pid for pid in (data or {}).get("order") or [] if pid in posts]
+        rank = {pid: i for i, pid in enumerate(reversed(order))}  # "order" is newest first
+        return sorted(
+            posts.values(),
+            key=lambda p: (p.get("create_at", 0), rank.get(p.get("id"), -1)),
+        )
 
     async def typing(self, channel_id: str, parent_id: str = "") -> None:
         body = {"channel_id": channel_id, "parent_id": parent_id}
