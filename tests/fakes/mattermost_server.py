@@ -371,7 +371,9 @@ class FakeMattermost:
             return self._too_many()
         handler = self._handler(method, parts)
         if handler is None:
-            return self._error(404, "api.context.404.app_error", "Sorry, we could not find the page.")
+            return self._error(
+                404, "api.context.404.app_error", "Sorry, we could not find the page."
+            )
         return await handler(request, parts)
 
     def _handler(self, method: str, parts: list[str]) -> Any:
@@ -425,7 +427,9 @@ class FakeMattermost:
         channel_id = str(body.get("channel_id", ""))
         if self.bot_id not in self.members.get(channel_id, set()):
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         message = str(body.get("message", ""))
         file_ids = [str(f) for f in body.get("file_ids") or []]
@@ -453,7 +457,9 @@ class FakeMattermost:
             return self._error(404, "app.post.get.app_error", "Unable to get the post.")
         if post.user_id != self.bot_id:
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         body = await request.json()
         message = str(body.get("message", post.message))
@@ -470,7 +476,9 @@ class FakeMattermost:
         channel_id = str(form.get("channel_id", ""))
         if self.bot_id not in self.members.get(channel_id, set()):
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         infos = []
         for value in form.getall("files", []):
@@ -489,7 +497,9 @@ class FakeMattermost:
             return self._error(404, "app.file_info.get.app_error", "Unable to get the file info.")
         if self.bot_id not in self.members.get(entry[0], set()):
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         return entry
 
@@ -513,7 +523,9 @@ class FakeMattermost:
         chan = self.channels.get(parts[1])
         if chan is None or self.bot_id not in self.members[parts[1]]:
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         return web.json_response(chan)
 
@@ -521,7 +533,9 @@ class FakeMattermost:
         channel_id = parts[1]
         if self.bot_id not in self.members.get(channel_id, set()):
             return self._error(
-                403, "api.context.permissions.app_error", "You do not have the appropriate permissions."
+                403,
+                "api.context.permissions.app_error",
+                "You do not have the appropriate permissions.",
             )
         since = int(request.query.get("since", "0") or 0)
         posts = [
@@ -589,7 +603,12 @@ class FakeMattermost:
         hello = {
             "event": "hello",
             "data": {"connection_id": new_id(), "server_version": "10.5.0.10.5.0.abc.false"},
-            "broadcast": {"omit_users": None, "user_id": self.bot_id, "channel_id": "", "team_id": ""},
+            "broadcast": {
+                "omit_users": None,
+                "user_id": self.bot_id,
+                "channel_id": "",
+                "team_id": "",
+            },
             "seq": 0,
         }
         await conn.ws.send_str(json.dumps(hello))

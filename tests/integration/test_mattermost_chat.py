@@ -45,9 +45,7 @@ async def test_dm_streams_by_patches_and_ends_in_the_exact_text(hermes_home, fak
         assert connected and connected[0][1] == "as @hermes"
 
 
-async def test_channels_need_a_mention_and_threads_are_their_own_sessions(
-    hermes_home, fake_openai
-):
+async def test_channels_need_a_mention_and_threads_are_their_own_sessions(hermes_home, fake_openai):
     async with mattermost_gateway(hermes_home, fake_openai) as h:
         w = h.world
         await h.post(w.town, "chatting among ourselves")
@@ -97,16 +95,16 @@ async def test_long_answer_is_chunked_at_the_server_limit_with_fences_intact(
 ):
     code = "\n".join(f"    print('line {i:03d} of the example program')" for i in range(60))
     text = (
-        "Here is the program.\n\n" + "Some context. " * 60 + "\n\n```python\ndef main():\n"
+        "Here is the program.\n\n"
+        + "Some context. " * 60
+        + "\n\n```python\ndef main():\n"
         + code
         + "\n```\n\n"
         + "And a closing paragraph. " * 39
         + "The end."
     )
     fake_openai.enqueue(ScriptedReply(text=text, chunk_size=400, delay=0.01))
-    async with mattermost_gateway(
-        hermes_home, fake_openai, fake_options={"post_limit": 2000}
-    ) as h:
+    async with mattermost_gateway(hermes_home, fake_openai, fake_options={"post_limit": 2000}) as h:
         assert h.adapter.transport.limit == 2000  # read from /api/v4/config/client
         await h.dm("write it")
         expected = split_message(text, 2000)
