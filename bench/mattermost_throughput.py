@@ -71,9 +71,7 @@ async def _measure(
     fake: BenchMattermost, user: str, ids: list[str], seconds: float, latencies: list[float]
 ) -> int:
     deadline = time.monotonic() + seconds
-    counts = await asyncio.gather(
-        *(_conversation(fake, user, c, deadline, latencies) for c in ids)
-    )
+    counts = await asyncio.gather(*(_conversation(fake, user, c, deadline, latencies) for c in ids))
     return sum(counts)
 
 
