@@ -174,3 +174,18 @@ async def test_typed_commands_from_the_registry(hermes_home, fake_openai):
         assert "/new" in answer
         assert fake_openai.requests == []
         await asyncio.sleep(0)
+
+
+async def test_home_channel_deliveries_and_explicit_threads(hermes_home, fake_openai):
+    """Cron's road: ``mattermost`` is MATTERMOST_HOME_CHANNEL, ``mattermost:<chan>:<root>``
+    a thread."""
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        h.gateway.config.platforms.mattermost.home_channel = w.other
+        root = await h.post(w.town, "a root post")
+        outcomes = await h.runner.router.deliver(
+            f"mattermost,mattermost:{w.town}:{root.id}", "the nightly report"
+        )
+        assert [o.status for o in outcomes] == ["sent", "sent"], outcomes
+        assert h.fake.shown(w.other) == ["the nightly report"]
+        assert h.fake.shown(w.town, root.id) == ["the nightly report"]
