@@ -77,3 +77,45 @@ async def test_a_gap_in_event_numbers_fetches_the_lost_post_once_in_order(hermes
         assert text.count("lost on the way") == 1 and text.count("arrives") == 1
         assert text.index("lost on the way") < text.index("arrives")
         assert h.adapter.catch_ups == 1
+
+
+async def test_posts_written_while_the_gateway_was_off_are_answered_once_after_restart(
+    hermes_home, fake_openai
+):
+    from hermes_tui.assembly import build_gateway
+    from tests.fakes.mattermost_server import FakeMattermost
+    from tests.helpers import Recorder
+    from tests.integration.mattermost_harness import Harness, add_world, mattermost_config
+
+    async with FakeMattermost() as fake:
+        w = add_world(fake)
+
+        async def run_gateway(body):  # one gateway life on the same home and server
+            config = mattermost_config(
+                hermes_home, fake_openai, fake, MATTERMOST_ALLOWED_USERS=w.alice
+            )
+            gateway = build_gateway(config)
+            recorder = Recorder(gateway.bus)
+            runner = await gateway.start(local=False)
+            try:
+                h = Harness(fake, w, gateway, runner, runner.adapters["mattermost"], recorder)
+                await h.wait_state("connected")
+                await body(h)
+            finally:
+                await gateway.stop()
+                recorder.close()
+
+        async def first(h):
+            await h.dm("first life")
+            assert await h.wait_answers(w.dm_alice, 1) == ["echo: first life"]
+
+        await run_gateway(first)
+        await fake.post_as(w.alice, w.dm_alice, "while the gateway was off")
+
+        async def second(h):
+            answers = await h.wait_answers(w.dm_alice, 2)
+            assert answers == ["echo: first life", "echo: while the gateway was off"]
+
+        await run_gateway(second)
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["first life", "while the gateway was off"]

@@ -65,6 +65,11 @@ MAX_INBOUND_BYTES = 25 * 1024 * 1024
 CATCH_UP_MARGIN_MS = 5_000
 """The catch-up asks for a little more than strictly missed (clock skew between events);
 post ids already taken are skipped."""
+OFFLINE_CATCH_UP_MS = 24 * 3600 * 1000
+"""After a restart, posts written while the gateway was off are answered if they are at most
+this old (a day): older questions are stale, and the inbox recognises a week of answered ids."""
+WATERMARK_SAVE_EVERY = 1.0
+"""Seconds between two writes of the watermark to the store (not one write per post)."""
 TYPING_REFRESH = 4.0
 """Mattermost shows "typing" for about 5 s per request."""
 
@@ -102,6 +107,7 @@ class MattermostAdapter(PlatformAdapter):
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._saving: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
         self._deferred: list[tuple[dict[str, Any], PostContext]] = []
         """Live posts that came while a catch-up ran: taken after it, so order holds."""
@@ -136,6 +142,7 @@ class MattermostAdapter(PlatformAdapter):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        await self._save_watermark()
         await self.gate.aclose()
         await self.api.close()
         self._set_state("stopped")
@@ -215,9 +222,48 @@ class MattermostAdapter(PlatformAdapter):
         self._set_state("connected", f"as @{self.inbound.bot_name}")
         self._release_start()
         if self.since_ms is None:
-            self.since_ms = int(time.time() * 1000)
+            now = int(time.time() * 1000)
+            stored = await self._load_watermark()
+            self.since_ms = max(stored, now - OFFLINE_CATCH_UP_MS) if stored else now
+            if stored:
+                self._start_catch_up()  # what was written while the gateway was off
+            else:
+                self._spawn(self._save_watermark())
         else:
             self._start_catch_up()
+
+    # --- the watermark: where the next catch-up starts, kept across restarts ---------------
+
+    def _watermark_key(self) -> str:
+        return f"mattermost:{self.inbound.bot_id}:since_ms"
+
+    async def _load_watermark(self) -> int:
+        if not self.bound:
+            return 0
+        try:
+            raw = await self.host.store.kv_get(self._watermark_key())
+            return int(raw) if raw else 0
+        except (ValueError, OSError, RuntimeError) as exc:
+            log.warning("could not read the Mattermost watermark: %s", exc)
+            return 0
+
+    async def _save_watermark(self) -> None:
+        if not self.bound or self.since_ms is None or not self.inbound.bot_id:
+            return
+        try:
+            await self.host.store.kv_set(self._watermark_key(), str(self.since_ms))
+        except Exception as exc:  # a full disk must not stop the chat
+            log.warning("could not save the Mattermost watermark: %s", exc)
+
+    async def _save_soon(self) -> None:
+        await asyncio.sleep(WATERMARK_SAVE_EVERY)
+        await self._save_watermark()
+
+    def _advance(self, created: int) -> None:
+        if self.since_ms is None or created > self.since_ms:
+            self.since_ms = created
+            if self._saving is None or self._saving.done():
+                self._saving = self._spawn(self._save_soon())
 
     def _on_gap(self, expected: int, got: int) -> None:
         log.info("Mattermost events %d..%d were lost; fetching recent posts", expected, got - 1)
@@ -257,8 +303,8 @@ class MattermostAdapter(PlatformAdapter):
         if not post_id or not self.inbound.first_time(post_id):
             return
         created = post.get("create_at")
-        if isinstance(created, int) and (self.since_ms is None or created > self.since_ms):
-            self.since_ms = created
+        if isinstance(created, int):
+            self._advance(created)
         self._spawn(self._handle(post, ctx))
 
     def _chat_lock(self, key: str) -> asyncio.Lock:
