@@ -228,6 +228,12 @@ class FakeMattermost:
         """The next ``count`` writes (posts, patches) are refused with 429."""
         self._force_429, self._reset_seconds = count, reset_seconds
 
+    async def send_raw(self, text: str) -> None:
+        """Send a frame as is to every authenticated connection (hostile-input tests)."""
+        for conn in list(self._conns):
+            if conn.user_id and not conn.ws.closed:
+                await conn.ws.send_str(text)
+
     async def drop_websockets(self) -> None:
         """Close every live websocket, as a network drop or a server restart would."""
         conns, self._conns = self._conns, []

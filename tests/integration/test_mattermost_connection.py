@@ -119,3 +119,29 @@ async def test_posts_written_while_the_gateway_was_off_are_answered_once_after_r
         await run_gateway(second)
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["first life", "while the gateway was off"]
+
+
+async def test_garbage_frames_neither_break_the_connection_nor_reach_the_agent(
+    hermes_home, fake_openai
+):
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        await h.dm("before")
+        await h.wait_answers(w.dm_alice, 1)
+        for frame in (
+            "not json",
+            "[1, 2, 3]",
+            '{"event": 7}',
+            '{"event": "posted", "data": {"post": "{broken"}}',
+            '{"event": "posted", "data": {"post": "[\\"a list\\"]"}}',
+            '{"event": "posted", "data": "not a mapping"}',
+            '{"event": "posted", "data": {"post": "{}", "channel_type": "D"}}',
+            '{"status": "FAIL", "seq_reply": 99, "error": {"id": "x"}}',
+            '{"event": "typing", "data": {}, "broadcast": {}, "seq": 1000000}',
+        ):
+            await h.fake.send_raw(frame)
+        await h.dm("after")
+        assert await h.wait_answers(w.dm_alice, 2) == ["echo: before", "echo: after"]
+        assert h.fake.websocket_auths == 1  # never reconnected
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["before", "after"]

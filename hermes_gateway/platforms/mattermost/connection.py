@@ -101,7 +101,7 @@ async def run_websocket(
                 seq if isinstance(seq, int) else -1,
             )
             if isinstance(seq, int):
-                if seq != expected and hello:
+                if hello and seq > expected:  # a number going back is not a loss
                     on_gap(expected, seq)
                 expected = seq + 1
             if name == "hello":
