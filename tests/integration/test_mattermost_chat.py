@@ -126,6 +126,13 @@ async def test_429_during_a_stream_ends_in_one_complete_post(hermes_home, fake_o
         [answer] = await h.wait_answers(w.dm_alice, 1)
         assert answer == STREAMED
         assert len(h.fake.bot_posts(w.dm_alice)) == 1  # retried patches, never a second post
+        # A refused first post (429 on POST /posts) is sent once, after the wait.
+        fake_openai.enqueue(ScriptedReply(text=STREAMED + " Again.", chunk_size=6, delay=0.02))
+        h.fake.force_429(1, reset_seconds=0.2)
+        await h.dm("again")
+        await h.fake.wait_for(lambda: h.fake.rate_limited == 3)
+        answers = await h.wait_answers(w.dm_alice, 2)
+        assert answers == [STREAMED, STREAMED + " Again."]
 
 
 async def test_unauthorised_users_never_reach_the_agent(hermes_home, fake_openai):
