@@ -20,6 +20,16 @@ async def test_bad_token_is_one_clear_failure_naming_the_variable(hermes_home, f
         assert [r for r in h.fake.requests if r == ("GET", "/users/me")] == [("GET", "/users/me")]
 
 
+async def test_a_token_without_a_url_names_mattermost_url(hermes_home, fake_openai):
+    async with mattermost_gateway(
+        hermes_home, fake_openai, MATTERMOST_URL="", wait_connected=False
+    ) as h:
+        await h.wait_state("failed")
+        [failed] = [s for s in h.states() if s[0] == "failed"]
+        assert "MATTERMOST_URL" in failed[1]
+        assert h.fake.requests == []
+
+
 async def test_dropped_websocket_resumes_without_duplicate_or_missed_answers(
     hermes_home, fake_openai
 ):

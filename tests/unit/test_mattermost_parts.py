@@ -36,7 +36,7 @@ def test_a_hermes_env_configures_and_enables_mattermost(tmp_path):
     assert mm.require_mention is False and mm.reply_mode == "thread"
     assert (mm.free_response_channels, mm.allowed_channels) == (["c1", "c2"], ["c1"])
     assert registry.plugins()["mattermost"].enabled(config)
-    assert not registry.plugins()["mattermost"].enabled(make_config(tmp_path, MATTERMOST_TOKEN="t"))
+    assert not registry.plugins()["mattermost"].enabled(make_config(tmp_path))
     api = MattermostApi(mm.url, mm.token)
     assert api.websocket_url == "wss://chat.example.com/api/v4/websocket"
 

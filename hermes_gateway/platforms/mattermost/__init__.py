@@ -9,9 +9,10 @@ __all__ = ["PLUGIN"]
 
 PLUGIN = lazy_plugin(
     "mattermost",
+    # The token alone enables it, so a token without MATTERMOST_URL is a clear failure
+    # naming the variable rather than a platform that silently never starts.
     lambda config: (
-        bool(config.platforms.mattermost.token and config.platforms.mattermost.url)
-        and config.platforms.mattermost.enabled is not False
+        bool(config.platforms.mattermost.token) and config.platforms.mattermost.enabled is not False
     ),
     "hermes_gateway.platforms.mattermost.adapter:MattermostAdapter",
 )
