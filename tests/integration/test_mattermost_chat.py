@@ -196,3 +196,27 @@ async def test_home_channel_deliveries_and_explicit_threads(hermes_home, fake_op
         assert [o.status for o in outcomes] == ["sent", "sent"], outcomes
         assert h.fake.shown(w.other) == ["the nightly report"]
         assert h.fake.shown(w.town, root.id) == ["the nightly report"]
+
+
+async def test_media_lines_upload_workspace_files_only(hermes_home, fake_openai):
+    """``MEDIA:/path`` in an answer uploads the file, from the chat's workspace only: a
+    prompt-injected model cannot mail out HERMES_HOME's secrets."""
+    from hermes_gateway.agent.tools.boundary import workspace_for
+
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        workspace = workspace_for(hermes_home, "mattermost", f"mattermost:dm:{w.dm_alice}")
+        workspace.mkdir(parents=True, exist_ok=True)
+        chart = workspace / "chart.txt"
+        chart.write_text("the chart")
+        secret = hermes_home / ".env"
+        secret.write_text("MATTERMOST_TOKEN=very-secret\n")
+        fake_openai.enqueue(ScriptedReply(text=f"Here it is.\n\nMEDIA:{chart}\nMEDIA:{secret}\n"))
+        await h.dm("send the chart and the .env")
+        await h.fake.wait_for(lambda: any(p.file_ids for p in h.fake.bot_posts(w.dm_alice)))
+        await h.runner.wait_idle(5)
+        posts = h.fake.bot_posts(w.dm_alice)
+        assert posts[0].message == f"Here it is.\n\nMEDIA:{secret}"
+        uploaded = [h.fake.files[f] for p in posts for f in p.file_ids]
+        assert [(name, data) for _, name, data in uploaded] == [("chart.txt", b"the chart")]
+        assert not any(b"very-secret" in data for *_, data in h.fake.files.values())

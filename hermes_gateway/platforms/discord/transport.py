@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import io
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Literal
 
 import aiohttp
 import discord
 
-from hermes_gateway.delivery import DISCORD_LIMIT, StreamingTurn
+from hermes_gateway.delivery import DISCORD_LIMIT
 from hermes_gateway.delivery.errors import (
     DeliveryError,
     EditFailed,
@@ -33,6 +32,7 @@ from hermes_gateway.delivery.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
+from hermes_gateway.delivery.media_turn import MediaTurn, extract_media
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
@@ -57,8 +57,6 @@ _EDIT_GONE = {10008, 50005, 30046}
 """Unknown message, not our message, too many edits of an old message."""
 
 _UNKNOWN_MESSAGE = 10008
-
-_MEDIA_RE = re.compile(r"^[ \t]*MEDIA:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 
 ALLOWED_MENTIONS = discord.AllowedMentions(
     everyone=False, users=False, roles=False, replied_user=False
@@ -161,69 +159,3 @@ class DiscordTransport:
         client = self._live()
         async with guard("send", self.timeout):
             await client.http.send_typing(int(chat))
-
-
-def _existing_files(candidates: list[str]) -> list[Path]:
-    found = []
-    for raw in candidates:
-        path = Path(raw.strip("`'\"<>")).expanduser()
-        if path.is_file():
-            found.append(path)
-    return found
-
-
-async def extract_media(text: str) -> tuple[str, list[Path]]:
-    """Split ``MEDIA:/path`` lines (files the agent wants to hand over) from the answer.
-
-    Only lines naming an existing file are taken out; anything else stays in the text, so a
-    model that merely talks about "MEDIA:" loses nothing.
-    """
-    if "MEDIA:" not in text:
-        return text, []
-    matches = _MEDIA_RE.findall(text)
-    paths = await asyncio.to_thread(_existing_files, matches)
-    if not paths:
-        return text, []
-    names = {str(p) for p in paths}
-
-    def drop(m: re.Match[str]) -> str:
-        path = str(Path(m.group(1).strip("`'\"<>")).expanduser())
-        return "" if path in names else m.group(0)
-
-    cleaned = re.sub(r"\n{3,}", "\n\n", _MEDIA_RE.sub(drop, text)).strip()
-    return cleaned, paths
-
-
-class MediaTurn:
-    """A streamed answer whose ``MEDIA:/path`` lines become uploaded files when it is final."""
-
-    def __init__(
-        self,
-        streaming: StreamingTurn,
-        chat: str,
-        *,
-        send_file: Callable[[str, Path], Awaitable[None]],
-    ) -> None:
-        self._streaming = streaming
-        self._chat = chat
-        self._send_file = send_file
-
-    def on_delta(self, text: str) -> None:
-        self._streaming.on_delta(text)
-
-    def on_tool_started(self, name: str, preview: str) -> None:
-        self._streaming.on_tool_started(name, preview)
-
-    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
-        self._streaming.on_tool_finished(name, ok, duration, summary)
-
-    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
-        body, files = await extract_media(text)
-        try:
-            await self._streaming.finish(body, interrupted=interrupted, error=error)
-        finally:
-            for path in files:
-                try:
-                    await self._send_file(self._chat, path)
-                except DeliveryError as exc:
-                    log.warning("could not upload %s to %s: %s", path.name, self._chat, exc)

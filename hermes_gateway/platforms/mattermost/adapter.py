@@ -30,9 +30,11 @@ from typing import Any
 import aiohttp
 
 from hermes_gateway.access.policy import AccessPolicy
+from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DeliveryError, RateGate, StreamingTurn, split_message
+from hermes_gateway.delivery.media_turn import MediaTurn
 from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
@@ -405,6 +407,10 @@ class MattermostAdapter(PlatformAdapter):
         transport = self.transport
         await self.gate.run(target, lambda: transport.send_file(target, Path(path), caption))
 
+    async def _upload(self, target: str, path: Path) -> None:
+        transport = self.transport
+        await self.gate.run(target, lambda: transport.send_file(target, path))
+
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         target = self.target(source)
         streaming = StreamingTurn(
@@ -415,8 +421,17 @@ class MattermostAdapter(PlatformAdapter):
             edit_interval=self.cfg.edit_interval,
         )
         transport = self.transport
-        turn = TypingTurn(
+        # A file named in a MEDIA: line leaves only from the chat's own workspace: a remote
+        # chat's answer must never carry HERMES_HOME's credentials or another chat's files.
+        boundary = boundary_for(self.config.paths.home, self.name, source.session_key)
+        media = MediaTurn(
             streaming,
+            target,
+            send_file=lambda chat, path: self._upload(chat, path),
+            refusal=lambda path: boundary.refusal(path, write=False),
+        )
+        turn = TypingTurn(
+            media,
             lambda: transport.typing(target),
             TYPING_REFRESH,
             name=f"mattermost-typing:{target}",
