@@ -83,3 +83,14 @@ def test_mattermost_ids_are_canonical_but_digit_strings_still_are_not():
     assert canonical_id("abc123def456ghi789jkl012mn")
     assert not canonical_id("00000000000000000000000007")
     assert not canonical_id("3x8k1c9f7jgwzpd5mq1ey8oyh")  # 25 characters
+
+
+def test_channel_wide_mentions_are_defused_and_counted():
+    from hermes_gateway.platforms.mattermost.api import MattermostApi as Api
+    from hermes_gateway.platforms.mattermost.transport import MattermostTransport, quiet
+
+    text = "ping @channel, @ALL and @here; not me@here.com, @channels or @@all"
+    assert quiet(text) == (
+        "ping @\u200bchannel, @\u200bALL and @\u200bhere; not me@here.com, @channels or @@all"
+    )
+    assert MattermostTransport(Api("http://x", "t")).measure("@here") == 6

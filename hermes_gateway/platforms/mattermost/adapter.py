@@ -398,7 +398,7 @@ class MattermostAdapter(PlatformAdapter):
     async def send(self, source: SessionSource, text: str) -> None:
         target = self.target(source)
         transport = self.transport
-        for chunk in split_message(text, transport.limit):
+        for chunk in split_message(text, transport.limit, measure=transport.measure):
             await self.gate.run(target, functools.partial(transport.send_text, target, chunk))
 
     async def send_file(self, source: SessionSource, path: str | Path, caption: str = "") -> None:
