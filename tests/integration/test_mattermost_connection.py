@@ -155,3 +155,21 @@ async def test_garbage_frames_neither_break_the_connection_nor_reach_the_agent(
         assert h.fake.websocket_auths == 1  # never reconnected
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["before", "after"]
+
+
+async def test_a_drop_in_the_middle_of_a_stream_still_ends_in_one_exact_post(
+    hermes_home, fake_openai
+):
+    from tests.fakes.openai_server import ScriptedReply
+
+    text = "A long streamed answer that keeps coming while the websocket drops. " * 4
+    fake_openai.enqueue(ScriptedReply(text=text.strip(), chunk_size=8, delay=0.02))
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        await h.dm("stream please")
+        await h.fake.wait_for(lambda: len(h.fake.bot_posts(w.dm_alice)) == 1)
+        await h.fake.drop_websockets()
+        await h.fake.wait_for(lambda: h.fake.websocket_auths == 2)  # reconnected
+        assert await h.wait_answers(w.dm_alice, 1) == [text.strip()]
+        assert h.adapter.catch_ups == 1
+        assert len(fake_openai.requests) == 1  # the catch-up re-read the post: not a new turn
