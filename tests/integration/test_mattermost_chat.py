@@ -220,3 +220,21 @@ async def test_media_lines_upload_workspace_files_only(hermes_home, fake_openai)
         uploaded = [h.fake.files[f] for p in posts for f in p.file_ids]
         assert [(name, data) for _, name, data in uploaded] == [("chart.txt", b"the chart")]
         assert not any(b"very-secret" in data for *_, data in h.fake.files.values())
+
+
+async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
+    import re
+
+    async with mattermost_gateway(hermes_home, fake_openai) as h:
+        w = h.world
+        await h.dm("hello?", user=w.bob)
+        [offer] = await h.wait_answers(w.dm_bob, 1)
+        code = re.search(r"`([A-Z0-9]{8})`", offer)
+        assert code, offer
+        assert h.gateway.pairing is not None
+        await h.gateway.pairing.approve_code("mattermost", code[1])
+        await h.fake.wait_for(lambda: len(h.fake.bot_posts(w.dm_bob)) >= 2)  # "you're in"
+        await h.dm("now?", user=w.bob)
+        answers = await h.wait_answers(w.dm_bob, 3)
+        assert answers[-1] == "echo: now?"
+        assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
