@@ -268,6 +268,26 @@ class SlackConfig(ChatPlatformConfig):
 
 
 @dataclass
+class MattermostConfig(ChatPlatformConfig):
+    """Mattermost (REST API v4 and websocket over aiohttp). Enabled when URL and token are set."""
+
+    url: str = ""
+    """The server's base URL (MATTERMOST_URL), e.g. ``https://chat.example.com``."""
+    free_response_channels: list[str] = field(default_factory=list)
+    """Channels (ids; ``*`` for all) where every message is for the bot, mention or not."""
+    allowed_channels: list[str] = field(default_factory=list)
+    """When set, the bot listens only in these channels (ids or ``*``); DMs are not affected."""
+    reply_mode: Literal["off", "thread"] = "off"
+    """``thread``: answers to a channel post open a thread under it (its own session);
+    ``off``: answers go flat into the channel (Hermes Agent's MATTERMOST_REPLY_MODE)."""
+    post_limit: int = 0
+    """Characters per post; 0 reads the server's ``MaxPostSize`` (16383 by default)."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+    """Websocket reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+
+
+@dataclass
 class WebhookRoute:
     """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
 
@@ -414,6 +434,7 @@ class PlatformsConfig:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
+    mattermost: MattermostConfig = field(default_factory=MattermostConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
     webhook: WebhookServerConfig = field(default_factory=WebhookServerConfig)
 
@@ -434,7 +455,7 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack"})
+_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost"})
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -514,6 +535,16 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("SLACK_REQUIRE_MENTION", "platforms.slack.require_mention"),
     ("SLACK_FREE_RESPONSE_CHANNELS", "platforms.slack.free_response_channels"),
     ("SLACK_ALLOWED_CHANNELS", "platforms.slack.allowed_channels"),
+    ("MATTERMOST_URL", "platforms.mattermost.url"),
+    ("MATTERMOST_TOKEN", "platforms.mattermost.token"),
+    ("MATTERMOST_HOME_CHANNEL", "platforms.mattermost.home_channel"),
+    ("MATTERMOST_HOME_CHANNEL_THREAD_ID", "platforms.mattermost.home_thread_id"),
+    ("MATTERMOST_ALLOWED_USERS", "platforms.mattermost.allowed_users"),
+    ("MATTERMOST_ALLOW_ALL_USERS", "platforms.mattermost.allow_all_users"),
+    ("MATTERMOST_REQUIRE_MENTION", "platforms.mattermost.require_mention"),
+    ("MATTERMOST_FREE_RESPONSE_CHANNELS", "platforms.mattermost.free_response_channels"),
+    ("MATTERMOST_ALLOWED_CHANNELS", "platforms.mattermost.allowed_channels"),
+    ("MATTERMOST_REPLY_MODE", "platforms.mattermost.reply_mode"),
     ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),

@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack")
+_CHAT = ("telegram", "discord", "slack", "mattermost")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -129,6 +129,16 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "free_response_channels": "free_response_channels",
         "allowed_channels": "allowed_channels",
         "reply_in_thread": "reply_in_thread",
+    },
+    "mattermost": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "free_response_channels": "free_response_channels",
+        "allowed_channels": "allowed_channels",
+        "url": "url",
+        "reply_mode": "reply_mode",
     },
 }
 
@@ -282,6 +292,7 @@ class _Translator:
             "telegram": self.chat_top,
             "discord": self.chat_top,
             "slack": self.chat_top,
+            "mattermost": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -530,7 +541,7 @@ class _Translator:
     # --- platforms --------------------------------------------------------------------
 
     def chat_top(self, value: Any, name: str) -> None:
-        """Hermes' top-level ``telegram:`` / ``discord:`` / ``slack:`` section."""
+        """Hermes' top-level ``telegram:`` / ``discord:`` / ``slack:`` / ``mattermost:`` section."""
         self.chat_section(name, value, name)
 
     def platforms(self, value: Any, dotted: str) -> None:
@@ -549,7 +560,12 @@ class _Translator:
                 self.ignore(where, settings, _OTHER_PLATFORM_HINT)
             else:
                 self.t.unknown.append(
-                    (where, sorted({"telegram", "discord", "slack", "api_server", "webhook"}))
+                    (
+                        where,
+                        sorted(
+                            {"telegram", "discord", "slack", "mattermost", "api_server", "webhook"}
+                        ),
+                    )
                 )
 
     def chat_section(self, platform: str, value: Any, where: str) -> None:

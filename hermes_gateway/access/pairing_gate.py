@@ -55,7 +55,9 @@ _REFUSAL_MEMORY = 10_000
 """Senders remembered for refusal throttling; older entries are forgotten beyond this."""
 
 
-_ID = re.compile(r"-?[1-9][0-9]{0,30}|[A-Za-z][A-Za-z0-9_-]{0,63}")
+_ID = re.compile(r"-?[1-9][0-9]{0,30}|[A-Za-z][A-Za-z0-9_-]{0,63}|(?=[0-9]*[a-z])[a-z0-9]{26}")
+"""Numbers (Telegram, Discord), names, and Mattermost's 26-character ids, which may start
+with a digit (never all digits, so none can read as a number)."""
 
 
 def canonical_id(value: str | None) -> bool:

@@ -1,8 +1,8 @@
 """Files the agent hands over: ``MEDIA:/path`` lines of an answer become uploads.
 
-Shared by the platforms that can upload (Discord, Slack): the streamed answer is delivered
-without those lines and each named file is uploaded after it, through the platform's own
-``send_file``.
+Shared by the platforms that can upload (Discord, Slack, Mattermost): the streamed answer is
+delivered without those lines, then each named file that the platform's ``refusal`` lets go
+(a remote chat's files stay inside its workspace) is sent into the chat.
 """
 
 from __future__ import annotations
@@ -13,35 +13,53 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.delivery.errors import DeliveryError
-from hermes_gateway.delivery.stream_consumer import StreamingTurn
+from hermes_gateway.platforms.base import TurnDelivery
 
-__all__ = ["MediaTurn", "extract_media"]
+__all__ = ["MediaTurn", "extract_media", "workspace_refusal"]
 
 log = logging.getLogger(__name__)
 
 _MEDIA_RE = re.compile(r"^[ \t]*MEDIA:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 
 
-def _existing_files(candidates: list[str]) -> list[Path]:
+Refusal = Callable[[Path], "str | None"]
+"""Why a file may not leave (None: it may). Blocking: it may resolve links."""
+
+
+def workspace_refusal(home: Path, platform: str, session_key: str) -> Refusal:
+    """The file tools' boundary for a chat, applied to what its answers upload: a remote
+    chat's answer never carries HERMES_HOME's credentials or another chat's files (a
+    prompt-injected model would otherwise send ``.env`` into the chat)."""
+    boundary = boundary_for(home, platform, session_key)
+    return lambda path: boundary.refusal(path, write=False)
+
+
+def _existing_files(candidates: list[str], refusal: Refusal | None) -> list[Path]:
     found = []
     for raw in candidates:
         path = Path(raw.strip("`'\"<>")).expanduser()
-        if path.is_file():
-            found.append(path)
+        if not path.is_file():
+            continue
+        why = refusal(path) if refusal is not None else None
+        if why is not None:
+            log.warning("not uploading a file the answer named: %s", why)
+            continue
+        found.append(path)
     return found
 
 
-async def extract_media(text: str) -> tuple[str, list[Path]]:
+async def extract_media(text: str, refusal: Refusal | None = None) -> tuple[str, list[Path]]:
     """Split ``MEDIA:/path`` lines (files the agent wants to hand over) from the answer.
 
-    Only lines naming an existing file are taken out; anything else stays in the text, so a
-    model that merely talks about "MEDIA:" loses nothing.
+    Only lines naming an existing file that ``refusal`` lets go are taken out; anything else
+    stays in the text, so a model that merely talks about "MEDIA:" loses nothing.
     """
     if "MEDIA:" not in text:
         return text, []
     matches = _MEDIA_RE.findall(text)
-    paths = await asyncio.to_thread(_existing_files, matches)
+    paths = await asyncio.to_thread(_existing_files, matches, refusal)
     if not paths:
         return text, []
     names = {str(p) for p in paths}
@@ -59,11 +77,13 @@ class MediaTurn:
 
     def __init__(
         self,
-        streaming: StreamingTurn,
+        streaming: TurnDelivery,
         chat: str,
         *,
         send_file: Callable[[str, Path], Awaitable[None]],
+        refusal: Refusal,
     ) -> None:
+        self._refusal = refusal
         self._streaming = streaming
         self._chat = chat
         self._send_file = send_file
@@ -78,7 +98,7 @@ class MediaTurn:
         self._streaming.on_tool_finished(name, ok, duration, summary)
 
     async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
-        body, files = await extract_media(text)
+        body, files = await extract_media(text, self._refusal)
         try:
             await self._streaming.finish(body, interrupted=interrupted, error=error)
         finally:

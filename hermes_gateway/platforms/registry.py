@@ -38,6 +38,7 @@ BUILTIN = {
     "telegram": "hermes_gateway.platforms.telegram:PLUGIN",
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
+    "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }

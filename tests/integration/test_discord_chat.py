@@ -290,9 +290,17 @@ async def test_attachments_in_and_files_out(hermes_home, fake_openai):
         b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00"
         b"\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
     )
-    report = hermes_home / "report.txt"
+    from hermes_gateway.agent.tools.boundary import workspace_for
+
+    workspace = workspace_for(hermes_home, "discord", f"discord:dm:{DM_ALICE}")
+    workspace.mkdir(parents=True, exist_ok=True)
+    report = workspace / "report.txt"
     report.write_text("quarterly numbers\n")
-    fake_openai.enqueue(ScriptedReply(text=f"Here is the report.\n\nMEDIA:{report}\n"))
+    secret = hermes_home / ".env"  # a prompt-injected model must not send the bot token out
+    secret.write_text("DISCORD_BOT_TOKEN=very-secret\n")
+    fake_openai.enqueue(
+        ScriptedReply(text=f"Here is the report.\n\nMEDIA:{report}\nMEDIA:{secret}\n")
+    )
     async with discord_gateway(hermes_home, fake_openai) as h:
         await h.dm(
             "what is in this picture?",
@@ -307,10 +315,14 @@ async def test_attachments_in_and_files_out(hermes_home, fake_openai):
         assert content[0] == {"type": "text", "text": "what is in this picture?"}
         assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
         text_messages = [m for m in h.messages(DM_ALICE) if not m.files]
-        assert [m.current_content for m in text_messages] == ["Here is the report."]
+        # The refused line stays as text; only the workspace's file is uploaded.
+        assert [m.current_content for m in text_messages] == [
+            f"Here is the report.\n\nMEDIA:{secret}"
+        ]
         [upload] = [m for m in h.messages(DM_ALICE) if m.files]
-        assert upload.files[0].filename == "report.txt"
-        assert upload.files[0].data == b"quarterly numbers\n"
+        assert [(f.filename, f.data) for f in upload.files] == [
+            ("report.txt", b"quarterly numbers\n")
+        ]
 
 
 async def test_typed_commands_work_in_dms(hermes_home, fake_openai):

@@ -205,18 +205,25 @@ async def test_invalid_app_token_names_its_variable(hermes_home, fake_openai):
         assert "SLACK_APP_TOKEN" in failed[1] and "invalid_auth" in failed[1]
 
 
-async def test_media_lines_become_uploaded_files(hermes_home, fake_openai):
-    report = hermes_home / "report.txt"
+async def test_media_lines_upload_workspace_files_only(hermes_home, fake_openai):
+    from hermes_gateway.agent.tools.boundary import workspace_for
+
+    workspace = workspace_for(hermes_home, "slack", f"slack:dm:{DM_ALICE}")
+    workspace.mkdir(parents=True, exist_ok=True)
+    report = workspace / "report.txt"
     report.write_text("the quarterly numbers")
-    fake_openai.enqueue(ScriptedReply(text=f"Here it is.\nMEDIA:{report}"))
+    secret = hermes_home / ".env"  # a prompt-injected model must not send the tokens out
+    secret.write_text("SLACK_BOT_TOKEN=xoxb-very-secret\n")
+    fake_openai.enqueue(ScriptedReply(text=f"Here it is.\nMEDIA:{report}\nMEDIA:{secret}"))
     async with slack_gateway(hermes_home, fake_openai) as h:
         await h.fake.inject_message(ALICE, DM_ALICE, "send me the report")
         await h.fake.wait_for(lambda: any(m.files for m in h.messages(DM_ALICE)))
         await h.runner.wait_idle(10)
         text, upload = h.messages(DM_ALICE)
-        assert text.text == "Here it is."
-        [file_id] = upload.files
-        assert h.fake.uploads[file_id] == b"the quarterly numbers"
+        # The refused line stays as text; only the workspace's file is uploaded.
+        assert text.text.split() == ["Here", "it", "is.", f"MEDIA:{secret}"]
+        assert [h.fake.uploads[f] for f in upload.files] == [b"the quarterly numbers"]
+        assert not any(b"very-secret" in data for data in h.fake.uploads.values())
 
 
 async def test_malformed_and_foreign_events_are_dropped_and_the_bot_keeps_answering(

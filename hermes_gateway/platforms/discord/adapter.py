@@ -36,6 +36,7 @@ from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DISCORD_LIMIT, RateGate, StreamingTurn, split_message
+from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
 from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
@@ -60,7 +61,6 @@ from hermes_gateway.platforms.discord.transport import (
     REQUEST_TIMEOUT,
     TYPING_REFRESH,
     DiscordTransport,
-    MediaTurn,
 )
 
 __all__ = ["PER_CHANNEL_INTERVAL", "DiscordAdapter"]
@@ -382,7 +382,12 @@ class DiscordAdapter(PlatformAdapter):
         )
         transport = self.transport
         turn = TypingTurn(
-            MediaTurn(streaming, target, send_file=self._upload),
+            MediaTurn(
+                streaming,
+                target,
+                send_file=self._upload,
+                refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
+            ),
             lambda: transport.typing(target),
             TYPING_REFRESH,
             name=f"discord-typing:{target}",

@@ -32,13 +32,10 @@ from hermes_gateway.delivery.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
-from hermes_gateway.delivery.media_turn import MediaTurn, extract_media
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "DiscordTransport",
-    "MediaTurn",
-    "extract_media",
     "guard",
     "map_http_error",
 ]

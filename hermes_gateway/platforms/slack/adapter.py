@@ -41,7 +41,7 @@ from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import RateGate, StreamingTurn, split_message
-from hermes_gateway.delivery.media_turn import MediaTurn
+from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import (
@@ -413,7 +413,12 @@ class SlackAdapter(PlatformAdapter):
             tool_progress=self.cfg.progress_mode(self.config.display),
             edit_interval=self.cfg.edit_interval,
         )
-        return MediaTurn(turn, target, send_file=self._upload)
+        return MediaTurn(
+            turn,
+            target,
+            send_file=self._upload,
+            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
+        )
 
     async def _upload(self, chat: str, path: Path) -> None:
         transport = self.transport
