@@ -143,8 +143,11 @@ class RequestTurns:
                 await runner.store.append_messages(rt.record.id, messages)
                 runner.registry.touched(rt)
                 context.extend(m.to_openai() for m in messages)
-            if history is None:
-                context = await runner.context.fit(rt)  # compressed first if it would overflow
+            if history is None and keep:
+                # A session the server keeps is compressed before it would overflow; a
+                # one-off request's messages are the client's own and reach the model as sent
+                # (an overflow is the model server's 400, passed on).
+                context = await runner.context.fit(rt)
             user = next((m for m in reversed(messages) if m.role == "user"), None)
             runner.supervisor.received(rt.source.platform)
             runner.publish_received(rt, (user.content or "") if user else "", rt.source.user_name)
