@@ -10,6 +10,7 @@ its pause state, notifications, and the actions a command asks for (quit, search
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -97,6 +98,9 @@ class MainScreen(Screen[None]):
         self._select_lock = asyncio.Lock()
         """One selection at a time: a second one (a click during a restart's load) waits."""
         self._routes: dict[type[gm.GatewayMessage], tuple[MessagePump, ...]] = {}
+        self._live: collections.Counter[str] = collections.Counter()
+        """Gateway events delivered per session key: a transcript fetched while one came may
+        miss what it reported, and is fetched again (see :meth:`select_session`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -176,7 +180,11 @@ class MainScreen(Screen[None]):
         if self.operator is None:
             return
         async with self._select_lock:
-            view = await self.operator.select(key, session_id)
+            for _ in range(3):  # a busy chat: show the last snapshot fetched, not loop forever
+                seen = self._live[key]
+                view = await self.operator.select(key, session_id)
+                if self._live[key] == seen:
+                    break
             self.current_key = key
             self.view = view
             self.paused = view.paused
@@ -330,6 +338,9 @@ class MainScreen(Screen[None]):
         no pane claims.
         """
         message = gm.message_for(event)
+        key = getattr(event, "session_key", None)
+        if key is not None:
+            self._live[key] += 1
         targets = self._targets(type(message))
         for n, target in enumerate(targets):
             target.post_message(message if n == 0 else message.copy())
