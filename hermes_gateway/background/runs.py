@@ -6,6 +6,8 @@ reported to the chat, never run again:
 
 - ``running``: the process ended mid-run; the chat is told it was interrupted.
 - ``answered``: the run ended and its message (``text``) was not confirmed sent: it is sent.
+- ``done``: told; kept a day so that the command, replayed by its platform after a crash
+  (Telegram's journal), is recognised by its message id and not run again.
 
 The run's own conversation is an ordinary session on the ``background`` platform (key
 ``background:dm:<id>``), so its transcript stays in the history and search.
@@ -43,7 +45,10 @@ KV_PREFIX = "background_run:"
 PREVIEW = 60
 """Characters of a prompt quoted in replies and listings."""
 
-Stored = Literal["running", "answered"]
+Stored = Literal["running", "answered", "done"]
+STATES = ("running", "answered", "done")
+DONE_KEEP = 24 * 3600.0
+"""Seconds a ``done`` entry is kept (by its start time) to recognise a replayed command."""
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -70,6 +75,8 @@ class BackgroundRun:
     text: str = ""
     """Once ``answered``: the message for the chat."""
     model_name: str | None = None
+    message_id: str | None = None
+    """The platform's id of the ``/background`` message (a replay of it is not run again)."""
     # --- in memory only ----------------------------------------------------------------
     steps: int = field(default=0, compare=False)
     session_id: str = field(default="", compare=False)
@@ -114,6 +121,7 @@ class BackgroundRun:
             "state": self.state,
             "text": self.text,
             "model_name": self.model_name,
+            "message_id": self.message_id,
         }
         return json.dumps(data, ensure_ascii=False)
 
@@ -133,7 +141,7 @@ class BackgroundRun:
         )
         origin.session_key  # noqa: B018 -- a key that cannot be built is not ours
         state = data.get("state", "running")
-        if state not in ("running", "answered"):
+        if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         return cls(
             id=str(data["id"]),
@@ -143,6 +151,7 @@ class BackgroundRun:
             state=state,
             text=str(data.get("text") or ""),
             model_name=data.get("model_name"),
+            message_id=data.get("message_id"),
         )
 
 

@@ -10,20 +10,25 @@ chat went on while the run was going" is a fact of the wire, not of timing.
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hermes_gateway import events as ev
 from hermes_gateway.agent.tools.boundary import workspace_for
 from hermes_gateway.background.events import BackgroundRunChanged
 from hermes_gateway.background.runs import KV_PREFIX, BackgroundRun
-from hermes_gateway.background.service import MAX_PER_CHAT
+from hermes_gateway.background.service import MAX_PER_CHAT, Refused
 from hermes_gateway.models import SessionSource
 from hermes_gateway.store import SessionStore, StoredMessage
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec, echo_reply
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import Recorder
 from tests.integration.pairing_harness import STRANGER
+from tests.integration.test_durable_inbound import start, until, write_config
 from tests.integration.test_telegram_adapter import (
     DM,
     Harness,
@@ -47,6 +52,12 @@ def slow_model(openai: FakeOpenAI, *, answer: str = "the background answer") -> 
         return echo_reply(body)
 
     openai.default = reply
+
+
+async def open_entries(store: SessionStore) -> list[str]:
+    """The stored runs not yet told to their chat (``done`` ones are kept a day)."""
+    entries = await store.kv_items(KV_PREFIX)
+    return [k for k, v in entries if json.loads(v)["state"] != "done"]
 
 
 def runs(h: Harness, state: str | None = None) -> list[BackgroundRunChanged]:
@@ -112,7 +123,7 @@ async def test_a_background_run_answers_apart_while_the_chat_goes_on(
         ]
         notes = await store.get_notes(chat.id)
         assert any(n.kind == "notice" and n.text == posted for n in notes)
-        assert await store.kv_items(KV_PREFIX) == []  # nothing left to report
+        assert await open_entries(store) == []  # nothing left to report
     finally:
         await h.stop()
 
@@ -177,7 +188,7 @@ async def test_stop_stops_the_chats_background_runs_and_says_how_many(
         assert len(h.tg.messages_in(DM)) == 3  # no result was posted after the stop
         assert not runs(h, "finished") and h.gw.feature("background").service.runs == {}
         store = h.gw.store
-        assert store is not None and await store.kv_items(KV_PREFIX) == []
+        assert store is not None and await open_entries(store) == []
         tg.inject_message(DM, "/stop")
         assert (await texts_in(h, DM, 4))[3] == "Nothing is running."
     finally:
@@ -284,7 +295,7 @@ async def test_a_run_cut_by_a_stop_is_reported_once_at_the_next_start_and_never_
         assert told.result == expected
         await tg.wait_for(lambda: expected in h.texts(DM))
         store = h.gw.store
-        assert store is not None and await store.kv_items(KV_PREFIX) == []
+        assert store is not None and await open_entries(store) == []
         own = await store.get_session(told.session_id) if told.session_id else None
         assert own is None or own.ended_at is not None
     finally:
@@ -330,7 +341,9 @@ async def test_what_a_killed_gateway_left_is_reported_once(
 
     h = await start_gateway(config, tg)
     try:
-        await h.rec.wait_for(lambda: len(runs(h, "interrupted")) == 2)
+        await h.rec.wait_for(lambda: len(runs(h, "interrupted")) + len(runs(h, "finished")) == 2)
+        assert [e.run_id for e in runs(h, "interrupted")] == [cut.id]
+        assert [e.run_id for e in runs(h, "finished")] == [answered.id]
         texts = await texts_in(h, DM, 2)
         assert sorted(texts) == sorted(
             [
@@ -341,7 +354,9 @@ async def test_what_a_killed_gateway_left_is_reported_once(
         )
         live = h.gw.store
         assert live is not None
-        assert await live.kv_items(KV_PREFIX) == []  # the junk entry is dropped (logged)
+        entries = await live.kv_items(KV_PREFIX)  # the junk entry is dropped (logged)
+        assert sorted(k for k, _ in entries) == [KV_PREFIX + cut.id, KV_PREFIX + answered.id]
+        assert await open_entries(live) == []
         left = await live.get_session(record.id)
         assert left is not None and left.ended_at is not None
         assert fake_openai.requests == []  # nothing was run again
@@ -353,6 +368,37 @@ async def test_what_a_killed_gateway_left_is_reported_once(
         assert not runs(h) and len(h.tg.messages_in(DM)) == 2
     finally:
         await h.stop()
+
+
+async def test_a_replayed_command_starts_nothing_even_after_a_restart(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A platform may hand the same ``/background`` message over again after a crash
+    (Telegram's journal replays what was not confirmed): its message id is remembered."""
+    from hermes_tui.assembly import build_gateway
+    from tests.conftest import make_config
+
+    config = make_config(hermes_home, fake_openai)
+    origin = SessionSource(platform="telegram", chat_id=str(DM), user_id=str(DM))
+    for attempt in range(2):
+        gw = build_gateway(config)
+        rec = Recorder(gw.bus)
+        await gw.start(local=False, adapters=[])
+        try:
+            service = gw.feature("background").service
+            if attempt == 0:
+                run = await service.launch(origin, "once only", message_id="77")
+                await rec.event(BackgroundRunChanged, lambda e: e.state == "finished")
+            with pytest.raises(Refused, match=f"{run.id} was started from this message already"):
+                await service.launch(origin, "once only", message_id="77")
+            assert (await service.launch(origin, "a new one", message_id=f"78{attempt}")).id != run.id
+            await rec.event(
+                BackgroundRunChanged, lambda e: e.state == "finished" and e.prompt == "a new one"
+            )
+        finally:
+            rec.close()
+            await gw.stop()
+    assert sum(_asks(r, "once only") for r in fake_openai.requests) == 1
 
 
 async def test_the_local_terminal_gets_its_result_on_the_bus_and_in_its_transcript(
@@ -381,3 +427,56 @@ async def test_the_local_terminal_gets_its_result_on_the_bus_and_in_its_transcri
     finally:
         rec.close()
         await gw.stop()
+
+
+@pytest.mark.slow
+async def test_kill_9_mid_run_the_chat_is_told_once_at_the_next_start(
+    hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
+) -> None:
+    """The real ``hermes gateway run`` in a subprocess, killed (SIGKILL) while a background
+    run waits on the model; two more starts: the chat is told once, the run never rerun."""
+    slow_model(fake_openai)
+    write_config(hermes_home, drain=2.0)
+    told = (
+        "⚠ Your background task “slow: map the coast” was interrupted by a restart and did "
+        "not finish. Send /background again if you still need it."
+    )
+    proc = start(hermes_home, tg, fake_openai)
+    try:
+        tg.inject_message(DM, "/background slow: map the coast")
+        await until(lambda: fake_openai.held == 1, 30, "the run to reach the model")
+        await until(lambda: len(tg.messages_in(DM)) == 1, 10, "the started reply")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        asked = len(fake_openai.requests)
+        fake_openai.release()  # the killed run's stream: nobody is reading it any more
+
+        proc = start(hermes_home, tg, fake_openai)
+        await until(lambda: told in h_texts(tg), 30, "the chat to be told")
+        await until(lambda: _left(hermes_home) == 0, 10, "the entry to be forgotten")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+        proc = start(hermes_home, tg, fake_openai)
+        tg.inject_message(DM, "anyone there?")  # once answered, this start has settled
+        await until(lambda: "echo: anyone there?" in h_texts(tg), 30, "the third start to answer")
+        assert h_texts(tg).count(told) == 1
+        assert not any(_asks(r, "map the coast") for r in fake_openai.requests[asked:])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
+def h_texts(tg: FakeTelegram) -> list[str]:
+    return [m.plain_text for m in tg.messages_in(DM)]
+
+
+def _left(home: Path) -> int:
+    conn = sqlite3.connect(next(home.glob("*.db")))
+    try:
+        query = "SELECT value FROM kv WHERE substr(key, 1, ?) = ?"
+        rows = conn.execute(query, (len(KV_PREFIX), KV_PREFIX)).fetchall()
+        return sum(json.loads(value)["state"] != "done" for (value,) in rows)
+    finally:
+        conn.close()

@@ -59,6 +59,8 @@ async def test_pane_lists_runs_with_progress_and_opens_a_finished_ones_session(
         assert "search_files" in text
         # The terminal's own chat goes on meanwhile: its turn reaches the model and ends.
         screen.send_text("still here?")
+        assert app.gateway is not None and app.gateway.runner is not None
+        assert local_key is not None
         runner = app.gateway.runner
         await wait_until(
             pilot,
