@@ -27,6 +27,7 @@ from hermes_gateway.store import SessionStore, StoredMessage
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec, echo_reply
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import Recorder
+from tests.homes import HomeManifest
 from tests.integration.pairing_harness import STRANGER
 from tests.integration.test_durable_inbound import start, until, write_config
 from tests.integration.test_telegram_adapter import (
@@ -391,7 +392,9 @@ async def test_a_replayed_command_starts_nothing_even_after_a_restart(
                 await rec.event(BackgroundRunChanged, lambda e: e.state == "finished")
             with pytest.raises(Refused, match=f"{run.id} was started from this message already"):
                 await service.launch(origin, "once only", message_id="77")
-            assert (await service.launch(origin, "a new one", message_id=f"78{attempt}")).id != run.id
+            assert (
+                await service.launch(origin, "a new one", message_id=f"78{attempt}")
+            ).id != run.id
             await rec.event(
                 BackgroundRunChanged, lambda e: e.state == "finished" and e.prompt == "a new one"
             )
@@ -480,3 +483,52 @@ def _left(home: Path) -> int:
         return sum(json.loads(value)["state"] != "done" for (value,) in rows)
     finally:
         conn.close()
+
+
+async def test_from_a_used_home_a_run_sees_none_of_the_history_and_searches_only_its_chat(
+    used_home: HomeManifest, fake_openai: FakeOpenAI, tg: FakeTelegram
+) -> None:
+    """A chat with days of history: the run's prompt reaches the model alone, its
+    session_search finds the chat's own words but not another chat's, and the chat's stored
+    conversation is unchanged by the run."""
+    target = used_home.session(used_home.search_session_id)
+    chat = next(k for k in used_home.chats if k.startswith("telegram:dm:") and k != target.key)
+    chat_id = int(chat.split(":")[2])
+    config = telegram_config(used_home.home_path, fake_openai, tg)
+    h = await start_gateway(config, tg)
+    try:
+        store = h.gw.store
+        assert store is not None
+        before = await store.get_active_session(chat)
+        assert before is not None and before.message_count > 0
+        own_words = [
+            w
+            for m in await store.get_messages(before.id)
+            if m.role == "user"
+            for w in (m.content or "").split()
+            if w.isalpha() and len(w) > 5
+        ]
+        own = own_words[0]
+        fake_openai.enqueue(
+            ScriptedReply(
+                tool_calls=[
+                    ToolCallSpec("session_search", {"query": own}),
+                    ToolCallSpec("session_search", {"query": used_home.search_word}),
+                ]
+            ),
+            ScriptedReply(text="searched"),
+        )
+        tg.inject_message(chat_id, "/background what did we say about it?")
+        done = await h.rec.event(BackgroundRunChanged, lambda e: e.state == "finished")
+        assert done.origin_key == chat
+        first = next(r for r in fake_openai.requests if _asks(r, "what did we say about it?"))
+        assert [m["role"] for m in first["messages"]] == ["system", "user"]
+        mine, other = [m for m in await store.get_messages(done.session_id) if m.role == "tool"]
+        assert own in (mine.content or "") and before.id in (mine.content or "")
+        assert other.content == f"no past messages match {used_home.search_word!r}"
+        after = await store.get_active_session(chat)
+        assert after is not None and after.id == before.id
+        assert after.message_count == before.message_count
+        await tg.wait_for(lambda: any(t.endswith("searched") for t in h.texts(chat_id)))
+    finally:
+        await h.stop()
