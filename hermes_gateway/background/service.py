@@ -230,6 +230,11 @@ class BackgroundService:
         return len(runs)
 
     async def _run(self, run: BackgroundRun) -> None:
+        if run.stop_requested or self._stopping:  # stopped before it began
+            self.runs.pop(run.id, None)
+            self._outer.pop(run.id, None)
+            await self._cancelled(run)
+            return
         turn = asyncio.ensure_future(self._turn(run))
         self._turns[run.id] = turn
         try:

@@ -404,6 +404,29 @@ async def test_a_replayed_command_starts_nothing_even_after_a_restart(
     assert sum(_asks(r, "once only") for r in fake_openai.requests) == 1
 
 
+async def test_a_run_stopped_before_it_began_never_reaches_the_model(
+    hermes_home: Path, fake_openai: FakeOpenAI
+) -> None:
+    from hermes_tui.assembly import build_gateway
+    from tests.conftest import make_config
+
+    gw = build_gateway(make_config(hermes_home, fake_openai))
+    rec = Recorder(gw.bus)
+    await gw.start(local=False, adapters=[])
+    try:
+        service = gw.feature("background").service
+        origin = SessionSource(platform="telegram", chat_id="5")
+        run = await service.launch(origin, "never mind")
+        assert service.stop_chat(origin.session_key) == 1  # in the same tick: not begun yet
+        stopped = await rec.event(BackgroundRunChanged, lambda e: e.state == "stopped")
+        assert stopped.run_id == run.id and service.runs == {}
+        assert gw.store is not None and await open_entries(gw.store) == []
+        assert not any(_asks(r, "never mind") for r in fake_openai.requests)
+    finally:
+        rec.close()
+        await gw.stop()
+
+
 async def test_the_local_terminal_gets_its_result_on_the_bus_and_in_its_transcript(
     hermes_home: Path, fake_openai: FakeOpenAI
 ) -> None:
