@@ -818,8 +818,10 @@ class GatewayRunner:
 
     def _searcher(self, rt: SessionRuntime) -> Callable[[str, int], Awaitable[list[Any]]]:
         """session_search for one chat: the operator's terminal searches everything; a
-        remote chat only its own history, so no user can read another's conversations."""
-        if rt.source.platform == "local":
+        remote chat only its own history, so no user can read another's conversations. A
+        turn working for a chat (a cron job made there, a background run) searches as it."""
+        whose = rt.acting_for or rt.source
+        if whose.platform == "local":
 
             async def search_all(query: str, limit: int) -> list[Any]:
                 return await self.store.search(query, limit=limit)
@@ -827,7 +829,7 @@ class GatewayRunner:
             return search_all
 
         async def search_own(query: str, limit: int) -> list[Any]:
-            return await self.store.search(query, limit=limit, session_key=rt.key)
+            return await self.store.search(query, limit=limit, session_key=whose.session_key)
 
         return search_own
 

@@ -1,5 +1,5 @@
-"""The main screen: platforms, sessions and cron on the left; the conversation, its tools
-and the input on the right.
+"""The main screen: platforms, sessions, cron and background runs on the left; the
+conversation, its tools and the input on the right.
 
 Gateway messages do not bubble, so the bridge posts each one to this screen and
 :data:`ROUTES` hands a copy to every pane that handles its type; the panes' own ``@on``
@@ -27,6 +27,7 @@ from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
 from hermes_tui.screens.search import SearchJump
+from hermes_tui.widgets.background_pane import BackgroundPane
 from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
 from hermes_tui.widgets.first_run import FirstRunPanel
@@ -67,6 +68,7 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
     gm.CronJobChanged: ("#cron",),
     gm.CronRunStarted: ("#cron",),
     gm.CronRunFinished: ("#cron",),
+    gm.BackgroundRunChanged: ("#background",),
     gm.PairingRequested: (APP,),
     gm.PairingResolved: (APP,),
     gm.ApprovalRequested: (APP,),
@@ -113,6 +115,7 @@ class MainScreen(Screen[None]):
                     )
                     yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
+                yield BackgroundPane(id="background")
             with Vertical(id="main"):
                 yield ConversationView(id="conversation")
                 yield ToolProgressPane(id="tools")
