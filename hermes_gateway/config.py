@@ -344,6 +344,50 @@ _IRC_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqr
 
 
 @dataclass
+class HomeAssistantConfig(ChatPlatformConfig):
+    """Home Assistant over its websocket API (aiohttp). Enabled when HASS_TOKEN is set (as in
+    Hermes Agent). People talk through a ``hermes_conversation`` event (an Assist sentence
+    trigger, a script or a dashboard button fires it); answers go out through a ``notify``
+    service. Hermes' state-change watching is kept: ``watch_domains``/``watch_entities``/
+    ``watch_all`` with ``ignore_entities`` and ``cooldown_seconds``."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """A notification per tool call would bury the answer."""
+
+    url: str = "http://homeassistant.local:8123"
+    """HASS_URL (Hermes' default)."""
+    conversation_event: str = "hermes_conversation"
+    """The event type people's messages come as: ``data.text`` (required),
+    ``data.conversation_id`` (optional: one session per id, else per user) and
+    ``data.notify`` (optional: the notify service for the answer); the sender is the event's
+    ``context.user_id``, checked against HASS_ALLOWED_USERS."""
+    notify_service: str = "notify.notify"
+    """Where answers go (``notify.<service>``) unless the event names one."""
+    notify_title: str = "Hermes"
+    watch_domains: list[str] = field(default_factory=list)
+    watch_entities: list[str] = field(default_factory=list)
+    ignore_entities: list[str] = field(default_factory=list)
+    watch_all: bool = False
+    cooldown_seconds: float = 30.0
+    """Hermes' state-change filters: changes of watched entities reach the agent as messages
+    from Home Assistant itself (allowed: the token already authenticates them)."""
+    message_limit: int = 4096
+    """Characters per notification (Hermes' cap); longer answers become several."""
+    send_wait: float = 60.0
+    """How long an answer waits for a lost connection to come back before it fails."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+
+    @property
+    def watching(self) -> bool:
+        return bool(self.watch_all or self.watch_domains or self.watch_entities)
+
+
+HA_SYSTEM_USER = "homeassistant"
+"""The user id of state changes (Home Assistant itself, not a person)."""
+
+
+@dataclass
 class WebhookRoute:
     """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
 
@@ -492,6 +536,7 @@ class PlatformsConfig:
     slack: SlackConfig = field(default_factory=SlackConfig)
     mattermost: MattermostConfig = field(default_factory=MattermostConfig)
     irc: IrcConfig = field(default_factory=IrcConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
     webhook: WebhookServerConfig = field(default_factory=WebhookServerConfig)
 
@@ -512,7 +557,7 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost", "irc"})
+_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost", "irc", "homeassistant"})
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -614,6 +659,11 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("IRC_HOME_CHANNEL", "platforms.irc.home_channel"),
     ("IRC_ALLOWED_USERS", "platforms.irc.allowed_users"),
     ("IRC_ALLOW_ALL_USERS", "platforms.irc.allow_all_users"),
+    ("HASS_TOKEN", "platforms.homeassistant.token"),
+    ("HASS_URL", "platforms.homeassistant.url"),
+    ("HASS_ALLOWED_USERS", "platforms.homeassistant.allowed_users"),
+    ("HASS_ALLOW_ALL_USERS", "platforms.homeassistant.allow_all_users"),
+    ("HASS_HOME_CHANNEL", "platforms.homeassistant.home_channel"),
     ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),
@@ -683,6 +733,9 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (TelegramConfig, "reconnect_initial"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_cap"): (*_POSITIVE, None),
     (IrcConfig, "port"): (0, True, 65535),
+    (HomeAssistantConfig, "message_limit"): (1, True, None),
+    (HomeAssistantConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (HomeAssistantConfig, "reconnect_cap"): (*_POSITIVE, None),
     (IrcConfig, "max_message_length"): (1, True, 510),
     (IrcConfig, "flood_burst"): (1, True, None),
     (IrcConfig, "connect_timeout"): (*_POSITIVE, None),
@@ -929,6 +982,10 @@ def _finish(
     irc.channel = [c.strip() for c in irc.channel if c.strip()]
     if not irc.home_channel and irc.channel:
         irc.home_channel = irc.channel[0]  # Hermes: IRC_HOME_CHANNEL defaults to IRC_CHANNEL
+    hass = platforms.homeassistant
+    if hass.watching and HA_SYSTEM_USER not in hass.allowed_users:
+        # Hermes: state changes come from Home Assistant itself, authenticated by the token.
+        hass.allowed_users = [*hass.allowed_users, HA_SYSTEM_USER]
     _resolve_provider(config, env)
     for key, zone in (("cron.timezone", config.cron.timezone), ("timezone", config.timezone)):
         if zone and not _known_zone(zone):

@@ -29,6 +29,7 @@ PLATFORM_MARKS = {
     "discord": "◆",
     "slack": "#",
     "irc": "»",
+    "homeassistant": "△",
     "api": "⇄",
     "webhook": "↯",
 }
