@@ -29,6 +29,8 @@ class FakeSaslIrc:
         self.logins: list[str] = []
         """Accounts logged in (one entry per successful SASL exchange)."""
         self.failures = 0
+        self.welcomes = 0
+        """Registrations completed (one per connection)."""
         self.received: list[str] = []
         """Every line clients sent, in order."""
         self.welcomed = asyncio.Event()
@@ -71,7 +73,7 @@ class FakeSaslIrc:
         self._writer = writer
         pieces: list[str] = []
         authed = capping = False
-        user_sent = False
+        user_sent = welcomed = False
         while True:
             try:
                 raw = await reader.readuntil(b"\n")
@@ -109,7 +111,9 @@ class FakeSaslIrc:
                 user_sent = True
             elif cmd == "CAP" and words[1] == "END":
                 capping = False
-            if user_sent and self._nick and not capping and not self.welcomed.is_set():
+            if user_sent and self._nick and not capping and not welcomed:
                 if authed or not self.accounts:
                     await self._send(f":{NAME} 001 {self._nick} :Welcome")
+                    welcomed = True
+                    self.welcomes += 1
                     self.welcomed.set()

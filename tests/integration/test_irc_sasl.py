@@ -50,3 +50,20 @@ async def test_refused_sasl_login_is_one_clear_failure(hermes_home, fake_openai)
         assert "IRC_SASL_PASSWORD" in failed[0][1] and "wrong-password" not in failed[0][1]
         assert server.failures == 1 and server.logins == []
         assert not [s for s in h.states() if s[0] == "reconnecting"]
+
+
+async def test_a_server_that_stops_answering_ping_is_left_and_reconnected(hermes_home, fake_openai):
+    def quick_ping(config):
+        config.platforms.irc.ping_interval = 0.3
+
+    async with (
+        FakeSaslIrc({}) as server,
+        irc_gateway(hermes_home, fake_openai, server, IRC_CHANNEL="", configure=quick_ping) as h,
+    ):
+        # The fake never answers our PING: after two quiet intervals the link is dropped.
+        await h.recorder.wait_for(
+            lambda: any(s[0] == "reconnecting" and "no PONG" in s[1] for s in h.states()), 10
+        )
+        assert any(line == "PING hermes" for line in server.received)
+        await h.recorder.wait_for(lambda: h.adapter.connections >= 2, 10)
+        assert server.welcomes >= 2
