@@ -117,3 +117,22 @@ async def test_a_missing_notify_service_fails_that_answer_only(hermes_home, fake
         await h.say("second", notify="mobile_app_alice")
         assert await h.wait_notified(1, "mobile_app_alice") == ["echo: second"]
         assert h.states()[-1][0] == "connected"
+
+
+async def test_an_answer_finished_while_the_socket_is_down_is_sent_after_reconnect(
+    hermes_home, fake_openai
+):
+    from tests.fakes.openai_server import ScriptedReply
+
+    fake_openai.enqueue(ScriptedReply(text="slow answer", first_token_delay=1.0))
+    async with homeassistant_gateway(hermes_home, fake_openai) as h:
+        await h.say("take your time")
+        await fake_openai.wait_for_requests(1)
+        h.fake.refuse = True
+        await h.fake.drop()
+        await h.wait_state("reconnecting")
+        await fake_openai.wait_until(lambda: fake_openai.active_streams == 0, 10)
+        h.fake.refuse = False
+        assert await h.wait_notified(1) == ["slow answer"]
+        assert h.adapter.connections == 2
+        assert len(fake_openai.requests) == 1

@@ -241,3 +241,17 @@ async def test_restart_on_a_used_home_keeps_the_session_and_answers_once(
             assert said == ["first run", "second run"]
         assert asked(fake_openai)[-2:] == ["first run", "second run"]
         assert asked(fake_openai).count("first run") == 1
+
+
+async def test_model_output_cannot_inject_irc_commands(hermes_home, fake_openai, tmp_path):
+    fake_openai.enqueue(ScriptedReply(text="fine\r\nJOIN #evil\r\nQUIT :pwned\n\x01VERSION\x01"))
+    async with (
+        Ngircd(tmp_path / "irc") as server,
+        irc_gateway(hermes_home, fake_openai, server) as h,
+    ):
+        alice = await h.user("alice")
+        await alice.say(BOT, "please misbehave")
+        assert await alice.wait_bot_lines(4) == ["fine", "JOIN #evil", "QUIT :pwned", "VERSION"]
+        await h.runner.wait_idle(5)
+        assert h.adapter.joined == {CHANNEL} and h.adapter.connections == 1
+        assert h.states()[-1][0] == "connected"
