@@ -39,6 +39,8 @@ BUILTIN = {
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
+    "irc": "hermes_gateway.platforms.irc:PLUGIN",
+    "homeassistant": "hermes_gateway.platforms.homeassistant:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }

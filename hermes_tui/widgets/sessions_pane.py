@@ -28,6 +28,8 @@ PLATFORM_MARKS = {
     "telegram": "✈",
     "discord": "◆",
     "slack": "#",
+    "irc": "»",
+    "homeassistant": "△",
     "api": "⇄",
     "webhook": "↯",
 }
