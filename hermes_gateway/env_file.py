@@ -90,15 +90,15 @@ def env_text_with(
     out: list[str] = []
     for line in (text or "").splitlines(keepends=True):
         match = _LINE.match(line)
-        key = match.group(1) if match else None
-        if key is None or key not in values:
+        name: str | None = match.group(1) if match else None
+        if name is None or name not in values:
             out.append(line)
             continue
-        if key in found or values[key] is None:
-            found.add(key)
+        if name in found or values[name] is None:
+            found.add(name)
             continue
-        found.add(key)
-        out.append(f"{key}={quoted[key]}\n")
+        found.add(name)
+        out.append(f"{name}={quoted[name]}\n")
     missing = [k for k in values if k not in found and k in wanted and values[k] is not None]
     if missing and out and not out[-1].endswith("\n"):
         out[-1] += "\n"
