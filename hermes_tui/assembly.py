@@ -13,6 +13,7 @@ from hermes_gateway.access.approvals import ApprovalsFeature
 from hermes_gateway.access.pairing_gate import PairingFeature
 from hermes_gateway.background.feature import BackgroundFeature
 from hermes_gateway.gateway import Gateway
+from hermes_gateway.home_channel import HomeChannelFeature
 from hermes_gateway.hooks import HooksFeature
 
 if TYPE_CHECKING:
@@ -25,12 +26,14 @@ __all__ = ["build_gateway", "default_features"]
 
 
 def default_features(*, clock: Clock | None = None) -> list[Feature]:
-    """Pairing, tool approvals, cron, background runs and hooks, in the order they start."""
+    """Pairing, tool approvals, cron, background runs, /sethome and hooks, in the order they
+    start."""
     return [
         PairingFeature(),
         ApprovalsFeature(),
         CronFeature(clock=clock),
         BackgroundFeature(),
+        HomeChannelFeature(),
         HooksFeature(),
     ]
 
