@@ -38,11 +38,40 @@ def in_daemon_thread(fn: Callable[..., T], *args: Any, name: str) -> concurrent.
             return
         try:
             future.set_result(fn(*args))
-        except BaseException as exc:  # the handler's failure, reported by the caller
+        except Exception as exc:  # the handler's failure, reported by the caller
             future.set_exception(exc)
+        except BaseException as exc:  # sys.exit() in a hook must not reach the gateway's loop
+            future.set_exception(_exited(exc))
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
+
+
+class HookExited(Exception):
+    """A hook called ``sys.exit()`` (or raised another ``BaseException``): a failure of that
+    hook, never an exit of the gateway."""
+
+
+def _exited(exc: BaseException) -> HookExited:
+    failure = HookExited(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    failure.__traceback__ = exc.__traceback__
+    return failure
+
+
+async def _guarded(coro: Any, timeout: float) -> Any:
+    """Await a handler's coroutine on the hooks' loop within ``timeout``."""
+    return await asyncio.wait_for(_contained(coro), timeout)
+
+
+async def _contained(coro: Any) -> Any:
+    """The coroutine, with ``SystemExit`` & co. turned into a failure inside the task that
+    runs it (a task re-raises those into its loop, which would stop the hooks' loop)."""
+    try:
+        return await coro
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
+        raise _exited(exc) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +89,7 @@ class CallOutcome:
 
 def describe(exc: BaseException) -> str:
     """``ValueError: bad input (handler.py, line 12)``: the failure and where in the hook."""
-    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    text = str(exc) if isinstance(exc, HookExited) else f"{type(exc).__name__}: {exc}".rstrip(": ")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
     own = [f for f in frames if "hermes_gateway" not in f.filename]
     if own:
@@ -163,7 +192,7 @@ class HookCalls:
         timeout: float,
     ) -> Any:
         try:
-            return await asyncio.wait_for(fn(event_type, context), timeout)
+            return await _guarded(fn(event_type, context), timeout)
         finally:
             self._ended(hook, state)
 
@@ -182,7 +211,7 @@ class HookCalls:
             result = fn(event_type, context)
             if asyncio.iscoroutine(result):
                 return asyncio.run_coroutine_threadsafe(
-                    asyncio.wait_for(result, timeout), self._hooks_loop()
+                    _guarded(result, timeout), self._hooks_loop()
                 ).result()
             return result
         finally:

@@ -358,3 +358,69 @@ async def test_no_hooks_folder_changes_nothing(hermes_home, fake_openai, tg):
         await h.message_to(USER, "echo: hi")
     finally:
         await h.stop()
+
+
+async def test_expiry_and_sys_exit_in_hooks(hermes_home, fake_openai):
+    """A reset policy's expiry fires session:end/reset with its reason; a hook calling
+    sys.exit() (plain or async) is one failure of that hook, and the hooks' loop goes on."""
+    from tests.integration.test_session_reset import ANN, IDLE, reset_config, say
+    from tests.integration.test_session_reset import start as start_reset
+
+    sessions = write_hook(
+        hermes_home, "sessions", "events: [session:start, session:end, session:reset]\n", RECORDER
+    )
+    write_hook(
+        hermes_home,
+        "exit-sync",
+        "events: [agent:start]\n",
+        "import sys\n\ndef handle(e, c):\n    sys.exit(3)\n",
+    )
+    write_hook(
+        hermes_home,
+        "exit-async",
+        "events: [agent:start]\n",
+        "import sys\n\nasync def handle(e, c):\n    sys.exit('bye')\n",
+    )
+    after = write_hook(
+        hermes_home,
+        "zz-after",
+        "events: [agent:end]\n",
+        """
+        import json
+        from pathlib import Path
+
+        async def handle(event_type, context):
+            with (Path(__file__).parent / "calls.jsonl").open("a") as f:
+                f.write(json.dumps({"event": event_type, "context": context}) + "\\n")
+        """,
+    )
+    gw, _chat, rec, clock = await start_reset(reset_config(hermes_home, fake_openai))
+    try:
+        dispatcher = gw.feature("hooks").dispatcher
+        await say(gw, "remember the walrus")
+        first = (await gw.store.get_active_session(ANN.session_key)).id
+        clock.offset = IDLE + 1
+        await say(gw, "back again")
+        await dispatcher.idle()
+        second = (await gw.store.get_active_session(ANN.session_key)).id
+        exits = {e.hook: e for e in rec.of(HookFailed)}
+        assert exits["exit-sync"].kind == "raised"
+        assert exits["exit-sync"].error.startswith("SystemExit: 3")
+        assert exits["exit-async"].error.startswith("SystemExit: bye")
+    finally:
+        rec.close()
+        await gw.stop()
+    got = [
+        (c["event"], c["context"]["session_id"], c["context"].get("reason"))
+        for c in calls(sessions)
+    ]
+    assert got == [
+        ("session:start", first, None),
+        ("session:end", first, "idle"),
+        ("session:reset", second, "idle"),
+        ("session:start", second, None),
+    ]
+    assert [c["context"]["response"] for c in calls(after)] == [
+        "echo: remember the walrus",
+        "echo: back again",
+    ]
