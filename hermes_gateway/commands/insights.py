@@ -8,11 +8,12 @@ Markdown, readable in a Telegram message as in the TUI.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
-from hermes_gateway.store.insights import Activity, read_activity
+from hermes_gateway.store.insights import Activity, read_activity, read_activity_at
 
 __all__ = ["DEFAULT_DAYS", "format_activity", "parse_insights_args", "register"]
 
@@ -87,7 +88,13 @@ def register(reg: CommandRegistry) -> None:
         operator = ctx.source.platform == "local"
         key = None if operator else ctx.session_key  # never another chat's data
         since = time.time() - days * 86400
-        activity = await ctx.host.store.read_sync(read_activity, since, key, platform, TOP_TOOLS)
+        store = ctx.host.store
+        if str(store.path) == ":memory:":
+            activity = await store.read_sync(read_activity, since, key, platform, TOP_TOOLS)
+        else:  # its own read connection: a long window never holds up the turns' writes
+            activity = await asyncio.to_thread(
+                read_activity_at, store.path, since, key, platform, TOP_TOOLS
+            )
         scope = "all chats" if operator else "this chat"
         if platform:
             scope += f", {platform}"
