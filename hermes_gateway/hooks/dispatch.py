@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 """Hook events waiting for slow hooks before the oldest are dropped."""
+DRAIN_SECONDS = 3.0
+"""At stop, how long queued events may still take to reach the hooks (e.g. the last
+``agent:end``)."""
 
 
 class HookDispatcher:
@@ -71,7 +74,13 @@ class HookDispatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._work(), name="hooks")
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Let queued events reach the hooks for up to ``drain`` seconds, then stop."""
+        if self._task is not None and not self._idle.is_set():
+            try:
+                await asyncio.wait_for(self._idle.wait(), drain)
+            except TimeoutError:
+                log.warning("stopping with %d hook event(s) not delivered", len(self._queue))
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
