@@ -46,6 +46,11 @@ async def main(size: str) -> None:
     )
     store = await SessionStore.open(default_db_path(manifest.home_path))
     busiest = max(manifest.chats, key=lambda k: sum(s.messages for s in manifest.by_key(k)))
+    idle_stop, idle_worst = asyncio.Event(), [0.0]
+    idle = asyncio.create_task(lag_probe(idle_stop, idle_worst))
+    await asyncio.sleep(5)  # the machine's own noise, for comparison
+    idle_stop.set()
+    await idle
     stop, worst = asyncio.Event(), [0.0]
     probe = asyncio.create_task(lag_probe(stop, worst))
     try:
@@ -68,7 +73,10 @@ async def main(size: str) -> None:
         stop.set()
         await probe
         await store.close()
-    print(f"longest event-loop stall while querying: {worst[0] * 1000:.1f} ms")
+    print(
+        f"longest event-loop stall while querying: {worst[0] * 1000:.1f} ms "
+        f"(idle, same machine: {idle_worst[0] * 1000:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":
