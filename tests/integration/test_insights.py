@@ -157,6 +157,12 @@ async def test_a_telegram_user_sees_only_their_own_chat(
     tg.inject_message(ALICE, "/insights -3", user_id=ALICE)
     await tg.wait_for(lambda: len(tg.messages_in(ALICE)) == 2)
     assert tg.messages_in(ALICE)[-1].plain_text == USAGE
+    # Asking for another platform narrows her own data; it never widens to others'.
+    tg.inject_message(ALICE, "/insights --source api", user_id=ALICE)
+    await tg.wait_for(lambda: len(tg.messages_in(ALICE)) == 3)
+    assert tg.messages_in(ALICE)[-1].plain_text == (
+        "No activity in the last 30 days (this chat, api)."
+    )
 
 
 async def test_the_operator_sees_every_chat_per_platform(
