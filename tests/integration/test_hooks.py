@@ -424,3 +424,36 @@ async def test_expiry_and_sys_exit_in_hooks(hermes_home, fake_openai):
         "echo: remember the walrus",
         "echo: back again",
     ]
+
+
+async def test_a_hook_stuck_at_stop_neither_holds_the_stop_nor_the_process(
+    hermes_home, fake_openai, tg
+):
+    import threading
+
+    stuck = write_hook(
+        hermes_home,
+        "stuck",
+        "events: [agent:end]\ntimeout: 60\n",
+        """
+        import time
+        from pathlib import Path
+
+        HERE = Path(__file__).parent
+
+        def handle(event_type, context):
+            (HERE / "entered").touch()
+            while not (HERE / "release").exists():
+                time.sleep(0.02)
+        """,
+    )
+    h = await start(hermes_home, fake_openai, tg)
+    try:
+        tg.inject_message(USER, "hi", user_id=USER)
+        await h.message_to(USER, "echo: hi")
+        await h.rec.wait_for(lambda: (stuck / "entered").exists())
+    finally:
+        await h.stop()  # waits at most the drain, not the hook's 60 s
+        threads = [t for t in threading.enumerate() if t.name == "hook:stuck"]
+        (stuck / "release").touch()
+    assert threads and all(t.daemon for t in threads)  # cannot hold the process at exit

@@ -88,7 +88,16 @@ def test_the_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:
     assert env.read_text() == "A=1\nKEY='v'\n"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     assert env.stat().st_ino != inode  # a new file renamed over the old one
-    assert not list(tmp_path.glob(".env.*"))  # no temporary file left
+    assert sorted(p.name for p in tmp_path.glob("*env*")) == [".env"]  # no temporary file
+
+
+def test_a_temporary_file_left_by_a_killed_save_is_cleaned_up(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("A=1\n")
+    stale = tmp_path / "..env.k1ll3d.tmp"  # what a save killed before its rename leaves
+    stale.write_text("A=half written")
+    update_env_file(env, {"B": "2"})
+    assert not stale.exists() and env.read_text() == "A=1\nB='2'\n"
 
 
 def test_nothing_is_created_when_nothing_would_be_written(tmp_path: Path) -> None:
