@@ -34,6 +34,20 @@ __all__ = ["HomeChannelFeature", "home_variables"]
 log = logging.getLogger(__name__)
 
 
+_LABELS = {"irc": "IRC", "homeassistant": "Home Assistant"}
+
+
+def label(platform: str) -> str:
+    """A platform's name as people write it."""
+    return _LABELS.get(platform, platform.capitalize())
+
+
+def home_platforms() -> list[str]:
+    """The platforms that have a home channel (the ones ``/sethome`` works on)."""
+    found = [d.split(".")[1] for _, d in ENV_KEYS if d.endswith(".home_channel")]
+    return list(dict.fromkeys(found))
+
+
 def home_variables(platform: str) -> tuple[str, str | None] | None:
     """The ``.env`` names of a platform's home channel and its thread (None: it has none)."""
     names = {dotted: var for var, dotted in reversed(ENV_KEYS)}  # the first name wins
@@ -78,9 +92,11 @@ class HomeChannelFeature:
         names = home_variables(source.platform)
         section = config.platforms.chat(source.platform)
         if names is None or section is None:
+            labels = [label(p) for p in home_platforms()]
+            where = ", ".join(labels[:-1]) + f" or {labels[-1]}"
             return CommandResult(
-                "/sethome works in a chat on Telegram, Discord, Slack or Mattermost: send it "
-                "there to make that chat the platform's home channel.",
+                f"/sethome works in a chat on {where}: send it there to make that chat the "
+                "platform's home channel.",
                 ok=False,
             )
         if not await policy.vouched(source, ctx.event.roles):
@@ -104,7 +120,7 @@ class HomeChannelFeature:
             return CommandResult(f"Could not save the home channel: {exc}", ok=False)
         section.home_channel, section.home_thread_id = source.chat_id, thread
         config.env[chat_var] = source.chat_id
-        platform = source.platform.capitalize()
+        platform = label(source.platform)
         text = (
             f"This chat is now the {platform} home channel: cron results and messages sent to "
             f"“{source.platform}” arrive here. Saved as {chat_var} in .env."
