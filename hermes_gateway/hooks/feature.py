@@ -31,6 +31,10 @@ __all__ = ["HooksFeature"]
 
 log = logging.getLogger(__name__)
 
+STARTUP_WAIT = 30.0
+"""Seconds ``gateway:startup`` waits for the platforms to connect (or fail) at most."""
+_SETTLED = frozenset({"connected", "failed", "stopped", "paused"})
+
 
 class HooksFeature:
     """Hermes Agent-compatible event hooks (see :mod:`hermes_gateway.hooks`)."""
@@ -45,6 +49,7 @@ class HooksFeature:
         self.loaded: HooksLoaded | None = None
         """What the last start loaded (the app lists it, with ``dispatcher.last_error``)."""
         self._unlisten: Callable[[], None] | None = None
+        self._startup: asyncio.Task[None] | None = None
 
     @property
     def folder(self) -> Path:
@@ -74,8 +79,32 @@ class HooksFeature:
             return
         bridge = HookBridge(dispatcher.notify, self._source)
         self._unlisten = runner.bus.add_listener(bridge)
-        platforms = [name for name in runner.adapters if name != "local"]
-        dispatcher.notify("gateway:startup", {"platforms": platforms})
+        self._startup = asyncio.create_task(self._announce_startup(), name="hooks-startup")
+
+    async def _announce_startup(self) -> None:
+        """``gateway:startup`` once every platform has connected or failed (as Hermes Agent
+        fires it after connecting them), with the connected ones; at most after a wait."""
+        runner, dispatcher = self._runner, self.dispatcher
+        assert runner is not None and dispatcher is not None
+        names = [name for name in runner.adapters if name != "local"]
+        settled = asyncio.Event()
+
+        def check(event: GatewayEvent | None = None) -> None:
+            states = runner.platform_state
+            if all(n in states and states[n].state in _SETTLED for n in names):
+                settled.set()
+
+        check()
+        remove = runner.bus.add_listener(check)
+        try:
+            await asyncio.wait_for(settled.wait(), STARTUP_WAIT)
+        except TimeoutError:
+            log.info("gateway:startup after %.0fs: not every platform connected", STARTUP_WAIT)
+        finally:
+            remove()
+        states = runner.platform_state
+        connected = [n for n in names if n in states and states[n].state == "connected"]
+        dispatcher.notify("gateway:startup", {"platforms": connected})
 
     def _source(self, session_key: str) -> Any:
         runner = self._runner
@@ -83,6 +112,10 @@ class HooksFeature:
         return rt.source if rt is not None else None
 
     async def stop(self) -> None:
+        if self._startup is not None:
+            self._startup.cancel()
+            await asyncio.gather(self._startup, return_exceptions=True)
+            self._startup = None
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None

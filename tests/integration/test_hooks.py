@@ -17,7 +17,9 @@ import pytest
 
 from hermes_gateway import events as ev
 from hermes_gateway.hooks import HookFailed, HooksFeature, HooksLoaded
+from hermes_tui.assembly import build_gateway
 from tests.fakes.openai_server import ScriptedReply, ToolCallSpec
+from tests.helpers import Recorder
 from tests.integration.pairing_harness import PairingHarness, pairing_config
 
 USER = 42
@@ -457,3 +459,23 @@ async def test_a_hook_stuck_at_stop_neither_holds_the_stop_nor_the_process(
         threads = [t for t in threading.enumerate() if t.name == "hook:stuck"]
         (stuck / "release").touch()
     assert threads and all(t.daemon for t in threads)  # cannot hold the process at exit
+
+
+async def test_startup_names_only_the_platforms_that_connected(hermes_home, fake_openai, tg):
+    """As in Hermes Agent, gateway:startup comes once the platforms are up, naming those that
+    connected: a revoked Telegram token is not among them."""
+    from tests.integration.test_telegram_adapter import telegram_config
+
+    hook = write_hook(hermes_home, "startup", "events: [gateway:startup]\n", RECORDER)
+    config = telegram_config(hermes_home, fake_openai, tg)
+    config.platforms.telegram.token = "999:REVOKED"
+    gw = build_gateway(config)
+    rec = Recorder(gw.bus)
+    await gw.start(local=True)
+    try:
+        await rec.event(ev.PlatformStatus, lambda e: e.state == "failed")
+        await rec.wait_for(lambda: bool(calls(hook)))
+    finally:
+        rec.close()
+        await gw.stop()
+    assert [c["context"] for c in calls(hook)] == [{"platforms": []}]
