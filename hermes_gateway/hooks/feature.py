@@ -145,16 +145,11 @@ class HooksFeature:
         return None
 
     def describe(self, event: GatewayEvent) -> tuple[int, str] | None:
-        if isinstance(event, HooksLoaded):
-            if not event.hooks and not event.problems:
-                return None
-            names = ", ".join(h.name for h in event.hooks) or "none"
-            text = f"hooks loaded from {event.folder}: {names}"
-            for problem in event.problems:
-                text += f"; {problem.name} not loaded: {problem.error}"
-            return (logging.WARNING if event.problems else logging.INFO), text
-        if isinstance(event, HookFailed):
-            return logging.WARNING, f"hook {event.hook} on {event.event}: {event.error}"
+        """The loaded hooks in one line; problems and failures are logged where they happen
+        (the loader, the dispatcher), so they are not said twice."""
+        if isinstance(event, HooksLoaded) and event.hooks:
+            names = ", ".join(h.name for h in event.hooks)
+            return logging.INFO, f"hooks loaded from {event.folder}: {names}"
         return None
 
 

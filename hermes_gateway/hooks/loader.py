@@ -82,7 +82,7 @@ def load_hooks(folder: Path) -> tuple[list[LoadedHook], list[HookProblem]]:
             continue
         names.add(hook.info.name)
         hooks.append(hook)
-        log.info("hook %r loaded for %s", hook.info.name, ", ".join(hook.info.events))
+        log.debug("hook %r loaded for %s", hook.info.name, ", ".join(hook.info.events))
     return hooks, problems
 
 
