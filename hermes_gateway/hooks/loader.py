@@ -100,8 +100,8 @@ def _load_one(hook_dir: Path, taken: set[str]) -> LoadedHook:
         raise _Skip(f"missing {' and '.join(missing)}")
     manifest = _manifest(manifest_path)
     name = str(manifest.get("name") or hook_dir.name).strip()
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-        raise _Skip(f"HOOK.yaml: name {name!r} must be letters, digits, '_', '-' or '.'")
+    if not name.isprintable() or len(name) > 100:
+        raise _Skip("HOOK.yaml: name must be one printable line of at most 100 characters")
     if name in taken:
         raise _Skip(f"another hook is already named {name!r}", name)
     events = _events(manifest.get("events"), name)
@@ -155,7 +155,7 @@ def _timeout(raw: Any, name: str) -> float:
 
 
 def _import(name: str, path: Path, timeout: float) -> ModuleType:
-    module_name = f"hermes_hook_{name}"
+    module_name = "hermes_hook_" + re.sub(r"\W", "_", name)  # Hermes Agent's module name
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise _Skip("handler.py cannot be imported", name)

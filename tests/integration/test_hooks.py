@@ -479,3 +479,17 @@ async def test_startup_names_only_the_platforms_that_connected(hermes_home, fake
         rec.close()
         await gw.stop()
     assert [c["context"] for c in calls(hook)] == [{"platforms": []}]
+
+
+def test_hermes_names_with_spaces_load_and_junk_names_do_not(hermes_home):
+    from hermes_gateway.hooks.loader import load_hooks
+
+    write_hook(hermes_home, "spaced", "name: My Audit Hook\nevents: [agent:end]\n", RECORDER)
+    write_hook(hermes_home, "junk", 'name: "bad\\nname"\nevents: [agent:end]\n', RECORDER)
+    write_hook(hermes_home, "twin", "name: My Audit Hook\nevents: [agent:end]\n", RECORDER)
+    hooks, problems = load_hooks(hermes_home / "hooks")
+    assert [h.info.name for h in hooks] == ["My Audit Hook"]
+    assert {p.path.rsplit("/", 1)[-1]: p.error for p in problems} == {
+        "junk": "HOOK.yaml: name must be one printable line of at most 100 characters",
+        "twin": "another hook is already named 'My Audit Hook'",
+    }
