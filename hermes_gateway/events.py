@@ -89,6 +89,18 @@ class ToolFinished(GatewayEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStep(GatewayEvent):
+    """The agent is about to call the model again within a turn (its ``iteration``-th call,
+    from 1), after the tools of the previous step ran (Hermes Agent's ``agent:step``)."""
+
+    session_key: str
+    turn_id: int
+    iteration: int
+    tools: tuple[dict[str, Any], ...] = ()
+    """The previous step's tool calls: ``{"name", "arguments", "result"}`` each."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TurnFinished(GatewayEvent):
     """The answer is complete (or was interrupted, or failed with ``error``)."""
 

@@ -20,6 +20,7 @@ from hermes_cron import events as cron
 from hermes_gateway import events as ev
 from hermes_gateway.access import events as access
 from hermes_gateway.background import events as background
+from hermes_gateway.hooks import events as hooks
 
 
 class GatewayMessage(Message, bubble=False, namespace="gateway"):
@@ -60,6 +61,11 @@ class TurnStarted(GatewayMessage):
 class AgentDelta(GatewayMessage):
     EVENT = ev.AgentDelta
     event: ev.AgentDelta
+
+
+class AgentStep(GatewayMessage):
+    EVENT = ev.AgentStep
+    event: ev.AgentStep
 
 
 class ToolStarted(GatewayMessage):
@@ -182,6 +188,19 @@ class CronRunFinished(GatewayMessage):
 class BackgroundRunChanged(GatewayMessage):
     EVENT = background.BackgroundRunChanged
     event: background.BackgroundRunChanged
+
+
+# --- hooks ----------------------------------------------------------------------------------
+
+
+class HooksLoaded(GatewayMessage):
+    EVENT = hooks.HooksLoaded
+    event: hooks.HooksLoaded
+
+
+class HookFailed(GatewayMessage):
+    EVENT = hooks.HookFailed
+    event: hooks.HookFailed
 
 
 MESSAGE_FOR: dict[type[ev.GatewayEvent], type[GatewayMessage]] = {

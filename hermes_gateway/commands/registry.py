@@ -28,6 +28,22 @@ class CommandResult:
     """Something only the platform can do, e.g. ``"quit"`` for the local TUI."""
 
 
+@dataclass(frozen=True)
+class CommandVerdict:
+    """What a gate (the hooks' ``command:<name>``) decided before a command runs: ``deny``
+    (``text`` is the refusal), ``handled`` (``text`` is the reply, possibly none) or
+    ``rewrite`` (run ``/command args`` instead)."""
+
+    action: Literal["deny", "handled", "rewrite"]
+    text: str = ""
+    command: str = ""
+    args: str = ""
+
+
+CommandGate = Callable[["MessageEvent", str, str, str], Awaitable["CommandVerdict | None"]]
+"""``gate(event, canonical name, name as typed, args)``: None lets the command run."""
+
+
 @dataclass
 class CommandContext:
     """What a command handler gets: the gateway's narrow command face and the message."""

@@ -28,6 +28,7 @@ from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import (
     CommandContext,
+    CommandGate,
     CommandRegistry,
     CommandResult,
     parse_command,
@@ -111,6 +112,8 @@ class GatewayRunner:
         self._background = TaskSet()
         self.approver: Callable[[SessionRuntime], Approver] | None = None
         """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
+        self.command_gate: CommandGate | None = None
+        """Asked before each known command runs (set by the hooks feature)."""
 
     # --- views kept for callers that read the parts through the runner ------------------
 
@@ -303,11 +306,20 @@ class GatewayRunner:
     async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
         platform = event.source.platform
         spec = self.commands.resolve(name)
-        if spec is None:
+        verdict = None
+        where = "local" if event.from_operator else platform
+        if spec is not None and self.command_gate is not None and spec.allowed_on(where):
+            verdict = await self.command_gate(event, spec.name, name, args)
+            if verdict is not None and verdict.action == "rewrite":
+                name, args, verdict = verdict.command, verdict.args, None
+                spec = self.commands.resolve(name)
+        if verdict is not None:
+            result = CommandResult(verdict.text, ok=verdict.action == "handled")
+        elif spec is None:
             hints = self.commands.suggest(name, platform)
             hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
             result = CommandResult(f"Unknown command /{name}.{hint} Try /help.", ok=False)
-        elif not spec.allowed_on("local" if event.from_operator else platform):
+        elif not spec.allowed_on(where):
             result = CommandResult(f"/{spec.name} is only available in the local terminal.", False)
         else:
             try:

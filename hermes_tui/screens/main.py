@@ -32,6 +32,7 @@ from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
 from hermes_tui.widgets.first_run import FirstRunPanel
 from hermes_tui.widgets.follow import unfollow
+from hermes_tui.widgets.hooks_pane import HooksPane
 from hermes_tui.widgets.platforms_pane import PlatformsPane
 from hermes_tui.widgets.prompt_input import PromptInput
 from hermes_tui.widgets.sessions_pane import SessionsPane
@@ -69,6 +70,9 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
     gm.CronRunStarted: ("#cron",),
     gm.CronRunFinished: ("#cron",),
     gm.BackgroundRunChanged: ("#background",),
+    gm.AgentStep: (),  # for hooks; nothing on screen shows steps
+    gm.HooksLoaded: ("#hooks",),
+    gm.HookFailed: ("#hooks",),
     gm.PairingRequested: (APP,),
     gm.PairingResolved: (APP,),
     gm.ApprovalRequested: (APP,),
@@ -116,6 +120,7 @@ class MainScreen(Screen[None]):
                     yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
                 yield BackgroundPane(id="background")
+                yield HooksPane(id="hooks")
             with Vertical(id="main"):
                 yield ConversationView(id="conversation")
                 yield ToolProgressPane(id="tools")
@@ -147,6 +152,9 @@ class MainScreen(Screen[None]):
         self.query_one(SlashComplete).registry = operator.commands
         if gateway.cron is not None:
             self.query_one(CronPane).attach(gateway.cron)
+        hooks = gateway.feature("hooks")
+        if hooks is not None and hooks.dispatcher is not None:
+            self.query_one(HooksPane).attach(hooks.loaded, dict(hooks.dispatcher.last_error))
         prompt = self.query_one(PromptInput)
         prompt.input_history.entries = await operator.input_history()
         sessions = self.query_one(SessionsPane)
