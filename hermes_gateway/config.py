@@ -345,6 +345,9 @@ class WhatsAppConfig(ChatPlatformConfig):
     """The Graph API's base (for proxies and tests)."""
     rate_interval: float = 0.2
     """Seconds between two messages to one user."""
+    backoff_initial: float = 1.0
+    """First wait after a Graph rate-limit refusal (codes 4, 80007, 130429, 131056); it
+    doubles with each one in a row, and a message is given up after five."""
 
 
 @dataclass

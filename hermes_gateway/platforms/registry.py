@@ -40,6 +40,7 @@ BUILTIN = {
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
     "sms": "hermes_gateway.platforms.sms:PLUGIN",
+    "whatsapp": "hermes_gateway.platforms.whatsapp:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }
