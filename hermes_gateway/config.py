@@ -365,7 +365,11 @@ class SignalConfig(ChatPlatformConfig):
     group_allowed_users: list[str] = field(default_factory=list)
     """SIGNAL_GROUP_ALLOWED_USERS: group ids the bot answers in (``*``: every group)."""
     ignore_stories: bool = True
-    rate_interval: float = 0.5
+    rate_interval: float = 0.1
+    """Seconds between two messages to one chat (Signal documents no rate; its servers
+    answer 429 to an account that sends too much, which is waited out)."""
+    backoff_initial: float = 2.0
+    """First wait after a 429 from Signal; it doubles with each one in a row (five at most)."""
     reconnect_initial: float = 1.0
     reconnect_cap: float = 300.0
 

@@ -41,6 +41,7 @@ BUILTIN = {
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
     "sms": "hermes_gateway.platforms.sms:PLUGIN",
     "whatsapp": "hermes_gateway.platforms.whatsapp:PLUGIN",
+    "signal": "hermes_gateway.platforms.signal:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }
