@@ -173,3 +173,35 @@ async def test_restart_answers_once(hermes_home, fake_openai):
             assert (await h.wait_texts(ALICE, 3))[1:] == ["echo: survive this", "echo: new one"]
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["survive this", "survive this", "new one"]
+
+
+async def test_a_used_home_restarts_without_double_answers(hermes_home, fake_openai, used_home):
+    async with FakeSignal() as fake:
+        async with signal_gateway(hermes_home, fake_openai, fake=fake) as h:
+            await fake.user_sends(ALICE, "first life")
+            assert await h.wait_texts(ALICE, 1) == ["echo: first life"]
+        fake.replay_on_connect = 5
+        async with signal_gateway(hermes_home, fake_openai, fake=fake) as h:
+            await h.recorder.event(ev.MessageDropped, lambda e: e.reason == "duplicate")
+            await fake.user_sends(ALICE, "second life")
+            assert await h.wait_texts(ALICE, 2) == ["echo: first life", "echo: second life"]
+            total = 0
+            for info in used_home.sessions:
+                total += len(await h.gateway.store.get_messages(info.id))
+            assert total == used_home.messages
+
+
+async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
+    import re
+
+    async with signal_gateway(hermes_home, fake_openai) as h:
+        await h.fake.user_sends(MALLORY, "hello?")
+        [offer] = await h.wait_texts(MALLORY, 1)
+        code = re.search(r"code: ([A-Z0-9]{8})\b", offer)
+        assert code, offer
+        assert h.gateway.pairing is not None
+        await h.gateway.pairing.approve_code("signal", code[1])
+        await h.fake.wait_for(lambda: len(h.fake.texts(MALLORY)) >= 2)
+        await h.fake.user_sends(MALLORY, "now?")
+        assert (await h.wait_texts(MALLORY, 3))[-1] == "echo: now?"
+        assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]

@@ -205,3 +205,49 @@ async def test_hostile_bodies_change_nothing(hermes_home, fake_openai):
         assert status == 200
         assert h.recorder.of(ev.MessageReceived) == []
         assert fake_openai.requests == []
+
+
+async def test_a_used_home_restarts_without_double_answers(hermes_home, fake_openai, used_home):
+    """On a home with a day of history on other platforms: SMS chats start, a restart keeps
+    them, Twilio's retry after the restart is not answered again, nothing stored is lost."""
+    from tests.fakes.twilio_server import FakeTwilio
+
+    async with FakeTwilio() as fake:
+        async with sms_gateway(hermes_home, fake_openai, fake=fake) as h:
+            _, _, sid = await h.text(ALICE, "first life")
+            assert await h.wait_answers(ALICE, 1) == ["echo: first life"]
+        async with sms_gateway(hermes_home, fake_openai, fake=fake) as h:
+            since = len(h.recorder.events)
+            await h.text(ALICE, "first life", sid=sid)
+            await h.recorder.event(
+                ev.MessageDropped, lambda e: e.reason == "duplicate", since=since
+            )
+            await h.text(ALICE, "second life")
+            assert await h.wait_answers(ALICE, 2) == ["echo: first life", "echo: second life"]
+            store = h.gateway.store
+            total = 0
+            for info in used_home.sessions:
+                total += len(await store.get_messages(info.id))
+            assert total == used_home.messages
+            record = await store.get_active_session(f"sms:dm:{ALICE}")
+            assert record is not None
+            texts = [m.content for m in await store.get_messages(record.id)]
+            assert texts == ["first life", "echo: first life", "second life", "echo: second life"]
+
+
+async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
+    import re
+
+    async with sms_gateway(hermes_home, fake_openai) as h:
+        await h.text(MALLORY, "hello?")
+        [offer] = await h.wait_answers(MALLORY, 1)
+        code = re.search(r"code: ([A-Z0-9]{8})\b", offer)  # plain text: no backticks by SMS
+        assert code, offer
+        assert "`" not in offer
+        assert h.gateway.pairing is not None
+        await h.gateway.pairing.approve_code("sms", code[1])
+        await h.fake.wait_for(lambda: len(h.fake.to(MALLORY)) >= 2)  # "you're in"
+        await h.text(MALLORY, "now?")
+        answers = await h.wait_answers(MALLORY, 3)
+        assert answers[-1] == "echo: now?"
+        assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]

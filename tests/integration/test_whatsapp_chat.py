@@ -232,3 +232,38 @@ async def test_a_failed_status_is_acknowledged(hermes_home, fake_openai):
         assert await h.fake.post_notification(payload) == 200
         assert await h.fake.post_notification({"object": "page"}) == 200
         assert h.recorder.of(ev.MessageReceived) == []
+
+
+async def test_a_used_home_restarts_without_double_answers(hermes_home, fake_openai, used_home):
+    async with FakeWhatsApp() as fake:
+        async with whatsapp_gateway(hermes_home, fake_openai, fake=fake) as h:
+            _, wamid = await h.send(ALICE, "first life")
+            assert await h.wait_texts(ALICE, 1) == ["echo: first life"]
+        async with whatsapp_gateway(hermes_home, fake_openai, fake=fake) as h:
+            since = len(h.recorder.events)
+            await h.send(ALICE, "first life", wamid=wamid)  # Meta's redelivery
+            await h.recorder.event(
+                ev.MessageDropped, lambda e: e.reason == "duplicate", since=since
+            )
+            await h.send(ALICE, "second life")
+            assert await h.wait_texts(ALICE, 2) == ["echo: first life", "echo: second life"]
+            total = 0
+            for info in used_home.sessions:
+                total += len(await h.gateway.store.get_messages(info.id))
+            assert total == used_home.messages
+
+
+async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
+    import re
+
+    async with whatsapp_gateway(hermes_home, fake_openai) as h:
+        await h.send(MALLORY, "hello?")
+        [offer] = await h.wait_texts(MALLORY, 1)
+        code = re.search(r"`([A-Z0-9]{8})`", offer)
+        assert code, offer
+        assert h.gateway.pairing is not None
+        await h.gateway.pairing.approve_code("whatsapp", code[1])
+        await h.fake.wait_for(lambda: len(h.fake.texts(MALLORY)) >= 2)
+        await h.send(MALLORY, "now?")
+        assert (await h.wait_texts(MALLORY, 3))[-1] == "echo: now?"
+        assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
