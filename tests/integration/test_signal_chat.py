@@ -187,7 +187,7 @@ async def test_a_used_home_restarts_without_double_answers(hermes_home, fake_ope
             assert await h.wait_texts(ALICE, 2) == ["echo: first life", "echo: second life"]
             total = 0
             for info in used_home.sessions:
-                total += len(await h.gateway.store.get_messages(info.id))
+                total += len(await h.runner.store.get_messages(info.id))
             assert total == used_home.messages
 
 

@@ -224,7 +224,7 @@ async def test_a_used_home_restarts_without_double_answers(hermes_home, fake_ope
             )
             await h.text(ALICE, "second life")
             assert await h.wait_answers(ALICE, 2) == ["echo: first life", "echo: second life"]
-            store = h.gateway.store
+            store = h.runner.store
             total = 0
             for info in used_home.sessions:
                 total += len(await store.get_messages(info.id))
