@@ -93,3 +93,27 @@ def test_groups_need_allowing_and_mentions_when_required():
     )
     assert loud is not None and loud.event.mentioned
     assert loud.event.text == "ask @Bob about x"
+
+
+def test_hermes_agent_config_sections_are_read(tmp_path):
+    from hermes_gateway.config import load_config
+    from hermes_gateway.paths import HermesPaths
+
+    (tmp_path / "config.yaml").write_text(
+        "signal:\n  require_mention: true\n"
+        "platforms:\n"
+        "  signal:\n    extra:\n      http_url: http://127.0.0.1:8080\n      account: '+1555'\n"
+        "      group_allow_from: ['*']\n"
+        "  sms:\n    enabled: false\n"
+    )
+    config = load_config(HermesPaths(tmp_path), {"HERMES_HOME": str(tmp_path)})
+    sig = config.platforms.signal
+    assert (sig.require_mention, sig.http_url, sig.account) == (
+        True,
+        "http://127.0.0.1:8080",
+        "+1555",
+    )
+    assert sig.group_allowed_users == ["*"]
+    assert config.platforms.sms.enabled is False
+    honoured = {r.key for r in config.report if r.status == "honoured"}
+    assert {"signal.require_mention", "platforms.signal.extra.account"} <= honoured
