@@ -205,3 +205,15 @@ async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
         await h.fake.user_sends(MALLORY, "now?")
         assert (await h.wait_texts(MALLORY, 3))[-1] == "echo: now?"
         assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
+
+
+async def test_large_attachments_arrive_whole(hermes_home, fake_openai):
+    import os
+
+    async with signal_gateway(hermes_home, fake_openai) as h:
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        att = h.fake.add_attachment(data, "application/octet-stream", "blob.bin")
+        await h.fake.user_sends(ALICE, "keep this", attachments=[att])
+        await h.wait_texts(ALICE, 1)
+        saved = [p for p in (hermes_home / "media" / "signal").rglob("*") if p.is_file()]
+        assert [p.read_bytes() == data for p in saved] == [True]

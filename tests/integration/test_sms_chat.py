@@ -251,3 +251,20 @@ async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
         answers = await h.wait_answers(MALLORY, 3)
         assert answers[-1] == "echo: now?"
         assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
+
+
+async def test_mms_pictures_are_saved_only_from_twilio(hermes_home, fake_openai):
+    import os
+
+    async with sms_gateway(hermes_home, fake_openai) as h:
+        data = os.urandom(300_000)
+        url = h.fake.add_media(data, "image/jpeg")
+        elsewhere = "http://127.0.0.1:9/evil.jpg"  # signed, but not Twilio's media host
+        await h.text(ALICE, "look", media=[(url, "image/jpeg"), (elsewhere, "image/jpeg")])
+        await h.wait_answers(ALICE, 1)
+        saved = [p for p in (hermes_home / "media" / "sms").rglob("*") if p.is_file()]
+        assert [p.read_bytes() == data for p in saved] == [True]
+        content = fake_openai.requests[0]["messages"][-1]["content"]
+        assert isinstance(content, list) and any(
+            part.get("type") == "image_url" for part in content
+        )

@@ -267,3 +267,16 @@ async def test_a_stranger_paired_by_code_is_let_in(hermes_home, fake_openai):
         await h.send(MALLORY, "now?")
         assert (await h.wait_texts(MALLORY, 3))[-1] == "echo: now?"
         assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
+
+
+async def test_large_media_arrive_whole(hermes_home, fake_openai):
+    """A download larger than one socket read is read to its end, not cut at the first chunk."""
+    import os
+
+    async with whatsapp_gateway(hermes_home, fake_openai) as h:
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        video = h.fake.add_user_media(data, "video/mp4", "")
+        await h.send(ALICE, "watch", media=("video", video))
+        await h.wait_texts(ALICE, 1)
+        saved = [p for p in (hermes_home / "media" / "whatsapp").rglob("*") if p.is_file()]
+        assert [p.read_bytes() == data for p in saved] == [True]

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from hermes_gateway.delivery import PermanentDeliveryError, RetryAfter, TransientDeliveryError
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 
 __all__ = ["SignalApi", "SignalApiError"]
 
@@ -127,12 +128,11 @@ class SignalApi:
             async with self.session.get(url) as resp:
                 if resp.status >= 400:
                     raise SignalApiError(resp.status, "attachment not available")
-                data = await resp.content.read(limit + 1)
+                return await read_limited(resp.content, limit)
+        except TooLarge:
+            raise SignalApiError(413, "attachment too large") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientDeliveryError(f"cannot reach signal-cli-rest-api: {exc}") from exc
-        if len(data) > limit:
-            raise SignalApiError(413, "attachment too large")
-        return data
 
     async def _call(self, method: str, path: str, *, json_body: Any = None) -> Any:
         try:

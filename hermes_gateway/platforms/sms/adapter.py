@@ -35,6 +35,7 @@ from hermes_gateway.delivery.plain_text import markdown_to_plain
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, IntakeError, PlatformAdapter
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 from hermes_gateway.platforms.sms.inbound import MAX_FORM_BYTES, SmsForm, parse_form, to_event
 from hermes_gateway.platforms.sms.segments import split_sms
 from hermes_gateway.platforms.sms.signature import valid_signature
@@ -169,11 +170,14 @@ class SmsAdapter(PlatformAdapter):
         if size is not None and size > MAX_FORM_BYTES:
             return _twiml(413)
         try:
-            body = await request.content.read(MAX_FORM_BYTES + 1)
-            if len(body) > MAX_FORM_BYTES:
-                return _twiml(413)
+            body = await read_limited(request.content, MAX_FORM_BYTES)
+        except TooLarge:
+            return _twiml(413)
+        except aiohttp.ClientError:
+            return _twiml(400)
+        try:
             form = parse_form(body)
-        except (ValueError, aiohttp.ClientError):
+        except ValueError:
             return _twiml(400)
         if not self._signed(request, form):
             self.refused += 1

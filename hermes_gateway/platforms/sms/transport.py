@@ -25,6 +25,7 @@ from hermes_gateway.delivery import (
     RetryAfter,
     TransientDeliveryError,
 )
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 
 __all__ = ["TwilioApi", "TwilioError"]
 
@@ -89,9 +90,10 @@ class TwilioApi:
             async with self.session.get(url) as resp:
                 if resp.status >= 400:
                     raise TwilioError(resp.status, None, f"media download refused: {resp.reason}")
-                data = await resp.content.read(MAX_MEDIA_BYTES + 1)
-                if len(data) > MAX_MEDIA_BYTES:
-                    raise TwilioError(413, None, "media larger than 5 MB")
+                try:
+                    data = await read_limited(resp.content, MAX_MEDIA_BYTES)
+                except TooLarge:
+                    raise TwilioError(413, None, "media larger than 5 MB") from None
                 return data, resp.headers.get("Content-Type", "application/octet-stream")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientDeliveryError(f"cannot reach Twilio: {exc}") from exc

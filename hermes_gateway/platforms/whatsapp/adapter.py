@@ -50,6 +50,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 from hermes_gateway.platforms.web_routes import OwnSite, on_api_server
 from hermes_gateway.platforms.whatsapp.format import TEXT_LIMIT, markdown_to_whatsapp
 from hermes_gateway.platforms.whatsapp.graph import (
@@ -212,11 +213,11 @@ class WhatsAppAdapter(PlatformAdapter):
         if size is not None and size > MAX_NOTIFICATION_BYTES:
             return web.Response(status=413)
         try:
-            body = await request.content.read(MAX_NOTIFICATION_BYTES + 1)
+            body = await read_limited(request.content, MAX_NOTIFICATION_BYTES)
+        except TooLarge:
+            return web.Response(status=413)
         except aiohttp.ClientError:
             return web.Response(status=400)
-        if len(body) > MAX_NOTIFICATION_BYTES:
-            return web.Response(status=413)
         if not valid_signature(
             self.cfg.app_secret, body, request.headers.get("X-Hub-Signature-256", "")
         ):

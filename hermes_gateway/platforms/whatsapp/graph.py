@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from hermes_gateway.delivery import PermanentDeliveryError, RetryAfter, TransientDeliveryError
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 
 __all__ = [
     "RATE_LIMIT_CODES",
@@ -141,12 +142,11 @@ class GraphApi:
             async with self.session.get(url) as resp:
                 if resp.status >= 400:
                     raise GraphError(resp.status, None, f"media download refused ({resp.reason})")
-                data = await resp.content.read(limit + 1)
+                return await read_limited(resp.content, limit)
+        except TooLarge:
+            raise GraphError(413, None, "media too large") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientDeliveryError(f"cannot reach WhatsApp media: {exc}") from exc
-        if len(data) > limit:
-            raise GraphError(413, None, "media too large")
-        return data
 
     async def upload(self, path: Path, mime_type: str) -> str:
         """``POST /{phone_number_id}/media`` (multipart); the media id to send."""
