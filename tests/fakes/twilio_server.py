@@ -40,6 +40,8 @@ __all__ = ["FakeTwilio", "SentSms"]
 
 HOST = "127.0.0.1"
 MAX_BODY = 1600
+OPT_OUT = {"STOP": "STOP", "UNSUBSCRIBE": "STOP", "START": "START", "HELP": "HELP"}
+"""Twilio's default opt-out keywords and the ``OptOutType`` it posts for them."""
 
 
 def _sid(prefix: str) -> str:
@@ -79,6 +81,8 @@ class FakeTwilio:
         """The URL set in the Twilio console (the tunnel's), which the signature covers."""
         self.port = 0
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.stopped: set[str] = set()
+        """Numbers that sent STOP: Twilio refuses to message them (21610)."""
         self._force_429 = 0
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -159,6 +163,13 @@ class FakeTwilio:
             "From": sender,
             "ApiVersion": "2010-04-01",
         }
+        keyword = body.strip().upper()
+        if keyword in OPT_OUT:
+            params["OptOutType"] = OPT_OUT[keyword]  # Advanced Opt-Out, as Twilio adds it
+            if OPT_OUT[keyword] == "STOP":
+                self.stopped.add(sender)
+            elif OPT_OUT[keyword] == "START":
+                self.stopped.discard(sender)
         for i, (media_url, content_type) in enumerate(media):
             params[f"MediaUrl{i}"] = media_url
             params[f"MediaContentType{i}"] = content_type
@@ -238,6 +249,8 @@ class FakeTwilio:
             return _error(400, 21606, "The From phone number is not a valid, SMS-capable number")
         if not body:
             return _error(400, 21602, "Message body is required.")
+        if to in self.stopped:
+            return _error(400, 21610, "Attempt to send to unsubscribed recipient")
         if len(body) > MAX_BODY:
             return _error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."

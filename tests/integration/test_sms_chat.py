@@ -268,3 +268,12 @@ async def test_mms_pictures_are_saved_only_from_twilio(hermes_home, fake_openai)
         assert isinstance(content, list) and any(
             part.get("type") == "image_url" for part in content
         )
+
+
+async def test_opt_out_keywords_are_twilios_not_the_agents(hermes_home, fake_openai):
+    async with sms_gateway(hermes_home, fake_openai) as h:
+        assert (await h.text(ALICE, "STOP"))[0] == 200
+        assert (await h.text(ALICE, "START"))[0] == 200
+        await h.text(ALICE, "real question")
+        assert await h.wait_answers(ALICE, 1) == ["echo: real question"]
+        assert [e.text for e in h.recorder.of(ev.MessageReceived)] == ["real question"]

@@ -2,7 +2,8 @@
 
 Twilio posts ``application/x-www-form-urlencoded`` with ``MessageSid``, ``From``, ``To``,
 ``Body``, ``NumMedia`` and ``MediaUrlN``/``MediaContentTypeN`` per MMS attachment (and more we
-do not need). Every SMS is a DM: the session is the sender's number. The ``MessageSid`` is the
+do not need). Opt-out keywords (``OptOutType`` STOP/START/HELP) are Twilio's business, not
+the agent's. Every SMS is a DM: the session is the sender's number. The ``MessageSid`` is the
 message id, so a webhook Twilio sends twice is dropped by the inbox.
 """
 
@@ -59,6 +60,10 @@ def to_event(form: SmsForm, platform: str) -> MessageEvent | None:
     sender = form.get("From").strip()
     sid = form.get("MessageSid").strip() or form.get("SmsSid").strip()
     if not sender or not sid:
+        return None
+    if form.get("OptOutType"):
+        # STOP / START / HELP: Twilio's opt-out handling already answered the person (and
+        # refuses messages to a number that stopped): not a question for the agent.
         return None
     source = SessionSource(
         platform=platform,
