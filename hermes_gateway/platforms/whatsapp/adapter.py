@@ -78,6 +78,10 @@ RECEIVE_WAIT = 10.0
 TYPING_REFRESH = 20.0
 """The indicator shows for up to 25 s (or until we answer)."""
 _KV = "whatsapp:window:"
+WINDOW_SAVE_STEP = 300.0
+"""The stored window start is renewed at most every 5 minutes of a chat (not one write per
+message); after a restart the window may look up to that much older, so an answer is never
+sent that Meta would refuse, only one it might still have taken is held back."""
 
 
 class WhatsAppAdapter(PlatformAdapter):
@@ -103,6 +107,8 @@ class WhatsAppAdapter(PlatformAdapter):
         """Answers not sent because the 24-hour window was closed."""
         self._last_seen: dict[str, float] = {}
         """wa_id -> when the user last wrote (the window's start)."""
+        self._saved: dict[str, float] = {}
+        """wa_id -> the window start last written to the store."""
         self._last_wamid: dict[str, str] = {}
         """wa_id -> the user's latest message (read receipts and typing attach to it)."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
@@ -265,7 +271,9 @@ class WhatsAppAdapter(PlatformAdapter):
         user = event.source.chat_id
         if item.sent_at > self._last_seen.get(user, 0.0):
             self._last_seen[user] = item.sent_at
-            self._spawn(self._save_window(user, item.sent_at))
+            if item.sent_at - self._saved.get(user, 0.0) >= WINDOW_SAVE_STEP:
+                self._saved[user] = item.sent_at
+                self._spawn(self._save_window(user, item.sent_at))
         if event.message_id:
             self._last_wamid[user] = event.message_id
         if item.media and self.policy.allowlisted(event.source):
