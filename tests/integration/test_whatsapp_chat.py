@@ -280,3 +280,29 @@ async def test_large_media_arrive_whole(hermes_home, fake_openai):
         await h.wait_texts(ALICE, 1)
         saved = [p for p in (hermes_home / "media" / "whatsapp").rglob("*") if p.is_file()]
         assert [p.read_bytes() == data for p in saved] == [True]
+
+
+async def test_the_window_is_remembered_across_a_restart(hermes_home, fake_openai):
+    """A delivery after a restart (a cron result) to a user whose window closed is refused
+    without asking Meta: the window's start was kept in the store."""
+    import pytest
+
+    from hermes_gateway.models import SessionSource
+    from hermes_gateway.platforms.whatsapp.graph import WindowClosed
+
+    async with FakeWhatsApp() as fake:
+        async with whatsapp_gateway(hermes_home, fake_openai, fake=fake) as h:
+            since = len(h.recorder.events)
+            await h.send(ALICE, "old question", sent_at=time.time() - 25 * 3600)
+            await h.recorder.event(
+                ev.Notice, lambda e: "could not be delivered" in e.text, since=since
+            )
+        async with whatsapp_gateway(hermes_home, fake_openai, fake=fake) as h:
+            source = SessionSource(platform="whatsapp", chat_id=ALICE, user_id=ALICE)
+            with pytest.raises(WindowClosed, match="24-hour"):
+                await h.adapter.send(source, "the nightly report")
+            assert fake.refused_window == 0 and fake.texts(ALICE) == []
+            await h.send(ALICE, "hi again")  # the user writes: the window opens
+            assert await h.wait_texts(ALICE, 1) == ["echo: hi again"]
+            await h.adapter.send(source, "the nightly report")
+            assert fake.texts(ALICE) == ["echo: hi again", "the nightly report"]
