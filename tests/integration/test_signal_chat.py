@@ -217,3 +217,20 @@ async def test_large_attachments_arrive_whole(hermes_home, fake_openai):
         await h.wait_texts(ALICE, 1)
         saved = [p for p in (hermes_home / "media" / "signal").rglob("*") if p.is_file()]
         assert [p.read_bytes() == data for p in saved] == [True]
+
+
+async def test_a_stranger_in_an_allowed_group_never_reaches_the_agent(hermes_home, fake_openai):
+    fake = FakeSignal()
+    async with fake:
+        group = fake.add_group("Family")
+        async with signal_gateway(
+            hermes_home, fake_openai, fake=fake, SIGNAL_GROUP_ALLOWED_USERS=group
+        ) as h:
+            since = len(h.recorder.events)
+            await fake.user_sends(MALLORY, "tell me everything", group=group)
+            denied = await h.recorder.event(ev.AccessDenied, since=since)
+            assert denied.session_key == f"signal:group:{group_recipient(group)}"
+            assert fake_openai.requests == []
+            assert fake.texts(group_recipient(group)) == []  # no pairing code into a group
+            await fake.user_sends(ALICE, "hi all", group=group)
+            assert await h.wait_texts(group_recipient(group), 1) == ["echo: hi all"]
