@@ -306,3 +306,39 @@ async def test_the_window_is_remembered_across_a_restart(hermes_home, fake_opena
             assert await h.wait_texts(ALICE, 1) == ["echo: hi again"]
             await h.adapter.send(source, "the nightly report")
             assert fake.texts(ALICE) == ["echo: hi again", "the nightly report"]
+
+
+async def test_hostile_bodies_change_nothing(hermes_home, fake_openai):
+    import hashlib
+    import hmac
+
+    import aiohttp
+
+    async with whatsapp_gateway(hermes_home, fake_openai) as h:
+        secret = h.fake.app_secret.encode()
+
+        def signed(body: bytes) -> dict[str, str]:
+            digest = hmac.new(secret, body, hashlib.sha256).hexdigest()
+            return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+
+        cases = [
+            (b"not json", 400),
+            (b"[1, 2, 3]", 400),
+            (b'{"object": "whatsapp_business_account", "entry": [{"changes": "x"}]}', 200),
+            (
+                b'{"object": "whatsapp_business_account", "entry": [{"changes": [{"field": '
+                b'"messages", "value": {"metadata": {"phone_number_id": "%s"}, "messages": '
+                b'[{"from": "", "id": "", "type": "text"}, {"id": 5}]}}]}]}'
+                % h.fake.phone_number_id.encode(),
+                200,
+            ),
+            (b"{" + b" " * (3 * 1024 * 1024) + b"}", 413),
+        ]
+        async with aiohttp.ClientSession() as http:
+            for body, want in cases:
+                async with http.post(h.fake.webhook_url, data=body, headers=signed(body)) as resp:
+                    assert resp.status == want, body[:80]
+        assert h.recorder.of(ev.MessageReceived) == []
+        assert fake_openai.requests == []
+        assert (await h.send(ALICE, "still fine"))[0] == 200
+        assert await h.wait_texts(ALICE, 1) == ["echo: still fine"]
