@@ -234,3 +234,26 @@ async def test_a_stranger_in_an_allowed_group_never_reaches_the_agent(hermes_hom
             assert fake.texts(group_recipient(group)) == []  # no pairing code into a group
             await fake.user_sends(ALICE, "hi all", group=group)
             assert await h.wait_texts(group_recipient(group), 1) == ["echo: hi all"]
+
+
+async def test_garbage_frames_neither_break_the_connection_nor_reach_the_agent(
+    hermes_home, fake_openai
+):
+    async with signal_gateway(hermes_home, fake_openai) as h:
+        for frame in (
+            "not json",
+            "[1, 2]",
+            '{"error": "Couldn\'t receive"}',
+            '{"envelope": {"sourceNumber": "+15551230001", "dataMessage": {"timestamp": "x"}}}',
+            '{"envelope": {"sourceNumber": "+15551230001", "timestamp": 1, "dataMessage": '
+            '{"timestamp": 1, "message": "", "attachments": "nope", "mentions": 7}}}',
+            '{"envelope": {"sourceNumber": "+15551230001", "timestamp": 3, "dataMessage": '
+            '{"timestamp": 3, "message": "", "attachments": [{"id": "a", "size": "big"}], '
+            '"mentions": [{"start": "x"}]}}}',
+            '{"envelope": {"dataMessage": {"timestamp": 2, "message": "no sender"}}}',
+        ):
+            await h.fake.push(frame)
+        await h.fake.user_sends(ALICE, "after the noise")
+        assert await h.wait_texts(ALICE, 1) == ["echo: after the noise"]
+        assert [e.text for e in h.recorder.of(ev.MessageReceived)] == ["after the noise"]
+        assert h.adapter.connections == 1

@@ -56,6 +56,17 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class SignalInbound:
     """Which envelopes are messages for the bot, and what they become."""
 
@@ -108,7 +119,7 @@ class SignalInbound:
         if not self.first_time(message_id):
             return None
         text = str(data.get("message") or "")
-        mentions = [_obj(m) for m in data.get("mentions") or [] if isinstance(m, dict)]
+        mentions = [_obj(m) for m in _list(data.get("mentions")) if isinstance(m, dict)]
         mentioned = any(
             m.get("number") == self.cfg.account
             or (self.own_uuid and m.get("uuid") == self.own_uuid)
@@ -148,9 +159,9 @@ class SignalInbound:
                 str(a.get("id", "")),
                 str(a.get("contentType") or "application/octet-stream"),
                 str(a["filename"]) if a.get("filename") else None,
-                int(a.get("size") or 0),
+                _int(a.get("size")),
             )
-            for a in (data.get("attachments") or [])
+            for a in _list(data.get("attachments"))
             if isinstance(a, dict) and a.get("id")
         ]
         if not text.strip() and not attachments:
@@ -169,8 +180,8 @@ def _render_mentions(text: str, mentions: list[dict[str, Any]], account: str, ow
     """Signal puts U+FFFC where a mention is; the bot's own mention is dropped, others named."""
     if not mentions or MENTION_MARK not in text:
         return text
-    for mention in sorted(mentions, key=lambda m: int(m.get("start") or 0), reverse=True):
-        start, length = int(mention.get("start") or 0), int(mention.get("length") or 1)
+    for mention in sorted(mentions, key=lambda m: _int(m.get("start")), reverse=True):
+        start, length = _int(mention.get("start")), _int(mention.get("length")) or 1
         if not 0 <= start < len(text):
             continue
         ours = mention.get("number") == account or (own_uuid and mention.get("uuid") == own_uuid)
