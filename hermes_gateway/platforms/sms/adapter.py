@@ -136,6 +136,12 @@ class SmsAdapter(PlatformAdapter):
         if on_api_server(api.enabled, self.cfg.webhook_port):
             self.webhook_port = api.port
             where = "on the API server"
+            if WEBHOOK_PATH.rsplit("/", 1)[-1] in api.webhooks:
+                log.warning(
+                    "the API server's webhook route 'twilio' is shadowed by the SMS webhook "
+                    "(%s); rename that route",
+                    WEBHOOK_PATH,
+                )
         else:
             self.site = OwnSite(
                 routes.of(self.name),
