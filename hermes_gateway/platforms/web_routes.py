@@ -20,6 +20,7 @@ own signature; the API key is never asked of a webhook.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["OwnSite", "WebRoute", "WebRoutes", "on_api_server"]
+__all__ = ["OwnSite", "WebRoute", "WebRoutes", "missing_server", "on_api_server"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,25 @@ class WebRoutes:
         self._routes: dict[tuple[str, str], WebRoute] = {}
         self.served_by: str | None = None
         """The platform serving this table (``api``) while it runs, else None."""
+        self._served = asyncio.Event()
+
+    def serve(self, server: str) -> None:
+        """``server`` (the API server) now answers these routes."""
+        self.served_by = server
+        self._served.set()
+
+    def unserve(self, server: str) -> None:
+        if self.served_by == server:
+            self.served_by = None
+            self._served.clear()
+
+    async def wait_served(self, timeout: float) -> bool:
+        """Whether a server answers these routes within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._served.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def add(self, owner: str, method: str, path: str, handler: Handler) -> None:
         """Add a route; a path another platform already has is a configuration error."""
@@ -109,6 +129,21 @@ def on_api_server(api_enabled: bool, own_port: int) -> bool:
     """Whether a platform's webhook goes on the API server: only when the API server runs
     and the platform's own port was not set (0)."""
     return api_enabled and own_port == 0
+
+
+API_SERVER_WAIT = 30.0
+"""Seconds a platform whose webhook rides on the API server waits for it to run."""
+
+
+async def missing_server(routes: WebRoutes, what: str, variable: str) -> str | None:
+    """None once the API server answers the routes; else why the webhook is not reachable
+    (the API server failed, e.g. without a valid API_SERVER_KEY), naming the way out."""
+    if await routes.wait_served(API_SERVER_WAIT):
+        return None
+    return (
+        f"the API server is not running, so nothing receives the {what} webhook: fix the "
+        f"API server (its row says why) or set {variable} to give {what} a listener of its own"
+    )
 
 
 class OwnSite:

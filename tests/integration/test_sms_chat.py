@@ -277,3 +277,24 @@ async def test_opt_out_keywords_are_twilios_not_the_agents(hermes_home, fake_ope
         await h.text(ALICE, "real question")
         assert await h.wait_answers(ALICE, 1) == ["echo: real question"]
         assert [e.text for e in h.recorder.of(ev.MessageReceived)] == ["real question"]
+
+
+async def test_a_webhook_on_a_failed_api_server_is_a_clear_failure(
+    hermes_home, fake_openai, monkeypatch
+):
+    """The API server would carry the webhook but cannot start (no valid key): SMS says so,
+    naming the way out, instead of showing connected while nothing listens."""
+    from hermes_gateway.platforms import web_routes
+
+    monkeypatch.setattr(web_routes, "API_SERVER_WAIT", 0.5)
+    async with sms_gateway(
+        hermes_home,
+        fake_openai,
+        API_SERVER_ENABLED="true",
+        API_SERVER_PORT="0",
+        SMS_WEBHOOK_PORT="0",
+    ) as h:
+        assert h.adapter.site is None
+        await h.wait_state("failed")
+        detail = h.states()[-1][1]
+        assert "API server is not running" in detail and "SMS_WEBHOOK_PORT" in detail

@@ -186,15 +186,15 @@ class ApiServerAdapter(PlatformAdapter):
             raise
         self._site_runner, self._listener, self.connections = site_runner, listener, guard
         if self.name == API_PLATFORM:
-            platform_routes.served_by = self.name
+            platform_routes.serve(self.name)
         self.port = listener.sockets[0].getsockname()[1]
         routes = len(self.settings.webhooks)
         extra = f", {routes} webhook route{'s' if routes != 1 else ''}" if routes else ""
         self.report("connected", f"http://{s.host}:{self.port}{extra}")
 
     async def stop(self) -> None:
-        if self.bound and self.host.web_routes.served_by == self.name:
-            self.host.web_routes.served_by = None
+        if self.bound:
+            self.host.web_routes.unserve(self.name)
         await self.webhooks.stop()
         listener, self._listener = self._listener, None
         if listener is not None:

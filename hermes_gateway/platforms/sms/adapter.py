@@ -40,7 +40,7 @@ from hermes_gateway.platforms.sms.inbound import MAX_FORM_BYTES, SmsForm, parse_
 from hermes_gateway.platforms.sms.segments import split_sms
 from hermes_gateway.platforms.sms.signature import valid_signature
 from hermes_gateway.platforms.sms.transport import TwilioApi, TwilioError
-from hermes_gateway.platforms.web_routes import OwnSite, on_api_server
+from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
 
 __all__ = ["DEFAULT_PORT", "WEBHOOK_PATH", "SmsAdapter"]
 
@@ -83,6 +83,8 @@ class SmsAdapter(PlatformAdapter):
         self.refused = 0
         """Webhooks refused for a missing or wrong signature (for tests and the log)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._confirm: asyncio.Task[None] | None = None
+        """Waits for the API server when the webhook rides on it (see web_routes)."""
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class SmsAdapter(PlatformAdapter):
         if on_api_server(api.enabled, self.cfg.webhook_port):
             self.webhook_port = api.port
             where = "on the API server"
+            self._confirm = asyncio.get_running_loop().create_task(self._confirm_served())
             if WEBHOOK_PATH.rsplit("/", 1)[-1] in api.webhooks:
                 log.warning(
                     "the API server's webhook route 'twilio' is shadowed by the SMS webhook "
@@ -158,6 +161,9 @@ class SmsAdapter(PlatformAdapter):
         self.report("connected", f"{self.cfg.phone_number}, webhook {WEBHOOK_PATH} {where}")
 
     async def stop(self) -> None:
+        if self._confirm is not None:
+            self._confirm.cancel()
+            self._confirm = None
         if self.bound:
             self.host.web_routes.remove(self.name)
         site, self.site = self.site, None
@@ -168,6 +174,12 @@ class SmsAdapter(PlatformAdapter):
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
+
+    async def _confirm_served(self) -> None:
+        reason = await missing_server(self.host.web_routes, "SMS", "SMS_WEBHOOK_PORT")
+        if reason is not None:
+            log.error("%s", reason)
+            self.report("failed", reason)
 
     # --- inbound ------------------------------------------------------------------------
 

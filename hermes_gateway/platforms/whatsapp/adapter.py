@@ -51,7 +51,7 @@ from hermes_gateway.platforms.base import (
     TurnDelivery,
 )
 from hermes_gateway.platforms.http_read import TooLarge, read_limited
-from hermes_gateway.platforms.web_routes import OwnSite, on_api_server
+from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
 from hermes_gateway.platforms.whatsapp.format import TEXT_LIMIT, markdown_to_whatsapp
 from hermes_gateway.platforms.whatsapp.graph import (
     WINDOW_CLOSED,
@@ -113,6 +113,8 @@ class WhatsAppAdapter(PlatformAdapter):
         """wa_id -> the user's latest message (read receipts and typing attach to it)."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._confirm: asyncio.Task[None] | None = None
+        """Waits for the API server when the webhook rides on it (see web_routes)."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -149,6 +151,7 @@ class WhatsAppAdapter(PlatformAdapter):
         if on_api_server(api.enabled, cfg.webhook_port):
             self.webhook_port = api.port
             where = "on the API server"
+            self._confirm = asyncio.get_running_loop().create_task(self._confirm_served())
         else:
             self.site = OwnSite(
                 routes.of(self.name),
@@ -185,6 +188,9 @@ class WhatsAppAdapter(PlatformAdapter):
         self._display = str(info.get("display_phone_number") or self._display)
 
     async def stop(self) -> None:
+        if self._confirm is not None:
+            self._confirm.cancel()
+            self._confirm = None
         for turn in list(self._turns):
             turn.cancel()
         if self.bound:
@@ -197,6 +203,14 @@ class WhatsAppAdapter(PlatformAdapter):
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
+
+    async def _confirm_served(self) -> None:
+        reason = await missing_server(
+            self.host.web_routes, "WhatsApp", "WHATSAPP_CLOUD_WEBHOOK_PORT"
+        )
+        if reason is not None:
+            log.error("%s", reason)
+            self.report("failed", reason)
 
     # --- inbound ------------------------------------------------------------------------
 
