@@ -16,6 +16,7 @@ import difflib
 import io
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -658,6 +659,7 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("WHATSAPP_CLOUD_WEBHOOK_PATH", "platforms.whatsapp.webhook_path"),
     ("WHATSAPP_CLOUD_API_VERSION", "platforms.whatsapp.api_version"),
     ("WHATSAPP_CLOUD_ALLOWED_USERS", "platforms.whatsapp.allowed_users"),
+    ("WHATSAPP_CLOUD_ALLOW_FROM", "platforms.whatsapp.allowed_users"),
     ("WHATSAPP_CLOUD_ALLOW_ALL_USERS", "platforms.whatsapp.allow_all_users"),
     ("WHATSAPP_CLOUD_HOME_CHANNEL", "platforms.whatsapp.home_channel"),
     ("SIGNAL_HTTP_URL", "platforms.signal.http_url"),
@@ -974,6 +976,7 @@ def _finish(
         interval = config.streaming.edit_interval
         if interval > 0 and f"platforms.{name}.edit_interval" not in explicit:
             section.edit_interval = interval
+    platforms.whatsapp.allowed_users = [_wa_id(u) for u in platforms.whatsapp.allowed_users]
     _resolve_provider(config, env)
     for key, zone in (("cron.timezone", config.cron.timezone), ("timezone", config.timezone)):
         if zone and not _known_zone(zone):
@@ -989,6 +992,15 @@ def _finish(
                 f"{config.personality!r} is not in 'personalities' ({known})",
             )
         )
+
+
+def _wa_id(entry: str) -> str:
+    """A WhatsApp allowlist entry as the Cloud API names users (a bare wa_id: digits): Hermes
+    Agent accepts ``+1 555-123``, ``15551234567@s.whatsapp.net`` and the like."""
+    if entry.strip() == "*":
+        return "*"
+    digits = re.sub(r"\D", "", entry.split("@", 1)[0])
+    return digits or entry
 
 
 def _resolve_provider(config: Config, env: dict[str, str]) -> None:

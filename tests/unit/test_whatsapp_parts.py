@@ -109,3 +109,19 @@ def test_notification_parsing_keeps_ours_in_order():
         [],
         [],
     )
+
+
+def test_allowlist_entries_become_wa_ids_as_in_hermes_agent(tmp_path):
+    from hermes_gateway.config import load_config
+    from hermes_gateway.paths import HermesPaths
+
+    env = {
+        "HERMES_HOME": str(tmp_path),
+        "WHATSAPP_CLOUD_ALLOWED_USERS": "+1 555-123-0001, 15551230002@s.whatsapp.net, *",
+    }
+    config = load_config(HermesPaths(tmp_path), env)
+    assert config.platforms.whatsapp.allowed_users == ["15551230001", "15551230002", "*"]
+    # Hermes reads WHATSAPP_CLOUD_ALLOW_FROM first.
+    env["WHATSAPP_CLOUD_ALLOW_FROM"] = "+15550009999"
+    config = load_config(HermesPaths(tmp_path), env)
+    assert config.platforms.whatsapp.allowed_users == ["15550009999"]
