@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from hermes_cron.feature import CronFeature
 from hermes_gateway.access.approvals import ApprovalsFeature
 from hermes_gateway.access.pairing_gate import PairingFeature
+from hermes_gateway.background.feature import BackgroundFeature
 from hermes_gateway.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ __all__ = ["build_gateway", "default_features"]
 
 
 def default_features(*, clock: Clock | None = None) -> list[Feature]:
-    """Pairing, tool approvals and cron, in the order they start."""
-    return [PairingFeature(), ApprovalsFeature(), CronFeature(clock=clock)]
+    """Pairing, tool approvals, cron and background runs, in the order they start."""
+    return [PairingFeature(), ApprovalsFeature(), CronFeature(clock=clock), BackgroundFeature()]
 
 
 def build_gateway(

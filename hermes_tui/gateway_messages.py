@@ -19,6 +19,7 @@ from textual.message import Message
 from hermes_cron import events as cron
 from hermes_gateway import events as ev
 from hermes_gateway.access import events as access
+from hermes_gateway.background import events as background
 
 
 class GatewayMessage(Message, bubble=False, namespace="gateway"):
@@ -173,6 +174,14 @@ class CronRunStarted(GatewayMessage):
 class CronRunFinished(GatewayMessage):
     EVENT = cron.CronRunFinished
     event: cron.CronRunFinished
+
+
+# --- background runs ------------------------------------------------------------------------
+
+
+class BackgroundRunChanged(GatewayMessage):
+    EVENT = background.BackgroundRunChanged
+    event: background.BackgroundRunChanged
 
 
 MESSAGE_FOR: dict[type[ev.GatewayEvent], type[GatewayMessage]] = {

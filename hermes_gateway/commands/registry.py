@@ -98,6 +98,26 @@ class CommandRegistry:
         for name in (spec.name, *spec.aliases):
             self._lookup[name] = spec
 
+    def replace(self, spec: CommandSpec) -> CommandSpec:
+        """Put ``spec`` in place of the registered command of the same name and aliases, and
+        return the one it replaces.
+
+        Why: a feature extends a built-in without the core knowing it (``/stop`` also stops
+        the chat's background runs); its wrapper calls the replaced handler.
+
+        Raises:
+            ValueError: No such command, or the names differ (aliases would go stale).
+        """
+        old = self._specs.get(spec.name)
+        if old is None:
+            raise ValueError(f"no command /{spec.name} to replace")
+        if old.aliases != spec.aliases:
+            raise ValueError(f"/{spec.name} must keep its aliases {old.aliases}")
+        self._specs[spec.name] = spec
+        for name in (spec.name, *spec.aliases):
+            self._lookup[name] = spec
+        return old
+
     def command(
         self,
         name: str,

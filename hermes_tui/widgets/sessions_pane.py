@@ -31,6 +31,8 @@ PLATFORM_MARKS = {
     "sms": "✉",
     "whatsapp": "☏",
     "signal": "◎",
+    "irc": "»",
+    "homeassistant": "△",
     "api": "⇄",
     "webhook": "↯",
 }
