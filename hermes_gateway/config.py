@@ -375,6 +375,7 @@ class SignalConfig(ChatPlatformConfig):
     reconnect_cap: float = 300.0
 
 
+@dataclass
 class IrcConfig(ChatPlatformConfig):
     """IRC (our own asyncio client: channels and private messages). Enabled when IRC_SERVER is
     set. Names as Hermes Agent's IRC adapter reads them (IRC_SERVER, IRC_PORT, IRC_NICKNAME,
