@@ -16,6 +16,7 @@ import difflib
 import io
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -288,6 +289,93 @@ class MattermostConfig(ChatPlatformConfig):
 
 
 @dataclass
+class SmsConfig(ChatPlatformConfig):
+    """SMS through Twilio (Hermes Agent's ``TWILIO_*`` and ``SMS_*``). Enabled when
+    TWILIO_ACCOUNT_SID is set; ``token`` is TWILIO_AUTH_TOKEN (REST basic auth and the key of
+    the webhook signatures). Every SMS is a DM: one session per phone number."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """Each progress line would be one more paid SMS."""
+
+    account_sid: str = ""
+    phone_number: str = ""
+    """The E.164 number answers are sent from (TWILIO_PHONE_NUMBER)."""
+    webhook_url: str = ""
+    """The public URL Twilio posts to, exactly as set in the Twilio console (SMS_WEBHOOK_URL):
+    the signature covers it, so without it no webhook can be verified."""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 0
+    """SMS_WEBHOOK_PORT. 0 (unset): on the API server's port when it runs, else 8080 (Hermes
+    Agent's default); set: a listener of its own on that port."""
+    insecure_no_signature: bool = False
+    """SMS_INSECURE_NO_SIGNATURE: accept unsigned webhooks (development only; warned at start)."""
+    api_base: str = "https://api.twilio.com/2010-04-01"
+    """Twilio's REST base (for proxies and tests)."""
+    segments_per_message: int = 10
+    """SMS segments per Twilio message (Twilio's advice: at most 10, the phone joins them)."""
+    max_segments: int = 30
+    """Segments per answer at most (each is paid); a longer answer is cut with a note."""
+    rate_interval: float = 0.0
+    """Seconds between two messages to one number. Twilio queues what a number cannot send at
+    once (a long code sends about one segment a second), so only the order is kept here."""
+
+
+@dataclass
+class WhatsAppConfig(ChatPlatformConfig):
+    """WhatsApp Business through Meta's Cloud API (Hermes Agent's ``WHATSAPP_CLOUD_*``).
+    Enabled when the phone number id and the access token (``token``) are set."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+
+    require_mention: bool = False
+    phone_number_id: str = ""
+    app_secret: str = ""
+    """The app secret: key of ``X-Hub-Signature-256`` (WHATSAPP_CLOUD_APP_SECRET); without it
+    no webhook is accepted."""
+    verify_token: str = ""
+    """The ``hub.verify_token`` of the subscription handshake (WHATSAPP_CLOUD_VERIFY_TOKEN)."""
+    app_id: str = ""
+    waba_id: str = ""
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 0
+    """WHATSAPP_CLOUD_WEBHOOK_PORT. 0 (unset): the API server's port when it runs, else 8090
+    (Hermes Agent's default); set: a listener of its own."""
+    webhook_path: str = "/whatsapp/webhook"
+    api_version: str = "v20.0"
+    graph_base: str = "https://graph.facebook.com"
+    """The Graph API's base (for proxies and tests)."""
+    rate_interval: float = 0.2
+    """Seconds between two messages to one user."""
+    backoff_initial: float = 1.0
+    """First wait after a Graph rate-limit refusal (codes 4, 80007, 130429, 131056); it
+    doubles with each one in a row, and a message is given up after five."""
+
+
+@dataclass
+class SignalConfig(ChatPlatformConfig):
+    """Signal through signal-cli-rest-api (bbernhardt) in json-rpc mode. Enabled when
+    SIGNAL_HTTP_URL and SIGNAL_ACCOUNT are set."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+
+    require_mention: bool = False
+    """SIGNAL_REQUIRE_MENTION (Hermes Agent: off)."""
+    http_url: str = ""
+    account: str = ""
+    """The bot's own number, E.164 (SIGNAL_ACCOUNT)."""
+    group_allowed_users: list[str] = field(default_factory=list)
+    """SIGNAL_GROUP_ALLOWED_USERS: group ids the bot answers in (``*``: every group)."""
+    ignore_stories: bool = True
+    rate_interval: float = 0.1
+    """Seconds between two messages to one chat (Signal documents no rate; its servers
+    answer 429 to an account that sends too much, which is waited out)."""
+    backoff_initial: float = 2.0
+    """First wait after a 429 from Signal; it doubles with each one in a row (five at most)."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+
+
+@dataclass
 class IrcConfig(ChatPlatformConfig):
     """IRC (our own asyncio client: channels and private messages). Enabled when IRC_SERVER is
     set. Names as Hermes Agent's IRC adapter reads them (IRC_SERVER, IRC_PORT, IRC_NICKNAME,
@@ -535,6 +623,9 @@ class PlatformsConfig:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     mattermost: MattermostConfig = field(default_factory=MattermostConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
     irc: IrcConfig = field(default_factory=IrcConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
@@ -557,7 +648,19 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost", "irc", "homeassistant"})
+_CHAT_SECTIONS = frozenset(
+    {
+        "telegram",
+        "discord",
+        "slack",
+        "mattermost",
+        "irc",
+        "homeassistant",
+        "sms",
+        "whatsapp",
+        "signal",
+    }
+)
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -647,6 +750,38 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("MATTERMOST_FREE_RESPONSE_CHANNELS", "platforms.mattermost.free_response_channels"),
     ("MATTERMOST_ALLOWED_CHANNELS", "platforms.mattermost.allowed_channels"),
     ("MATTERMOST_REPLY_MODE", "platforms.mattermost.reply_mode"),
+    ("TWILIO_ACCOUNT_SID", "platforms.sms.account_sid"),
+    ("TWILIO_AUTH_TOKEN", "platforms.sms.token"),
+    ("TWILIO_PHONE_NUMBER", "platforms.sms.phone_number"),
+    ("SMS_WEBHOOK_URL", "platforms.sms.webhook_url"),
+    ("SMS_WEBHOOK_HOST", "platforms.sms.webhook_host"),
+    ("SMS_WEBHOOK_PORT", "platforms.sms.webhook_port"),
+    ("SMS_INSECURE_NO_SIGNATURE", "platforms.sms.insecure_no_signature"),
+    ("SMS_ALLOWED_USERS", "platforms.sms.allowed_users"),
+    ("SMS_ALLOW_ALL_USERS", "platforms.sms.allow_all_users"),
+    ("SMS_HOME_CHANNEL", "platforms.sms.home_channel"),
+    ("WHATSAPP_CLOUD_PHONE_NUMBER_ID", "platforms.whatsapp.phone_number_id"),
+    ("WHATSAPP_CLOUD_ACCESS_TOKEN", "platforms.whatsapp.token"),
+    ("WHATSAPP_CLOUD_APP_SECRET", "platforms.whatsapp.app_secret"),
+    ("WHATSAPP_CLOUD_VERIFY_TOKEN", "platforms.whatsapp.verify_token"),
+    ("WHATSAPP_CLOUD_APP_ID", "platforms.whatsapp.app_id"),
+    ("WHATSAPP_CLOUD_WABA_ID", "platforms.whatsapp.waba_id"),
+    ("WHATSAPP_CLOUD_WEBHOOK_HOST", "platforms.whatsapp.webhook_host"),
+    ("WHATSAPP_CLOUD_WEBHOOK_PORT", "platforms.whatsapp.webhook_port"),
+    ("WHATSAPP_CLOUD_WEBHOOK_PATH", "platforms.whatsapp.webhook_path"),
+    ("WHATSAPP_CLOUD_API_VERSION", "platforms.whatsapp.api_version"),
+    ("WHATSAPP_CLOUD_ALLOWED_USERS", "platforms.whatsapp.allowed_users"),
+    ("WHATSAPP_CLOUD_ALLOW_FROM", "platforms.whatsapp.allowed_users"),
+    ("WHATSAPP_CLOUD_ALLOW_ALL_USERS", "platforms.whatsapp.allow_all_users"),
+    ("WHATSAPP_CLOUD_HOME_CHANNEL", "platforms.whatsapp.home_channel"),
+    ("SIGNAL_HTTP_URL", "platforms.signal.http_url"),
+    ("SIGNAL_ACCOUNT", "platforms.signal.account"),
+    ("SIGNAL_ALLOWED_USERS", "platforms.signal.allowed_users"),
+    ("SIGNAL_GROUP_ALLOWED_USERS", "platforms.signal.group_allowed_users"),
+    ("SIGNAL_ALLOW_ALL_USERS", "platforms.signal.allow_all_users"),
+    ("SIGNAL_REQUIRE_MENTION", "platforms.signal.require_mention"),
+    ("SIGNAL_IGNORE_STORIES", "platforms.signal.ignore_stories"),
+    ("SIGNAL_HOME_CHANNEL", "platforms.signal.home_channel"),
     ("IRC_SERVER", "platforms.irc.server"),
     ("IRC_PORT", "platforms.irc.port"),
     ("IRC_NICKNAME", "platforms.irc.nickname"),
@@ -746,6 +881,10 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (ApiServerConfig, "max_concurrency"): (1, True, None),
     (ApiServerConfig, "max_body_bytes"): (1, True, None),
     (WebhookServerConfig, "port"): (0, True, 65535),
+    (SmsConfig, "webhook_port"): (0, True, 65535),
+    (SmsConfig, "segments_per_message"): (1, True, 10),
+    (SmsConfig, "max_segments"): (1, True, None),
+    (WhatsAppConfig, "webhook_port"): (0, True, 65535),
     (SessionResetConfig, "at_hour"): (0, True, 23),
     (SessionResetConfig, "idle_minutes"): (1, True, None),
     (ModelConfig, "context_length"): (0, True, None),
@@ -976,6 +1115,7 @@ def _finish(
         interval = config.streaming.edit_interval
         if interval > 0 and f"platforms.{name}.edit_interval" not in explicit:
             section.edit_interval = interval
+    platforms.whatsapp.allowed_users = [_wa_id(u) for u in platforms.whatsapp.allowed_users]
     irc = platforms.irc
     # IRC compares nicks without case: fold the allowlist as inbound folds the sender.
     irc.allowed_users = [u if u == "*" else irc.fold(u.strip()) for u in irc.allowed_users]
@@ -1001,6 +1141,15 @@ def _finish(
                 f"{config.personality!r} is not in 'personalities' ({known})",
             )
         )
+
+
+def _wa_id(entry: str) -> str:
+    """A WhatsApp allowlist entry as the Cloud API names users (a bare wa_id: digits): Hermes
+    Agent accepts ``+1 555-123``, ``15551234567@s.whatsapp.net`` and the like."""
+    if entry.strip() == "*":
+        return "*"
+    digits = re.sub(r"\D", "", entry.split("@", 1)[0])
+    return digits or entry
 
 
 def _resolve_provider(config: Config, env: dict[str, str]) -> None:

@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost", "irc", "homeassistant")
+_CHAT = ("telegram", "discord", "slack", "mattermost", "irc", "homeassistant", "sms", "signal")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -150,6 +150,21 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "unauthorized_dm_behavior": "unauthorized_dm",
         "allow_from": "allowed_users",
         "enabled": "enabled",
+    },
+    "sms": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "signal": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "group_allow_from": "group_allowed_users",
+        "enabled": "enabled",
+        "http_url": "http_url",
+        "account": "account",
+        "ignore_stories": "ignore_stories",
     },
 }
 
@@ -304,6 +319,8 @@ class _Translator:
             "discord": self.chat_top,
             "slack": self.chat_top,
             "mattermost": self.chat_top,
+            "sms": self.chat_top,
+            "signal": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,

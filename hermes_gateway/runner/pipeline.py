@@ -42,6 +42,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.web_routes import WebRoutes
 from hermes_gateway.redact import redact
 from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
@@ -106,6 +107,8 @@ class GatewayRunner:
         self.run_request = self.requests.run
         """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
         self.router = DeliveryRouter(config, self.supervisor.adapters)
+        self.web_routes = WebRoutes()
+        """Webhook routes of platforms (SMS, WhatsApp), served by the API server when it runs."""
         """Delivers to chats by target (cron results, webhook answers)."""
         self._turn_counter = 0
         self._cwd = Path(config.agent.cwd).expanduser()
