@@ -39,6 +39,7 @@ BUILTIN = {
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
+    "email": "hermes_gateway.platforms.email:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }

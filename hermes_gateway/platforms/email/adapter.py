@@ -1,0 +1,429 @@
+"""Email as a gateway platform: IMAP in (IDLE, else polling), SMTP out, inside our loop.
+
+Its parts:
+
+* :mod:`.imap`: one IMAP connection (aioimaplib) with deadlines and drop detection;
+* :mod:`.inbound`: parsing, loop protection, sender authentication, thread roots;
+* :mod:`.compose`: the answer mail (a proper reply, plain text, attachments);
+* :mod:`.transport`: SMTP (aiosmtplib), errors mapped to delivery errors;
+* :mod:`.threads`: thread contexts and our sent ids, kept in the store's kv.
+
+Connection. The shared :class:`~hermes_gateway.platforms.connection.ConnectionLoop` runs
+one session at a time: connect, log in (a refused login is one failure naming
+EMAIL_PASSWORD; so is a refused SMTP login, checked once at start), select INBOX, then
+take every unseen mail and wait for more: in IDLE where the server offers it (a new mail
+wakes us at once), else every EMAIL_POLL_INTERVAL seconds. A dropped connection is seen
+at once and retried after the shared backoff; the Platforms pane shows it.
+
+Durability. A mail is fetched with ``BODY.PEEK[]`` (not marking it read), handed to the
+gateway, and marked ``\\Seen`` only once ``host.receive`` returned (it is stored). A kill
+between the two leaves it unseen: it is fetched again at the next start and the inbox,
+which knows its Message-ID in its session, drops the repeat. So nothing is lost and
+nothing is answered twice. A store that cannot take it (IntakeError) leaves it unseen and
+the next look is after a pause.
+
+Who is answered. Mail that must never be answered (auto-replies, bounces, mailing lists,
+our own) is marked seen and dropped here, before the gateway: that is the loop protection.
+Every other mail goes to the gateway, whose access policy decides; the sender's address
+counts only when the receiving server's Authentication-Results vouch for its domain
+(unless EMAIL_TRUST_FROM_HEADER), since anyone can write any From:. No pairing codes are
+mailed to strangers (a reply to a forged From: is backscatter). One answer per turn: mail
+cannot be edited, so nothing streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections import deque
+from pathlib import Path
+
+from hermes_gateway.access.policy import AccessPolicy
+from hermes_gateway.backoff import Backoff
+from hermes_gateway.config import Config
+from hermes_gateway.delivery import DeliveryError
+from hermes_gateway.delivery.media_turn import Refusal, extract_media, workspace_refusal
+from hermes_gateway.media import save_media
+from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
+from hermes_gateway.platforms.base import (
+    FatalPlatformError,
+    IntakeError,
+    PlatformAdapter,
+    TurnDelivery,
+)
+from hermes_gateway.platforms.connection import ConnectionLoop
+from hermes_gateway.platforms.email.compose import (
+    MESSAGE_ID_PREFIX,
+    ThreadContext,
+    build_mail,
+)
+from hermes_gateway.platforms.email.imap import (
+    ConnectionLost,
+    ImapError,
+    ImapMailbox,
+    LoginRefused,
+)
+from hermes_gateway.platforms.email.inbound import (
+    ParsedMail,
+    ignore_reason,
+    parse_mail,
+    sender_authenticated,
+    thread_key,
+    thread_root,
+)
+from hermes_gateway.platforms.email.threads import ThreadBook
+from hermes_gateway.platforms.email.transport import SmtpLoginRefused, SmtpSender
+
+__all__ = ["EmailAdapter"]
+
+log = logging.getLogger(__name__)
+
+START_WAIT = 30.0
+"""How long start() waits for the first login before returning anyway (still connecting)."""
+INTAKE_RETRY = 5.0
+"""Seconds before mail the store could not take is tried again."""
+MAX_OUTBOUND_BYTES = 20 * 1024 * 1024
+"""Files attached to one answer at most (most servers refuse mail above 25 MB)."""
+IGNORED_KEPT = 200
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EmailAdapter(PlatformAdapter):
+    """One mailbox: each thread of each sender is a session.
+
+    Args:
+        config: The gateway configuration (``config.platforms.email`` is used).
+        policy: Who may talk; consulted here only before saving attachments (the runner
+            makes the real decision).
+    """
+
+    name = "email"
+
+    def __init__(self, config: Config, policy: AccessPolicy) -> None:
+        super().__init__()
+        self.config = config
+        self.cfg = cfg = config.platforms.email
+        self.policy = policy
+        self.address = cfg.address.strip().lower()
+        self.smtp = SmtpSender(
+            cfg.smtp_host.strip(),
+            cfg.smtp_port,
+            tls=cfg.tls,
+            user=cfg.address.strip(),
+            password=cfg.password,
+            timeout=cfg.timeout,
+        )
+        self.threads = ThreadBook(None, self.address)
+        self.link = ConnectionLoop(
+            self,
+            "Email",
+            Backoff(cfg.reconnect_initial, cfg.reconnect_cap, jitter=0.2, upward=True),
+            describe=_describe,
+        )
+        self.mode = ""
+        """``IDLE`` or ``polling`` once connected."""
+        self.ignored: deque[tuple[str, str]] = deque(maxlen=IGNORED_KEPT)
+        """(Message-ID, reason) of the latest mails dropped by the loop protection."""
+        self.handed_in = 0
+        """Mails handed to the gateway since start (for tests and the log)."""
+        self._smtp_checked = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _settings_problem(self) -> str | None:
+        cfg = self.cfg
+        missing = [
+            name
+            for name, value in (
+                ("EMAIL_ADDRESS", cfg.address),
+                ("EMAIL_PASSWORD", cfg.password),
+                ("EMAIL_IMAP_HOST", cfg.imap_host),
+                ("EMAIL_SMTP_HOST", cfg.smtp_host),
+            )
+            if not value.strip()
+        ]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            return f"{', '.join(missing)} {verb} not set"
+        if "@" not in cfg.address:
+            return f"EMAIL_ADDRESS must be a mail address, got {cfg.address!r}"
+        if not cfg.tls:
+            for var, host in (
+                ("EMAIL_IMAP_HOST", cfg.imap_host),
+                ("EMAIL_SMTP_HOST", cfg.smtp_host),
+            ):
+                if not _is_loopback(host):
+                    return (
+                        f"platforms.email.tls is off but {var} ({host}) is not this machine: "
+                        "the password would cross the network unencrypted"
+                    )
+        return None
+
+    async def start(self) -> None:
+        problem = self._settings_problem()
+        if problem is not None:
+            raise FatalPlatformError(problem)
+        self.threads = ThreadBook(self.host.store if self.bound else None, self.address)
+        await self.link.start(self._session, wait=START_WAIT, waiting="waiting for the IMAP server")
+
+    async def stop(self) -> None:
+        await self.link.stop()
+        self.link.set_state("stopped")
+
+    async def _check_smtp(self) -> None:
+        if self._smtp_checked:
+            return
+        try:
+            await self.smtp.check_login()
+        except SmtpLoginRefused as exc:
+            raise FatalPlatformError(
+                f"the SMTP server {self.cfg.smtp_host} refused EMAIL_ADDRESS/EMAIL_PASSWORD "
+                f"({exc}); check EMAIL_PASSWORD"
+            ) from exc
+        except DeliveryError as exc:
+            raise ConnectionLost(str(exc)) from exc
+        self._smtp_checked = True
+
+    async def _session(self) -> str:
+        """Log in and take mail until the connection ends; the link backs off and retries."""
+        cfg = self.cfg
+        box = ImapMailbox(cfg.imap_host.strip(), cfg.imap_port, tls=cfg.tls, timeout=cfg.timeout)
+        try:
+            try:
+                await box.open(cfg.address.strip(), cfg.password)
+            except LoginRefused as exc:
+                raise FatalPlatformError(
+                    f"the IMAP server {cfg.imap_host} refused EMAIL_ADDRESS/EMAIL_PASSWORD "
+                    f"({exc}); check EMAIL_PASSWORD"
+                ) from exc
+            await self._check_smtp()
+            idle = cfg.idle and box.can_idle
+            self.mode = "IDLE" if idle else "polling"
+            self.link.connected(f"{self.address} ({self.mode})")
+            while True:
+                waited = await self._take_new(box)
+                if waited:
+                    await self._pause(box, INTAKE_RETRY)
+                elif idle:
+                    await box.idle(cfg.idle_refresh)
+                else:
+                    await self._pause(box, cfg.poll_interval)
+        finally:
+            await box.close()
+
+    @staticmethod
+    async def _pause(box: ImapMailbox, seconds: float) -> None:
+        """Wait ``seconds``, or less if the connection drops (then raise)."""
+        try:
+            await asyncio.wait_for(box.lost.wait(), seconds)
+        except TimeoutError:
+            return
+        raise ConnectionLost("the IMAP server closed the connection")
+
+    # --- inbound ------------------------------------------------------------------------
+
+    async def _take_new(self, box: ImapMailbox) -> bool:
+        """Hand every unseen mail to the gateway, oldest first, marking each seen after.
+
+        Searches again after a batch (mail that came meanwhile is taken before waiting).
+        Returns True when the store refused a mail (it stays unseen; try again later)."""
+        while True:
+            uids = await box.unseen()
+            if not uids:
+                return False
+            mails = await box.fetch(uids)
+            done: list[int] = []
+            try:
+                for uid in uids:
+                    raw = mails.get(uid)
+                    if raw is not None:
+                        await self._take(raw)
+                    done.append(uid)
+            except IntakeError as exc:
+                log.warning("the gateway could not store a mail; it stays unread: %s", exc)
+                await box.mark_seen(done)
+                return True
+            await box.mark_seen(done)
+
+    async def _take(self, raw: bytes) -> None:
+        mail = await asyncio.to_thread(parse_mail, raw)
+        reason = ignore_reason(mail, self.address)
+        if reason is not None:
+            log.info("not answering mail %s: %s", mail.message_id, reason)
+            self.ignored.append((mail.message_id, reason))
+            return
+        event = await self._event(mail)
+        await self.dispatch(event)  # returns once stored: only then is the mail marked seen
+        self.handed_in += 1
+
+    async def _thread_of(self, mail: ParsedMail) -> str:
+        """The thread key: the root's, or for a reply naming only one of our mails, the
+        thread that mail answered."""
+        if not mail.references and mail.in_reply_to.startswith(f"<{MESSAGE_ID_PREFIX}."):
+            ours = await self.threads.thread_of_ours(mail.in_reply_to)
+            if ours:
+                return ours
+        return thread_key(thread_root(mail))
+
+    async def _event(self, mail: ParsedMail) -> MessageEvent:
+        thread = await self._thread_of(mail)
+        verified, why = (
+            (True, "trusted")
+            if self.cfg.trust_from_header
+            else sender_authenticated(mail, self.cfg.authserv_id)
+        )
+        if not verified:
+            log.info("the From: of mail %s is not authenticated: %s", mail.message_id, why)
+        user_id = mail.from_addr if verified else f"unverified:{mail.from_addr}"
+        subject = mail.subject.strip()
+        source = SessionSource(
+            "email",
+            mail.from_addr,
+            "thread",
+            thread,
+            user_id,
+            mail.from_name or mail.from_addr,
+            subject or mail.from_addr,
+        )
+        allowed = await self.policy.is_allowed(source)
+        media: list[MediaRef] = []
+        if allowed:
+            await self.threads.save_context(
+                mail.from_addr,
+                thread,
+                ThreadContext(
+                    subject=subject,
+                    parent_id=mail.message_id,
+                    references=mail.references or ([mail.in_reply_to] if mail.in_reply_to else []),
+                    parent_date=mail.date,
+                    parent_from=mail.from_name or mail.from_addr,
+                    quote=mail.body,
+                ),
+            )
+            media = await self._save_attachments(mail)
+        text = mail.body.strip()
+        starts_thread = not mail.references and not mail.in_reply_to
+        if starts_thread and subject and not text.startswith("/"):
+            text = f"[Subject: {subject}]\n\n{text}".strip()
+        if not text and not media:
+            text = "(empty email)"
+        return MessageEvent(
+            text=text,
+            source=source,
+            message_id=mail.message_id,
+            reply_to_id=mail.in_reply_to or None,
+            media=media,
+        )
+
+    async def _save_attachments(self, mail: ParsedMail) -> list[MediaRef]:
+        """Save the files of an allowed sender's mail under HERMES_HOME/media."""
+        if self.cfg.skip_attachments:
+            return []
+        refs: list[MediaRef] = []
+        for i, part in enumerate(mail.attachments):
+            if len(part.data) > self.cfg.max_attachment_bytes:
+                log.info("attachment %s of mail %s is too large", part.file_name, mail.message_id)
+                continue
+            refs.append(
+                await save_media(
+                    self.config.paths.media_dir,
+                    part.data,
+                    platform=self.name,
+                    unique_id=f"{thread_key(mail.message_id)}-{i}",
+                    file_name=part.file_name,
+                    mime_type=part.mime_type,
+                )
+            )
+        return refs
+
+    # --- delivery -----------------------------------------------------------------------
+
+    async def send(self, source: SessionSource, text: str) -> None:
+        await self.send_mail(source, text, [])
+
+    async def send_file(self, source: SessionSource, path: str | Path, caption: str = "") -> None:
+        await self.send_mail(source, caption, [Path(path)])
+
+    async def send_mail(self, source: SessionSource, text: str, paths: list[Path]) -> None:
+        """One mail to the chat: the reply in its thread (a new mail when there is none)."""
+        to = source.chat_id.strip()
+        if "@" not in to or to.lower() == self.address:
+            raise DeliveryError(f"not a mail address to answer: {to!r}")
+        ctx = await self.threads.context(to, source.thread_id)
+        files = await asyncio.to_thread(_read_files, paths)
+        message = build_mail(
+            sender=self.cfg.address.strip(),
+            to=to,
+            body=text,
+            ctx=ctx,
+            quote=self.cfg.quote_original,
+            files=files,
+        )
+        if source.thread_id:
+            # Before sending: a reply to this mail may come back before we got here again.
+            await self.threads.sent(str(message["Message-ID"]), source.thread_id)
+        await self.smtp.send(message, to)
+
+    def begin_turn(self, source: SessionSource) -> TurnDelivery:
+        refusal = workspace_refusal(self.config.paths.home, self.name, source.session_key)
+        return EmailTurn(self, source, refusal)
+
+
+class EmailTurn:
+    """One answer as one mail: nothing is sent until the turn ends (mail cannot be edited);
+    ``MEDIA:/path`` lines naming files of the chat's workspace become attachments."""
+
+    def __init__(self, adapter: EmailAdapter, source: SessionSource, refusal: Refusal) -> None:
+        self._adapter, self._source, self._refusal = adapter, source, refusal
+
+    def on_delta(self, text: str) -> None:
+        pass
+
+    def on_tool_started(self, name: str, preview: str) -> None:
+        pass
+
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
+        pass
+
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
+        body, files = await extract_media(text, self._refusal)
+        if error:
+            body = f"{body}\n\n⚠ {error}" if body else f"⚠ {error}"
+        elif interrupted:
+            body = f"{body}\n\n(interrupted)" if body else "(interrupted)"
+        if body or files:
+            await self._adapter.send_mail(self._source, body, files)
+
+
+def _read_files(paths: list[Path]) -> list[tuple[Path, bytes]]:
+    out: list[tuple[Path, bytes]] = []
+    total = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            if total + size > MAX_OUTBOUND_BYTES:
+                log.warning("not attaching %s: the answer would exceed the size limit", path.name)
+                continue
+            out.append((path, path.read_bytes()))
+            total += size
+        except OSError as exc:
+            log.warning("cannot attach %s: %s", path.name, exc)
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    """Why an email connection ended, in the words the Platforms pane shows."""
+    if isinstance(exc, ImapError):
+        return str(exc)
+    if isinstance(exc, OSError | TimeoutError):
+        return f"cannot reach the IMAP server: {exc or type(exc).__name__}"
+    return str(exc) or type(exc).__name__
