@@ -55,6 +55,8 @@ class SmtpSender:
         smtp = self._client()
         try:
             await smtp.connect()
+            if not smtp.esmtp_extensions:
+                await smtp.ehlo()
             if smtp.supports_extension("auth") and self.user:
                 await smtp.login(self.user, self.password)
             if message is not None:
