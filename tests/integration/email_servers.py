@@ -344,7 +344,7 @@ class SmtpSink:
         login = data.login.decode()
         ok = data.password.decode() == self.password
         self.logins.append((login, ok))
-        return AuthResult(success=ok, auth_data=login if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""

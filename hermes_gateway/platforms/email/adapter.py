@@ -237,6 +237,7 @@ class EmailAdapter(PlatformAdapter):
         Searches again after a batch (mail that came meanwhile is taken before waiting).
         Returns True when the store refused a mail (it stays unseen; try again later)."""
         while True:
+            await box.noop()  # makes the server look at the mailbox now (IMAP's poll)
             uids = await box.unseen()
             if not uids:
                 return False

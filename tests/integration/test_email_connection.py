@@ -1,0 +1,152 @@
+"""The email connection: IDLE, the polling fallback, a dropped server, bad credentials."""
+
+# ruff: noqa: F811 (the servers are fixtures imported from the harness)
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.email_harness import (  # noqa: F401 (fixtures)
+    dovecot,
+    dovecot_server,
+    email_gateway,
+    need_dovecot,
+    sink,
+)
+from tests.integration.email_servers import Dovecot, SmtpSink
+
+
+@pytest.fixture
+def own_dovecot() -> Iterator[Dovecot]:
+    """A Dovecot of this test alone (it is stopped and started again)."""
+    need_dovecot()
+    server = Dovecot()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def dovecot_without_idle() -> Iterator[Dovecot]:
+    need_dovecot()
+    server = Dovecot(idle=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+async def test_idle_wakes_the_adapter_as_soon_as_mail_arrives(
+    hermes_home, fake_openai, dovecot, sink
+):
+    # Polling every 10 minutes: only IDLE can answer within the wait below.
+    async with email_gateway(
+        hermes_home, fake_openai, dovecot, sink, EMAIL_POLL_INTERVAL="600"
+    ) as h:
+        assert h.adapter.mode == "IDLE"
+        assert h.states()[-1][:2] == ("connected", f"{h.address} (IDLE)")
+        for n in range(3):
+            mid = h.deliver(f"Ping {n}", "are you there?")
+            await h.wait_answer(mid, timeout=5)
+        assert len(h.sink.mails) == 3
+
+
+async def test_without_idle_the_inbox_is_polled(
+    hermes_home, fake_openai, dovecot_without_idle, sink
+):
+    async with email_gateway(
+        hermes_home, fake_openai, dovecot_without_idle, sink, EMAIL_POLL_INTERVAL="0.2"
+    ) as h:
+        assert h.adapter.mode == "polling"
+        first = h.deliver("Polled", "one")
+        await h.wait_answer(first)
+        second = h.deliver("Polled again", "two")
+        await h.wait_answer(second)
+        assert [m["In-Reply-To"] for m in h.sink.mails] == [first, second]
+
+
+async def test_a_dropped_server_is_reconnected_without_duplicate_or_lost_answers(
+    hermes_home, fake_openai, own_dovecot, sink
+):
+    async with email_gateway(hermes_home, fake_openai, own_dovecot, sink) as h:
+        before = h.deliver("Before", "before the drop")
+        await h.wait_answer(before)
+        await asyncio.to_thread(own_dovecot.stop)
+        await h.wait_state("reconnecting")
+        # Mail delivered while the server is down is taken after the reconnect.
+        away = [h.deliver(f"Away {n}", f"while away {n}") for n in range(2)]
+        await asyncio.to_thread(own_dovecot.start)
+        await h.wait_state("connected")
+        for mid in away:
+            await h.wait_answer(mid)
+        after = h.deliver("After", "after the drop")
+        await h.wait_answer(after)
+        replied = [m["In-Reply-To"] for m in h.sink.mails]
+        assert sorted(replied) == sorted([before, *away, after])
+        assert len(fake_openai.requests) == 4
+        retries = [s for s in h.states() if s[0] == "reconnecting"]
+        assert retries and any(s[2] for s in retries)
+
+
+async def test_a_wrong_password_is_one_clear_failure_naming_the_variable(
+    hermes_home, fake_openai, dovecot, sink
+):
+    async with email_gateway(
+        hermes_home,
+        fake_openai,
+        dovecot,
+        sink,
+        EMAIL_PASSWORD="not-the-password",
+        wait_connected=False,
+    ) as h:
+        await h.wait_state("failed")
+        failed = [s for s in h.states() if s[0] == "failed"]
+        assert len(failed) == 1
+        assert "EMAIL_PASSWORD" in failed[0][1] and "IMAP" in failed[0][1]
+        assert "not-the-password" not in failed[0][1]
+        assert not [s for s in h.states() if s[0] == "reconnecting"]
+        assert sink.logins == []
+
+
+async def test_an_smtp_server_refusing_the_password_fails_at_start(
+    hermes_home, fake_openai, dovecot
+):
+    async with SmtpSink(password="another-password") as strict:
+        async with email_gateway(
+            hermes_home, fake_openai, dovecot, strict, wait_connected=False
+        ) as h:
+            await h.wait_state("failed")
+            [failed] = [s for s in h.states() if s[0] == "failed"]
+            assert "EMAIL_PASSWORD" in failed[1] and "SMTP" in failed[1]
+            assert strict.logins and not any(ok for _, ok in strict.logins)
+
+
+async def test_a_missing_host_names_the_variable(hermes_home, fake_openai, dovecot, sink):
+    async with email_gateway(
+        hermes_home, fake_openai, dovecot, sink, EMAIL_IMAP_HOST="", wait_connected=False
+    ) as h:
+        await h.wait_state("failed")
+        [failed] = [s for s in h.states() if s[0] == "failed"]
+        assert failed[1] == "EMAIL_IMAP_HOST is not set"
+
+
+async def test_unencrypted_mail_to_another_machine_is_refused(
+    hermes_home, fake_openai, dovecot, sink
+):
+    async with email_gateway(
+        hermes_home,
+        fake_openai,
+        dovecot,
+        sink,
+        EMAIL_SMTP_HOST="smtp.example.org",
+        wait_connected=False,
+    ) as h:
+        await h.wait_state("failed")
+        [failed] = [s for s in h.states() if s[0] == "failed"]
+        assert "EMAIL_SMTP_HOST" in failed[1] and "unencrypted" in failed[1]
