@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost")
+_CHAT = ("telegram", "discord", "slack", "mattermost", "email")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -139,6 +139,17 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "allowed_channels": "allowed_channels",
         "url": "url",
         "reply_mode": "reply_mode",
+    },
+    # Hermes Agent's email adapter reads these from platforms.email (and its ``extra``).
+    "email": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "address": "address",
+        "imap_host": "imap_host",
+        "smtp_host": "smtp_host",
+        "skip_attachments": "skip_attachments",
+        "authserv_id": "authserv_id",
     },
 }
 
@@ -563,7 +574,15 @@ class _Translator:
                     (
                         where,
                         sorted(
-                            {"telegram", "discord", "slack", "mattermost", "api_server", "webhook"}
+                            {
+                                "telegram",
+                                "discord",
+                                "slack",
+                                "mattermost",
+                                "email",
+                                "api_server",
+                                "webhook",
+                            }
                         ),
                     )
                 )

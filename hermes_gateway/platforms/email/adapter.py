@@ -369,10 +369,16 @@ class EmailAdapter(PlatformAdapter):
             quote=self.cfg.quote_original,
             files=files,
         )
+        message_id = str(message["Message-ID"])
+        if ctx is not None and await self.threads.was_delivered(message_id):
+            log.info("answer %s was already delivered before a restart; not sent again", message_id)
+            return
         if source.thread_id:
             # Before sending: a reply to this mail may come back before we got here again.
-            await self.threads.sent(str(message["Message-ID"]), source.thread_id)
+            await self.threads.sent(message_id, source.thread_id)
         await self.smtp.send(message, to)
+        if ctx is not None:
+            await self.threads.delivered(message_id)
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         refusal = workspace_refusal(self.config.paths.home, self.name, source.session_key)

@@ -8,6 +8,7 @@ mail it answers under the answer (``> `` lines) when asked to, and is marked
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
 from collections.abc import Sequence
@@ -17,7 +18,14 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MESSAGE_ID_PREFIX", "NEW_SUBJECT", "ThreadContext", "build_mail", "reply_subject"]
+__all__ = [
+    "MESSAGE_ID_PREFIX",
+    "NEW_SUBJECT",
+    "ThreadContext",
+    "answer_id",
+    "build_mail",
+    "reply_subject",
+]
 
 NEW_SUBJECT = "Hermes Agent"
 """The subject of a mail that answers nothing (a cron result to the home address)."""
@@ -89,6 +97,17 @@ def _quoted(ctx: ThreadContext) -> str:
     return f"{head}\n{lines}"
 
 
+def answer_id(domain: str, to: str, body: str, ctx: ThreadContext | None) -> str:
+    """The Message-ID of an answer: the same answer to the same mail gets the same id.
+
+    An answer delivered again after a kill (the SMTP server took it, the gateway died before
+    recording that) is then the same message, which mail stores and clients show once."""
+    if ctx is None or not ctx.parent_id:
+        return make_msgid(idstring=None, domain=domain).replace("<", f"<{MESSAGE_ID_PREFIX}.", 1)
+    digest = hashlib.sha256(f"{ctx.parent_id}\n{to}\n{body}".encode("utf-8", "replace"))
+    return f"<{MESSAGE_ID_PREFIX}.{digest.hexdigest()[:32]}@{domain}>"
+
+
 def build_mail(
     *,
     sender: str,
@@ -113,9 +132,7 @@ def build_mail(
     else:
         msg["Subject"] = NEW_SUBJECT
     msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(idstring=None, domain=domain).replace(
-        "<", f"<{MESSAGE_ID_PREFIX}.", 1
-    )
+    msg["Message-ID"] = answer_id(domain, to, body, ctx)
     msg["Auto-Submitted"] = "auto-replied"
     text = body.rstrip() or "(no answer)"
     if quote and ctx is not None:

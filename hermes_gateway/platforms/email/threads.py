@@ -83,6 +83,18 @@ class ThreadBook:
         if self.store is not None:
             await self.store.kv_set(key, thread)
 
+    async def delivered(self, message_id: str) -> None:
+        """Record that the SMTP server took our mail ``message_id``."""
+        if self.store is not None:
+            await self.store.kv_set(f"{self.prefix}delivered:{_digest(message_id)}", "1")
+
+    async def was_delivered(self, message_id: str) -> bool:
+        """Whether our mail ``message_id`` was already taken by the SMTP server (an answer
+        the gateway delivers again after a restart is then not sent twice)."""
+        if self.store is None:
+            return False
+        return bool(await self.store.kv_get(f"{self.prefix}delivered:{_digest(message_id)}"))
+
     async def thread_of_ours(self, message_id: str) -> str | None:
         """The thread key of one of our own mails (None when it is not ours)."""
         key = f"{self.prefix}sent:{_digest(message_id)}"
