@@ -135,7 +135,7 @@ class Harness:
         return [m for m in self.sink.mails if m["In-Reply-To"] == message_id]
 
     async def wait_answer(self, message_id: str, timeout: float = 10.0) -> SentMail:
-        await self.sink.wait_for(lambda: bool(self.answers_to(message_id)), timeout)
+        await self.sink.wait_for(lambda: bool(self.sink.replies[message_id]), timeout)
         await self.runner.wait_idle(timeout)
         return self.answers_to(message_id)[0]
 

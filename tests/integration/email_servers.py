@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
@@ -299,6 +300,8 @@ class SmtpSink:
     def __init__(self, password: str = PASSWORD) -> None:
         self.password = password
         self.mails: list[SentMail] = []
+        self.replies: Counter[str] = Counter()
+        """How many accepted mails answer each Message-ID (their In-Reply-To)."""
         self.logins: list[tuple[str, bool]] = []
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
@@ -350,6 +353,7 @@ class SmtpSink:
                 str(session.auth_data or ""),
             )
         )
+        self.replies[str(message.get("In-Reply-To", "")).strip()] += 1
         self._changed.set()
         return "250 OK"
 

@@ -126,7 +126,7 @@ async def test_kill_9_mid_inbox_answers_each_mail_once_on_a_used_home(
         assert at_kill < MAILS, "the kill came too late to test anything"
 
         def answered() -> set[str]:
-            return {m["In-Reply-To"] for m in sink.mails}
+            return set(sink.replies)
 
         second = start(home, env)
         try:

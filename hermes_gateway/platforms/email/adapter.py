@@ -59,6 +59,7 @@ from hermes_gateway.platforms.email.compose import (
     build_mail,
 )
 from hermes_gateway.platforms.email.imap import (
+    FETCH_BATCH,
     ConnectionLost,
     ImapError,
     ImapMailbox,
@@ -234,6 +235,8 @@ class EmailAdapter(PlatformAdapter):
     async def _take_new(self, box: ImapMailbox) -> bool:
         """Hand every unseen mail to the gateway, oldest first, marking each seen after.
 
+        Mail is fetched in batches; a batch's senders are handed in side by side (each
+        sender's mails in their order), and only the mails the gateway took are marked seen.
         Searches again after a batch (mail that came meanwhile is taken before waiting).
         Returns True when the store refused a mail (it stays unseen; try again later)."""
         while True:
@@ -241,22 +244,39 @@ class EmailAdapter(PlatformAdapter):
             uids = await box.unseen()
             if not uids:
                 return False
-            mails = await box.fetch(uids)
-            done: list[int] = []
-            try:
-                for uid in uids:
-                    raw = mails.get(uid)
-                    if raw is not None:
-                        await self._take(raw)
-                    done.append(uid)
-            except IntakeError as exc:
-                log.warning("the gateway could not store a mail; it stays unread: %s", exc)
-                await box.mark_seen(done)
-                return True
-            await box.mark_seen(done)
+            for start in range(0, len(uids), FETCH_BATCH):
+                chunk = uids[start : start + FETCH_BATCH]
+                mails = await box.fetch(chunk)
+                taken, refused = await self._take_batch(chunk, mails)
+                await box.mark_seen(taken)
+                if refused:
+                    return True
 
-    async def _take(self, raw: bytes) -> None:
-        mail = await asyncio.to_thread(parse_mail, raw)
+    async def _take_batch(self, uids: list[int], raw: dict[int, bytes]) -> tuple[list[int], bool]:
+        """Hand one fetched batch in; returns the UIDs done with and whether one was refused."""
+        present = [uid for uid in uids if uid in raw]
+        parsed = await asyncio.to_thread(lambda: [parse_mail(raw[uid]) for uid in present])
+        by_sender: dict[str, list[tuple[int, ParsedMail]]] = {}
+        for uid, mail in zip(present, parsed, strict=True):
+            by_sender.setdefault(mail.from_addr, []).append((uid, mail))
+        taken = [uid for uid in uids if uid not in raw]  # gone meanwhile: nothing to take
+        refused = False
+
+        async def one_sender(items: list[tuple[int, ParsedMail]]) -> None:
+            nonlocal refused
+            for uid, mail in items:
+                try:
+                    await self._take(mail)
+                except IntakeError as exc:
+                    log.warning("the gateway could not store a mail; it stays unread: %s", exc)
+                    refused = True
+                    return
+                taken.append(uid)
+
+        await asyncio.gather(*(one_sender(items) for items in by_sender.values()))
+        return sorted(taken), refused
+
+    async def _take(self, mail: ParsedMail) -> None:
         reason = ignore_reason(mail, self.address)
         if reason is not None:
             log.info("not answering mail %s: %s", mail.message_id, reason)

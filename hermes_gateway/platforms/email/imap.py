@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 
 import aioimaplib
 
-__all__ = ["ConnectionLost", "ImapError", "ImapMailbox", "LoginRefused"]
+__all__ = ["FETCH_BATCH", "ConnectionLost", "ImapError", "ImapMailbox", "LoginRefused"]
 
 T = TypeVar("T")
 
 _UID_RE = re.compile(rb"\bUID (\d+)")
 FETCH_BATCH = 25
-"""Mails fetched per ``UID FETCH`` (one round trip for many small mails)."""
+"""Mails fetched per ``UID FETCH`` (one round trip for many small mails; the adapter
+hands them in and marks them seen per batch)."""
 
 
 class ImapError(Exception):
