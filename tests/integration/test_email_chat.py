@@ -173,3 +173,34 @@ async def test_attachments_reach_the_model_and_workspace_files_go_back_attached(
         assert reply.text.startswith("Here it is.\n")
         assert f"MEDIA:{outside}" in reply.text  # refused: stays text, never attached
         assert "do-not-send" not in reply.message.as_string()
+
+
+async def test_a_huge_mail_is_not_fetched(hermes_home, fake_openai, dovecot, sink):
+    def small(config):
+        config.platforms.email.max_attachment_bytes = 1000  # mail above ~66 KB is left alone
+
+    async with email_gateway(hermes_home, fake_openai, dovecot, sink, configure=small) as h:
+        big = h.deliver(
+            "Big",
+            "see attached",
+            attachments=[("big.bin", "application/octet-stream", b"x" * 200_000)],
+        )
+        normal = h.deliver("Small", "just text")
+        await h.wait_answer(normal)
+        assert [m["In-Reply-To"] for m in h.sink.mails] == [normal]
+        assert [r for _, r in h.adapter.ignored] == ["too large"]
+        await h.dovecot_seen(big)
+        assert not list((hermes_home / "media").rglob("*big*"))
+
+
+async def test_deliveries_to_the_home_address_are_new_mails(
+    hermes_home, fake_openai, dovecot, sink
+):
+    async with email_gateway(
+        hermes_home, fake_openai, dovecot, sink, EMAIL_HOME_ADDRESS=ALICE
+    ) as h:
+        [outcome] = await h.runner.router.deliver("email", "Daily report: all well.")
+        assert outcome.status == "sent", outcome
+        [mail] = await h.sink.wait_count(1)
+        assert mail["To"] == ALICE and mail["Subject"] == "Hermes Agent"
+        assert mail["In-Reply-To"] == "" and mail.text == "Daily report: all well.\n"

@@ -246,11 +246,22 @@ class EmailAdapter(PlatformAdapter):
                 return False
             for start in range(0, len(uids), FETCH_BATCH):
                 chunk = uids[start : start + FETCH_BATCH]
-                mails = await box.fetch(chunk)
+                sizes = await box.sizes(chunk)
+                huge = [uid for uid in chunk if sizes.get(uid, 0) > self._max_mail_bytes]
+                for uid in huge:
+                    log.warning("mail UID %d is %d bytes: too large, not answered", uid, sizes[uid])
+                    self.ignored.append((f"uid:{uid}", "too large"))
+                mails = await box.fetch([uid for uid in chunk if uid not in huge])
                 taken, refused = await self._take_batch(chunk, mails)
                 await box.mark_seen(taken)
                 if refused:
                     return True
+
+    @property
+    def _max_mail_bytes(self) -> int:
+        """Mail larger than this is not fetched: attachments at their limit, twice over
+        (base64 grows them by a third) plus room for the text."""
+        return 2 * self.cfg.max_attachment_bytes + 64 * 1024
 
     async def _take_batch(self, uids: list[int], raw: dict[int, bytes]) -> tuple[list[int], bool]:
         """Hand one fetched batch in; returns the UIDs done with and whether one was refused."""
@@ -302,9 +313,13 @@ class EmailAdapter(PlatformAdapter):
             if self.cfg.trust_from_header
             else sender_authenticated(mail, self.cfg.authserv_id)
         )
+        user_id = mail.from_addr
         if not verified:
             log.info("the From: of mail %s is not authenticated: %s", mail.message_id, why)
-        user_id = mail.from_addr if verified else f"unverified:{mail.from_addr}"
+            # Its own user and its own threads: where it is let in at all (allow-all), a
+            # forged From: still cannot continue the real sender's conversations.
+            user_id = f"unverified:{mail.from_addr}"
+            thread = thread_key(f"unverified:{thread}")
         subject = mail.subject.strip()
         source = SessionSource(
             "email",

@@ -25,6 +25,7 @@ __all__ = ["FETCH_BATCH", "ConnectionLost", "ImapError", "ImapMailbox", "LoginRe
 T = TypeVar("T")
 
 _UID_RE = re.compile(rb"\bUID (\d+)")
+_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 FETCH_BATCH = 25
 """Mails fetched per ``UID FETCH`` (one round trip for many small mails; the adapter
 hands them in and marks them seen per batch)."""
@@ -147,6 +148,20 @@ class ImapMailbox:
                 if text and all(p.isdigit() for p in text.split()):
                     uids.update(int(p) for p in text.split())
         return sorted(uids)
+
+    async def sizes(self, uids: list[int]) -> dict[int, int]:
+        """The size in bytes of each mail of ``uids`` (to leave huge ones alone)."""
+        client = self._need()
+        response = _ok(
+            await self._call(client.uid("fetch", _uid_set(uids), "(UID RFC822.SIZE)")), "FETCH"
+        )
+        found: dict[int, int] = {}
+        for line in response.lines:
+            if isinstance(line, bytes | bytearray):
+                uid, size = _UID_RE.search(line), _SIZE_RE.search(line)
+                if uid and size:
+                    found[int(uid.group(1))] = int(size.group(1))
+        return found
 
     async def fetch(self, uids: list[int]) -> dict[int, bytes]:
         """The raw mails of ``uids`` (without setting ``\\Seen``); missing ones are absent."""
