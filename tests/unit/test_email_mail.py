@@ -185,3 +185,38 @@ def test_a_mail_answering_nothing_is_new():
     )
     assert msg["Subject"] == "Hermes Agent"
     assert msg["In-Reply-To"] is None and msg["References"] is None
+
+
+def test_hostile_bytes_never_break_the_reader():
+    import random
+
+    rng = random.Random(19)
+    pieces = [
+        b"From: ",
+        b"<",
+        b">",
+        b"@",
+        b"=?utf-8?b?",
+        b"?=",
+        b"\r\n",
+        b"\n",
+        b":",
+        b"\x00",
+        b"\xff\xfe",
+        b"Content-Type: multipart/mixed; boundary=",
+        b"--",
+        b"References: ",
+        b"Authentication-Results: ",
+        b";",
+        b"dmarc=pass",
+        b"Subject: ",
+        b" ",
+        b"a" * 50,
+    ]
+    for _ in range(2000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        mail = parse_mail(data)
+        ignore_reason(mail, "bot@example.org")
+        sender_authenticated(mail)
+        thread_key(thread_root(mail))
+        assert isinstance(mail.body, str)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 from collections import deque
 from pathlib import Path
 
@@ -266,11 +267,15 @@ class EmailAdapter(PlatformAdapter):
     async def _take_batch(self, uids: list[int], raw: dict[int, bytes]) -> tuple[list[int], bool]:
         """Hand one fetched batch in; returns the UIDs done with and whether one was refused."""
         present = [uid for uid in uids if uid in raw]
-        parsed = await asyncio.to_thread(lambda: [parse_mail(raw[uid]) for uid in present])
+        parsed = await asyncio.to_thread(lambda: [_parse(raw[uid]) for uid in present])
         by_sender: dict[str, list[tuple[int, ParsedMail]]] = {}
-        for uid, mail in zip(present, parsed, strict=True):
-            by_sender.setdefault(mail.from_addr, []).append((uid, mail))
         taken = [uid for uid in uids if uid not in raw]  # gone meanwhile: nothing to take
+        for uid, mail in zip(present, parsed, strict=True):
+            if mail is None:
+                self.ignored.append((f"uid:{uid}", "unreadable"))
+                taken.append(uid)
+                continue
+            by_sender.setdefault(mail.from_addr, []).append((uid, mail))
         refused = False
 
         async def one_sender(items: list[tuple[int, ParsedMail]]) -> None:
@@ -446,6 +451,22 @@ class EmailTurn:
             await self._adapter.send_mail(self._source, body, files)
 
 
+def _parse(raw: bytes) -> ParsedMail | None:
+    """A mail, or None when the parser gives up on it (it is then marked read, unanswered)."""
+    try:
+        return parse_mail(raw)
+    except Exception:  # hostile or broken mail must not stop the inbox
+        log.warning("an unreadable mail was left unanswered", exc_info=True)
+        return None
+
+
+def _describe_ssl(exc: ssl.SSLError) -> str:
+    return (
+        f"TLS with the mail server failed ({exc.reason or exc}); EMAIL_IMAP_PORT 993 and "
+        "EMAIL_SMTP_PORT 465 are TLS, 587 STARTTLS (IMAP's STARTTLS on 143 is not supported)"
+    )
+
+
 def _read_files(paths: list[Path]) -> list[tuple[Path, bytes]]:
     out: list[tuple[Path, bytes]] = []
     total = 0
@@ -466,6 +487,8 @@ def _describe(exc: BaseException) -> str:
     """Why an email connection ended, in the words the Platforms pane shows."""
     if isinstance(exc, ImapError):
         return str(exc)
+    if isinstance(exc, ssl.SSLError):
+        return _describe_ssl(exc)
     if isinstance(exc, OSError | TimeoutError):
         return f"cannot reach the IMAP server: {exc or type(exc).__name__}"
     return str(exc) or type(exc).__name__

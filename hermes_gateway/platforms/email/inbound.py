@@ -85,7 +85,11 @@ def message_ids(value: str | None) -> list[str]:
 
 
 def _header(msg: Message, name: str) -> str:
-    value = msg.get(name)
+    """A header's decoded text on one line ('' when absent)."""
+    try:
+        value = msg.get(name)
+    except Exception:  # the stdlib's header parser fails on some hostile input
+        value = _raw(msg, name)
     if value is None:
         return ""
     return " ".join(str(value).split())
@@ -197,10 +201,19 @@ def _sender(msg: Message) -> tuple[str, str]:
         if addresses:
             first = addresses[0]
             return str(first.display_name or ""), str(first.addr_spec or "").strip().lower()
-    except (IndexError, ValueError, TypeError):
+    except Exception:  # the stdlib's header parser fails on some hostile input
         pass
-    name, addr = parseaddr(str(msg.get("From", "")))
+    name, addr = parseaddr(_raw(msg, "From"))
     return name, addr.strip().lower()
+
+
+def _raw(msg: Message, name: str) -> str:
+    """A header's text as written (no parsing), '' when absent."""
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return str(value)
+    return ""
 
 
 def _local(addr: str) -> str:
@@ -223,7 +236,7 @@ def ignore_reason(mail: ParsedMail, own_address: str) -> str | None:
     auto = _header(msg, "Auto-Submitted").lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
-    if any(msg.get(h) is not None for h in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply")):
+    if any(h in msg for h in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply")):
         return "auto-reply"
     suppress = _header(msg, "X-Auto-Response-Suppress").lower()
     if suppress and suppress != "none":
@@ -235,12 +248,9 @@ def ignore_reason(mail: ParsedMail, own_address: str) -> str | None:
         return "bounce (mailer daemon)"
     if msg.get_content_type() == "multipart/report":
         return "bounce (delivery report)"
-    return_path = msg.get("Return-Path")
-    if return_path is not None and str(return_path).strip() in ("<>", ""):
+    if "Return-Path" in msg and _raw(msg, "Return-Path").strip() in ("<>", ""):
         return "bounce (null return path)"
-    if msg.get("List-Id") is not None or msg.get("List-Unsubscribe") is not None:
-        return "mailing list"
-    if msg.get("List-Post") is not None:
+    if any(h in msg for h in ("List-Id", "List-Unsubscribe", "List-Post")):
         return "mailing list"
     return None
 
@@ -260,7 +270,11 @@ def sender_authenticated(mail: ParsedMail, authserv_id: str = "") -> tuple[bool,
     from_domain = _domain(mail.from_addr)
     if not from_domain:
         return False, "no From: domain"
-    results = [" ".join(str(v).split()) for v in mail.message.get_all("Authentication-Results", [])]
+    results = [
+        " ".join(str(value).split())
+        for key, value in mail.message.raw_items()
+        if key.lower() == "authentication-results"
+    ]
     if not results:
         return False, "no Authentication-Results header"
     wanted = authserv_id.strip().lower()
