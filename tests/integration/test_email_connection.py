@@ -150,3 +150,30 @@ async def test_unencrypted_mail_to_another_machine_is_refused(
         await h.wait_state("failed")
         [failed] = [s for s in h.states() if s[0] == "failed"]
         assert "EMAIL_SMTP_HOST" in failed[1] and "unencrypted" in failed[1]
+
+
+async def test_a_full_disk_leaves_mail_unread_then_answers_each_once(
+    tmp_path, fake_openai, dovecot, sink
+):
+    from tests.integration.test_disk_full import fill, small_tmpfs
+
+    with small_tmpfs(tmp_path / "full-home") as home:
+        async with email_gateway(
+            home, fake_openai, dovecot, sink, EMAIL_POLL_INTERVAL="0.5", HERMES_BUSY_MODE="queue"
+        ) as h:
+            before = h.deliver("Before", "before")
+            await h.wait_answer(before)
+            filler = fill(home)
+            waiting = [h.deliver(f"Full {n}", f"while full {n}") for n in range(3)]
+            await h.recorder.wait_for(
+                lambda: any("cannot store" in s[1] for s in h.states()), timeout=10
+            )
+            seen = h.dovecot.seen(h.address)
+            assert not any(seen.get(mid) for mid in waiting)  # nothing marked read unstored
+            assert len(fake_openai.requests) == 1
+            filler.unlink()
+            for mid in waiting:
+                await h.wait_answer(mid, timeout=20)
+            await h.wait_state("connected")
+            assert sorted(m["In-Reply-To"] for m in h.sink.mails) == sorted([before, *waiting])
+            await h.dovecot_seen(*waiting)

@@ -84,7 +84,8 @@ log = logging.getLogger(__name__)
 START_WAIT = 30.0
 """How long start() waits for the first login before returning anyway (still connecting)."""
 INTAKE_RETRY = 5.0
-"""Seconds before mail the store could not take is tried again."""
+"""Seconds before mail the store could not take is tried again (at most; less when
+EMAIL_POLL_INTERVAL is shorter)."""
 MAX_OUTBOUND_BYTES = 20 * 1024 * 1024
 """Files attached to one answer at most (most servers refuse mail above 25 MB)."""
 IGNORED_KEPT = 200
@@ -210,12 +211,21 @@ class EmailAdapter(PlatformAdapter):
             await self._check_smtp()
             idle = cfg.idle and box.can_idle
             self.mode = "IDLE" if idle else "polling"
-            self.link.connected(f"{self.address} ({self.mode})")
+            detail = f"{self.address} ({self.mode})"
+            self.link.connected(detail)
+            retry = min(INTAKE_RETRY, cfg.poll_interval)
             while True:
-                waited = await self._take_new(box)
-                if waited:
-                    await self._pause(box, INTAKE_RETRY)
-                elif idle:
+                refused = await self._take_new(box)
+                if refused is not None:
+                    # Nothing lost: the mail stays unread on the server until it is stored.
+                    self.link.set_state(
+                        "reconnecting", f"cannot store incoming mail: {refused}", retry
+                    )
+                    await self._pause(box, retry)
+                    continue
+                if self.link.state != "connected":
+                    self.link.connected(detail)
+                if idle:
                     await box.idle(cfg.idle_refresh)
                 else:
                     await self._pause(box, cfg.poll_interval)
@@ -233,18 +243,18 @@ class EmailAdapter(PlatformAdapter):
 
     # --- inbound ------------------------------------------------------------------------
 
-    async def _take_new(self, box: ImapMailbox) -> bool:
+    async def _take_new(self, box: ImapMailbox) -> IntakeError | None:
         """Hand every unseen mail to the gateway, oldest first, marking each seen after.
 
         Mail is fetched in batches; a batch's senders are handed in side by side (each
         sender's mails in their order), and only the mails the gateway took are marked seen.
         Searches again after a batch (mail that came meanwhile is taken before waiting).
-        Returns True when the store refused a mail (it stays unseen; try again later)."""
+        Returns the store's refusal of a mail (it stays unseen; try again later), if any."""
         while True:
             await box.noop()  # makes the server look at the mailbox now (IMAP's poll)
             uids = await box.unseen()
             if not uids:
-                return False
+                return None
             for start in range(0, len(uids), FETCH_BATCH):
                 chunk = uids[start : start + FETCH_BATCH]
                 sizes = await box.sizes(chunk)
@@ -253,10 +263,12 @@ class EmailAdapter(PlatformAdapter):
                     log.warning("mail UID %d is %d bytes: too large, not answered", uid, sizes[uid])
                     self.ignored.append((f"uid:{uid}", "too large"))
                 mails = await box.fetch([uid for uid in chunk if uid not in huge])
-                taken, refused = await self._take_batch(chunk, mails)
+                taken, refused, failure = await self._take_batch(chunk, mails)
                 await box.mark_seen(taken)
-                if refused:
-                    return True
+                if failure is not None:
+                    raise failure
+                if refused is not None:
+                    return refused
 
     @property
     def _max_mail_bytes(self) -> int:
@@ -264,8 +276,11 @@ class EmailAdapter(PlatformAdapter):
         (base64 grows them by a third) plus room for the text."""
         return 2 * self.cfg.max_attachment_bytes + 64 * 1024
 
-    async def _take_batch(self, uids: list[int], raw: dict[int, bytes]) -> tuple[list[int], bool]:
-        """Hand one fetched batch in; returns the UIDs done with and whether one was refused."""
+    async def _take_batch(
+        self, uids: list[int], raw: dict[int, bytes]
+    ) -> tuple[list[int], IntakeError | None, BaseException | None]:
+        """Hand one fetched batch in; returns the UIDs done with, whether the store refused
+        one, and an unexpected failure (raised by the caller once the rest is marked seen)."""
         present = [uid for uid in uids if uid in raw]
         parsed = await asyncio.to_thread(lambda: [_parse(raw[uid]) for uid in present])
         by_sender: dict[str, list[tuple[int, ParsedMail]]] = {}
@@ -276,7 +291,7 @@ class EmailAdapter(PlatformAdapter):
                 taken.append(uid)
                 continue
             by_sender.setdefault(mail.from_addr, []).append((uid, mail))
-        refused = False
+        refused: IntakeError | None = None
 
         async def one_sender(items: list[tuple[int, ParsedMail]]) -> None:
             nonlocal refused
@@ -285,12 +300,15 @@ class EmailAdapter(PlatformAdapter):
                     await self._take(mail)
                 except IntakeError as exc:
                     log.warning("the gateway could not store a mail; it stays unread: %s", exc)
-                    refused = True
+                    refused = exc
                     return
                 taken.append(uid)
 
-        await asyncio.gather(*(one_sender(items) for items in by_sender.values()))
-        return sorted(taken), refused
+        results = await asyncio.gather(
+            *(one_sender(items) for items in by_sender.values()), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        return sorted(taken), refused, failures[0] if failures else None
 
     async def _take(self, mail: ParsedMail) -> None:
         reason = ignore_reason(mail, self.address)

@@ -17,6 +17,7 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from hermes_gateway.platforms.base import IntakeError
 from hermes_gateway.platforms.email.compose import ThreadContext
 
 if TYPE_CHECKING:
@@ -53,10 +54,15 @@ class ThreadBook:
         return f"{self.prefix}thread:{_digest(chat)}:{thread}"
 
     async def save_context(self, chat: str, thread: str, ctx: ThreadContext) -> None:
+        """Keep the newest mail's context; raises IntakeError when the store cannot (the mail
+        then stays unread on the server, like any mail the gateway could not store)."""
         key = self._ctx_key(chat, thread)
         self._remember(self._contexts, key, ctx)  # type: ignore[arg-type]
         if self.store is not None:
-            await self.store.kv_set(key, json.dumps(ctx.to_json(), ensure_ascii=False))
+            try:
+                await self.store.kv_set(key, json.dumps(ctx.to_json(), ensure_ascii=False))
+            except Exception as exc:  # a full disk, a read-only database...
+                raise IntakeError(f"cannot store the thread of a mail: {exc}") from exc
 
     async def context(self, chat: str, thread: str | None) -> ThreadContext | None:
         if not thread:
@@ -84,9 +90,14 @@ class ThreadBook:
             await self.store.kv_set(key, thread)
 
     async def delivered(self, message_id: str) -> None:
-        """Record that the SMTP server took our mail ``message_id``."""
-        if self.store is not None:
+        """Record that the SMTP server took our mail ``message_id`` (never raises: the mail
+        is gone; at worst it is sent again, with the same Message-ID, after a restart)."""
+        if self.store is None:
+            return
+        try:
             await self.store.kv_set(f"{self.prefix}delivered:{_digest(message_id)}", "1")
+        except Exception as exc:
+            log.warning("could not record a delivered answer: %s", exc)
 
     async def was_delivered(self, message_id: str) -> bool:
         """Whether our mail ``message_id`` was already taken by the SMTP server (an answer
