@@ -95,12 +95,13 @@ async def test_a_dropped_server_is_reconnected_without_duplicate_or_lost_answers
 
 
 async def test_a_wrong_password_is_one_clear_failure_naming_the_variable(
-    hermes_home, fake_openai, dovecot, sink
+    hermes_home, fake_openai, own_dovecot, sink
 ):
+    # Its own server: Dovecot slows down the next logins from an address that failed one.
     async with email_gateway(
         hermes_home,
         fake_openai,
-        dovecot,
+        own_dovecot,
         sink,
         EMAIL_PASSWORD="not-the-password",
         wait_connected=False,
