@@ -150,6 +150,9 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "smtp_host": "smtp_host",
         "skip_attachments": "skip_attachments",
         "authserv_id": "authserv_id",
+        # Hermes' switch is the other way round: require_authenticated_sender: false is our
+        # trust_from_header: true (inverted on the way, see _INVERTED).
+        "require_authenticated_sender": "trust_from_header",
     },
 }
 
@@ -603,6 +606,8 @@ class _Translator:
                 self.home_channel(platform, item, dotted)
             elif key in moves:
                 value_ = _dm(item) if key == "unauthorized_dm_behavior" else item
+                if key in _INVERTED:
+                    value_ = _inverted(value_)
                 self.move(f"platforms.{platform}.{moves[key]}", value_, dotted)
             elif self.is_ours(ours):
                 self.move(ours, item, dotted)
@@ -672,6 +677,21 @@ def _transport(value: Any) -> str:
     if value is True or value is None:
         return "auto"
     return str(value).strip().lower() or "auto"
+
+
+_INVERTED = frozenset({"require_authenticated_sender"})
+"""Hermes keys whose boolean means the opposite of the field they move to."""
+
+
+def _inverted(value: Any) -> Any:
+    """A boolean (or a boolean word) negated; anything else as it is (reported as wrong)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "on", "1"}:
+        return False
+    if isinstance(value, str) and value.strip().lower() in {"false", "no", "off", "0"}:
+        return True
+    return value
 
 
 def _dm(value: Any) -> Any:
