@@ -67,7 +67,10 @@ async def test_a_reply_is_plain_text_in_the_thread_with_the_subject_kept(
 async def test_a_new_subject_is_a_new_session_and_a_bare_in_reply_to_stays_in_its_thread(
     hermes_home, fake_openai, dovecot, sink
 ):
-    async with email_gateway(hermes_home, fake_openai, dovecot, sink) as h:
+    # Addresses are allowed whatever their case.
+    async with email_gateway(
+        hermes_home, fake_openai, dovecot, sink, EMAIL_ALLOWED_USERS="Alice@Example.ORG"
+    ) as h:
         one = h.deliver("Trip to Rome", "Flights?")
         ours = (await h.wait_answer(one))["Message-ID"]
         two = h.deliver("Dinner", "Where shall we eat?")
