@@ -115,6 +115,13 @@ def test_mail_that_must_never_be_answered(extra, sender, reason):
     assert ignore_reason(mail, "Bot@Example.org") == reason
 
 
+def test_one_of_our_answers_coming_back_is_not_answered():
+    back = raw("From: list@example.org\r\nMessage-ID: <hermes.0a1b2c@example.org>\r\n")
+    assert ignore_reason(parse_mail(back), "bot@example.org") == "our own mail"
+    other = raw("From: list@example.org\r\nMessage-ID: <hermes.0a1b2c@elsewhere.org>\r\n")
+    assert ignore_reason(parse_mail(other), "bot@example.org") is None
+
+
 def test_ordinary_mail_may_be_answered():
     assert ignore_reason(parse_mail(simple("Auto-Submitted: no\r\n")), "bot@example.org") is None
 

@@ -25,6 +25,8 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 
+from hermes_gateway.platforms.email.compose import MESSAGE_ID_PREFIX
+
 __all__ = [
     "Attachment",
     "ParsedMail",
@@ -233,6 +235,12 @@ def ignore_reason(mail: ParsedMail, own_address: str) -> str | None:
         return "no sender"
     if own and mail.from_addr == own:
         return "our own mail"
+    if (
+        own
+        and mail.message_id.lower().startswith(f"<{MESSAGE_ID_PREFIX}.")
+        and (mail.message_id.lower().endswith(f"@{_domain(own)}>"))
+    ):
+        return "our own mail"  # one of our answers come back (forwarded, From: rewritten)
     auto = _header(msg, "Auto-Submitted").lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
