@@ -325,6 +325,9 @@ class EmailConfig(ChatPlatformConfig):
     """Answers quote the mail they answer (``> `` lines under the answer)."""
     max_attachment_bytes: int = 25 * 1024 * 1024
     """Incoming attachments larger than this are not saved."""
+    max_age_hours: float = 24.0
+    """Unread mail that reached the server longer ago than this is marked read, not
+    answered (a first start on a mailbox with old unread mail); 0: no limit."""
     reconnect_initial: float = 1.0
     reconnect_cap: float = 300.0
     """IMAP reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""

@@ -100,9 +100,11 @@ class Harness:
     ) -> str:
         """Deliver one mail to the agent's INBOX; returns its Message-ID."""
         mid = message_id or f"<m{next(self.sent_ids)}.{next(_boxes)}@example.org>"
+        received = kw.pop("received", None)
         self.dovecot.deliver(
             self.address,
             make_mail(sender, self.address, subject, body, message_id=mid, **kw),
+            received=received,
         )
         return mid
 

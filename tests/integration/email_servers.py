@@ -204,13 +204,16 @@ service stats {{
         os.chown(box, self._uid, self._gid)
         return box
 
-    def deliver(self, user: str, raw: bytes) -> None:
-        """Put one mail into ``user``'s INBOX as a delivery agent does (tmp/, then new/)."""
+    def deliver(self, user: str, raw: bytes, *, received: float | None = None) -> None:
+        """Put one mail into ``user``'s INBOX as a delivery agent does (tmp/, then new/);
+        ``received`` (epoch seconds) backdates its arrival (Dovecot's INTERNALDATE)."""
         box = self.maildir(user)
         name = f"{time.time_ns()}.P{os.getpid()}Q{next(_counter)}.hermes-test"
         tmp = box / "tmp" / name
         tmp.write_bytes(raw)
         os.chown(tmp, self._uid, self._gid)
+        if received is not None:
+            os.utime(tmp, (received, received))
         os.rename(tmp, box / "new" / name)
 
     def seen(self, user: str) -> dict[str, bool]:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hermes_gateway.agent.tools.boundary import workspace_for
 from hermes_gateway.events import AccessDenied
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply
@@ -194,6 +196,20 @@ async def test_a_huge_mail_is_not_fetched(hermes_home, fake_openai, dovecot, sin
         assert [r for _, r in h.adapter.ignored] == ["too large"]
         await h.dovecot_seen(big)
         assert not list((hermes_home / "media").rglob("*big*"))
+
+
+async def test_unread_mail_older_than_a_day_is_not_answered(
+    hermes_home, fake_openai, dovecot, sink
+):
+    async with email_gateway(hermes_home, fake_openai, dovecot, sink) as h:
+        old = h.deliver("Last month", "still there?", received=time.time() - 3 * 86400)
+        recent = h.deliver("Yesterday morning", "hello?", received=time.time() - 20 * 3600)
+        fresh = h.deliver("Now", "hi")
+        await h.wait_answer(fresh)
+        await h.wait_answer(recent)
+        assert len(h.sink.mails) == 2
+        assert [r for _, r in h.adapter.ignored] == ["older than 24 h"]
+        await h.dovecot_seen(old)
 
 
 async def test_deliveries_to_the_home_address_are_new_mails(

@@ -37,6 +37,7 @@ import asyncio
 import ipaddress
 import logging
 import ssl
+import time
 from collections import deque
 from pathlib import Path
 
@@ -257,18 +258,31 @@ class EmailAdapter(PlatformAdapter):
                 return None
             for start in range(0, len(uids), FETCH_BATCH):
                 chunk = uids[start : start + FETCH_BATCH]
-                sizes = await box.sizes(chunk)
-                huge = [uid for uid in chunk if sizes.get(uid, 0) > self._max_mail_bytes]
-                for uid in huge:
-                    log.warning("mail UID %d is %d bytes: too large, not answered", uid, sizes[uid])
-                    self.ignored.append((f"uid:{uid}", "too large"))
-                mails = await box.fetch([uid for uid in chunk if uid not in huge])
+                skip = self._left_alone(await box.envelopes(chunk))
+                mails = await box.fetch([uid for uid in chunk if uid not in skip])
                 taken, refused, failure = await self._take_batch(chunk, mails)
                 await box.mark_seen(taken)
                 if failure is not None:
                     raise failure
                 if refused is not None:
                     return refused
+
+    def _left_alone(self, envelopes: dict[int, tuple[int, float | None]]) -> set[int]:
+        """Mail not to fetch at all: too large, or older than ``max_age_hours`` (a mailbox
+        full of old unread mail at the first start is not answered months late)."""
+        skip: set[int] = set()
+        oldest = time.time() - self.cfg.max_age_hours * 3600 if self.cfg.max_age_hours else None
+        for uid, (size, arrived) in envelopes.items():
+            reason = None
+            if size > self._max_mail_bytes:
+                reason = "too large"
+            elif oldest is not None and arrived is not None and arrived < oldest:
+                reason = f"older than {self.cfg.max_age_hours:g} h"
+            if reason is not None:
+                log.warning("mail UID %d (%d bytes) not answered: %s", uid, size, reason)
+                self.ignored.append((f"uid:{uid}", reason))
+                skip.add(uid)
+        return skip
 
     @property
     def _max_mail_bytes(self) -> int:

@@ -13,8 +13,10 @@ marks a mail seen only after the gateway stored it (see the adapter's docstring)
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import re
 import ssl
+import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
@@ -50,6 +52,11 @@ def _ok(response: Any, what: str) -> Any:
         text = last.decode("utf-8", "replace") if isinstance(last, bytes | bytearray) else str(last)
         raise ImapError(f"{what} failed: {text.strip() or response!r}")
     return response
+
+
+def _arrived(line: bytes) -> float | None:
+    stamp = imaplib.Internaldate2tuple(line)
+    return None if stamp is None else time.mktime(stamp)
 
 
 def _uid_set(uids: Iterable[int]) -> str:
@@ -149,18 +156,20 @@ class ImapMailbox:
                     uids.update(int(p) for p in text.split())
         return sorted(uids)
 
-    async def sizes(self, uids: list[int]) -> dict[int, int]:
-        """The size in bytes of each mail of ``uids`` (to leave huge ones alone)."""
+    async def envelopes(self, uids: list[int]) -> dict[int, tuple[int, float | None]]:
+        """Size in bytes and arrival time (the server's INTERNALDATE, epoch seconds) of each
+        mail of ``uids``: huge or stale mail is left alone without being downloaded."""
         client = self._need()
         response = _ok(
-            await self._call(client.uid("fetch", _uid_set(uids), "(UID RFC822.SIZE)")), "FETCH"
+            await self._call(client.uid("fetch", _uid_set(uids), "(UID RFC822.SIZE INTERNALDATE)")),
+            "FETCH",
         )
-        found: dict[int, int] = {}
+        found: dict[int, tuple[int, float | None]] = {}
         for line in response.lines:
             if isinstance(line, bytes | bytearray):
                 uid, size = _UID_RE.search(line), _SIZE_RE.search(line)
                 if uid and size:
-                    found[int(uid.group(1))] = int(size.group(1))
+                    found[int(uid.group(1))] = (int(size.group(1)), _arrived(bytes(line)))
         return found
 
     async def fetch(self, uids: list[int]) -> dict[int, bytes]:
