@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import ctypes
 import grp
+import ipaddress
 import itertools
 import os
 import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -74,7 +76,9 @@ def free_port() -> int:
 class Dovecot:
     """One Dovecot instance with its own config, state and Maildirs under ``root``."""
 
-    def __init__(self, *, idle: bool = True, root: Path | None = None) -> None:
+    def __init__(
+        self, *, idle: bool = True, root: Path | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError("dovecot is not installed")
@@ -83,6 +87,9 @@ class Dovecot:
         self.root = root or Path(tempfile.mkdtemp(prefix="hermes-dovecot-"))
         self.root.chmod(0o755)
         self.port = free_port()
+        self.tls = tls
+        """(certificate, key) PEM files: IMAP over TLS on :attr:`tls_port` too."""
+        self.tls_port = free_port() if tls else 0
         self.idle = idle
         self.mail = self.root / "mail"
         self.mail.mkdir(exist_ok=True)
@@ -109,6 +116,11 @@ class Dovecot:
         # Debian's package creates the dovecot user and group; unprivileged, our own.
         group = "dovecot" if root else grp.getgrgid(os.getgid()).gr_name
         caps = "" if self.idle else "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE\n"
+        if self.tls:
+            cert, key = self.tls
+            ssl_conf = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n"
+        else:
+            ssl_conf = "ssl = no\n"
         self.conf.write_text(
             f"""base_dir = {self.root}/run
 state_dir = {self.root}/state
@@ -116,8 +128,7 @@ instance_name = hermes-test-{self.port}
 log_path = {self.log}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl_conf}disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_location = maildir:{self.mail}/%u
@@ -141,7 +152,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -243,6 +256,48 @@ service stats {{
         return out
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files in ``folder``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    folder.chmod(0o755)
+    cert_path.chmod(0o644)
+    key_path.chmod(0o644)  # read by Dovecot's processes; a throwaway test key
+    return cert_path, key_path
+
+
 def make_mail(
     sender: str,
     to: str,
@@ -287,6 +342,8 @@ class SentMail:
     rcpt_tos: list[str]
     message: EmailMessage
     user: str
+    encrypted: bool = False
+    """Whether it came over STARTTLS."""
 
     def __getitem__(self, header: str) -> str:
         value = self.message.get(header)
@@ -308,8 +365,10 @@ class SentMail:
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 that keeps what it is given (AUTH required)."""
 
-    def __init__(self, password: str = PASSWORD) -> None:
+    def __init__(self, password: str = PASSWORD, tls: ssl.SSLContext | None = None) -> None:
         self.password = password
+        self.tls = tls
+        """With a context: STARTTLS required before anything else (AUTH included)."""
         self.mails: list[SentMail] = []
         self.replies: Counter[str] = Counter()
         """How many accepted mails answer each Message-ID (their In-Reply-To)."""
@@ -337,8 +396,10 @@ class SmtpSink:
                 self,
                 hostname="sink.example.org",
                 auth_required=True,
-                auth_require_tls=False,
+                auth_require_tls=self.tls is not None,
                 authenticator=self._authenticate,
+                tls_context=self.tls,
+                require_starttls=self.tls is not None,
             )
 
     def _authenticate(
@@ -362,6 +423,7 @@ class SmtpSink:
                 [str(r) for r in envelope.rcpt_tos],
                 message,
                 str(session.auth_data or ""),
+                session.ssl is not None,
             )
         )
         self.replies[str(message.get("In-Reply-To", "")).strip()] += 1

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from tests.integration.email_harness import (  # noqa: F401 (fixtures)
     need_dovecot,
     sink,
 )
-from tests.integration.email_servers import Dovecot, SmtpSink
+from tests.integration.email_servers import Dovecot, SmtpSink, self_signed
 
 
 @pytest.fixture
@@ -178,3 +179,65 @@ async def test_a_full_disk_leaves_mail_unread_then_answers_each_once(
             await h.wait_state("connected")
             assert sorted(m["In-Reply-To"] for m in h.sink.mails) == sorted([before, *waiting])
             await h.dovecot_seen(*waiting)
+
+
+async def test_imap_over_tls_and_smtp_starttls_by_default(
+    hermes_home, fake_openai, tmp_path, monkeypatch
+):
+    need_dovecot()
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    cert, key = self_signed(folder)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # our test CA, trusted as a real one is
+    server = Dovecot(tls=(cert, key))
+    server.start()
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        async with SmtpSink(tls=context) as secure_sink:
+
+            def with_tls(config):
+                config.platforms.email.tls = True  # the default; the harness turns it off
+
+            async with email_gateway(
+                hermes_home,
+                fake_openai,
+                server,
+                secure_sink,
+                configure=with_tls,
+                EMAIL_IMAP_PORT=str(server.tls_port),
+            ) as h:
+                mid = h.deliver("Secret", "over TLS?")
+                answer = await h.wait_answer(mid)
+                assert answer.encrypted and answer.user == h.address
+                assert answer.text.startswith("echo: [Subject: Secret]\n\nover TLS?")
+    finally:
+        server.close()
+
+
+async def test_an_untrusted_certificate_is_refused(hermes_home, fake_openai, tmp_path, sink):
+    need_dovecot()
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    server = Dovecot(tls=self_signed(folder))  # nobody trusts this one
+    server.start()
+    try:
+
+        def with_tls(config):
+            config.platforms.email.tls = True
+
+        async with email_gateway(
+            hermes_home,
+            fake_openai,
+            server,
+            sink,
+            configure=with_tls,
+            EMAIL_IMAP_PORT=str(server.tls_port),
+            wait_connected=False,
+        ) as h:
+            await h.recorder.wait_for(
+                lambda: any(s[0] == "reconnecting" and "TLS" in s[1] for s in h.states())
+            )
+            assert not [s for s in h.states() if s[0] == "connected"]
+    finally:
+        server.close()
