@@ -83,12 +83,17 @@ async def test_a_new_subject_is_a_new_session_and_a_bare_in_reply_to_stays_in_it
         third = await h.wait_answer(three)
         assert third["Subject"] == "Re: Trip to Rome"
         assert len(h.email_sessions()) == 2
-        rome = [k for k in h.email_sessions() if len(h.runner.sessions[k].history) >= 4]
+        # One that trimmed References down to our answer alone, too.
+        four = h.deliver("Re: Trip to Rome", "And trains?", references=third["Message-ID"])
+        await h.wait_answer(four)
+        assert len(h.email_sessions()) == 2
+        rome = [k for k in h.email_sessions() if len(h.runner.sessions[k].history) >= 6]
         assert len(rome) == 1
         assert asked(fake_openai) == [
             "[Subject: Trip to Rome]\n\nFlights?",
             "[Subject: Dinner]\n\nWhere shall we eat?",
             "And hotels?",
+            "And trains?",
         ]
 
 

@@ -335,13 +335,15 @@ class EmailAdapter(PlatformAdapter):
         self.handed_in += 1
 
     async def _thread_of(self, mail: ParsedMail) -> str:
-        """The thread key: the root's, or for a reply naming only one of our mails, the
-        thread that mail answered."""
-        if not mail.references and mail.in_reply_to.startswith(f"<{MESSAGE_ID_PREFIX}."):
-            ours = await self.threads.thread_of_ours(mail.in_reply_to)
+        """The thread key: the root's, or when the root named is one of our answers (a
+        client that sent only ``In-Reply-To``, or trimmed ``References``), the thread that
+        answer belongs to."""
+        root = thread_root(mail)
+        if root.startswith(f"<{MESSAGE_ID_PREFIX}."):  # a client that kept only our id
+            ours = await self.threads.thread_of_ours(root)
             if ours:
                 return ours
-        return thread_key(thread_root(mail))
+        return thread_key(root)
 
     async def _event(self, mail: ParsedMail) -> MessageEvent:
         thread = await self._thread_of(mail)
