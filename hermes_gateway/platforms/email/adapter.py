@@ -56,8 +56,10 @@ from hermes_gateway.platforms.base import (
 )
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.email.compose import (
+    MAX_QUOTE_CHARS,
     MESSAGE_ID_PREFIX,
     ThreadContext,
+    bare_subject,
     build_mail,
 )
 from hermes_gateway.platforms.email.imap import (
@@ -367,7 +369,7 @@ class EmailAdapter(PlatformAdapter):
             thread,
             user_id,
             mail.from_name or mail.from_addr,
-            subject or mail.from_addr,
+            bare_subject(subject) or mail.from_addr,  # the chat's name in the sessions pane
         )
         allowed = await self.policy.is_allowed(source)
         media: list[MediaRef] = []
@@ -381,7 +383,7 @@ class EmailAdapter(PlatformAdapter):
                     references=mail.references or ([mail.in_reply_to] if mail.in_reply_to else []),
                     parent_date=mail.date,
                     parent_from=mail.from_name or mail.from_addr,
-                    quote=mail.body,
+                    quote=mail.body[: MAX_QUOTE_CHARS + 1],  # more is never quoted
                 ),
             )
             media = await self._save_attachments(mail)

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MAX_QUOTE_CHARS",
     "MESSAGE_ID_PREFIX",
     "NEW_SUBJECT",
     "ThreadContext",
     "answer_id",
+    "bare_subject",
     "build_mail",
     "reply_subject",
 ]
@@ -69,11 +71,17 @@ class ThreadContext:
         )
 
 
-def reply_subject(subject: str) -> str:
-    """``Re: <subject>`` with exactly one ``Re:`` (a ``RE:``/``Aw:`` already there counts)."""
+def bare_subject(subject: str) -> str:
+    """The subject without its ``Re:``/``RE:``/``Aw:`` prefixes."""
     bare = subject.strip()
     while _RE_PREFIX.match(bare):
         bare = _RE_PREFIX.sub("", bare, count=1)
+    return bare
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: <subject>`` with exactly one ``Re:`` (a ``RE:``/``Aw:`` already there counts)."""
+    bare = bare_subject(subject)
     return f"Re: {bare}" if bare else "Re: (no subject)"
 
 
