@@ -336,6 +336,106 @@ class EmailConfig(ChatPlatformConfig):
 
 
 @dataclass
+class IrcConfig(ChatPlatformConfig):
+    """IRC (our own asyncio client: channels and private messages). Enabled when IRC_SERVER is
+    set. Names as Hermes Agent's IRC adapter reads them (IRC_SERVER, IRC_PORT, IRC_NICKNAME,
+    IRC_CHANNEL, IRC_USE_TLS, IRC_SERVER_PASSWORD, IRC_NICKSERV_PASSWORD); SASL and the flood
+    settings are ours (Hermes has none)."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """IRC cannot edit a message: progress lines would stay in the channel for good."""
+
+    server: str = ""
+    port: int = 0
+    """0: 6697 with TLS, 6667 without (Hermes' defaults)."""
+    nickname: str = "hermes-bot"
+    channel: list[str] = field(default_factory=list)
+    """Channels to join (IRC_CHANNEL, comma-separated as in Hermes)."""
+    use_tls: bool = True
+    tls_ca_file: str = ""
+    """A CA bundle (PEM) to trust instead of the system's, for a server with its own CA."""
+    server_password: str = ""
+    nickserv_password: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    """SASL PLAIN credentials (IRC_SASL_USERNAME / IRC_SASL_PASSWORD); a refusal is fatal."""
+    max_message_length: int = 450
+    """Bytes of text per line at most (Hermes' ``max_message_length``); the protocol's
+    512-byte line, counting the prefix the server adds, may cut lines shorter."""
+    flood_burst: int = 5
+    flood_rate: float = 2.0
+    """Token bucket of lines sent: ``flood_burst`` at once, then ``flood_rate`` per second,
+    under what servers process without an "Excess Flood" kill (ngircd 3/s, the
+    ratbox/solanum family about 5/s after a burst)."""
+    connect_timeout: float = 30.0
+    ping_interval: float = 120.0
+    """Seconds without a line from the server before we PING it; as long again without an
+    answer and the connection counts as lost."""
+    send_wait: float = 120.0
+    """How long an answer waits for a lost connection to come back before it fails."""
+    reconnect_initial: float = 2.0
+    reconnect_cap: float = 300.0
+    """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+
+    @staticmethod
+    def fold(name: str) -> str:
+        """A nick or channel as IRC compares them (RFC 1459 case mapping: ``[]\\~`` are the
+        capitals of ``{}|^``), so an allowlist entry matches however the nick is typed."""
+        return name.translate(_IRC_FOLD)
+
+    @property
+    def default_port(self) -> int:
+        return self.port or (6697 if self.use_tls else 6667)
+
+
+_IRC_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
+
+
+@dataclass
+class HomeAssistantConfig(ChatPlatformConfig):
+    """Home Assistant over its websocket API (aiohttp). Enabled when HASS_TOKEN is set (as in
+    Hermes Agent). People talk through a ``hermes_conversation`` event (an Assist sentence
+    trigger, a script or a dashboard button fires it); answers go out through a ``notify``
+    service. Hermes' state-change watching is kept: ``watch_domains``/``watch_entities``/
+    ``watch_all`` with ``ignore_entities`` and ``cooldown_seconds``."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """A notification per tool call would bury the answer."""
+
+    url: str = "http://homeassistant.local:8123"
+    """HASS_URL (Hermes' default)."""
+    conversation_event: str = "hermes_conversation"
+    """The event type people's messages come as: ``data.text`` (required),
+    ``data.conversation_id`` (optional: one session per id, else per user) and
+    ``data.notify`` (optional: the notify service for the answer); the sender is the event's
+    ``context.user_id``, checked against HASS_ALLOWED_USERS."""
+    notify_service: str = "notify.notify"
+    """Where answers go (``notify.<service>``) unless the event names one."""
+    notify_title: str = "Hermes"
+    watch_domains: list[str] = field(default_factory=list)
+    watch_entities: list[str] = field(default_factory=list)
+    ignore_entities: list[str] = field(default_factory=list)
+    watch_all: bool = False
+    cooldown_seconds: float = 30.0
+    """Hermes' state-change filters: changes of watched entities reach the agent as messages
+    from Home Assistant itself (allowed: the token already authenticates them)."""
+    message_limit: int = 4096
+    """Characters per notification (Hermes' cap); longer answers become several."""
+    send_wait: float = 60.0
+    """How long an answer waits for a lost connection to come back before it fails."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+
+    @property
+    def watching(self) -> bool:
+        return bool(self.watch_all or self.watch_domains or self.watch_entities)
+
+
+HA_SYSTEM_USER = "homeassistant"
+"""The user id of state changes (Home Assistant itself, not a person)."""
+
+
+@dataclass
 class WebhookRoute:
     """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
 
@@ -484,6 +584,8 @@ class PlatformsConfig:
     slack: SlackConfig = field(default_factory=SlackConfig)
     mattermost: MattermostConfig = field(default_factory=MattermostConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
+    irc: IrcConfig = field(default_factory=IrcConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
     webhook: WebhookServerConfig = field(default_factory=WebhookServerConfig)
 
@@ -504,7 +606,9 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost", "email"})
+_CHAT_SECTIONS = frozenset(
+    {"telegram", "discord", "slack", "mattermost", "irc", "homeassistant", "email"}
+)
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -606,6 +710,23 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("EMAIL_ALLOW_ALL_USERS", "platforms.email.allow_all_users"),
     ("EMAIL_TRUST_FROM_HEADER", "platforms.email.trust_from_header"),
     ("EMAIL_AUTHSERV_ID", "platforms.email.authserv_id"),
+    ("IRC_SERVER", "platforms.irc.server"),
+    ("IRC_PORT", "platforms.irc.port"),
+    ("IRC_NICKNAME", "platforms.irc.nickname"),
+    ("IRC_CHANNEL", "platforms.irc.channel"),
+    ("IRC_USE_TLS", "platforms.irc.use_tls"),
+    ("IRC_SERVER_PASSWORD", "platforms.irc.server_password"),
+    ("IRC_NICKSERV_PASSWORD", "platforms.irc.nickserv_password"),
+    ("IRC_SASL_USERNAME", "platforms.irc.sasl_username"),
+    ("IRC_SASL_PASSWORD", "platforms.irc.sasl_password"),
+    ("IRC_HOME_CHANNEL", "platforms.irc.home_channel"),
+    ("IRC_ALLOWED_USERS", "platforms.irc.allowed_users"),
+    ("IRC_ALLOW_ALL_USERS", "platforms.irc.allow_all_users"),
+    ("HASS_TOKEN", "platforms.homeassistant.token"),
+    ("HASS_URL", "platforms.homeassistant.url"),
+    ("HASS_ALLOWED_USERS", "platforms.homeassistant.allowed_users"),
+    ("HASS_ALLOW_ALL_USERS", "platforms.homeassistant.allow_all_users"),
+    ("HASS_HOME_CHANNEL", "platforms.homeassistant.home_channel"),
     ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),
@@ -681,6 +802,16 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (EmailConfig, "reconnect_initial"): (*_POSITIVE, None),
     (EmailConfig, "reconnect_cap"): (*_POSITIVE, None),
     (EmailConfig, "timeout"): (*_POSITIVE, None),
+    (IrcConfig, "port"): (0, True, 65535),
+    (HomeAssistantConfig, "message_limit"): (1, True, None),
+    (HomeAssistantConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (HomeAssistantConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (IrcConfig, "max_message_length"): (1, True, 510),
+    (IrcConfig, "flood_burst"): (1, True, None),
+    (IrcConfig, "connect_timeout"): (*_POSITIVE, None),
+    (IrcConfig, "ping_interval"): (*_POSITIVE, None),
+    (IrcConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (IrcConfig, "reconnect_cap"): (*_POSITIVE, None),
     (ApiServerConfig, "port"): (0, True, 65535),
     (ApiServerConfig, "max_concurrency"): (1, True, None),
     (ApiServerConfig, "max_body_bytes"): (1, True, None),
@@ -921,6 +1052,16 @@ def _finish(
         interval = config.streaming.edit_interval
         if interval > 0 and f"platforms.{name}.edit_interval" not in explicit:
             section.edit_interval = interval
+    irc = platforms.irc
+    # IRC compares nicks without case: fold the allowlist as inbound folds the sender.
+    irc.allowed_users = [u if u == "*" else irc.fold(u.strip()) for u in irc.allowed_users]
+    irc.channel = [c.strip() for c in irc.channel if c.strip()]
+    if not irc.home_channel and irc.channel:
+        irc.home_channel = irc.channel[0]  # Hermes: IRC_HOME_CHANNEL defaults to IRC_CHANNEL
+    hass = platforms.homeassistant
+    if hass.watching and HA_SYSTEM_USER not in hass.allowed_users:
+        # Hermes: state changes come from Home Assistant itself, authenticated by the token.
+        hass.allowed_users = [*hass.allowed_users, HA_SYSTEM_USER]
     _resolve_provider(config, env)
     for key, zone in (("cron.timezone", config.cron.timezone), ("timezone", config.timezone)):
         if zone and not _known_zone(zone):

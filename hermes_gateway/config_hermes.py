@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost", "email")
+_CHAT = ("telegram", "discord", "slack", "mattermost", "irc", "homeassistant", "email")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -139,6 +139,17 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "allowed_channels": "allowed_channels",
         "url": "url",
         "reply_mode": "reply_mode",
+    },
+    # Hermes' IRC and Home Assistant keys (in the section or its ``extra``) carry our names.
+    "irc": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "homeassistant": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
     },
     # Hermes Agent's email adapter reads these from platforms.email (and its ``extra``).
     "email": {
@@ -576,17 +587,7 @@ class _Translator:
                 self.t.unknown.append(
                     (
                         where,
-                        sorted(
-                            {
-                                "telegram",
-                                "discord",
-                                "slack",
-                                "mattermost",
-                                "email",
-                                "api_server",
-                                "webhook",
-                            }
-                        ),
+                        sorted({*_CHAT, "api_server", "webhook"}),
                     )
                 )
 

@@ -40,6 +40,8 @@ BUILTIN = {
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
     "email": "hermes_gateway.platforms.email:PLUGIN",
+    "irc": "hermes_gateway.platforms.irc:PLUGIN",
+    "homeassistant": "hermes_gateway.platforms.homeassistant:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }

@@ -29,6 +29,8 @@ PLATFORM_MARKS = {
     "discord": "◆",
     "slack": "#",
     "email": "✉",
+    "irc": "»",
+    "homeassistant": "△",
     "api": "⇄",
     "webhook": "↯",
 }
