@@ -39,6 +39,7 @@ BUILTIN = {
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
+    "matrix": "hermes_gateway.platforms.matrix:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }
