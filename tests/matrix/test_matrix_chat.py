@@ -19,3 +19,144 @@ async def test_a_dm_is_answered_with_the_exact_text(hermes_home, fake_openai, sy
         assert rt.record.session_key.startswith("matrix:dm:")
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hello there"]
+
+
+async def test_a_room_answers_a_mention_in_a_thread_and_ignores_the_rest(
+    hermes_home, fake_openai, synapse
+):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.room()
+        since = len(h.recorder.events)
+        await h.say(room, "just chatting, not for the bot")
+        dropped = await h.recorder.event(
+            ev.MessageDropped, lambda e: e.reason == "not_mentioned", since=since, timeout=10
+        )
+        assert dropped.platform == "matrix"
+        mention = await h.say(room, f"{h.bot_id} what is up", mentions=[h.bot_id])
+        # auto_thread (Hermes' default): the answer opens a thread under the mention
+        assert await h.wait_answers(room, 1, thread=mention) == ["echo: what is up"]
+        assert await h.shown(room) == []  # nothing in the room's main timeline
+        # the thread is followed: no mention needed there, and it is one session
+        await h.say(room, "and more", thread=mention)
+        assert await h.wait_answers(room, 2, thread=mention) == [
+            "echo: what is up",
+            "echo: and more",
+        ]
+        keys = {rt.record.session_key for rt in h.runner.sessions.values()}
+        assert len(keys) == 1 and next(iter(keys)).startswith("matrix:thread:")
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["what is up", "and more"]
+
+
+async def test_a_localpart_mention_without_threads_answers_in_the_room(
+    hermes_home, fake_openai, synapse
+):
+    async with matrix_gateway(hermes_home, fake_openai, synapse, MATRIX_AUTO_THREAD="false") as h:
+        room = await h.room()
+        local = h.bot_id.split(":")[0]
+        await h.say(room, f"hey {local} how are you")
+        assert await h.wait_answers(room, 1) == ["echo: hey how are you"]
+        # a reply to a message is its own session, answered in a thread under it
+        question = await h.say(room, f"{local} question one")
+        assert await h.wait_answers(room, 2) == ["echo: hey how are you", "echo: question one"]
+        await h.say(room, f"{local} about that", reply_to=question)
+        assert await h.wait_answers(room, 1, thread=question) == ["echo: about that"]
+        keys = sorted(rt.record.session_key for rt in h.runner.sessions.values())
+        assert [k.split(":")[1] for k in keys] == ["group", "thread"]
+
+
+async def test_require_mention_off_answers_every_room_message(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(
+        hermes_home, fake_openai, synapse, MATRIX_REQUIRE_MENTION="false"
+    ) as h:
+        room = await h.room()
+        await h.say(room, "no mention needed")
+        assert await h.wait_answers(room, 1) == ["echo: no mention needed"]
+
+
+async def test_a_streamed_answer_ends_as_one_message_with_the_exact_text(
+    hermes_home, fake_openai, synapse
+):
+    text = "The answer, streamed in small pieces: " + " ".join(f"w{i}" for i in range(120))
+    fake_openai.enqueue(ScriptedReply(text=text, chunk_size=6, delay=0.01))
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.dm()
+        await h.say(room, "stream please")
+        assert await h.wait_answers(room, 1) == [text]
+        events = await synapse.messages(h.people.alice, room)
+        mine = [e for e in events if e["sender"] == h.bot_id and e["type"] == "m.room.message"]
+        edits = [
+            e for e in mine if e["content"].get("m.relates_to", {}).get("rel_type") == "m.replace"
+        ]
+        assert len(mine) - len(edits) == 1  # one message, edited as it grew
+        assert edits, "the answer was streamed by edits"
+        final = edits[-1]["content"]["m.new_content"]
+        assert final["body"] == text
+        assert final["format"] == "org.matrix.custom.html" and "<p>" in final["formatted_body"]
+
+
+async def test_markdown_goes_out_as_html_with_the_plain_body(hermes_home, fake_openai, synapse):
+    text = "**bold** and `code`\n\n```python\nprint('<hi>')\n```"
+    fake_openai.enqueue(ScriptedReply(text=text, chunk_size=400))
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.dm()
+        await h.say(room, "format")
+        assert await h.wait_answers(room, 1) == [text]
+        events = await synapse.messages(h.people.alice, room)
+        mine = [e for e in events if e["sender"] == h.bot_id and e["type"] == "m.room.message"]
+        [first] = [e for e in mine if "m.relates_to" not in e["content"]]
+        content = first["content"]
+        last = mine[-1]["content"]
+        html = last.get("m.new_content", content)["formatted_body"]
+        assert "<strong>bold</strong>" in html and "<code>code</code>" in html
+        assert "&lt;hi&gt;" in html and "<pre>" in html
+
+
+async def test_a_long_answer_is_chunked_with_fences_intact(hermes_home, fake_openai, synapse):
+    code = "\n".join(f"line_{i} = {i}" for i in range(200))
+    text = f"Here:\n```python\n{code}\n```\nDone."
+    fake_openai.enqueue(ScriptedReply(text=text, chunk_size=500))
+    async with matrix_gateway(
+        hermes_home, fake_openai, synapse, MATRIX_MAX_MESSAGE_LENGTH="1000"
+    ) as h:
+        room = await h.dm()
+        await h.say(room, "long")
+        await h.wait_answers(room, 3)
+        shown = await h.shown(room)
+        assert len(shown) >= 3 and all(len(s.encode()) <= 1000 for s in shown)
+        assert all(s.count("```") % 2 == 0 for s in shown)
+        joined = "".join(shown)
+        assert all(f"line_{i} = {i}" in joined for i in range(200))
+
+
+async def test_an_unauthorised_user_never_reaches_the_agent(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.room()
+        since = len(h.recorder.events)
+        await h.say(room, f"{h.bot_id} let me in", user=h.people.bob, mentions=[h.bot_id])
+        denied = await h.recorder.event(ev.AccessDenied, since=since, timeout=10)
+        assert denied.platform == "matrix"
+        # and bob's invite to a DM is not even accepted
+        dm = await synapse.create_room(h.people.bob, invite=[h.bot_id], direct=True)
+        hi = await h.say(room, f"{h.bot_id} hi", mentions=[h.bot_id])  # alice, after bob
+        assert await h.wait_answers(room, 1, thread=hi) == ["echo: hi"]
+        members = await synapse.call(
+            "GET", f"/_matrix/client/v3/rooms/{dm}/joined_members", h.people.bob.token
+        )
+        assert h.bot_id not in members["joined"]
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["hi"]
+
+
+async def test_commands_typed_with_a_slash_or_a_bang(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.dm()
+        await h.say(room, "/help")
+        [help_text] = await h.wait_answers(room, 1)
+        assert "/reset" in help_text or "/new" in help_text
+        await h.say(room, "!help")
+        assert len(await h.wait_answers(room, 2)) == 2
+        await h.say(room, "!wow that is great")
+        answers = await h.wait_answers(room, 3)
+        assert answers[-1] == "echo: !wow that is great"
+        assert fake_openai.requests and len(fake_openai.requests) == 1

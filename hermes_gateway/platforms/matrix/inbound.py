@@ -105,7 +105,7 @@ class MatrixInbound:
         names = [re.escape(self.user_id)]
         if self.localpart:
             names.append(rf"@{re.escape(self.localpart)}(?![\w.=/-])")
-        return re.compile(rf"(?<![\w@])(?:{'|'.join(names)})", re.IGNORECASE)
+        return re.compile(rf"(?<![\w@])(?:{'|'.join(names)})[:,]?[ \t]?", re.IGNORECASE)
 
     def addressed(self, content: dict[str, Any]) -> bool:
         if not self.user_id:
