@@ -84,7 +84,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost")
+_CHAT = ("telegram", "discord", "slack", "mattermost", "matrix")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -139,6 +139,20 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "allowed_channels": "allowed_channels",
         "url": "url",
         "reply_mode": "reply_mode",
+    },
+    "matrix": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "free_response_rooms": "free_response_rooms",
+        "allowed_rooms": "allowed_rooms",
+        "auto_thread": "auto_thread",
+        "homeserver": "homeserver",
+        "user_id": "user_id",
+        "password": "password",
+        "device_id": "device_id",
+        "max_message_length": "max_message_length",
     },
 }
 
@@ -293,6 +307,7 @@ class _Translator:
             "discord": self.chat_top,
             "slack": self.chat_top,
             "mattermost": self.chat_top,
+            "matrix": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -563,7 +578,15 @@ class _Translator:
                     (
                         where,
                         sorted(
-                            {"telegram", "discord", "slack", "mattermost", "api_server", "webhook"}
+                            {
+                                "telegram",
+                                "discord",
+                                "slack",
+                                "mattermost",
+                                "matrix",
+                                "api_server",
+                                "webhook",
+                            }
                         ),
                     )
                 )

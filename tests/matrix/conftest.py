@@ -16,7 +16,6 @@ import pytest_asyncio
 from tests.fakes.openai_server import FakeOpenAI
 from tests.matrix.synapse import Synapse
 
-
 MATRIX_TESTS = [pytest.mark.synapse, pytest.mark.asyncio(loop_scope="session")]
 """Every test module here sets ``pytestmark = MATRIX_TESTS``."""
 

@@ -153,6 +153,7 @@ class Synapse:
     async def start(self) -> None:
         """Start the server and return once ``/health`` answers."""
         began = time.monotonic()
+        errors = await asyncio.to_thread(open, self.root / "stderr.log", "ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -161,9 +162,10 @@ class Synapse:
             str(self.root / "homeserver.yaml"),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=open(self.root / "stderr.log", "ab"),  # noqa: SIM115 - the child keeps it
+            stderr=errors,
             cwd=self.root,
         )
+        errors.close()  # the child has its own copy
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
@@ -269,8 +271,13 @@ class Synapse:
         )
 
     async def create_room(
-        self, owner: MatrixUser, *, invite: list[str] = (), direct: bool = False, name: str = ""
-    ) -> str:  # type: ignore[assignment]
+        self,
+        owner: MatrixUser,
+        *,
+        invite: tuple[str, ...] | list[str] = (),
+        direct: bool = False,
+        name: str = "",
+    ) -> str:
         body: dict[str, Any] = {"invite": list(invite), "is_direct": direct}
         body["preset"] = "trusted_private_chat" if direct else "private_chat"
         if name:

@@ -108,6 +108,7 @@ class MatrixAdapter(PlatformAdapter):
         """The sync token of the last batch fully handed to the runner."""
         self.joined: set[str] = set()
         self.direct: set[str] = set()
+        self._rooms: dict[str, RoomInfo] = {}
         self.batches = 0
         """Sync batches taken (for tests and the bench)."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
@@ -228,12 +229,31 @@ class MatrixAdapter(PlatformAdapter):
                     if isinstance(rooms, list):
                         self.direct.update(str(r) for r in rooms)
 
-    def room_info(self, room_id: str) -> RoomInfo:
+    async def room_info(self, room_id: str, events: list[dict[str, Any]]) -> RoomInfo:
+        """Whether a room is a direct chat, and its name.
+
+        From the sync's room state when nio has it; after a restart (an incremental sync
+        carries no state) the members are asked once and remembered, and asked again when
+        the batch shows someone joining or leaving.
+        """
+        changed = any(e.get("type") in ("m.room.member", "m.room.name") for e in events)
+        known = self._rooms.get(room_id)
+        if known is not None and not changed:
+            return known
         room = self.client.nio.rooms.get(room_id)
         members = room.joined_count if room is not None else 0
-        direct = room_id in self.direct or (room is not None and 0 < members <= 2)
         name = room.display_name if room is not None and room.is_named else ""
-        return RoomInfo(direct=direct, name=name)
+        if members <= 0:
+            try:
+                members = len(await self.client.joined_members(room_id))
+                name = name or await self.client.room_name(room_id)
+            except (MatrixError, OSError, TimeoutError) as exc:
+                log.warning("could not read the members of %s: %s", room_id, exc)
+        info = RoomInfo(direct=room_id in self.direct or 0 < members <= 2, name=name)
+        if len(self._rooms) > 4096:
+            self._rooms.clear()
+        self._rooms[room_id] = info
+        return info
 
     async def _take(self, resp: Any) -> None:
         """Hand every message of a batch to the runner (rooms side by side, each in order)."""
@@ -288,7 +308,7 @@ class MatrixAdapter(PlatformAdapter):
         return found
 
     async def _take_room(self, room_id: str, events: list[dict[str, Any]]) -> None:
-        room = self.room_info(room_id)
+        room = await self.room_info(room_id, events)
         for event in events:
             event_id = str(event.get("event_id", ""))
             if not event_id or not self.inbound.first_time(event_id):

@@ -110,6 +110,8 @@ class MatrixClient:
             encryption_enabled=False,
             store_sync_tokens=False,
         )
+        self.limited = 0
+        """Calls the homeserver refused with M_LIMIT_EXCEEDED (for the log and tests)."""
         self.nio = AsyncClient(
             homeserver.rstrip("/"), user_id, device_id=device_id or None, config=config
         )
@@ -161,6 +163,19 @@ class MatrixClient:
             raise _error(resp)
         return set(resp.rooms)
 
+    async def joined_members(self, room_id: str) -> list[str]:
+        resp = await self._call(self.nio.joined_members(room_id))
+        if isinstance(resp, ErrorResponse):
+            raise _error(resp)
+        return [m.user_id for m in resp.members]
+
+    async def room_name(self, room_id: str) -> str:
+        """The room's ``m.room.name`` ("" when it has none)."""
+        resp = await self._call(self.nio.room_get_state_event(room_id, "m.room.name"))
+        if isinstance(resp, ErrorResponse):
+            return ""
+        return str((resp.content or {}).get("name", ""))
+
     async def join(self, room_id: str) -> None:
         resp = await self._call(self.nio.join(room_id))
         if isinstance(resp, JoinError):
@@ -188,7 +203,10 @@ class MatrixClient:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientDeliveryError(str(exc) or type(exc).__name__) from exc
         if isinstance(resp, ErrorResponse):
-            raise map_error(_error(resp), op)
+            error = _error(resp)
+            if error.rate_limited:
+                self.limited += 1
+            raise map_error(error, op)
         return resp
 
     async def send(self, room_id: str, content: dict[str, Any], op: Op = "send") -> str:
