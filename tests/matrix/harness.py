@@ -80,15 +80,18 @@ class Harness:
     runner: GatewayRunner
     adapter: MatrixAdapter
     recorder: Recorder
-    rooms: dict[str, str] = field(default_factory=dict)
+    readers: dict[str, MatrixUser] = field(default_factory=dict)
+    """Who reads a room back (its creator)."""
 
     @property
     def bot_id(self) -> str:
         return self.people.bot.user_id
 
-    async def wait_joined(self, room_id: str, timeout: float = 10.0) -> None:
+    async def wait_joined(
+        self, room_id: str, timeout: float = 10.0, user: MatrixUser | None = None
+    ) -> None:
         """Until the bot is a member of the room (it joins on an allowed user's invite)."""
-        alice = self.people.alice
+        alice = user or self.people.alice
         deadline = time.monotonic() + timeout
         while True:
             data = await self.synapse.call(
@@ -104,7 +107,8 @@ class Harness:
         """A direct chat of ``user`` (alice) with the bot, joined."""
         user = user or self.people.alice
         room = await self.synapse.create_room(user, invite=[self.bot_id], direct=True)
-        await self.wait_joined(room)
+        await self.wait_joined(room, user=user)
+        self.readers[room] = user
         return room
 
     async def room(self, name: str = "town") -> str:
@@ -121,7 +125,10 @@ class Harness:
         return await self.synapse.say(user or self.people.alice, room, text, **kw)
 
     async def shown(self, room: str, thread: str | None = None) -> list[str]:
-        events = await self.synapse.messages(self.people.alice, room, limit=500)
+        reader = self.people.alice
+        if self.readers.get(room):
+            reader = self.readers[room]
+        events = await self.synapse.messages(reader, room, limit=500)
         return shown(events, self.bot_id, thread)
 
     async def wait_answers(

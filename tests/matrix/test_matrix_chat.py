@@ -136,16 +136,53 @@ async def test_an_unauthorised_user_never_reaches_the_agent(hermes_home, fake_op
         await h.say(room, f"{h.bot_id} let me in", user=h.people.bob, mentions=[h.bot_id])
         denied = await h.recorder.event(ev.AccessDenied, since=since, timeout=10)
         assert denied.platform == "matrix"
-        # and bob's invite to a DM is not even accepted
-        dm = await synapse.create_room(h.people.bob, invite=[h.bot_id], direct=True)
+        # bob cannot bring the bot into a room of his
+        other = await synapse.create_room(h.people.bob, invite=[h.bot_id], name="bobs")
         hi = await h.say(room, f"{h.bot_id} hi", mentions=[h.bot_id])  # alice, after bob
         assert await h.wait_answers(room, 1, thread=hi) == ["echo: hi"]
         members = await synapse.call(
-            "GET", f"/_matrix/client/v3/rooms/{dm}/joined_members", h.people.bob.token
+            "GET", f"/_matrix/client/v3/rooms/{other}/joined_members", h.people.bob.token
         )
         assert h.bot_id not in members["joined"]
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hi"]
+
+
+async def test_a_stranger_gets_a_pairing_code_in_a_dm_and_is_let_in_once_approved(
+    hermes_home, fake_openai, synapse
+):
+    import re
+
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        dm = await h.dm(h.people.bob)  # a stranger's direct chat is joined: pairing is on
+        await h.say(dm, "hello?", user=h.people.bob)
+        [offer] = await h.wait_answers(dm, 1)
+        code = re.search(r"`([A-Z0-9]{8})`", offer)
+        assert code, offer
+        assert h.gateway.pairing is not None
+        await h.gateway.pairing.approve_code("matrix", code[1])
+        await h.wait_answers(dm, 2)  # "you're in"
+        await h.say(dm, "now?", user=h.people.bob)
+        answers = await h.wait_answers(dm, 3)
+        assert answers[-1] == "echo: now?"
+        assert [r["messages"][-1]["content"] for r in fake_openai.requests] == ["now?"]
+
+
+async def test_with_pairing_off_a_strangers_dm_invite_is_refused(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(
+        hermes_home,
+        fake_openai,
+        synapse,
+        configure=lambda c: setattr(c.platforms.matrix, "unauthorized_dm", "ignore"),
+    ) as h:
+        bobs = await synapse.create_room(h.people.bob, invite=[h.bot_id], direct=True)
+        dm = await h.dm()  # alice's invite, after bob's: taken once bob's was decided
+        await h.say(dm, "ping")
+        assert await h.wait_answers(dm, 1) == ["echo: ping"]
+        members = await synapse.call(
+            "GET", f"/_matrix/client/v3/rooms/{bobs}/joined_members", h.people.bob.token
+        )
+        assert h.bot_id not in members["joined"]
 
 
 async def test_commands_typed_with_a_slash_or_a_bang(hermes_home, fake_openai, synapse):

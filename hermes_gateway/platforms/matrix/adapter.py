@@ -333,11 +333,17 @@ class MatrixAdapter(PlatformAdapter):
                 source = getattr(event, "source", None) or {}
                 if source.get("type") == "m.room.member" and source.get("state_key") == me:
                     inviter = str(source.get("sender", ""))
-                    is_direct = bool((source.get("content") or {}).get("is_direct"))
+                    # nio keeps an invite's content beside its (stripped) source
+                    content = source.get("content") or getattr(event, "content", None) or {}
+                    is_direct = isinstance(content, dict) and bool(content.get("is_direct"))
             if not inviter:
                 continue
             who = SessionSource("matrix", matrix_chat_id(room_id), "dm", None, inviter, None, None)
-            if not await self.policy.is_allowed(who):
+            if not await self.policy.is_allowed(who) and not (
+                is_direct and self.cfg.unauthorized_dm == "pair"
+            ):
+                # Only allowed users bring the bot into rooms (as Hermes Agent); a stranger's
+                # direct chat is joined when pairing is on, so that they can get a code.
                 log.warning("not joining %s: invited by %s, who is not allowed", room_id, inviter)
                 continue
             if is_direct:
