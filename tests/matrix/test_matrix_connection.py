@@ -246,3 +246,30 @@ async def test_kill_9_of_the_gateway_loses_nothing_and_answers_once(
         assert sorted(set(answered)) == sorted(t for r, t in sent if r == room)
         # at least once, never lost: only an answer the kill cut short may show twice
         assert len(answered) - len(set(answered)) <= 1
+
+
+async def test_a_restart_on_a_used_home_answers_what_came_meanwhile_once(
+    used_home, fake_openai, synapse
+):
+    """A home with history: Matrix is added, stopped, written to while off, started again."""
+    home = used_home.home_path
+    who = await people(synapse)
+    async with matrix_gateway(home, fake_openai, synapse, who=who) as h:
+        room = await h.dm()
+        await h.say(room, "first")
+        assert await h.wait_answers(room, 1) == ["echo: first"]
+    await synapse.say(who.alice, room, "while off 1")
+    await synapse.say(who.alice, room, "while off 2")
+    async with matrix_gateway(home, fake_openai, synapse, who=who) as h:
+        h.readers[room] = who.alice
+        answers = await h.wait_answers(room, 2, timeout=20)
+        await h.runner.wait_idle(10)
+        answers = await h.shown(room)
+        # taken from the stored sync token (not skipped as history), merged or one by one
+        parts = [p for a in answers for p in a.removeprefix("echo: ").split("\n\n")]
+        assert sorted(parts) == ["first", "while off 1", "while off 2"]
+        store = h.gateway.store
+        for info in used_home.sessions[:5]:  # the home's history is still all there
+            assert len(await store.get_messages(info.id)) == info.messages
+    asked = [p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")]
+    assert sorted(asked) == ["first", "while off 1", "while off 2"]
