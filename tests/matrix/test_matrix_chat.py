@@ -197,3 +197,36 @@ async def test_commands_typed_with_a_slash_or_a_bang(hermes_home, fake_openai, s
         answers = await h.wait_answers(room, 3)
         assert answers[-1] == "echo: !wow that is great"
         assert fake_openai.requests and len(fake_openai.requests) == 1
+
+
+async def test_hostile_events_change_nothing_and_the_bot_keeps_answering(
+    hermes_home, fake_openai, synapse
+):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.dm()
+        alice = h.people.alice
+        for content in (
+            {"msgtype": "m.text"},  # no body
+            {"msgtype": "m.text", "body": 42, "m.relates_to": "not an object"},
+            {"msgtype": "m.text", "body": "x", "m.mentions": {"user_ids": "all"}},
+            {"msgtype": "m.text", "body": "x", "m.relates_to": {"rel_type": "m.thread"}},
+            {"msgtype": "m.notice", "body": "a bot talking"},
+            {"msgtype": "m.image", "body": "pic", "url": "https://example.org/x.png"},
+            {"msgtype": "m.file", "body": "f", "url": "mxc://localhost/doesnotexist"},
+            {"msgtype": "m.text", "body": "edit", "m.relates_to": {"rel_type": "m.replace"}},
+            {"body": "no msgtype"},
+        ):  # what Synapse itself refuses never reaches the bot; the rest must not hurt it
+            await synapse.call(
+                "PUT",
+                f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{id(content)}x",
+                alice.token,
+                content,
+                expect=None,
+            )
+        await synapse.send(alice, room, {"msgtype": "m.text", "body": "y" * 60_000})
+        await h.say(room, "still there?")
+        answers = await h.wait_answers(room, 1, timeout=20)
+        await h.runner.wait_idle(10)
+        answers = await h.shown(room)
+        assert answers[-1] == "echo: still there?"
+        assert h.adapter.link.state == "connected"
