@@ -273,3 +273,34 @@ async def test_a_restart_on_a_used_home_answers_what_came_meanwhile_once(
             assert len(await store.get_messages(info.id)) == info.messages
     asked = [p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")]
     assert sorted(asked) == ["first", "while off 1", "while off 2"]
+
+
+async def test_a_gap_longer_than_one_sync_is_filled_from_messages(
+    hermes_home, fake_openai, synapse, monkeypatch
+):
+    """More messages came while the gateway was off than a /sync returns per room: the
+    limited timeline is completed from ``/messages`` back to the stored token."""
+    from hermes_gateway.platforms.matrix import adapter as matrix_adapter
+
+    monkeypatch.setitem(matrix_adapter._FILTER["room"], "timeline", {"limit": 2})
+    who = await people(synapse)
+    async with matrix_gateway(hermes_home, fake_openai, synapse, who=who) as h:
+        room = await h.dm()
+        await h.say(room, "first")
+        assert await h.wait_answers(room, 1) == ["echo: first"]
+    sent = [f"while off {i}" for i in range(7)]
+    for text in sent:
+        await synapse.say(who.alice, room, text)
+    async with matrix_gateway(hermes_home, fake_openai, synapse, who=who) as h:
+        h.readers[room] = who.alice
+
+        async def everything_asked() -> bool:
+            asked = {
+                p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")
+            }
+            return set(sent) <= asked
+
+        await _until(everything_asked, 20, "every missed message to reach the model")
+        await h.runner.wait_idle(10)
+    asked = [p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")]
+    assert sorted(asked) == sorted(["first", *sent])  # each once
