@@ -187,9 +187,11 @@ async def run(rooms_n: int, seconds: float) -> None:
                     await _measure(synapse, user, rooms, listener, 1.0, [])  # warm-up
                     before = len(model.requests)
                     latencies: list[float] = []
+                    cpu = time.process_time()
                     total, elapsed = await _measure(
                         synapse, user, rooms, listener, seconds, latencies
                     )
+                    cpu = time.process_time() - cpu
                     turns = len(model.requests) - before
                 finally:
                     await listener.stop()
@@ -212,7 +214,12 @@ async def run(rooms_n: int, seconds: float) -> None:
         await synapse.close()
     print(f"Matrix end to end against Synapse, {rooms_n} rooms, zero-latency model")
     _summary("gateway (Hermes TUI)", total, elapsed, latencies)
+    per = cpu / max(total, 1) * 1000
     print(f"  {'':<22} model turns {turns} (target >= 50 messages/s)")
+    print(
+        f"  {'':<22} our process: {per:.1f} ms CPU per message (gateway, model fake and"
+        f" bench client together): at most {1000 / max(per, 0.001):.0f} messages/s on one core"
+    )
     _summary("Synapse alone (echo)", total2, elapsed2, alone)
 
 
