@@ -230,3 +230,18 @@ async def test_hostile_events_change_nothing_and_the_bot_keeps_answering(
         answers = await h.shown(room)
         assert answers[-1] == "echo: still there?"
         assert h.adapter.link.state == "connected"
+
+
+async def test_a_message_written_before_the_bot_joined_is_answered_but_history_is_not(
+    hermes_home, fake_openai, synapse
+):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        alice = h.people.alice
+        room = await synapse.create_room(alice, direct=True)
+        await h.say(room, "old history, before the bot was asked in")
+        await synapse.invite(alice, room, h.bot_id)
+        await h.say(room, "hi, are you there?")  # right away, maybe before the bot joined
+        await h.wait_joined(room)
+        assert await h.wait_answers(room, 1) == ["echo: hi, are you there?"]
+        asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        assert asked == ["hi, are you there?"]

@@ -275,17 +275,20 @@ class MatrixAdapter(PlatformAdapter):
                 raise result
 
     def _since_joined(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A newly joined room's events after the bot's own join (its history is not ours)."""
+        """A newly joined room's events from the bot's invite on (or its join, when the
+        timeline does not reach back to the invite): what came before is history, not for
+        the bot; what the inviter wrote while the bot was joining is."""
         me = self.inbound.user_id
-        for i in range(len(events) - 1, -1, -1):
-            ev = events[i]
-            if (
-                ev.get("type") == "m.room.member"
-                and ev.get("state_key") == me
-                and (ev.get("content") or {}).get("membership") == "join"
-            ):
-                return events[i + 1 :]
-        return events
+        start = None
+        for i, ev in enumerate(events):
+            if ev.get("type") != "m.room.member" or ev.get("state_key") != me:
+                continue
+            membership = (ev.get("content") or {}).get("membership")
+            if membership == "invite" or (membership == "join" and start is None):
+                start = i + 1
+            elif membership == "leave":
+                start = None
+        return events if start is None else events[start:]
 
     async def _fill_gap(self, room_id: str, prev_batch: str) -> list[dict[str, Any]]:
         """Events between the last token and a limited timeline's start, oldest first."""
