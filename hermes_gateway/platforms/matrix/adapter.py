@@ -27,11 +27,15 @@ so a slow join never holds the sync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
@@ -297,16 +301,12 @@ class MatrixAdapter(PlatformAdapter):
         start = prev_batch
         try:
             for _ in range(GAP_PAGES):
-                resp = await self.client._call(
-                    self.client.nio.room_messages(room_id, start=start, end=self.since, limit=100)
-                )
-                chunk = [e.source for e in getattr(resp, "chunk", []) or []]
-                found = list(reversed(chunk)) + found
-                end = getattr(resp, "end", None)
-                if not chunk or not end or end == start:
+                page, end = await self.client.messages_back(room_id, start, self.since)
+                found = page + found
+                if not page or not end or end == start:
                     break
                 start = end
-        except (MatrixError, OSError, TimeoutError) as exc:
+        except (MatrixError, OSError, TimeoutError, aiohttp.ClientError) as exc:
             log.warning("could not fetch the events missed in %s: %s", room_id, exc)
         return found
 
@@ -441,10 +441,34 @@ class MatrixAdapter(PlatformAdapter):
             name=f"matrix-typing:{target}",
         )
         self._turns.add(turn)
-        return turn
+        return _TypingEnds(turn, lambda: transport.typing(target, False))
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))
+
+
+class _TypingEnds:
+    """A turn whose "typing" is withdrawn once its answer is delivered (Matrix keeps showing
+    it until its timeout otherwise; clients withdraw their own when they send)."""
+
+    def __init__(self, inner: TypingTurn, off: Callable[[], Awaitable[None]]) -> None:
+        self.inner, self._off = inner, off
+
+    def on_delta(self, text: str) -> None:
+        self.inner.on_delta(text)
+
+    def on_tool_started(self, name: str, preview: str) -> None:
+        self.inner.on_tool_started(name, preview)
+
+    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
+        self.inner.on_tool_finished(name, ok, duration, summary)
+
+    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
+        try:
+            await self.inner.finish(text, interrupted=interrupted, error=error)
+        finally:
+            with contextlib.suppress(DeliveryError):
+                await self._off()
 
 
 def _describe(exc: BaseException) -> str:
@@ -453,6 +477,6 @@ def _describe(exc: BaseException) -> str:
         return f"the homeserver answered {exc}"
     if isinstance(exc, IntakeError):
         return f"messages could not be stored ({exc}); fetching them again"
-    if isinstance(exc, OSError | TimeoutError) or type(exc).__module__.startswith("aiohttp"):
+    if isinstance(exc, OSError | TimeoutError | aiohttp.ClientError):
         return f"cannot reach the homeserver: {exc or type(exc).__name__}"
     return str(exc) or type(exc).__name__

@@ -181,14 +181,16 @@ class MatrixClient:
         if isinstance(resp, JoinError):
             raise _error(resp)
 
-    async def room_messages_since(
+    async def messages_back(
         self, room_id: str, start: str, end: str, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Events of a room between two sync tokens (``start`` back to ``end``), oldest first."""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of a room's events going back from token ``start`` towards ``end``:
+        the events oldest first, and the token to go on from ("" at ``end``)."""
         resp = await self._call(self.nio.room_messages(room_id, start=start, end=end, limit=limit))
         if isinstance(resp, ErrorResponse):
             raise _error(resp)
-        return [e.source for e in reversed(resp.chunk)]
+        events = [e.source for e in reversed(resp.chunk) if isinstance(e.source, dict)]
+        return events, str(resp.end or "")
 
     # --- delivery ---------------------------------------------------------------------
 
