@@ -245,3 +245,12 @@ async def test_a_message_written_before_the_bot_joined_is_answered_but_history_i
         assert await h.wait_answers(room, 1) == ["echo: hi, are you there?"]
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hi, are you there?"]
+
+
+async def test_deliveries_to_matrix_go_to_the_home_room(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.room("home")
+        h.adapter.config.platforms.matrix.home_channel = room  # MATRIX_HOME_ROOM, a room id
+        [outcome] = await h.runner.router.deliver("matrix", "**cron** says hi")
+        assert outcome.ok, outcome.error
+        assert await h.wait_answers(room, 1) == ["**cron** says hi"]
