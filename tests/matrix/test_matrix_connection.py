@@ -314,3 +314,12 @@ async def test_a_gap_longer_than_one_sync_is_filled_from_messages(
         await h.runner.wait_idle(10)
     asked = [p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")]
     assert sorted(asked) == sorted(["first", *sent])  # each once
+
+
+async def test_asking_for_encryption_is_one_clear_failure(hermes_home, fake_openai, synapse):
+    async with matrix_gateway(
+        hermes_home, fake_openai, synapse, MATRIX_ENCRYPTION="true", wait_connected=False
+    ) as h:
+        await h.wait_state("failed")
+        [failed] = [s for s in h.states() if s[0] == "failed"]
+        assert "MATRIX_E2EE_MODE" in failed[1] and "not supported" in failed[1]

@@ -113,6 +113,7 @@ class MatrixAdapter(PlatformAdapter):
         self.joined: set[str] = set()
         self.direct: set[str] = set()
         self._rooms: dict[str, RoomInfo] = {}
+        self._encrypted_warned: set[str] = set()
         self.batches = 0
         """Sync batches taken (for tests and the bench)."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
@@ -129,6 +130,14 @@ class MatrixAdapter(PlatformAdapter):
             raise FatalPlatformError("set MATRIX_ACCESS_TOKEN (or MATRIX_PASSWORD)")
         if not cfg.token and not cfg.user_id:
             raise FatalPlatformError("MATRIX_PASSWORD needs MATRIX_USER_ID (@bot:server)")
+        e2ee = _e2ee_request(self.config.env)
+        if e2ee == "required":
+            raise FatalPlatformError(
+                "end-to-end encryption is not supported here (MATRIX_ENCRYPTION / "
+                "MATRIX_E2EE_MODE ask for it); set MATRIX_E2EE_MODE=off and use unencrypted rooms"
+            )
+        if e2ee == "optional":
+            log.warning("MATRIX_E2EE_MODE=optional: only unencrypted rooms are answered")
         if self.gate.closed:
             self.gate = RateGate(PER_ROOM_INTERVAL)
         await self.link.start(self._session, wait=START_WAIT, waiting="waiting for the homeserver")
@@ -312,6 +321,11 @@ class MatrixAdapter(PlatformAdapter):
 
     async def _take_room(self, room_id: str, events: list[dict[str, Any]]) -> None:
         room = await self.room_info(room_id, events)
+        if room_id not in self._encrypted_warned and any(
+            e.get("type") == "m.room.encrypted" for e in events
+        ):
+            self._encrypted_warned.add(room_id)
+            log.warning("%s is encrypted: its messages cannot be read (no E2EE here)", room_id)
         for event in events:
             event_id = str(event.get("event_id", ""))
             if not event_id or not self.inbound.first_time(event_id):
@@ -445,6 +459,17 @@ class MatrixAdapter(PlatformAdapter):
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))
+
+
+def _e2ee_request(env: dict[str, str]) -> str:
+    """What Hermes Agent's variables ask of encryption: ``off``, ``optional`` or ``required``
+    (MATRIX_E2EE_MODE wins; the older MATRIX_ENCRYPTION=true means required)."""
+    mode = env.get("MATRIX_E2EE_MODE", "").strip().lower()
+    if mode in ("off", "optional", "required"):
+        return mode
+    if env.get("MATRIX_ENCRYPTION", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "required"
+    return "off"
 
 
 class _TypingEnds:
