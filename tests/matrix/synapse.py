@@ -79,6 +79,10 @@ def _config(root: Path, port: int, secret: str) -> str:
         "bcrypt_rounds": 4,
         "url_preview_enabled": False,
         "presence": {"enabled": False},
+        # work a test server does not need (per event: directory, statistics, pushers)
+        "user_directory": {"enabled": False},
+        "stats": {"enabled": False},
+        "push": {"enabled": False},
         "enable_registration": False,
         "rc_message": relaxed,
         "rc_registration": relaxed,

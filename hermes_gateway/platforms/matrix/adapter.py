@@ -68,6 +68,8 @@ PER_ROOM_INTERVAL = 0.05
 MAX_INBOUND_BYTES = 25 * 1024 * 1024
 """Attachments larger than this are not downloaded."""
 TYPING_REFRESH = 4.0
+TYPING_DELAY = 0.5
+"""Seconds a turn runs before "typing" is shown."""
 TIMELINE_LIMIT = 100
 """Events per room per /sync; a longer gap is filled from ``/messages``."""
 GAP_PAGES = 20
@@ -114,6 +116,9 @@ class MatrixAdapter(PlatformAdapter):
         self.direct: set[str] = set()
         self._rooms: dict[str, RoomInfo] = {}
         self._encrypted_warned: set[str] = set()
+        self._typing: set[str] = set()
+        """Targets showing "typing" (withdrawn when their answer is delivered)."""
+        self._typing_soon: dict[str, asyncio.Task[None]] = {}
         self.batches = 0
         """Sync batches taken (for tests and the bench)."""
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
@@ -447,18 +452,40 @@ class MatrixAdapter(PlatformAdapter):
             send_file=lambda chat, path: self._upload(chat, path),
             refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
         )
-        transport = self.transport
         turn = TypingTurn(
             media,
-            lambda: transport.typing(target),
+            lambda: self._typing_now(target),
             TYPING_REFRESH,
             name=f"matrix-typing:{target}",
         )
         self._turns.add(turn)
-        return _TypingEnds(turn, lambda: transport.typing(target, False))
+        return _TypingEnds(turn, lambda: self._typing_off(target))
+
+    # Typing: each notice wakes every client syncing on the room, so an answer that is
+    # there within TYPING_DELAY goes without one (and then needs no "stopped typing" either).
 
     async def send_typing(self, source: SessionSource) -> None:
-        await self.transport.typing(self.target(source))
+        target = self.target(source)
+        if target not in self._typing_soon and target not in self._typing:
+            self._typing_soon[target] = self._spawn(self._typing_later(target))
+
+    async def _typing_later(self, target: str) -> None:
+        await asyncio.sleep(TYPING_DELAY)
+        self._typing_soon.pop(target, None)
+        await self._typing_now(target)
+
+    async def _typing_now(self, target: str) -> None:
+        self._typing.add(target)
+        with contextlib.suppress(DeliveryError):
+            await self.transport.typing(target)
+
+    async def _typing_off(self, target: str) -> None:
+        soon = self._typing_soon.pop(target, None)
+        if soon is not None:
+            soon.cancel()
+        if target in self._typing:
+            self._typing.discard(target)
+            await self.transport.typing(target, False)
 
 
 def _e2ee_request(env: dict[str, str]) -> str:
