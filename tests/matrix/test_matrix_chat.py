@@ -254,3 +254,30 @@ async def test_deliveries_to_matrix_go_to_the_home_room(hermes_home, fake_openai
         [outcome] = await h.runner.router.deliver("matrix", "**cron** says hi")
         assert outcome.ok, outcome.error
         assert await h.wait_answers(room, 1) == ["**cron** says hi"]
+
+
+async def test_typing_shows_while_a_slow_answer_is_written_and_ends_with_it(
+    hermes_home, fake_openai, synapse
+):
+    fake_openai.enqueue(ScriptedReply(text="slow but sure", first_token_delay=1.5))
+    async with matrix_gateway(hermes_home, fake_openai, synapse) as h:
+        room = await h.dm()
+        alice = h.people.alice
+        since = (await synapse.call("GET", "/_matrix/client/v3/sync?timeout=0", alice.token))[
+            "next_batch"
+        ]
+        await h.say(room, "take your time")
+        seen: list[list[str]] = []
+        for _ in range(20):  # until "typing" was shown and then withdrawn
+            if [h.bot_id] in seen and seen[-1] == []:
+                break
+            data = await synapse.call(
+                "GET", f"/_matrix/client/v3/sync?timeout=5000&since={since}", alice.token
+            )
+            since = data["next_batch"]
+            joined = data.get("rooms", {}).get("join", {}).get(room, {})
+            for e in joined.get("ephemeral", {}).get("events", []):
+                if e["type"] == "m.typing":
+                    seen.append(list(e["content"]["user_ids"]))
+        assert [h.bot_id] in seen and seen[-1] == [], seen
+        assert await h.wait_answers(room, 1) == ["slow but sure"]
