@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -167,6 +168,23 @@ def parts(answers: list[str]) -> list[str]:
     return [p for a in answers for p in a.removeprefix("echo: ").split("\n\n")]
 
 
+async def _user_turns(home: Path) -> list[str]:
+    from hermes_gateway.paths import HermesPaths
+
+    def read() -> list[str]:
+        conn = sqlite3.connect(HermesPaths(home).database)
+        try:
+            rows = conn.execute(
+                "SELECT m.content FROM messages m JOIN sessions s ON s.id = m.session_id "
+                "WHERE m.role = 'user' AND s.session_key LIKE 'matrix:%'"
+            ).fetchall()
+        finally:
+            conn.close()
+        return [str(r[0]) for r in rows]
+
+    return await asyncio.to_thread(read)
+
+
 def _log_count(home: Path, needle: str) -> int:
     log = home / "logs" / "gateway.log"
     return log.read_text(errors="replace").count(needle) if log.exists() else 0
@@ -251,6 +269,11 @@ async def test_kill_9_of_the_gateway_loses_nothing_and_answers_once(
     asked = [p for r in fake_openai.requests for p in r["messages"][-1]["content"].split("\n\n")]
     texts = [t for _, t in sent]
     assert sorted(set(asked)) == sorted(texts)  # every message reached the model
+    # asked again only where the kill cut a running turn (at most one per room)
+    assert len(asked) - len(set(asked)) <= len(rooms)
+    # and each message stored exactly once, in one user turn
+    stored = [p for text in await _user_turns(hermes_home) for p in text.split("\n\n")]
+    assert sorted(stored) == sorted(texts)
     for room in rooms:
         answered = parts(await complete(room))
         assert sorted(set(answered)) == sorted(t for r, t in sent if r == room)
