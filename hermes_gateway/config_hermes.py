@@ -84,7 +84,17 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost", "matrix")
+_CHAT = (
+    "telegram",
+    "discord",
+    "slack",
+    "mattermost",
+    "matrix",
+    "irc",
+    "homeassistant",
+    "sms",
+    "signal",
+)
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -153,6 +163,32 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "password": "password",
         "device_id": "device_id",
         "max_message_length": "max_message_length",
+    },
+    # Hermes' IRC and Home Assistant keys (in the section or its ``extra``) carry our names.
+    "irc": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "homeassistant": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "sms": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "signal": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "group_allow_from": "group_allowed_users",
+        "enabled": "enabled",
+        "http_url": "http_url",
+        "account": "account",
+        "ignore_stories": "ignore_stories",
     },
 }
 
@@ -308,6 +344,8 @@ class _Translator:
             "slack": self.chat_top,
             "mattermost": self.chat_top,
             "matrix": self.chat_top,
+            "sms": self.chat_top,
+            "signal": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -577,17 +615,7 @@ class _Translator:
                 self.t.unknown.append(
                     (
                         where,
-                        sorted(
-                            {
-                                "telegram",
-                                "discord",
-                                "slack",
-                                "mattermost",
-                                "matrix",
-                                "api_server",
-                                "webhook",
-                            }
-                        ),
+                        sorted({*_CHAT, "api_server", "webhook"}),
                     )
                 )
 

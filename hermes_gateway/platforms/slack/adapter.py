@@ -51,6 +51,7 @@ from hermes_gateway.platforms.base import (
     TurnDelivery,
 )
 from hermes_gateway.platforms.connection import ConnectionLoop
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 from hermes_gateway.platforms.slack.commands import command_text
 from hermes_gateway.platforms.slack.inbound import SlackInbound
 from hermes_gateway.platforms.slack.mrkdwn import SLACK_LIMIT, measure
@@ -327,11 +328,11 @@ class SlackAdapter(PlatformAdapter):
                 if resp.status != 200 or resp.content_type.startswith("text/html"):
                     log.warning("could not download a Slack file (HTTP %s)", resp.status)
                     return None
-                data = await resp.content.read(MAX_INBOUND_BYTES + 1)
+                data = await read_limited(resp.content, MAX_INBOUND_BYTES)
+        except TooLarge:
+            return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("could not download a Slack file: %s", exc)
-            return None
-        if len(data) > MAX_INBOUND_BYTES:
             return None
         return await save_media(
             self.config.paths.media_dir,
