@@ -289,6 +289,68 @@ class MattermostConfig(ChatPlatformConfig):
 
 
 @dataclass
+class MatrixConfig(ChatPlatformConfig):
+    """Matrix (matrix-nio, our own /sync loop). Enabled when the homeserver and an access
+    token or a password are set. Unencrypted rooms only (no E2EE)."""
+
+    homeserver: str = ""
+    """The homeserver's base URL (MATRIX_HOMESERVER), e.g. ``https://matrix.example.org``."""
+    user_id: str = ""
+    """The bot's full id ``@bot:server`` (MATRIX_USER_ID): needed to log in by password."""
+    password: str = ""
+    """MATRIX_PASSWORD: logs in when no access token is set (MATRIX_ACCESS_TOKEN wins)."""
+    device_id: str = ""
+    """MATRIX_DEVICE_ID: the device a password login reuses (one per restart otherwise)."""
+    free_response_rooms: list[str] = field(default_factory=list)
+    """Rooms (ids; ``*`` for all) where every message is for the bot, mention or not."""
+    allowed_rooms: list[str] = field(default_factory=list)
+    """When set, the bot listens only in these rooms (DMs are not affected)."""
+    auto_thread: bool = True
+    """Answer a mention in a room in a thread under it (Hermes Agent's MATRIX_AUTO_THREAD):
+    each such thread is its own session."""
+    max_message_length: int = 16000
+    """Characters per message (MATRIX_MAX_MESSAGE_LENGTH, Hermes' default); longer answers
+    are split. An event may hold 64 KiB; the HTML copy rides along in the same event."""
+    edit_interval: float = 1.5
+    """Seconds between two edits of a streamed answer (each edit is an event the homeserver
+    rate-limits: Synapse allows 0.2/s after a burst of 10 unless the bot is exempt)."""
+    sync_timeout: float = 30.0
+    """Seconds one long-poll /sync may wait on the homeserver."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+    """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+
+    @property
+    def home(self) -> str:
+        """The home room (MATRIX_HOME_ROOM, a room id) as our chat id: see
+        :func:`matrix_chat_id` (room ids carry the server after a colon)."""
+        room = self.home_channel.strip()
+        if not room:
+            return ""
+        thread = self.home_thread_id.strip()
+        chat = matrix_chat_id(room)
+        return f"{chat}:{matrix_chat_id(thread)}" if thread else chat
+
+
+def matrix_chat_id(matrix_id: str) -> str:
+    """A Matrix room or event id as a chat/thread id of ours: ``:`` (and ``%``) escaped.
+
+    Session keys and delivery targets separate chat and thread with ``:``, and a room id is
+    ``!opaque:server[:port]``: ``!abc:example.org`` becomes ``!abc%3Aexample.org``. Reversed
+    by :func:`matrix_id`.
+    """
+    return matrix_id.replace("%", "%25").replace(":", "%3A")
+
+
+def matrix_id(chat_id: str) -> str:
+    """The Matrix id behind a chat id made by :func:`matrix_chat_id`."""
+    return _MATRIX_ESCAPE.sub(lambda m: "%" if m[1] == "25" else ":", chat_id)
+
+
+_MATRIX_ESCAPE = re.compile(r"%(25|3A)")
+
+
+@dataclass
 class SmsConfig(ChatPlatformConfig):
     """SMS through Twilio (Hermes Agent's ``TWILIO_*`` and ``SMS_*``). Enabled when
     TWILIO_ACCOUNT_SID is set; ``token`` is TWILIO_AUTH_TOKEN (REST basic auth and the key of
@@ -671,6 +733,7 @@ class PlatformsConfig:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     mattermost: MattermostConfig = field(default_factory=MattermostConfig)
+    matrix: MatrixConfig = field(default_factory=MatrixConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     signal: SignalConfig = field(default_factory=SignalConfig)
@@ -703,6 +766,7 @@ _CHAT_SECTIONS = frozenset(
         "discord",
         "slack",
         "mattermost",
+        "matrix",
         "irc",
         "homeassistant",
         "sms",
@@ -800,6 +864,19 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("MATTERMOST_FREE_RESPONSE_CHANNELS", "platforms.mattermost.free_response_channels"),
     ("MATTERMOST_ALLOWED_CHANNELS", "platforms.mattermost.allowed_channels"),
     ("MATTERMOST_REPLY_MODE", "platforms.mattermost.reply_mode"),
+    ("MATRIX_HOMESERVER", "platforms.matrix.homeserver"),
+    ("MATRIX_ACCESS_TOKEN", "platforms.matrix.token"),
+    ("MATRIX_USER_ID", "platforms.matrix.user_id"),
+    ("MATRIX_PASSWORD", "platforms.matrix.password"),
+    ("MATRIX_DEVICE_ID", "platforms.matrix.device_id"),
+    ("MATRIX_HOME_ROOM", "platforms.matrix.home_channel"),
+    ("MATRIX_ALLOWED_USERS", "platforms.matrix.allowed_users"),
+    ("MATRIX_ALLOW_ALL_USERS", "platforms.matrix.allow_all_users"),
+    ("MATRIX_REQUIRE_MENTION", "platforms.matrix.require_mention"),
+    ("MATRIX_FREE_RESPONSE_ROOMS", "platforms.matrix.free_response_rooms"),
+    ("MATRIX_ALLOWED_ROOMS", "platforms.matrix.allowed_rooms"),
+    ("MATRIX_AUTO_THREAD", "platforms.matrix.auto_thread"),
+    ("MATRIX_MAX_MESSAGE_LENGTH", "platforms.matrix.max_message_length"),
     ("TWILIO_ACCOUNT_SID", "platforms.sms.account_sid"),
     ("TWILIO_AUTH_TOKEN", "platforms.sms.token"),
     ("TWILIO_PHONE_NUMBER", "platforms.sms.phone_number"),

@@ -85,6 +85,7 @@ def setup_logging(
         "discord",
         "slack_bolt",
         "slack_sdk",
+        "nio",
         "aiohttp.access",
         "openai",
     )

@@ -58,10 +58,14 @@ _REFUSAL_MEMORY = 10_000
 _ID = re.compile(
     r"-?[1-9][0-9]{0,30}|[A-Za-z][A-Za-z0-9_-]{0,63}|(?=[0-9]*[a-z])[a-z0-9]{26}"
     r"|\+[1-9][0-9]{6,14}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|@[a-z0-9._=/+-]{1,255}:[A-Za-z0-9.-]{1,255}(?::[0-9]{1,5})?"
+    r"|![A-Za-z0-9._~=+/-]{1,255}(?:%3A[A-Za-z0-9.-]{1,255}(?:%3A[0-9]{1,5})?)?"
 )
 """Numbers (Telegram, Discord), names, Mattermost's 26-character ids, which may start
 with a digit (never all digits, so none can read as a number), E.164 phone numbers (SMS,
-Signal) and lowercase UUIDs (Signal's account ids)."""
+Signal), lowercase UUIDs (Signal's account ids), Matrix user ids (``@local:server``) and
+Matrix room ids as our chat ids (``!opaque%3Aserver``, or just ``!hash`` from room
+version 12 on)."""
 
 
 def canonical_id(value: str | None) -> bool:

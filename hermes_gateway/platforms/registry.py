@@ -39,6 +39,7 @@ BUILTIN = {
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
+    "matrix": "hermes_gateway.platforms.matrix:PLUGIN",
     "sms": "hermes_gateway.platforms.sms:PLUGIN",
     "whatsapp": "hermes_gateway.platforms.whatsapp:PLUGIN",
     "signal": "hermes_gateway.platforms.signal:PLUGIN",

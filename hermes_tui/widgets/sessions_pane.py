@@ -28,6 +28,7 @@ PLATFORM_MARKS = {
     "telegram": "✈",
     "discord": "◆",
     "slack": "#",
+    "matrix": "⊞",
     "sms": "✉",
     "whatsapp": "☏",
     "signal": "◎",
