@@ -180,6 +180,29 @@ def rate(run: Run) -> float:
     return len(run.latencies) / run.elapsed if run.elapsed else 0.0
 
 
+def _ceiling(kind: str, direct: tuple[float, float], via: tuple[float, float, float]) -> str:
+    """The CPU of each process per request at c=32, and the ratio the cores allow.
+
+    Each process is one event loop (one core at most) and all of them share the machine's
+    cores, so a run can go no faster than its busiest process, nor than the cores can serve
+    the sum; the ratio of those bounds is the best the gateway could reach at its present
+    CPU per request, however the scheduler behaves.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    client, model = direct
+    bare = min(1 / max(client, model), cores / (client + model))
+    client2, model2, gateway = via
+    through = min(1 / max(client2, model2, gateway), cores / (client2 + model2 + gateway))
+    ms = 1000
+    return (
+        f"  CPU per request at c=32, {kind}: load generator {client * ms:.2f} ms and model "
+        f"{model * ms:.2f} ms alone; through the gateway {client2 * ms:.2f} + "
+        f"{model2 * ms:.2f} + gateway {gateway * ms:.2f} ms; on {cores} cores the ratio "
+        f"cannot exceed {through / bare:.2f}"
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -241,8 +264,10 @@ async def main(seconds: float) -> None:
                 f"(Gateway.start() to listening: {in_process * 1000:.0f} ms)"
             )
             direct: dict[tuple[bool, int], Run] = {}
+            costs: dict[bool, tuple[float, float]] = {}
             for stream in (False, True):
                 for c in (1, 32):
+                    mine, theirs = time.process_time(), cpu_seconds(fake.pid)
                     run = await load(
                         f"{model_url}/chat/completions",
                         "test-key",
@@ -253,15 +278,34 @@ async def main(seconds: float) -> None:
                     )
                     direct[stream, c] = run
                     print(run.line(f"model directly c={c}{', stream' if stream else ''}"))
+                    if c == 32:
+                        n = max(len(run.latencies) + run.errors + min(c, 8), 1)
+                        costs[stream] = (
+                            (time.process_time() - mine) / n,
+                            (cpu_seconds(fake.pid) - theirs) / n,
+                        )
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             cpu_before, total = cpu_seconds(proc.pid), 0
             results: dict[tuple[bool, int], Run] = {}
+            via: dict[bool, tuple[float, float, float]] = {}
             for stream in (False, True):
                 for c in CONCURRENCY:
+                    mine, theirs, ours = (
+                        time.process_time(),
+                        cpu_seconds(fake.pid),
+                        cpu_seconds(proc.pid),
+                    )
                     run = await load(url, KEY, "hermes-agent", c, stream, seconds)
                     results[stream, c] = run
-                    total += len(run.latencies) + run.errors + min(c, 8)
+                    n = len(run.latencies) + run.errors + min(c, 8)
+                    total += n
                     print(run.line(f"gateway c={c}{', stream' if stream else ''}"))
+                    if c == 32:
+                        via[stream] = (
+                            (time.process_time() - mine) / n,
+                            (cpu_seconds(fake.pid) - theirs) / n,
+                            (cpu_seconds(proc.pid) - ours) / n,
+                        )
             cpu = cpu_seconds(proc.pid) - cpu_before
             for stream in (False, True):
                 added = statistics.median(results[stream, 1].latencies) - statistics.median(
@@ -271,6 +315,7 @@ async def main(seconds: float) -> None:
                 print(f"added p50 latency at c=1, {kind}: {added * 1000:.2f} ms")
                 ratio = rate(results[stream, 32]) / max(rate(direct[stream, 32]), 1e-9)
                 print(f"gateway / upstream req/s at c=32, {kind}: {ratio:.2f}")
+                print(_ceiling(kind, costs[stream], via[stream]))
             print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
             print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
         finally:
