@@ -85,24 +85,6 @@ def _fold_title(title: str | None) -> tuple[str | None, str | None]:
     return title, title.casefold()
 
 
-def _run_in_tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` — or ``ROLLBACK`` and re-raise.
-
-    IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a transaction
-    never has to upgrade a read lock later, which is the case SQLite answers with an instant
-    "database is locked" instead of waiting.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn, *args)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return result
-
-
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
@@ -715,8 +697,9 @@ class SessionStore:
             async with self._write_lock:
                 pass
         # Queued before this coroutine yields, so before a transaction() waiting for the lock
-        # can queue its BEGIN.
-        return await self._db.run(_run_in_tx, fn, *args)
+        # can queue its BEGIN. Calls queued together share one COMMIT (group commit, see
+        # executor.py); each still returns only after it.
+        return await self._db.run_tx(fn, *args)
 
     # ---- sessions ---------------------------------------------------------------------------
 
