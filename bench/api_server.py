@@ -11,9 +11,16 @@ and 32, so the gateway's added latency and its throughput relative to the bare u
 resident memory; the time from spawning the gateway process to its first 200 on ``/health``
 (and, inside the process, from ``Gateway.start()`` to listening). It asserts nothing.
 
+For c=32 it also prints the CPU each process spends per request (the load generator and the
+model alone, then the load generator, the model and the gateway), and from those the best
+ratio the machine's cores allow: every process here is one event loop, so with N cores the
+run is bounded by its busiest process and by the cores' total. When the bare model server
+costs 0.1 ms per request, no gateway that is itself an HTTP server and an HTTP client can
+keep up with it; that line says how far the measured ratio is from what is possible.
+
 A second gateway then runs with the agent's model call replaced by an instant echo (no model
 client at all), which separates the cost of the API server, runner, store and events from the
-cost of the openai SDK call the agent makes to the model server.
+cost of the agent's call to the model server.
 
 Run: ``python bench/api_server.py [--seconds 2.5]`` (about 25 s; only 127.0.0.1 is used).
 """
