@@ -76,7 +76,7 @@ class ChatStreamClient:
     def __init__(self, model: ModelConfig, tls: ssl.SSLContext | None = None) -> None:
         self._base_url = model.base_url
         self._url: yarl.URL | None = None
-        self._headers = {
+        self._base_headers = {
             # Local servers (Ollama, llama.cpp) accept any key; some insist on one being sent.
             "Authorization": f"Bearer {model.api_key or 'no-key'}",
             "Content-Type": "application/json",
@@ -89,6 +89,8 @@ class ChatStreamClient:
         # id -> (the schema, its JSON); the schema is kept so its id cannot be reused.
         self._schemas: dict[int, tuple[dict[str, Any], str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._headers = self._base_headers
+        self._proxy: tuple[yarl.URL | None, dict[str, str] | None] = (None, None)
 
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -106,9 +108,19 @@ class ChatStreamClient:
             connector = aiohttp.TCPConnector(limit=0, ssl=tls, keepalive_timeout=30)
             connect, read = self._timeouts
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, trust_env=True
-            )
+            # Not ``trust_env``: with it aiohttp looks up the proxy variables and ~/.netrc in a
+            # worker thread on every request (two thread hops per model call, a quarter of
+            # the gateway's CPU at 32 API requests in flight). The address is fixed, so its
+            # proxy is looked up once, here.
+            proxy, proxy_headers = _env_proxy(self._url)
+            self._headers = dict(self._base_headers)
+            if proxy_headers and self._url.scheme != "https":
+                # A plain-HTTP request goes to the proxy as it is: the header rides on it
+                # (aiohttp puts proxy_headers only on the CONNECT of a tunnel).
+                self._headers.update(proxy_headers)
+                proxy_headers = None
+            self._proxy = (proxy, proxy_headers)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
 
     async def stream(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
@@ -121,7 +133,10 @@ class ChatStreamClient:
         session = self._open()
         assert self._url is not None  # set by _open
         data = self._encode(body)
-        async with session.post(self._url, data=data, headers=self._headers) as resp:
+        proxy, proxy_headers = self._proxy
+        async with session.post(
+            self._url, data=data, headers=self._headers, proxy=proxy, proxy_headers=proxy_headers
+        ) as resp:
             if resp.status >= 400:
                 raise await _status_error(resp)
             done = False
@@ -176,6 +191,27 @@ def _endpoint(base_url: str) -> yarl.URL:
     base = yarl.URL(base_url)
     path = base.path.rstrip("/") + "/chat/completions"
     return base.with_user(None).with_path(path).with_query(base.query)
+
+
+def _env_proxy(url: yarl.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
+    """The proxy ``HTTP(S)_PROXY``/``ALL_PROXY`` name for ``url`` unless ``NO_PROXY`` exempts
+    it (as httpx, and so the openai SDK, would), and its ``user:password@`` as the
+    ``Proxy-Authorization`` header."""
+    import urllib.request
+
+    import aiohttp
+    import yarl
+
+    if url.host is None or urllib.request.proxy_bypass(url.host):
+        return None, None
+    proxies = urllib.request.getproxies()
+    address = proxies.get(url.scheme) or proxies.get("all")
+    if not address:
+        return None, None
+    proxy = yarl.URL(address if "://" in address else f"http://{address}")
+    auth = aiohttp.BasicAuth.from_url(proxy)
+    headers = {"Proxy-Authorization": auth.encode()} if auth is not None else None
+    return proxy.with_user(None), headers
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> ModelHttpError:

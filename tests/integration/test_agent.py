@@ -257,6 +257,43 @@ async def test_base_url_query_is_kept_and_its_password_never_sent(
     assert auth == f"Bearer {config.model.api_key}"
 
 
+async def test_the_environments_proxy_carries_the_model_call(agent, config, tmp_path, monkeypatch):
+    # HTTP_PROXY is honoured as the openai SDK did (looked up once per client, not per call):
+    # the call goes to the proxy, in absolute form, with the proxy's credentials.
+    from aiohttp import web
+
+    seen: list[tuple[str, str]] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        seen.append((str(request.url), request.headers.get("Proxy-Authorization", "")))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {"choices": [{"index": 0, "delta": {"content": "via proxy"}}]}
+        await response.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://carol:pw@127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        config.model.base_url = "http://model.invalid/v1"
+        result = await agent.run_turn(
+            model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+        )
+    finally:
+        await runner.cleanup()
+    assert result.text == "via proxy"
+    assert seen == [("http://model.invalid/v1/chat/completions", "Basic Y2Fyb2w6cHc=")]
+
+
 async def test_upstream_error_text_is_passed_on_and_not_retried(
     agent, config, fake_openai, tmp_path
 ):
