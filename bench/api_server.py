@@ -205,8 +205,8 @@ def _ceiling(kind: str, direct: tuple[float, float], via: tuple[float, float, fl
     return (
         f"  CPU per request at c=32, {kind}: load generator {client * ms:.2f} ms and model "
         f"{model * ms:.2f} ms alone; through the gateway {client2 * ms:.2f} + "
-        f"{model2 * ms:.2f} + gateway {gateway * ms:.2f} ms; on {cores} cores the ratio "
-        f"cannot exceed {through / bare:.2f}"
+        f"{model2 * ms:.2f} + gateway {gateway * ms:.2f} ms; CPU-bound on {cores} cores "
+        f"(a busy machine is not), the ratio cannot exceed {through / bare:.2f}"
     )
 
 
