@@ -18,6 +18,9 @@ run is bounded by its busiest process and by the cores' total. When the bare mod
 costs 0.1 ms per request, no gateway that is itself an HTTP server and an HTTP client can
 keep up with it; that line says how far the measured ratio is from what is possible.
 
+Then a bare aiohttp relay takes the gateway's place (server and client, nothing else): its
+ratio is the most a gateway built on aiohttp could reach on this machine.
+
 A second gateway then runs with the agent's model call replaced by an instant echo (no model
 client at all), which separates the cost of the API server, runner, store and events from the
 cost of the agent's call to the model server.
@@ -87,6 +90,46 @@ async def serve(model_url: str, stub_agent: bool) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await gateway.stop()
+
+
+async def relay(model_url: str) -> None:
+    """The least any gateway in front of the model does: an aiohttp server that passes each
+    request to the model with one kept aiohttp client session and the answer back as it
+    comes (no agent, store, sessions or events). Prints ``READY <port>``; serves until
+    SIGTERM. Its ratio is the ceiling for a gateway built on aiohttp on this machine."""
+    import aiohttp
+    from aiohttp import web
+
+    session = aiohttp.ClientSession(headers={"Authorization": "Bearer test-key"})
+    target = f"{model_url}/chat/completions"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {"Content-Type": "application/json"}
+        async with session.post(target, data=body, headers=headers) as upstream:
+            if not json.loads(body).get("stream"):
+                return web.Response(body=await upstream.read(), content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            async for piece in upstream.content.iter_any():
+                await response.write(piece)
+            await response.write_eof()
+            return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    print(f"READY {server.sockets[0].getsockname()[1]} 0", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await session.close()
 
 
 def _stub_agent() -> None:
@@ -185,6 +228,30 @@ async def load(
 
 def rate(run: Run) -> float:
     return len(run.latencies) / run.elapsed if run.elapsed else 0.0
+
+
+async def _relay_figures(
+    model_url: str, direct: dict[tuple[bool, int], Run], seconds: float
+) -> None:
+    """The bare relay (see :func:`relay`) at c=32: what no gateway on aiohttp can beat."""
+    relay_proc, line = await spawn(__file__, "--relay", model_url)
+    url = f"http://127.0.0.1:{line.split()[1]}/v1/chat/completions"
+    try:
+        print("a bare aiohttp relay (server + client, nothing else) in the gateway's place:")
+        for stream in (False, True):
+            before = cpu_seconds(relay_proc.pid)
+            run = await load(url, "test-key", "fake-model", 32, stream, seconds)
+            n = max(len(run.latencies) + run.errors + 8, 1)
+            cpu = (cpu_seconds(relay_proc.pid) - before) / n
+            kind = "streaming" if stream else "non-streaming"
+            ratio = rate(run) / max(rate(direct[stream, 32]), 1e-9)
+            print(
+                run.line(f"  relay c=32{', stream' if stream else ''}")
+                + f"   CPU {cpu * 1000:.2f} ms/request   relay / upstream ({kind}): {ratio:.2f}"
+            )
+    finally:
+        relay_proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(relay_proc.wait(), 10)
 
 
 def _ceiling(kind: str, direct: tuple[float, float], via: tuple[float, float, float]) -> str:
@@ -325,6 +392,7 @@ async def main(seconds: float) -> None:
                 print(_ceiling(kind, costs[stream], via[stream]))
             print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
             print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
+            await _relay_figures(model_url, direct, seconds)
         finally:
             for process in (proc, fake):
                 process.send_signal(signal.SIGTERM)
@@ -351,8 +419,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=2.5, help="duration of each load run")
     parser.add_argument("--serve", metavar="MODEL_URL", help=argparse.SUPPRESS)
     parser.add_argument("--stub-agent", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--relay", metavar="MODEL_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
+    if args.relay:
+        asyncio.run(relay(args.relay))
+    elif args.serve:
         asyncio.run(serve(args.serve, args.stub_agent))
     else:
         asyncio.run(main(args.seconds))
