@@ -11,9 +11,19 @@ and 32, so the gateway's added latency and its throughput relative to the bare u
 resident memory; the time from spawning the gateway process to its first 200 on ``/health``
 (and, inside the process, from ``Gateway.start()`` to listening). It asserts nothing.
 
+For c=32 it also prints the CPU each process spends per request (the load generator and the
+model alone, then the load generator, the model and the gateway), and from those the best
+ratio the machine's cores allow: every process here is one event loop, so with N cores the
+run is bounded by its busiest process and by the cores' total. When the bare model server
+costs 0.1 ms per request, no gateway that is itself an HTTP server and an HTTP client can
+keep up with it; that line says how far the measured ratio is from what is possible.
+
+Then a bare aiohttp relay takes the gateway's place (server and client, nothing else): its
+ratio is the most a gateway built on aiohttp could reach on this machine.
+
 A second gateway then runs with the agent's model call replaced by an instant echo (no model
 client at all), which separates the cost of the API server, runner, store and events from the
-cost of the openai SDK call the agent makes to the model server.
+cost of the agent's call to the model server.
 
 Run: ``python bench/api_server.py [--seconds 2.5]`` (about 25 s; only 127.0.0.1 is used).
 """
@@ -80,6 +90,49 @@ async def serve(model_url: str, stub_agent: bool) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await gateway.stop()
+
+
+async def relay(model_url: str) -> None:
+    """The least any gateway in front of the model does: an aiohttp server that passes each
+    request to the model with one kept aiohttp client session and the answer back as it
+    comes (no agent, store, sessions or events). Prints ``READY <port>``; serves until
+    SIGTERM. Its ratio is the ceiling for a gateway built on aiohttp on this machine."""
+    import aiohttp
+    from aiohttp import web
+
+    session = aiohttp.ClientSession(headers={"Authorization": "Bearer test-key"})
+    target = f"{model_url}/chat/completions"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {"Content-Type": "application/json"}
+        async with session.post(target, data=body, headers=headers) as upstream:
+            if not json.loads(body).get("stream"):
+                return web.Response(body=await upstream.read(), content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            try:
+                await response.prepare(request)
+                async for piece in upstream.content.iter_any():
+                    await response.write(piece)
+                await response.write_eof()
+            except ConnectionError:  # the load generator hung up at the end of a run
+                pass
+            return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    print(f"READY {server.sockets[0].getsockname()[1]} 0", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await session.close()
 
 
 def _stub_agent() -> None:
@@ -180,6 +233,53 @@ def rate(run: Run) -> float:
     return len(run.latencies) / run.elapsed if run.elapsed else 0.0
 
 
+async def _relay_figures(
+    model_url: str, direct: dict[tuple[bool, int], Run], seconds: float
+) -> None:
+    """The bare relay (see :func:`relay`) at c=32: what no gateway on aiohttp can beat."""
+    relay_proc, line = await spawn(__file__, "--relay", model_url)
+    url = f"http://127.0.0.1:{line.split()[1]}/v1/chat/completions"
+    try:
+        print("a bare aiohttp relay (server + client, nothing else) in the gateway's place:")
+        for stream in (False, True):
+            before = cpu_seconds(relay_proc.pid)
+            run = await load(url, "test-key", "fake-model", 32, stream, seconds)
+            n = max(len(run.latencies) + run.errors + 8, 1)
+            cpu = (cpu_seconds(relay_proc.pid) - before) / n
+            kind = "streaming" if stream else "non-streaming"
+            ratio = rate(run) / max(rate(direct[stream, 32]), 1e-9)
+            print(
+                run.line(f"  relay c=32{', stream' if stream else ''}")
+                + f"   CPU {cpu * 1000:.2f} ms/request   relay / upstream ({kind}): {ratio:.2f}"
+            )
+    finally:
+        relay_proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(relay_proc.wait(), 10)
+
+
+def _ceiling(kind: str, direct: tuple[float, float], via: tuple[float, float, float]) -> str:
+    """The CPU of each process per request at c=32, and the ratio the cores allow.
+
+    Each process is one event loop (one core at most) and all of them share the machine's
+    cores, so a run can go no faster than its busiest process, nor than the cores can serve
+    the sum; the ratio of those bounds is the best the gateway could reach at its present
+    CPU per request, however the scheduler behaves.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    client, model = direct
+    bare = min(1 / max(client, model), cores / (client + model))
+    client2, model2, gateway = via
+    through = min(1 / max(client2, model2, gateway), cores / (client2 + model2 + gateway))
+    ms = 1000
+    return (
+        f"  CPU per request at c=32, {kind}: load generator {client * ms:.2f} ms and model "
+        f"{model * ms:.2f} ms alone; through the gateway {client2 * ms:.2f} + "
+        f"{model2 * ms:.2f} + gateway {gateway * ms:.2f} ms; CPU-bound on {cores} cores "
+        f"(a busy machine is not), the ratio cannot exceed {through / bare:.2f}"
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -241,8 +341,10 @@ async def main(seconds: float) -> None:
                 f"(Gateway.start() to listening: {in_process * 1000:.0f} ms)"
             )
             direct: dict[tuple[bool, int], Run] = {}
+            costs: dict[bool, tuple[float, float]] = {}
             for stream in (False, True):
                 for c in (1, 32):
+                    mine, theirs = time.process_time(), cpu_seconds(fake.pid)
                     run = await load(
                         f"{model_url}/chat/completions",
                         "test-key",
@@ -253,15 +355,34 @@ async def main(seconds: float) -> None:
                     )
                     direct[stream, c] = run
                     print(run.line(f"model directly c={c}{', stream' if stream else ''}"))
+                    if c == 32:
+                        n = max(len(run.latencies) + run.errors + min(c, 8), 1)
+                        costs[stream] = (
+                            (time.process_time() - mine) / n,
+                            (cpu_seconds(fake.pid) - theirs) / n,
+                        )
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             cpu_before, total = cpu_seconds(proc.pid), 0
             results: dict[tuple[bool, int], Run] = {}
+            via: dict[bool, tuple[float, float, float]] = {}
             for stream in (False, True):
                 for c in CONCURRENCY:
+                    mine, theirs, ours = (
+                        time.process_time(),
+                        cpu_seconds(fake.pid),
+                        cpu_seconds(proc.pid),
+                    )
                     run = await load(url, KEY, "hermes-agent", c, stream, seconds)
                     results[stream, c] = run
-                    total += len(run.latencies) + run.errors + min(c, 8)
+                    n = len(run.latencies) + run.errors + min(c, 8)
+                    total += n
                     print(run.line(f"gateway c={c}{', stream' if stream else ''}"))
+                    if c == 32:
+                        via[stream] = (
+                            (time.process_time() - mine) / n,
+                            (cpu_seconds(fake.pid) - theirs) / n,
+                            (cpu_seconds(proc.pid) - ours) / n,
+                        )
             cpu = cpu_seconds(proc.pid) - cpu_before
             for stream in (False, True):
                 added = statistics.median(results[stream, 1].latencies) - statistics.median(
@@ -271,8 +392,10 @@ async def main(seconds: float) -> None:
                 print(f"added p50 latency at c=1, {kind}: {added * 1000:.2f} ms")
                 ratio = rate(results[stream, 32]) / max(rate(direct[stream, 32]), 1e-9)
                 print(f"gateway / upstream req/s at c=32, {kind}: {ratio:.2f}")
+                print(_ceiling(kind, costs[stream], via[stream]))
             print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
             print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
+            await _relay_figures(model_url, direct, seconds)
         finally:
             for process in (proc, fake):
                 process.send_signal(signal.SIGTERM)
@@ -299,8 +422,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=2.5, help="duration of each load run")
     parser.add_argument("--serve", metavar="MODEL_URL", help=argparse.SUPPRESS)
     parser.add_argument("--stub-agent", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--relay", metavar="MODEL_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
+    if args.relay:
+        asyncio.run(relay(args.relay))
+    elif args.serve:
         asyncio.run(serve(args.serve, args.stub_agent))
     else:
         asyncio.run(main(args.seconds))

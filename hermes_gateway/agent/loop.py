@@ -9,6 +9,7 @@ tool at once and keeps what was said so far.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hermes_gateway.agent.chat_stream import ChatStreamClient, ModelHttpError
 from hermes_gateway.agent.context import estimate_tokens
 from hermes_gateway.agent.provider import ProviderPool
 from hermes_gateway.agent.tools.base import ToolContext
@@ -169,7 +171,7 @@ class Agent:
                 error="No model is configured. Set model.base_url and model.name in "
                 "config.yaml (or OPENAI_BASE_URL and HERMES_MODEL).",
             )
-        client = self.pool.client_for(model)
+        client = self.pool.chat_for(model)
         history = list(messages)
         result = TurnResult(text="")
         shown: list[str] = []  # all assistant text of this turn, as the user saw it
@@ -291,7 +293,7 @@ class Agent:
 
     async def _complete(
         self,
-        client: Any,
+        client: ChatStreamClient,
         model: ModelConfig,
         history: list[dict[str, Any]],
         schemas: list[dict[str, Any]],
@@ -328,7 +330,7 @@ class Agent:
 
     async def _stream(
         self,
-        client: Any,
+        client: ChatStreamClient,
         model: ModelConfig,
         history: list[dict[str, Any]],
         schemas: list[dict[str, Any]],
@@ -346,32 +348,12 @@ class Agent:
         if schemas:
             body["tools"] = schemas
         try:
-            # ``client.post`` (the SDK's way to call any endpoint) sends the body as it is:
-            # ``chat.completions.create`` first runs its typed-params transform over ~40
-            # parameters and every message of the history, about 1.5 ms of CPU per model
-            # call and more for long histories (bench/api_server.py), and our messages are
-            # already in the wire format. The SDK still builds the request, sends the key and
-            # maps error statuses to its exceptions. The SSE body is parsed here with
-            # json.loads, because building a pydantic model per streamed chunk was most of
-            # the gateway's CPU per turn (see bench/pipeline.py).
-            response = await client.post(
-                "/chat/completions", cast_to=_response_class(), body=body, stream=True
-            )
-            try:
-                done = False
-                async for line in response.aiter_lines():
-                    # Read to the end even after [DONE]: a response closed with its body
-                    # unread takes its connection with it, and every turn then paid a new
-                    # TCP (or TLS) connection to the model server.
-                    if done or not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    _apply_chunk(json.loads(data), attempt, sink)
-            finally:
-                await response.aclose()
+            # Our own aiohttp client, not the SDK (see chat_stream.py): the body goes out as it
+            # is (our messages are already in the wire format) and each SSE chunk is parsed
+            # with json.loads, not built into a pydantic model.
+            async with contextlib.aclosing(client.stream(body)) as chunks:
+                async for chunk in chunks:
+                    _apply_chunk(chunk, attempt, sink)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -507,8 +489,8 @@ async def _sleep_unless(delay: float, interrupt: asyncio.Event) -> bool:
 
 
 def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
-    """Turn SDK and transport exceptions into one sentence a user can act on."""
-    import openai
+    """Turn HTTP statuses and transport exceptions into one sentence a user can act on."""
+    import aiohttp
 
     if isinstance(exc, ModelError):
         return exc
@@ -517,44 +499,14 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
             f"The model server at {redact_url(model.base_url)} sent a stream that is not valid JSON.",
             retryable=False,
         )
-    if isinstance(exc, openai.AuthenticationError):
-        return ModelError(
-            f"The model server at {redact_url(model.base_url)} rejected the API key (401): check "
-            "model.api_key in config.yaml or OPENAI_API_KEY.",
-            retryable=False,
-        )
-    if isinstance(exc, openai.NotFoundError):
-        return ModelError(
-            f"The model server at {redact_url(model.base_url)} does not know model '{model.name}' (404).",
-            retryable=False,
-            status=404,
-        )
-    if isinstance(exc, openai.RateLimitError):
-        return ModelError(
-            f"The model server is rate limiting (429){_detail(exc)}",
-            retryable=True,
-            retry_after=_retry_after(exc),
-            status=429,
-        )
-    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
-        return ModelError(
-            f"The model server failed ({exc.status_code}){_detail(exc)}",
-            retryable=True,
-            retry_after=_retry_after(exc),
-            status=exc.status_code,
-        )
-    if isinstance(exc, openai.APIStatusError):
-        return ModelError(
-            f"The model server refused the request ({exc.status_code}){_detail(exc)}",
-            retryable=False,
-            status=exc.status_code,
-        )
-    timeouts, transport = _transport_errors()
-    if isinstance(exc, (openai.APITimeoutError, *timeouts)):
+    if isinstance(exc, ModelHttpError):
+        return _status_error(exc, model)
+    # aiohttp's read timeout is both a ClientError and a TimeoutError: asked first.
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
         return ModelError(
             f"The model server did not answer within {model.timeout:g}s.", retryable=True
         )
-    if isinstance(exc, (openai.APIConnectionError, *transport)):
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
         return ModelError(
             f"Could not reach the model server at {redact_url(model.base_url)}.", retryable=True
         )
@@ -564,40 +516,39 @@ def _as_model_error(exc: Exception, model: ModelConfig) -> ModelError:
     )
 
 
-def _response_class() -> type:
-    """The HTTP response class of the installed openai SDK's transport (httpx2 in newer
-    SDKs, httpx before): given as ``cast_to``, ``client.post`` returns the response unread."""
-    try:
-        import httpx2
-
-        return httpx2.Response
-    except ImportError:
-        import httpx
-
-        return httpx.Response
-
-
-def _transport_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """Timeout and transport exception classes of httpx and of httpx2 (which newer openai
-    SDKs use), whichever are installed: a read timeout mid-stream arrives as one of these."""
-    timeouts: list[type] = []
-    transport: list[type] = []
-    for name in ("httpx", "httpx2"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        timeouts.append(module.TimeoutException)
-        transport.append(module.TransportError)
-    return tuple(timeouts), tuple(transport)
-
-
-def _retry_after(exc: Any) -> float | None:
-    try:
-        value = exc.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
+def _status_error(exc: ModelHttpError, model: ModelConfig) -> ModelError:
+    status = exc.status
+    if status == 401:
+        return ModelError(
+            f"The model server at {redact_url(model.base_url)} rejected the API key (401): check "
+            "model.api_key in config.yaml or OPENAI_API_KEY.",
+            retryable=False,
+        )
+    if status == 404:
+        return ModelError(
+            f"The model server at {redact_url(model.base_url)} does not know model '{model.name}' (404).",
+            retryable=False,
+            status=404,
+        )
+    if status == 429:
+        return ModelError(
+            f"The model server is rate limiting (429){_detail(exc)}",
+            retryable=True,
+            retry_after=exc.retry_after,
+            status=429,
+        )
+    if status >= 500:
+        return ModelError(
+            f"The model server failed ({status}){_detail(exc)}",
+            retryable=True,
+            retry_after=exc.retry_after,
+            status=status,
+        )
+    return ModelError(
+        f"The model server refused the request ({status}){_detail(exc)}",
+        retryable=False,
+        status=status,
+    )
 
 
 def _detail(exc: Any) -> str:

@@ -94,8 +94,13 @@ class RequestTurns:
             options: The caller's own tools and sampling parameters (see ``TurnOptions``).
         """
         sessions = self._runner.registry
+        stored = False
         if new_session:
-            record = await sessions.create_record(source)
+            # The session and this request's messages in one transaction: one hop to the
+            # store's thread fewer per one-off request.
+            messages = [*_unanswered(history or [], messages), *messages]
+            record = await sessions.create_record(source, messages=messages)
+            stored = True
             rt = SessionRuntime(key=source.session_key, source=source, record=record, history=[])
             sessions.adopt(rt, "started")
         else:
@@ -110,7 +115,9 @@ class RequestTurns:
         rt.acting_for = acting_for
         rt.interrupt.clear()
         task = asyncio.create_task(
-            self._turn(rt, messages, delivery, history, instructions, keep, use_tools, options),
+            self._turn(
+                rt, messages, stored, delivery, history, instructions, keep, use_tools, options
+            ),
             name=f"turns:{rt.key}",
         )
         rt.task = task
@@ -125,6 +132,7 @@ class RequestTurns:
         self,
         rt: SessionRuntime,
         messages: list[StoredMessage],
+        stored: bool,
         delivery: TurnDelivery,
         history: list[dict[str, Any]] | None,
         instructions: str | None,
@@ -138,9 +146,11 @@ class RequestTurns:
                 context = await runner.registry.history(rt)
             else:
                 context, rt.history = list(history), None  # stored transcript != this context
-            messages = [*_unanswered(context, messages), *messages]
+            if not stored:  # (a new session's were stored with it)
+                messages = [*_unanswered(context, messages), *messages]
+                if messages:
+                    await runner.store.append_messages(rt.record.id, messages)
             if messages:
-                await runner.store.append_messages(rt.record.id, messages)
                 runner.registry.touched(rt)
                 context.extend(m.to_openai() for m in messages)
             if history is None and keep:

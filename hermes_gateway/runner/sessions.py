@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from hermes_gateway import session_reset as sr
 from hermes_gateway.agent.context import active_context
 from hermes_gateway.config import Config, ModelConfig
 from hermes_gateway.models import MessageEvent, SessionSource
-from hermes_gateway.store import SessionRecord, SessionStore
+from hermes_gateway.store import SessionRecord, SessionStore, StoredMessage
 from hermes_gateway.store.session_store import kv_writer
 
 log = logging.getLogger(__name__)
@@ -300,8 +300,13 @@ class SessionRegistry:
             self._locks.pop(rt.key, None)
 
     async def create_record(
-        self, source: SessionSource, *, also: Callable[[Any], object] | None = None
+        self,
+        source: SessionSource,
+        *,
+        also: Callable[[Any], object] | None = None,
+        messages: Sequence[StoredMessage] = (),
     ) -> SessionRecord:
+        """A new stored session for ``source`` (``messages`` stored in its transaction)."""
         return await self.store.create_session(
             source.session_key,
             platform=source.platform,
@@ -311,6 +316,7 @@ class SessionRegistry:
             user_id=source.user_id,
             display_name=source.display_name,
             also=also,
+            messages=messages,
         )
 
     def publish(

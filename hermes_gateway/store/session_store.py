@@ -85,24 +85,6 @@ def _fold_title(title: str | None) -> tuple[str | None, str | None]:
     return title, title.casefold()
 
 
-def _run_in_tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` — or ``ROLLBACK`` and re-raise.
-
-    IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a transaction
-    never has to upgrade a read lock later, which is the case SQLite answers with an instant
-    "database is locked" instead of waiting.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn, *args)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return result
-
-
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
@@ -364,6 +346,24 @@ def _tx_create_session(
         updated_at=now,
         ended_at=None,
     )
+
+
+def _tx_start_session(
+    conn: sqlite3.Connection,
+    rows: list[tuple[Any, ...]],
+    prompt_tokens: int,
+    completion_tokens: int,
+    create: tuple[Any, ...],
+) -> tuple[SessionRecord, list[int]]:
+    """A new session (see ``_tx_create_session``) and its first messages (rows whose session
+    id and time are filled in here)."""
+    record = _tx_create_session(conn, *create)
+    now = record.created_at
+    rows = [(record.id, *row[1:-1], now) for row in rows]
+    ids = _tx_append(conn, record.id, rows, now, prompt_tokens, completion_tokens)
+    record.prompt_tokens += prompt_tokens
+    record.completion_tokens += completion_tokens
+    return record, ids
 
 
 def _tx_end_session(conn: sqlite3.Connection, session_id: str) -> None:
@@ -685,9 +685,21 @@ class SessionStore:
         return await self._db.run(fn, *args)
 
     async def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like :meth:`read_sync`, with ``fn`` inside BEGIN IMMEDIATE ... COMMIT (rollback on error)."""
-        async with self._write_lock:
-            return await self._db.run(_run_in_tx, fn, *args)
+        """Like :meth:`read_sync`, with ``fn`` inside BEGIN IMMEDIATE ... COMMIT (rollback on error).
+
+        Each call is a whole transaction in one job, and the store's thread runs jobs one at
+        a time in order, so concurrent calls are queued together instead of each waiting for
+        the one before to come back (at 32 API requests in flight, that wait, three times a
+        request, was what bounded the gateway's throughput). Only an open
+        :meth:`transaction` (several jobs) must not be entered: the call waits for it to end.
+        """
+        if self._write_lock.locked():
+            async with self._write_lock:
+                pass
+        # Queued before this coroutine yields, so before a transaction() waiting for the lock
+        # can queue its BEGIN. Calls queued together share one COMMIT (group commit, see
+        # executor.py); each still returns only after it.
+        return await self._db.run_tx(fn, *args)
 
     # ---- sessions ---------------------------------------------------------------------------
 
@@ -708,16 +720,19 @@ class SessionStore:
         display_name: str | None = None,
         title: str | None = None,
         also: Callable[[sqlite3.Connection], object] | None = None,
+        messages: Sequence[StoredMessage] = (),
     ) -> SessionRecord:
         """Start a new session for the key, ending its active one in the same transaction.
 
-        ``also(conn)`` runs in that transaction too (e.g. keeping why the old one ended).
+        ``also(conn)`` runs in that transaction too (e.g. keeping why the old one ended), and
+        so are ``messages`` stored, as :meth:`append_messages` would (a one-off API request's
+        session and its messages: one hop to the store's thread instead of two).
 
         Raises:
-            ValueError: ``title`` is already used by another session.
+            ValueError: ``title`` is already used by another session, or a message has an
+                unknown role.
         """
-        return await self.write_sync(
-            _tx_create_session,
+        create = (
             session_key,
             platform,
             chat_type,
@@ -728,6 +743,17 @@ class SessionStore:
             title,
             also,
         )
+        if not messages:
+            return await self.write_sync(_tx_create_session, *create)
+        rows, prompt_tokens, completion_tokens = _message_rows(None, messages, 0.0)
+        record, ids = await self.write_sync(
+            _tx_start_session, rows, prompt_tokens, completion_tokens, create
+        )
+        for m, mid in zip(messages, ids, strict=True):
+            m.id = mid
+            m.session_id = record.id
+            m.created_at = record.created_at
+        return record
 
     async def end_session(self, session_id: str) -> None:
         """Mark the session ended (no-op if it already is).
@@ -921,14 +947,7 @@ class SessionStore:
         if not messages:
             return []
         now = time.time()
-        rows: list[tuple[Any, ...]] = []
-        prompt_tokens = completion_tokens = 0
-        for m in messages:
-            if m.role not in MESSAGE_ROLES:
-                raise ValueError(f"unknown message role {m.role!r}")
-            prompt_tokens += m.prompt_tokens
-            completion_tokens += m.completion_tokens
-            rows.append(_message_row(session_id, m, now))
+        rows, prompt_tokens, completion_tokens = _message_rows(session_id, messages, now)
         ids = await self.write_sync(
             _tx_append, session_id, rows, now, prompt_tokens, completion_tokens, also
         )
@@ -1027,6 +1046,21 @@ class SessionStore:
         """
         rows = await self._db.run(_fetch_all, _SQL_KV_PREFIX, (len(prefix), prefix))
         return [(r[0], r[1]) for r in rows]
+
+
+def _message_rows(
+    session_id: str | None, messages: Sequence[StoredMessage], created: float
+) -> tuple[list[tuple[Any, ...]], int, int]:
+    """The rows of ``messages`` and their token sums; ValueError for an unknown role."""
+    rows: list[tuple[Any, ...]] = []
+    prompt_tokens = completion_tokens = 0
+    for m in messages:
+        if m.role not in MESSAGE_ROLES:
+            raise ValueError(f"unknown message role {m.role!r}")
+        prompt_tokens += m.prompt_tokens
+        completion_tokens += m.completion_tokens
+        rows.append(_message_row(session_id, m, created))
+    return rows, prompt_tokens, completion_tokens
 
 
 def _message_row(session_id: str | None, m: StoredMessage, created: float) -> tuple[Any, ...]:

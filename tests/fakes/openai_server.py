@@ -410,6 +410,8 @@ class FakeOpenAI:
         self.models = list(models) if models else ["fake-model"]
         self.default: Callable[[dict[str, Any]], ScriptedReply] = echo_reply
         self.requests: list[dict[str, Any]] = []
+        self.heads: list[tuple[str, str]] = []
+        """(path with query, Authorization header) of each request in ``requests``."""
         self.title_requests: list[dict[str, Any]] = []
         """Session-title requests (header ``X-Hermes-Purpose: title``), kept apart."""
         self.titler: Callable[[dict[str, Any]], ScriptedReply] = title_reply
@@ -779,6 +781,7 @@ class FakeOpenAI:
                 return refused
             reply = self.summarizer(body)
         else:
+            self.heads.append((request.path_qs, request.headers.get("Authorization", "")))
             self.requests.append(body)
             self._notify()
             if (refused := self._too_long(body)) is not None:

@@ -227,6 +227,87 @@ async def test_iteration_limit(agent, config, fake_openai, tmp_path):
     assert len(fake_openai.requests) == 4
 
 
+async def test_a_chunk_larger_than_a_read_buffer_arrives_whole(
+    agent, config, fake_openai, tmp_path
+):
+    # One SSE line of ~400 KB (a server that sends a whole answer in one chunk): longer than
+    # aiohttp's line limit, so the stream must be split into lines by the client itself.
+    text = "".join(f"{i:07d} " for i in range(50_000))
+    fake_openai.enqueue(ScriptedReply(text=text, chunk_size=len(text)))
+    result = await agent.run_turn(
+        model=config.model, messages=user("all at once"), sink=RecordingSink(), ctx=ctx(tmp_path)
+    )
+    assert result.error is None and result.text == text.strip()
+
+
+async def test_base_url_query_is_kept_and_its_password_never_sent(
+    agent, config, fake_openai, tmp_path
+):
+    # ``?api-version=`` style servers need their query; a password written into the address
+    # must not go out (the key is the bearer token).
+    host = config.model.base_url.split("://", 1)[1]
+    config.model.base_url = f"http://alice:hunter2@{host}?api-version=2024-10-21"
+    fake_openai.enqueue(ScriptedReply(text="fine"))
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+    )
+    assert result.text == "fine"
+    path, auth = fake_openai.heads[-1]
+    assert path == "/v1/chat/completions?api-version=2024-10-21"
+    assert auth == f"Bearer {config.model.api_key}"
+
+
+async def test_the_environments_proxy_carries_the_model_call(agent, config, tmp_path, monkeypatch):
+    # HTTP_PROXY is honoured as the openai SDK did (looked up once per client, not per call):
+    # the call goes to the proxy, in absolute form, with the proxy's credentials.
+    from aiohttp import web
+
+    seen: list[tuple[str, str]] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        seen.append((str(request.url), request.headers.get("Proxy-Authorization", "")))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {"choices": [{"index": 0, "delta": {"content": "via proxy"}}]}
+        await response.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://carol:pw@127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        config.model.base_url = "http://model.invalid/v1"
+        result = await agent.run_turn(
+            model=config.model, messages=user("x"), sink=RecordingSink(), ctx=ctx(tmp_path)
+        )
+    finally:
+        await runner.cleanup()
+    assert result.text == "via proxy"
+    assert seen == [("http://model.invalid/v1/chat/completions", "Basic Y2Fyb2w6cHc=")]
+
+
+async def test_upstream_error_text_is_passed_on_and_not_retried(
+    agent, config, fake_openai, tmp_path
+):
+    fake_openai.enqueue(ScriptedReply(status=400, error_message="messages[3]: bad role 'robot'"))
+    sink = RecordingSink()
+    result = await agent.run_turn(
+        model=config.model, messages=user("x"), sink=sink, ctx=ctx(tmp_path)
+    )
+    assert (
+        result.error == "The model server refused the request (400): messages[3]: bad role 'robot'"
+    )
+    assert result.error_status == 400 and len(fake_openai.requests) == 1 and not sink.notices
+
+
 async def test_no_model_configured(agent, config, tmp_path):
     config.model.base_url = ""
     result = await agent.run_turn(
