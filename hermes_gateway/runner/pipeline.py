@@ -48,6 +48,7 @@ from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import NOTICE_KV, SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
+from hermes_gateway.session_scope import scoped
 from hermes_gateway.store import NoteKind, SessionRecord, SessionStore, StoredMessage
 from hermes_gateway.store.inbox import Inbox, InboxRow
 from hermes_gateway.tasks import TaskSet
@@ -206,6 +207,8 @@ class GatewayRunner:
     async def handle(self, event: MessageEvent) -> None:
         """Entry point for every inbound message from every platform."""
         event.text = clean_surrogates(event.text)  # or it poisons the session's history
+        if not event.from_operator:  # a group's participant has a session of their own
+            event.source = scoped(self.config, event.source)
         if not event.mentioned:
             self._dropped(event, "not_mentioned")  # a group message not addressed to the bot
             return

@@ -422,7 +422,10 @@ class SessionRegistry:
                 parts.append(self.config.personalities[name])
             src = rt.source
             where = "the local terminal" if src.platform == "local" else f"{src.platform}"
-            parts.append(f"You are talking with {src.display_name} via {where}.")
+            who = src.display_name
+            if src.per_user and src.user_name:
+                who = f"{src.user_name} in {src.chat_name or src.chat_id}"
+            parts.append(f"You are talking with {who} via {where}.")
             rt.system_prompt = "\n\n".join(p.strip() for p in parts if p.strip())
         return rt.system_prompt
 
