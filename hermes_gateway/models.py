@@ -48,10 +48,9 @@ class SessionSource:
 
     @property
     def display_name(self) -> str:
-        chat = self.chat_name or self.user_name or self.chat_id
-        if self.per_user and self.user_name and self.chat_name:
-            return f"{self.chat_name} · {self.user_name}"  # whose session in the group
-        return chat
+        if self.per_user and self.user_name:  # whose session in the group
+            return f"{self.chat_name or self.chat_id} · {self.user_name}"
+        return self.chat_name or self.user_name or self.chat_id
 
 
 USER_MARK = "@"
