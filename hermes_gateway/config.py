@@ -118,9 +118,13 @@ class DisplayConfig:
     theme: str = "textual-dark"
 
 
+BusyMode = Literal["interrupt", "queue", "steer"]
+"""What a message arriving while its chat's answer is being written does."""
+
+
 @dataclass
 class GatewayConfig:
-    busy_mode: Literal["interrupt", "queue", "steer"] = "interrupt"
+    busy_mode: BusyMode = "interrupt"
     """A message arriving while the chat's answer is being written: ``interrupt`` stops it
     and answers anew, ``queue`` answers it after, ``steer`` adds it to the running answer at
     its next step (Hermes Agent's ``display.busy_input_mode``, default ``interrupt``)."""

@@ -47,6 +47,9 @@ class SessionRuntime:
     task: asyncio.Task[Any] | None = None
     interrupt: asyncio.Event = field(default_factory=asyncio.Event)
     pending: list[MessageEvent] = field(default_factory=list)
+    steering: list[MessageEvent] = field(default_factory=list)
+    """Messages to add to the running turn at its next step (``steer``); what the turn does
+    not take goes to ``pending`` when it ends."""
     model_name: str | None = None
     personality: str | None = None
     system_prompt: str | None = None
@@ -153,7 +156,7 @@ class SessionRegistry:
     def expired(self, rt: SessionRuntime) -> sr.ResetReason | None:
         """Why the chat's session has expired now, or None (also while it is at work, and
         when it holds nothing to clear)."""
-        if rt.busy or rt.pending or rt.resume:
+        if rt.busy or rt.pending or rt.resume or rt.steering:
             return None
         if not (rt.record.message_count or rt.history):
             return None
@@ -367,6 +370,7 @@ class SessionRegistry:
             return False
         if drop_pending:
             rt.pending.clear()
+            rt.steering.clear()
         rt.interrupt.set()
         return True
 
