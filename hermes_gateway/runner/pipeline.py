@@ -169,6 +169,9 @@ class GatewayRunner:
         while True:
             try:
                 await self.registry.expire_due()
+                evicted = self.registry.evict_idle()
+                if evicted:
+                    log.debug("dropped %d idle session(s) from memory", evicted)
             except Exception:
                 log.exception("session reset watcher failed; trying again later")
             await asyncio.sleep(RESET_WATCH_SECONDS)

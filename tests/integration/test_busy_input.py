@@ -157,3 +157,28 @@ async def test_queue_and_steer_need_a_message(h: Harness, fake_openai: FakeOpenA
     await h.tg.wait_for(lambda: len(h.texts(CHAT)) == 2)
     assert h.texts(CHAT) == ["Usage: /queue <message>", "Usage: /steer <message>"]
     assert fake_openai.requests == []
+
+
+async def test_an_evicted_chat_reloads_from_the_store_and_a_busy_one_is_kept(
+    h: Harness, fake_openai: FakeOpenAI
+) -> None:
+    """Idle eviction (the sweep) through the whole gateway: transparent to the chat."""
+    assert h.gw.runner is not None
+    registry = h.gw.runner.registry
+    h.tg.inject_message(CHAT, "remember the walrus")
+    await h.answered(1)
+    key = f"telegram:dm:{CHAT}"
+    first = registry.sessions[key]
+    assert registry.evict_idle(now=first.used_at + registry.idle_evict + 1) == 1
+    assert key not in registry.sessions
+    fake_openai.enqueue(ScriptedReply(text="noted", hold_at=[0]))
+    await held(h, fake_openai, "what do you remember?")
+    # Reloaded from the store: the earlier exchange is in the context.
+    assert users(fake_openai.requests[-1]) == ["remember the walrus", "what do you remember?"]
+    again = registry.sessions[key]
+    assert again is not first and again.record.id == first.record.id
+    # While its answer is being written, the sweep leaves it alone however old it looks.
+    assert registry.evict_idle(now=again.used_at + registry.idle_evict + 1) == 0
+    fake_openai.release()
+    await h.answered(2)
+    assert h.texts(CHAT)[-1] == "noted"
