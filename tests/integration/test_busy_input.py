@@ -182,3 +182,35 @@ async def test_an_evicted_chat_reloads_from_the_store_and_a_busy_one_is_kept(
     fake_openai.release()
     await h.answered(2)
     assert h.texts(CHAT)[-1] == "noted"
+
+
+async def test_a_steered_message_cut_off_by_a_stop_is_answered_after_the_restart(
+    hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
+) -> None:
+    """The turn a stop interrupts stores nothing, the steered message with it: both wait in
+    the inbox and are answered once each at the next start."""
+    config = telegram_config(hermes_home, fake_openai, tg)
+    config.gateway.busy_mode, config.gateway.drain_timeout = "steer", 0.1
+    h = await start_gateway(config, tg)
+    fake_openai.enqueue(
+        ScriptedReply(tool_calls=[ToolCallSpec("terminal", {"command": "echo x"})], hold_at=[0])
+    )
+    try:
+        await held(h, fake_openai, "look around")
+        assert h.gw.runner is not None
+        rt = h.gw.runner.sessions[f"telegram:dm:{CHAT}"]
+        h.tg.inject_message(CHAT, "also the moon")
+        await h.rec.wait_for(lambda: bool(rt.steering))
+    finally:
+        await h.stop()
+    session = rt.record.id
+    h = await start_gateway(telegram_config(hermes_home, fake_openai, tg), tg)
+    try:
+        await h.answered(2, timeout=10)
+        assert h.gw.runner is not None
+        stored = await h.gw.store.get_messages(session)
+        assert [m.content for m in stored if m.role == "user"] == ["look around", "also the moon"]
+        assert await h.gw.runner.inbox.open_rows() == []
+        assert h.texts(CHAT)[-2:] == ["echo: look around", "echo: also the moon"]
+    finally:
+        await h.stop()
