@@ -26,8 +26,18 @@ from tests.integration.test_telegram_adapter import (
     telegram_config,
 )
 
-ANN = {"chat_type": "supergroup", "user_id": 7, "first_name": "Ann", "chat_title": "Team"}
-BEN = {"chat_type": "supergroup", "user_id": 8, "first_name": "Ben", "chat_title": "Team"}
+ANN: dict[str, Any] = {
+    "chat_type": "supergroup",
+    "user_id": 7,
+    "first_name": "Ann",
+    "chat_title": "Team",
+}
+BEN: dict[str, Any] = {
+    "chat_type": "supergroup",
+    "user_id": 8,
+    "first_name": "Ben",
+    "chat_title": "Team",
+}
 
 
 def said(request: dict[str, Any]) -> list[str]:
@@ -140,7 +150,7 @@ async def test_shared_group_sessions_when_configured(
 async def test_topics_are_shared_unless_thread_sessions_per_user(
     hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
 ) -> None:
-    topic = {"message_thread_id": 3, "is_topic_message": True}
+    topic: dict[str, Any] = {"message_thread_id": 3, "is_topic_message": True}
     h = await group_harness(hermes_home, fake_openai, tg)
     try:
         h.tg.inject_message(GROUP, "topic idea", **ANN, **topic)
@@ -188,7 +198,7 @@ async def test_a_used_homes_shared_group_session_stays_readable_and_comes_back_i
     old_key = next(k for k in used_home.chats if k.startswith("telegram:group:"))
     old = used_home.active(old_key)
     group = int(old_key.split(":")[2])
-    alice = {"chat_type": "supergroup", "user_id": 1001, "first_name": "Alice"}
+    alice: dict[str, Any] = {"chat_type": "supergroup", "user_id": 1001, "first_name": "Alice"}
     env = {
         "TELEGRAM_BOT_TOKEN": tg.token,
         "TELEGRAM_BASE_URL": tg.base_url,
@@ -211,7 +221,7 @@ async def test_a_used_homes_shared_group_session_stays_readable_and_comes_back_i
         view = await h.gw.operator.select(old_key)
         assert view.record is not None and view.record.id == old.id
         assert len(view.messages) == old.messages
-        word = next(m.content.split()[-1] for m in view.messages if m.role == "user")
+        word = next((m.content or "").split()[-1] for m in view.messages if m.role == "user")
         hits = await h.gw.operator.search(word)
         assert old.id in {hit.session_id for hit in hits}
     finally:
