@@ -9,7 +9,8 @@ from hermes_gateway.config import Config, load_config
 from hermes_gateway.paths import HermesPaths
 
 
-def bench_config(base_url: str) -> Config:
+def bench_config(base_url: str, **extra: str) -> Config:
+    """Config for a bench run; ``extra`` adds variables (a platform's, e.g. ``IRC_SERVER``)."""
     home = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
     env = {
         "HERMES_HOME": str(home),
@@ -17,6 +18,7 @@ def bench_config(base_url: str) -> Config:
         "OPENAI_API_KEY": "test-key",
         "HERMES_MODEL": "fake-model",
         "GATEWAY_ALLOW_ALL_USERS": "true",
+        **extra,
     }
     config = load_config(HermesPaths(home), env)
     config.agent.cwd = str(home)

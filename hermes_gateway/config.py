@@ -16,6 +16,7 @@ import difflib
 import io
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -295,6 +296,193 @@ class MattermostConfig(ChatPlatformConfig):
 
 
 @dataclass
+class SmsConfig(ChatPlatformConfig):
+    """SMS through Twilio (Hermes Agent's ``TWILIO_*`` and ``SMS_*``). Enabled when
+    TWILIO_ACCOUNT_SID is set; ``token`` is TWILIO_AUTH_TOKEN (REST basic auth and the key of
+    the webhook signatures). Every SMS is a DM: one session per phone number."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """Each progress line would be one more paid SMS."""
+
+    account_sid: str = ""
+    phone_number: str = ""
+    """The E.164 number answers are sent from (TWILIO_PHONE_NUMBER)."""
+    webhook_url: str = ""
+    """The public URL Twilio posts to, exactly as set in the Twilio console (SMS_WEBHOOK_URL):
+    the signature covers it, so without it no webhook can be verified."""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 0
+    """SMS_WEBHOOK_PORT. 0 (unset): on the API server's port when it runs, else 8080 (Hermes
+    Agent's default); set: a listener of its own on that port."""
+    insecure_no_signature: bool = False
+    """SMS_INSECURE_NO_SIGNATURE: accept unsigned webhooks (development only; warned at start)."""
+    api_base: str = "https://api.twilio.com/2010-04-01"
+    """Twilio's REST base (for proxies and tests)."""
+    segments_per_message: int = 10
+    """SMS segments per Twilio message (Twilio's advice: at most 10, the phone joins them)."""
+    max_segments: int = 30
+    """Segments per answer at most (each is paid); a longer answer is cut with a note."""
+    rate_interval: float = 0.0
+    """Seconds between two messages to one number. Twilio queues what a number cannot send at
+    once (a long code sends about one segment a second), so only the order is kept here."""
+
+
+@dataclass
+class WhatsAppConfig(ChatPlatformConfig):
+    """WhatsApp Business through Meta's Cloud API (Hermes Agent's ``WHATSAPP_CLOUD_*``).
+    Enabled when the phone number id and the access token (``token``) are set."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+
+    require_mention: bool = False
+    phone_number_id: str = ""
+    app_secret: str = ""
+    """The app secret: key of ``X-Hub-Signature-256`` (WHATSAPP_CLOUD_APP_SECRET); without it
+    no webhook is accepted."""
+    verify_token: str = ""
+    """The ``hub.verify_token`` of the subscription handshake (WHATSAPP_CLOUD_VERIFY_TOKEN)."""
+    app_id: str = ""
+    waba_id: str = ""
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 0
+    """WHATSAPP_CLOUD_WEBHOOK_PORT. 0 (unset): the API server's port when it runs, else 8090
+    (Hermes Agent's default); set: a listener of its own."""
+    webhook_path: str = "/whatsapp/webhook"
+    api_version: str = "v20.0"
+    graph_base: str = "https://graph.facebook.com"
+    """The Graph API's base (for proxies and tests)."""
+    rate_interval: float = 0.2
+    """Seconds between two messages to one user."""
+    backoff_initial: float = 1.0
+    """First wait after a Graph rate-limit refusal (codes 4, 80007, 130429, 131056); it
+    doubles with each one in a row, and a message is given up after five."""
+
+
+@dataclass
+class SignalConfig(ChatPlatformConfig):
+    """Signal through signal-cli-rest-api (bbernhardt) in json-rpc mode. Enabled when
+    SIGNAL_HTTP_URL and SIGNAL_ACCOUNT are set."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+
+    require_mention: bool = False
+    """SIGNAL_REQUIRE_MENTION (Hermes Agent: off)."""
+    http_url: str = ""
+    account: str = ""
+    """The bot's own number, E.164 (SIGNAL_ACCOUNT)."""
+    group_allowed_users: list[str] = field(default_factory=list)
+    """SIGNAL_GROUP_ALLOWED_USERS: group ids the bot answers in (``*``: every group)."""
+    ignore_stories: bool = True
+    rate_interval: float = 0.1
+    """Seconds between two messages to one chat (Signal documents no rate; its servers
+    answer 429 to an account that sends too much, which is waited out)."""
+    backoff_initial: float = 2.0
+    """First wait after a 429 from Signal; it doubles with each one in a row (five at most)."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+
+
+@dataclass
+class IrcConfig(ChatPlatformConfig):
+    """IRC (our own asyncio client: channels and private messages). Enabled when IRC_SERVER is
+    set. Names as Hermes Agent's IRC adapter reads them (IRC_SERVER, IRC_PORT, IRC_NICKNAME,
+    IRC_CHANNEL, IRC_USE_TLS, IRC_SERVER_PASSWORD, IRC_NICKSERV_PASSWORD); SASL and the flood
+    settings are ours (Hermes has none)."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """IRC cannot edit a message: progress lines would stay in the channel for good."""
+
+    server: str = ""
+    port: int = 0
+    """0: 6697 with TLS, 6667 without (Hermes' defaults)."""
+    nickname: str = "hermes-bot"
+    channel: list[str] = field(default_factory=list)
+    """Channels to join (IRC_CHANNEL, comma-separated as in Hermes)."""
+    use_tls: bool = True
+    tls_ca_file: str = ""
+    """A CA bundle (PEM) to trust instead of the system's, for a server with its own CA."""
+    server_password: str = ""
+    nickserv_password: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    """SASL PLAIN credentials (IRC_SASL_USERNAME / IRC_SASL_PASSWORD); a refusal is fatal."""
+    max_message_length: int = 450
+    """Bytes of text per line at most (Hermes' ``max_message_length``); the protocol's
+    512-byte line, counting the prefix the server adds, may cut lines shorter."""
+    flood_burst: int = 5
+    flood_rate: float = 2.0
+    """Token bucket of lines sent: ``flood_burst`` at once, then ``flood_rate`` per second,
+    under what servers process without an "Excess Flood" kill (ngircd 3/s, the
+    ratbox/solanum family about 5/s after a burst)."""
+    connect_timeout: float = 30.0
+    ping_interval: float = 120.0
+    """Seconds without a line from the server before we PING it; as long again without an
+    answer and the connection counts as lost."""
+    send_wait: float = 120.0
+    """How long an answer waits for a lost connection to come back before it fails."""
+    reconnect_initial: float = 2.0
+    reconnect_cap: float = 300.0
+    """Reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+
+    @staticmethod
+    def fold(name: str) -> str:
+        """A nick or channel as IRC compares them (RFC 1459 case mapping: ``[]\\~`` are the
+        capitals of ``{}|^``), so an allowlist entry matches however the nick is typed."""
+        return name.translate(_IRC_FOLD)
+
+    @property
+    def default_port(self) -> int:
+        return self.port or (6697 if self.use_tls else 6667)
+
+
+_IRC_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
+
+
+@dataclass
+class HomeAssistantConfig(ChatPlatformConfig):
+    """Home Assistant over its websocket API (aiohttp). Enabled when HASS_TOKEN is set (as in
+    Hermes Agent). People talk through a ``hermes_conversation`` event (an Assist sentence
+    trigger, a script or a dashboard button fires it); answers go out through a ``notify``
+    service. Hermes' state-change watching is kept: ``watch_domains``/``watch_entities``/
+    ``watch_all`` with ``ignore_entities`` and ``cooldown_seconds``."""
+
+    DEFAULT_PROGRESS: ClassVar[ToolProgressMode] = "off"
+    """A notification per tool call would bury the answer."""
+
+    url: str = "http://homeassistant.local:8123"
+    """HASS_URL (Hermes' default)."""
+    conversation_event: str = "hermes_conversation"
+    """The event type people's messages come as: ``data.text`` (required),
+    ``data.conversation_id`` (optional: one session per id, else per user) and
+    ``data.notify`` (optional: the notify service for the answer); the sender is the event's
+    ``context.user_id``, checked against HASS_ALLOWED_USERS."""
+    notify_service: str = "notify.notify"
+    """Where answers go (``notify.<service>``) unless the event names one."""
+    notify_title: str = "Hermes"
+    watch_domains: list[str] = field(default_factory=list)
+    watch_entities: list[str] = field(default_factory=list)
+    ignore_entities: list[str] = field(default_factory=list)
+    watch_all: bool = False
+    cooldown_seconds: float = 30.0
+    """Hermes' state-change filters: changes of watched entities reach the agent as messages
+    from Home Assistant itself (allowed: the token already authenticates them)."""
+    message_limit: int = 4096
+    """Characters per notification (Hermes' cap); longer answers become several."""
+    send_wait: float = 60.0
+    """How long an answer waits for a lost connection to come back before it fails."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+
+    @property
+    def watching(self) -> bool:
+        return bool(self.watch_all or self.watch_domains or self.watch_entities)
+
+
+HA_SYSTEM_USER = "homeassistant"
+"""The user id of state changes (Home Assistant itself, not a person)."""
+
+
+@dataclass
 class WebhookRoute:
     """One ``POST /webhooks/<name>`` route (``platforms.api_server.webhooks.<name>``)."""
 
@@ -442,6 +630,11 @@ class PlatformsConfig:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     mattermost: MattermostConfig = field(default_factory=MattermostConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    irc: IrcConfig = field(default_factory=IrcConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
     webhook: WebhookServerConfig = field(default_factory=WebhookServerConfig)
 
@@ -462,7 +655,19 @@ class PlatformsConfig:
         return section.approvals if section is not None else "dangerous"
 
 
-_CHAT_SECTIONS = frozenset({"telegram", "discord", "slack", "mattermost"})
+_CHAT_SECTIONS = frozenset(
+    {
+        "telegram",
+        "discord",
+        "slack",
+        "mattermost",
+        "irc",
+        "homeassistant",
+        "sms",
+        "whatsapp",
+        "signal",
+    }
+)
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
 
 
@@ -553,6 +758,55 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("MATTERMOST_FREE_RESPONSE_CHANNELS", "platforms.mattermost.free_response_channels"),
     ("MATTERMOST_ALLOWED_CHANNELS", "platforms.mattermost.allowed_channels"),
     ("MATTERMOST_REPLY_MODE", "platforms.mattermost.reply_mode"),
+    ("TWILIO_ACCOUNT_SID", "platforms.sms.account_sid"),
+    ("TWILIO_AUTH_TOKEN", "platforms.sms.token"),
+    ("TWILIO_PHONE_NUMBER", "platforms.sms.phone_number"),
+    ("SMS_WEBHOOK_URL", "platforms.sms.webhook_url"),
+    ("SMS_WEBHOOK_HOST", "platforms.sms.webhook_host"),
+    ("SMS_WEBHOOK_PORT", "platforms.sms.webhook_port"),
+    ("SMS_INSECURE_NO_SIGNATURE", "platforms.sms.insecure_no_signature"),
+    ("SMS_ALLOWED_USERS", "platforms.sms.allowed_users"),
+    ("SMS_ALLOW_ALL_USERS", "platforms.sms.allow_all_users"),
+    ("SMS_HOME_CHANNEL", "platforms.sms.home_channel"),
+    ("WHATSAPP_CLOUD_PHONE_NUMBER_ID", "platforms.whatsapp.phone_number_id"),
+    ("WHATSAPP_CLOUD_ACCESS_TOKEN", "platforms.whatsapp.token"),
+    ("WHATSAPP_CLOUD_APP_SECRET", "platforms.whatsapp.app_secret"),
+    ("WHATSAPP_CLOUD_VERIFY_TOKEN", "platforms.whatsapp.verify_token"),
+    ("WHATSAPP_CLOUD_APP_ID", "platforms.whatsapp.app_id"),
+    ("WHATSAPP_CLOUD_WABA_ID", "platforms.whatsapp.waba_id"),
+    ("WHATSAPP_CLOUD_WEBHOOK_HOST", "platforms.whatsapp.webhook_host"),
+    ("WHATSAPP_CLOUD_WEBHOOK_PORT", "platforms.whatsapp.webhook_port"),
+    ("WHATSAPP_CLOUD_WEBHOOK_PATH", "platforms.whatsapp.webhook_path"),
+    ("WHATSAPP_CLOUD_API_VERSION", "platforms.whatsapp.api_version"),
+    ("WHATSAPP_CLOUD_ALLOWED_USERS", "platforms.whatsapp.allowed_users"),
+    ("WHATSAPP_CLOUD_ALLOW_FROM", "platforms.whatsapp.allowed_users"),
+    ("WHATSAPP_CLOUD_ALLOW_ALL_USERS", "platforms.whatsapp.allow_all_users"),
+    ("WHATSAPP_CLOUD_HOME_CHANNEL", "platforms.whatsapp.home_channel"),
+    ("SIGNAL_HTTP_URL", "platforms.signal.http_url"),
+    ("SIGNAL_ACCOUNT", "platforms.signal.account"),
+    ("SIGNAL_ALLOWED_USERS", "platforms.signal.allowed_users"),
+    ("SIGNAL_GROUP_ALLOWED_USERS", "platforms.signal.group_allowed_users"),
+    ("SIGNAL_ALLOW_ALL_USERS", "platforms.signal.allow_all_users"),
+    ("SIGNAL_REQUIRE_MENTION", "platforms.signal.require_mention"),
+    ("SIGNAL_IGNORE_STORIES", "platforms.signal.ignore_stories"),
+    ("SIGNAL_HOME_CHANNEL", "platforms.signal.home_channel"),
+    ("IRC_SERVER", "platforms.irc.server"),
+    ("IRC_PORT", "platforms.irc.port"),
+    ("IRC_NICKNAME", "platforms.irc.nickname"),
+    ("IRC_CHANNEL", "platforms.irc.channel"),
+    ("IRC_USE_TLS", "platforms.irc.use_tls"),
+    ("IRC_SERVER_PASSWORD", "platforms.irc.server_password"),
+    ("IRC_NICKSERV_PASSWORD", "platforms.irc.nickserv_password"),
+    ("IRC_SASL_USERNAME", "platforms.irc.sasl_username"),
+    ("IRC_SASL_PASSWORD", "platforms.irc.sasl_password"),
+    ("IRC_HOME_CHANNEL", "platforms.irc.home_channel"),
+    ("IRC_ALLOWED_USERS", "platforms.irc.allowed_users"),
+    ("IRC_ALLOW_ALL_USERS", "platforms.irc.allow_all_users"),
+    ("HASS_TOKEN", "platforms.homeassistant.token"),
+    ("HASS_URL", "platforms.homeassistant.url"),
+    ("HASS_ALLOWED_USERS", "platforms.homeassistant.allowed_users"),
+    ("HASS_ALLOW_ALL_USERS", "platforms.homeassistant.allow_all_users"),
+    ("HASS_HOME_CHANNEL", "platforms.homeassistant.home_channel"),
     ("API_SERVER_ENABLED", "platforms.api_server.enabled"),
     ("API_SERVER_HOST", "platforms.api_server.host"),
     ("API_SERVER_PORT", "platforms.api_server.port"),
@@ -620,10 +874,24 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (GatewayConfig, "approval_timeout"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_initial"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (IrcConfig, "port"): (0, True, 65535),
+    (HomeAssistantConfig, "message_limit"): (1, True, None),
+    (HomeAssistantConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (HomeAssistantConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (IrcConfig, "max_message_length"): (1, True, 510),
+    (IrcConfig, "flood_burst"): (1, True, None),
+    (IrcConfig, "connect_timeout"): (*_POSITIVE, None),
+    (IrcConfig, "ping_interval"): (*_POSITIVE, None),
+    (IrcConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (IrcConfig, "reconnect_cap"): (*_POSITIVE, None),
     (ApiServerConfig, "port"): (0, True, 65535),
     (ApiServerConfig, "max_concurrency"): (1, True, None),
     (ApiServerConfig, "max_body_bytes"): (1, True, None),
     (WebhookServerConfig, "port"): (0, True, 65535),
+    (SmsConfig, "webhook_port"): (0, True, 65535),
+    (SmsConfig, "segments_per_message"): (1, True, 10),
+    (SmsConfig, "max_segments"): (1, True, None),
+    (WhatsAppConfig, "webhook_port"): (0, True, 65535),
     (SessionResetConfig, "at_hour"): (0, True, 23),
     (SessionResetConfig, "idle_minutes"): (1, True, None),
     (ModelConfig, "context_length"): (0, True, None),
@@ -852,6 +1120,17 @@ def _finish(
         interval = config.streaming.edit_interval
         if interval > 0 and f"platforms.{name}.edit_interval" not in explicit:
             section.edit_interval = interval
+    platforms.whatsapp.allowed_users = [_wa_id(u) for u in platforms.whatsapp.allowed_users]
+    irc = platforms.irc
+    # IRC compares nicks without case: fold the allowlist as inbound folds the sender.
+    irc.allowed_users = [u if u == "*" else irc.fold(u.strip()) for u in irc.allowed_users]
+    irc.channel = [c.strip() for c in irc.channel if c.strip()]
+    if not irc.home_channel and irc.channel:
+        irc.home_channel = irc.channel[0]  # Hermes: IRC_HOME_CHANNEL defaults to IRC_CHANNEL
+    hass = platforms.homeassistant
+    if hass.watching and HA_SYSTEM_USER not in hass.allowed_users:
+        # Hermes: state changes come from Home Assistant itself, authenticated by the token.
+        hass.allowed_users = [*hass.allowed_users, HA_SYSTEM_USER]
     _resolve_provider(config, env)
     for key, zone in (("cron.timezone", config.cron.timezone), ("timezone", config.timezone)):
         if zone and not _known_zone(zone):
@@ -867,6 +1146,15 @@ def _finish(
                 f"{config.personality!r} is not in 'personalities' ({known})",
             )
         )
+
+
+def _wa_id(entry: str) -> str:
+    """A WhatsApp allowlist entry as the Cloud API names users (a bare wa_id: digits): Hermes
+    Agent accepts ``+1 555-123``, ``15551234567@s.whatsapp.net`` and the like."""
+    if entry.strip() == "*":
+        return "*"
+    digits = re.sub(r"\D", "", entry.split("@", 1)[0])
+    return digits or entry
 
 
 def _resolve_provider(config: Config, env: dict[str, str]) -> None:

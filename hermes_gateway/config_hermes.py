@@ -82,7 +82,7 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost")
+_CHAT = ("telegram", "discord", "slack", "mattermost", "irc", "homeassistant", "sms", "signal")
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -137,6 +137,32 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "allowed_channels": "allowed_channels",
         "url": "url",
         "reply_mode": "reply_mode",
+    },
+    # Hermes' IRC and Home Assistant keys (in the section or its ``extra``) carry our names.
+    "irc": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "homeassistant": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "sms": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+    },
+    "signal": {
+        "require_mention": "require_mention",
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "group_allow_from": "group_allowed_users",
+        "enabled": "enabled",
+        "http_url": "http_url",
+        "account": "account",
+        "ignore_stories": "ignore_stories",
     },
 }
 
@@ -291,6 +317,8 @@ class _Translator:
             "discord": self.chat_top,
             "slack": self.chat_top,
             "mattermost": self.chat_top,
+            "sms": self.chat_top,
+            "signal": self.chat_top,
             "streaming": self.streaming,
             "personalities": self.personalities,
             "require_mention": self.require_mention,
@@ -552,9 +580,7 @@ class _Translator:
                 self.t.unknown.append(
                     (
                         where,
-                        sorted(
-                            {"telegram", "discord", "slack", "mattermost", "api_server", "webhook"}
-                        ),
+                        sorted({*_CHAT, "api_server", "webhook"}),
                     )
                 )
 

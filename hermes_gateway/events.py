@@ -89,6 +89,18 @@ class ToolFinished(GatewayEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStep(GatewayEvent):
+    """The agent is about to call the model again within a turn (its ``iteration``-th call,
+    from 1), after the tools of the previous step ran (Hermes Agent's ``agent:step``)."""
+
+    session_key: str
+    turn_id: int
+    iteration: int
+    tools: tuple[dict[str, Any], ...] = ()
+    """The previous step's tool calls: ``{"name", "arguments", "result"}`` each."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TurnFinished(GatewayEvent):
     """The answer is complete (or was interrupted, or failed with ``error``)."""
 
@@ -158,11 +170,16 @@ class TranscriptRewound(GatewayEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionChanged(GatewayEvent):
-    """A session was created, reset, resumed, renamed or got a new message."""
+    """A session was created, reset, resumed, renamed or got a new message.
+
+    ``loaded``: a stored session was taken into memory (its chat's first message after a
+    restart or an eviction); which session is current did not change, so a screen showing it
+    has nothing to reload. ``resumed``: an earlier session became the chat's current one.
+    """
 
     session_key: str
     session_id: str
-    reason: Literal["started", "reset", "resumed", "titled", "updated"]
+    reason: Literal["started", "reset", "resumed", "loaded", "titled", "updated"]
     title: str | None = None
     platform: str = ""
     display_name: str | None = None

@@ -15,9 +15,7 @@ the rules live here, without Textual, and could serve a ``hermes setup`` command
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit
 
 from hermes_gateway.agent.server_models import ask_models
 from hermes_gateway.config import Config
+from hermes_gateway.env_file import EnvFileError, replace_file, update_env_file
 from hermes_gateway.paths import HermesPaths
 from hermes_gateway.redact import redact_url, register_config_secrets
 
@@ -46,7 +45,6 @@ NAME_KEYS = ("name", "default", "model")
 """Where a model's name may already be in ``config.yaml``: ours, then Hermes Agent's two."""
 
 _KEY_OK = re.compile(r"[\x21-\x7e]+")
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
 @dataclass(frozen=True)
@@ -160,8 +158,8 @@ class Saved:
 def save_model(paths: HermesPaths, base_url: str, api_key: str, model: str) -> Saved:
     """Write the model to ``config.yaml`` and the key to ``.env``, or change nothing.
 
-    Blocking file I/O: call it from a thread. Both new texts are built before either file is
-    replaced, so a config.yaml that cannot be parsed leaves both files as they were.
+    Blocking file I/O: call it from a thread. config.yaml's new text is built before either
+    file is replaced, so a config.yaml that cannot be parsed leaves both files as they were.
 
     Raises:
         SaveError: invalid fields, an unreadable or unparsable file, or a failed write.
@@ -170,13 +168,29 @@ def save_model(paths: HermesPaths, base_url: str, api_key: str, model: str) -> S
         raise SaveError("; ".join(map(str, errors)))
     url, name = base_url.strip(), model.strip()
     config_text = _config_with_model(paths.config_file, url, name)
-    env_text, notes = _env_with_key(paths.env_file, api_key, url, name)
     paths.home.mkdir(parents=True, exist_ok=True)
     # The key first: a config.yaml naming a server whose key was not saved would fail.
-    if env_text is not None:
-        _replace(paths.env_file, env_text, 0o600)
-    _replace(paths.config_file, config_text, _mode_of(paths.config_file, 0o644))
-    return Saved(paths.config_file, paths.env_file if env_text is not None else None, notes)
+    # OPENAI_BASE_URL / HERMES_MODEL lines already there would win over config.yaml, so they
+    # get the new values too (never added); an empty key removes its line.
+    values: dict[str, str | None] = {KEY_VAR: api_key or None, URL_VAR: url, MODEL_VAR: name}
+    try:
+        found = update_env_file(paths.env_file, values, add=(KEY_VAR,))
+    except EnvFileError as exc:
+        raise SaveError(str(exc)) from None
+    notes = []
+    if KEY_VAR in found and not api_key:
+        notes.append(f"{KEY_VAR} removed from .env")
+    notes += [
+        f"{v} in .env updated too (it wins over config.yaml)"
+        for v in (URL_VAR, MODEL_VAR)
+        if v in found
+    ]
+    try:
+        replace_file(paths.config_file, config_text, _mode_of(paths.config_file, 0o644))
+    except EnvFileError as exc:
+        raise SaveError(str(exc)) from None
+    env_written = bool(api_key) or bool(found)
+    return Saved(paths.config_file, paths.env_file if env_written else None, notes)
 
 
 def _read(path: Path) -> str | None:
@@ -218,73 +232,11 @@ def _config_with_model(path: Path, base_url: str, model: str) -> str:
     return out.getvalue()
 
 
-def _env_with_key(
-    path: Path, api_key: str, base_url: str, model: str
-) -> tuple[str | None, list[str]]:
-    """``.env``'s text with the key set (or removed when empty), other lines untouched.
-
-    ``OPENAI_BASE_URL`` / ``HERMES_MODEL`` lines already there would win over config.yaml,
-    so they get the new values too (never added). None: nothing to write.
-    """
-    text = _read(path)
-    lines = text.splitlines(keepends=True) if text else []
-    wanted = {KEY_VAR: api_key, URL_VAR: base_url, MODEL_VAR: model}
-    seen: set[str] = set()
-    out: list[str] = []
-    notes: list[str] = []
-    for line in lines:
-        match = _ENV_LINE.match(line)
-        var = match.group(1) if match else None
-        if var not in wanted:
-            out.append(line)
-            continue
-        assert var is not None
-        if var in seen:
-            continue  # a repeated line: the last one used to win; one line is clearer
-        seen.add(var)
-        if var == KEY_VAR and not api_key:
-            notes.append(f"{KEY_VAR} removed from .env")
-            continue
-        if var != KEY_VAR:
-            notes.append(f"{var} in .env updated too (it wins over config.yaml)")
-        out.append(f"{var}='{wanted[var]}'\n")
-    if KEY_VAR not in seen and api_key:
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n"
-        out.append(f"{KEY_VAR}='{api_key}'\n")
-    new = "".join(out)
-    if text is None and not new:
-        return None, notes
-    return new, notes
-
-
 def _mode_of(path: Path, default: int) -> int:
     try:
         return path.stat().st_mode & 0o777
     except OSError:
         return default
-
-
-def _replace(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    A symlinked file (config.yaml kept in a dotfiles repository) is written where the link
-    points, so the link survives.
-    """
-    path = path.resolve() if path.is_symlink() else path
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)  # left by a save that was killed (one app per home)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise SaveError(f"{path} could not be written: {exc.strerror or exc}") from None
 
 
 def adopt_model(config: Config, fresh: Config, base_url: str, model: str) -> list[str]:

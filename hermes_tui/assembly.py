@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 from hermes_cron.feature import CronFeature
 from hermes_gateway.access.approvals import ApprovalsFeature
 from hermes_gateway.access.pairing_gate import PairingFeature
+from hermes_gateway.background.feature import BackgroundFeature
 from hermes_gateway.gateway import Gateway
+from hermes_gateway.home_channel import HomeChannelFeature
+from hermes_gateway.hooks import HooksFeature
 
 if TYPE_CHECKING:
     from hermes_cron.clock import Clock
@@ -23,8 +26,16 @@ __all__ = ["build_gateway", "default_features"]
 
 
 def default_features(*, clock: Clock | None = None) -> list[Feature]:
-    """Pairing, tool approvals and cron, in the order they start."""
-    return [PairingFeature(), ApprovalsFeature(), CronFeature(clock=clock)]
+    """Pairing, tool approvals, cron, background runs, /sethome and hooks, in the order they
+    start."""
+    return [
+        PairingFeature(),
+        ApprovalsFeature(),
+        CronFeature(clock=clock),
+        BackgroundFeature(),
+        HomeChannelFeature(),
+        HooksFeature(),
+    ]
 
 
 def build_gateway(

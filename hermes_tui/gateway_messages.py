@@ -19,6 +19,8 @@ from textual.message import Message
 from hermes_cron import events as cron
 from hermes_gateway import events as ev
 from hermes_gateway.access import events as access
+from hermes_gateway.background import events as background
+from hermes_gateway.hooks import events as hooks
 
 
 class GatewayMessage(Message, bubble=False, namespace="gateway"):
@@ -59,6 +61,11 @@ class TurnStarted(GatewayMessage):
 class AgentDelta(GatewayMessage):
     EVENT = ev.AgentDelta
     event: ev.AgentDelta
+
+
+class AgentStep(GatewayMessage):
+    EVENT = ev.AgentStep
+    event: ev.AgentStep
 
 
 class ToolStarted(GatewayMessage):
@@ -173,6 +180,27 @@ class CronRunStarted(GatewayMessage):
 class CronRunFinished(GatewayMessage):
     EVENT = cron.CronRunFinished
     event: cron.CronRunFinished
+
+
+# --- background runs ------------------------------------------------------------------------
+
+
+class BackgroundRunChanged(GatewayMessage):
+    EVENT = background.BackgroundRunChanged
+    event: background.BackgroundRunChanged
+
+
+# --- hooks ----------------------------------------------------------------------------------
+
+
+class HooksLoaded(GatewayMessage):
+    EVENT = hooks.HooksLoaded
+    event: hooks.HooksLoaded
+
+
+class HookFailed(GatewayMessage):
+    EVENT = hooks.HookFailed
+    event: hooks.HookFailed
 
 
 MESSAGE_FOR: dict[type[ev.GatewayEvent], type[GatewayMessage]] = {

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PLATFORMS", "add_parser", "run", "run_async"]
 
-PLATFORMS = ("telegram", "discord", "slack", "mattermost")
+PLATFORMS = ("telegram", "discord", "slack", "mattermost", "sms", "whatsapp", "signal")
 """Platforms that offer pairing codes (those with an ``unauthorized_dm`` setting)."""
 
 

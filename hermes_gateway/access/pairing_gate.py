@@ -55,9 +55,13 @@ _REFUSAL_MEMORY = 10_000
 """Senders remembered for refusal throttling; older entries are forgotten beyond this."""
 
 
-_ID = re.compile(r"-?[1-9][0-9]{0,30}|[A-Za-z][A-Za-z0-9_-]{0,63}|(?=[0-9]*[a-z])[a-z0-9]{26}")
-"""Numbers (Telegram, Discord), names, and Mattermost's 26-character ids, which may start
-with a digit (never all digits, so none can read as a number)."""
+_ID = re.compile(
+    r"-?[1-9][0-9]{0,30}|[A-Za-z][A-Za-z0-9_-]{0,63}|(?=[0-9]*[a-z])[a-z0-9]{26}"
+    r"|\+[1-9][0-9]{6,14}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+"""Numbers (Telegram, Discord), names, Mattermost's 26-character ids, which may start
+with a digit (never all digits, so none can read as a number), E.164 phone numbers (SMS,
+Signal) and lowercase UUIDs (Signal's account ids)."""
 
 
 def canonical_id(value: str | None) -> bool:

@@ -61,6 +61,31 @@ class AccessPolicy:
         allowed_roles = set(section.allowed_roles) if isinstance(section, DiscordConfig) else set()
         return bool(allowed_roles and allowed_roles.intersection(roles))
 
+    async def vouched(self, source: SessionSource, roles: tuple[str, ...] = ()) -> bool:
+        """Let in as a person, not as "anyone": the user's id in an allowlist (``*`` and the
+        allow-all flags do not count), one of their roles allowed, or an approved pairing.
+
+        For commands that change the gateway for everyone (``/sethome``): in a bot open to
+        all, a passer-by must not redirect where cron results go.
+        """
+        if source.platform == LOCAL_PLATFORM:
+            return True
+        section = self.config.platforms.chat(source.platform)
+        listed = {
+            *(section.allowed_users if section is not None else ()),
+            *self.config.allowed_users,
+        }
+        listed.discard("*")
+        if source.user_id and source.user_id in listed:
+            return True
+        allowed_roles = set(section.allowed_roles) if isinstance(section, DiscordConfig) else set()
+        if allowed_roles and allowed_roles.intersection(roles):
+            return True
+        for check in self.extra_checks:
+            if await check(source):
+                return True
+        return False
+
     async def is_allowed(self, source: SessionSource, roles: tuple[str, ...] = ()) -> bool:
         if self.allowlisted(source, roles):
             return True

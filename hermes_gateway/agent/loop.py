@@ -44,6 +44,10 @@ class TurnSink(Protocol):
         self, call_id: str, name: str, ok: bool, duration: float, summary: str, output: str = ""
     ) -> None: ...
     def on_notice(self, text: str, level: str) -> None: ...
+    def on_step(self, iteration: int, tools: list[dict[str, Any]]) -> None:
+        """Before each model call of the turn (from 1), with the previous step's tool calls
+        (``name``, ``arguments``, ``result``); hooks' ``agent:step``."""
+        ...
 
 
 @dataclass
@@ -187,7 +191,10 @@ class Agent:
         offered = frozenset(s["function"]["name"] for s in schemas)
         schemas = [*schemas, *options.client_tools]
 
+        step_tools: list[dict[str, Any]] = []
         for iteration in range(self.max_iterations):
+            sink.on_step(iteration + 1, step_tools)
+            step_tools = []
             if iteration and shown and not shown[-1].endswith("\n\n"):
                 sink.on_delta("\n\n")
                 shown.append("\n\n")
@@ -257,6 +264,13 @@ class Agent:
                     tool_msg, stopped = _refuse_unoffered(call, sink), False
                 result.messages.append(tool_msg)
                 history.append(tool_msg.to_openai())
+                step_tools.append(
+                    {
+                        "name": call["name"],
+                        "arguments": call["arguments"],
+                        "result": tool_msg.content,
+                    }
+                )
                 if context_budget is not None:
                     fit_tool_results(history, len(messages), context_budget)
                 if stopped:

@@ -6,6 +6,7 @@ import time
 
 from hermes_gateway.agent.context import context_share
 from hermes_gateway.agent.server_models import listed_models
+from hermes_gateway.commands import insights
 from hermes_gateway.commands.flow import register_flow_commands
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
@@ -122,6 +123,8 @@ def build_registry() -> CommandRegistry:
             f"{prompt + completion:,} tokens. Last turn: {last_p:,} + {last_c:,}. "
             f"Context: ~{used:,} of {window:,} tokens ({context_share(used, window)})."
         )
+
+    insights.register(reg)
 
     @reg.command("compress", "Fold older turns into a summary to free context", category="Control")
     async def _compress(ctx: CommandContext) -> CommandResult:

@@ -28,6 +28,22 @@ class CommandResult:
     """Something only the platform can do, e.g. ``"quit"`` for the local TUI."""
 
 
+@dataclass(frozen=True)
+class CommandVerdict:
+    """What a gate (the hooks' ``command:<name>``) decided before a command runs: ``deny``
+    (``text`` is the refusal), ``handled`` (``text`` is the reply, possibly none) or
+    ``rewrite`` (run ``/command args`` instead)."""
+
+    action: Literal["deny", "handled", "rewrite"]
+    text: str = ""
+    command: str = ""
+    args: str = ""
+
+
+CommandGate = Callable[["MessageEvent", str, str, str], Awaitable["CommandVerdict | None"]]
+"""``gate(event, canonical name, name as typed, args)``: None lets the command run."""
+
+
 @dataclass
 class CommandContext:
     """What a command handler gets: the gateway's narrow command face and the message."""
@@ -97,6 +113,26 @@ class CommandRegistry:
         self._specs[spec.name] = spec
         for name in (spec.name, *spec.aliases):
             self._lookup[name] = spec
+
+    def replace(self, spec: CommandSpec) -> CommandSpec:
+        """Put ``spec`` in place of the registered command of the same name and aliases, and
+        return the one it replaces.
+
+        Why: a feature extends a built-in without the core knowing it (``/stop`` also stops
+        the chat's background runs); its wrapper calls the replaced handler.
+
+        Raises:
+            ValueError: No such command, or the names differ (aliases would go stale).
+        """
+        old = self._specs.get(spec.name)
+        if old is None:
+            raise ValueError(f"no command /{spec.name} to replace")
+        if old.aliases != spec.aliases:
+            raise ValueError(f"/{spec.name} must keep its aliases {old.aliases}")
+        self._specs[spec.name] = spec
+        for name in (spec.name, *spec.aliases):
+            self._lookup[name] = spec
+        return old
 
     def command(
         self,

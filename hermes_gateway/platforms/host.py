@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from hermes_gateway.commands.registry import CommandRegistry
     from hermes_gateway.models import MessageEvent
+    from hermes_gateway.platforms.web_routes import WebRoutes
     from hermes_gateway.store import SessionStore
 
 __all__ = ["AdapterHost"]
@@ -28,6 +29,12 @@ class AdapterHost(Protocol):
     @property
     def commands(self) -> CommandRegistry:
         """The slash commands, for the platform's command menu."""
+        ...
+
+    @property
+    def web_routes(self) -> WebRoutes:
+        """The gateway's table of webhook routes (see :mod:`.web_routes`): a platform adds
+        its routes here; the API server serves them when it runs."""
         ...
 
     async def receive(self, event: MessageEvent) -> None:

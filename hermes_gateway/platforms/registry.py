@@ -39,6 +39,11 @@ BUILTIN = {
     "discord": "hermes_gateway.platforms.discord:PLUGIN",
     "slack": "hermes_gateway.platforms.slack:PLUGIN",
     "mattermost": "hermes_gateway.platforms.mattermost:PLUGIN",
+    "sms": "hermes_gateway.platforms.sms:PLUGIN",
+    "whatsapp": "hermes_gateway.platforms.whatsapp:PLUGIN",
+    "signal": "hermes_gateway.platforms.signal:PLUGIN",
+    "irc": "hermes_gateway.platforms.irc:PLUGIN",
+    "homeassistant": "hermes_gateway.platforms.homeassistant:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",
     "webhook": "hermes_gateway.platforms.api:WEBHOOK_PLUGIN",
 }

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from hermes_gateway.delivery.router import DeliveryRouter
     from hermes_gateway.events import EventBus, GatewayEvent
     from hermes_gateway.models import MessageEvent, SessionSource
+    from hermes_gateway.platforms.web_routes import WebRoutes
     from hermes_gateway.runner.requests import RequestTurns
     from hermes_gateway.runner.supervisor import PlatformSupervisor
     from hermes_gateway.store import SessionStore
@@ -31,6 +32,7 @@ class _Core(Protocol):
     router: DeliveryRouter
     supervisor: PlatformSupervisor
     requests: RequestTurns
+    web_routes: WebRoutes
 
     @property
     def stopping(self) -> bool: ...
@@ -73,6 +75,10 @@ class RunnerAdapterHost:
     @property
     def router(self) -> DeliveryRouter:
         return self._runner.router
+
+    @property
+    def web_routes(self) -> WebRoutes:
+        return self._runner.web_routes
 
     async def receive(self, event: MessageEvent) -> None:
         await self._runner.handle(event)

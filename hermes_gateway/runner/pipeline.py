@@ -28,6 +28,7 @@ from hermes_gateway.agent.tools.boundary import boundary_for
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import (
     CommandContext,
+    CommandGate,
     CommandRegistry,
     CommandResult,
     parse_command,
@@ -41,6 +42,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.web_routes import WebRoutes
 from hermes_gateway.redact import redact
 from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
@@ -99,6 +101,11 @@ class GatewayRunner:
         self.authorize = authorize
         self.registry = SessionRegistry(config, store, bus)
         self.supervisor = PlatformSupervisor(bus, on_first_connect=self._first_connect)
+        self.started_at = time.time()
+        """Inbox rows received before it are the last run's to resume; later ones are ours."""
+        self._awaiting_resume: dict[str, list[MessageEvent]] = {}
+        """Per platform with messages the last run left: this run's messages, held until
+        those are queued, so a chat's older messages are answered first, in order."""
         self.inbox = Inbox(store)
         self.context = ContextKeeper(self)
         """Each session's size against its model's window; compression (and /compress)."""
@@ -106,12 +113,16 @@ class GatewayRunner:
         self.run_request = self.requests.run
         """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
         self.router = DeliveryRouter(config, self.supervisor.adapters)
+        self.web_routes = WebRoutes()
+        """Webhook routes of platforms (SMS, WhatsApp), served by the API server when it runs."""
         """Delivers to chats by target (cron results, webhook answers)."""
         self._turn_counter = 0
         self._cwd = Path(config.agent.cwd).expanduser()
         self._background = TaskSet()
         self.approver: Callable[[SessionRuntime], Approver] | None = None
         """Builds ``ToolContext.approve`` for a turn (set by the approvals feature)."""
+        self.command_gate: CommandGate | None = None
+        """Asked before each known command runs (set by the hooks feature)."""
 
     # --- views kept for callers that read the parts through the runner ------------------
 
@@ -159,6 +170,9 @@ class GatewayRunner:
 
     async def start(self) -> None:
         """Start every adapter in its own supervised task; one failing never stops another."""
+        self.started_at = time.time()
+        for row in await self.inbox.open_rows():
+            self._awaiting_resume.setdefault(row.platform, [])
         self._background.spawn(self.inbox.prune(), name="inbox-prune")
         self._background.spawn(self._reset_watcher(), name="session-reset-watcher")
         await self.supervisor.start()
@@ -249,6 +263,10 @@ class GatewayRunner:
                 return
         if self.stopping:
             return  # stored: answered after the next start
+        held = self._awaiting_resume.get(event.source.platform)
+        if held is not None:
+            held.append(event)  # stored; queued once the last run's are (see _resume)
+            return
         await self._enqueue(event)
 
     async def _store_inbound(self, event: MessageEvent) -> bool:
@@ -343,11 +361,20 @@ class GatewayRunner:
     async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
         platform = event.source.platform
         spec = self.commands.resolve(name)
-        if spec is None:
+        verdict = None
+        where = "local" if event.from_operator else platform
+        if spec is not None and self.command_gate is not None and spec.allowed_on(where):
+            verdict = await self.command_gate(event, spec.name, name, args)
+            if verdict is not None and verdict.action == "rewrite":
+                name, args, verdict = verdict.command, verdict.args, None
+                spec = self.commands.resolve(name)
+        if verdict is not None:
+            result = CommandResult(verdict.text, ok=verdict.action == "handled")
+        elif spec is None:
             hints = self.commands.suggest(name, platform)
             hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
             result = CommandResult(f"Unknown command /{name}.{hint} Try /help.", ok=False)
-        elif not spec.allowed_on("local" if event.from_operator else platform):
+        elif not spec.allowed_on(where):
             result = CommandResult(f"/{spec.name} is only available in the local terminal.", False)
         else:
             try:
@@ -554,7 +581,15 @@ class GatewayRunner:
     # --- resuming what a crash or a stop left -------------------------------------------
 
     def _first_connect(self, platform: str) -> None:
-        self._background.spawn(self._resume(platform), name=f"resume:{platform}")
+        self._background.spawn(self._resume_then_release(platform), name=f"resume:{platform}")
+
+    async def _resume_then_release(self, platform: str) -> None:
+        """Resume what the last run left, then queue what this run held back meanwhile."""
+        try:
+            await self._resume(platform)
+        finally:
+            for event in self._awaiting_resume.pop(platform, []):
+                await self._enqueue(event)
 
     async def _resume(self, platform: str) -> None:
         """Answer (or account for) the platform's stored messages that have no answer yet.
@@ -562,7 +597,11 @@ class GatewayRunner:
         Runs once per start, when the platform first connects, so answers can be delivered.
         Each inbox row is handled exactly once: it ends ``done`` however it is dealt with.
         """
-        rows = [r for r in await self.inbox.open_rows() if r.platform == platform]
+        rows = [
+            r
+            for r in await self.inbox.open_rows()
+            if r.platform == platform and r.received_at < self.started_at
+        ]  # later ones are this run's own, already answered live
         if not rows:
             return
         gw = self.config.gateway
@@ -850,8 +889,10 @@ class GatewayRunner:
 
     def _searcher(self, rt: SessionRuntime) -> Callable[[str, int], Awaitable[list[Any]]]:
         """session_search for one chat: the operator's terminal searches everything; a
-        remote chat only its own history, so no user can read another's conversations."""
-        if rt.source.platform == "local":
+        remote chat only its own history, so no user can read another's conversations. A
+        turn working for a chat (a cron job made there, a background run) searches as it."""
+        whose = rt.acting_for or rt.source
+        if whose.platform == "local":
 
             async def search_all(query: str, limit: int) -> list[Any]:
                 return await self.store.search(query, limit=limit)
@@ -859,7 +900,7 @@ class GatewayRunner:
             return search_all
 
         async def search_own(query: str, limit: int) -> list[Any]:
-            return await self.store.search(query, limit=limit, session_key=rt.key)
+            return await self.store.search(query, limit=limit, session_key=whose.session_key)
 
         return search_own
 

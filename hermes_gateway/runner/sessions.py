@@ -137,7 +137,7 @@ class SessionRegistry:
             rt = self.sessions.get(key)
             if rt is None:
                 record = await self.store.get_active_session(key)
-                reason = "resumed"
+                reason = "loaded"
                 if record is None:
                     record = await self.create_record(source)
                     reason = "started"

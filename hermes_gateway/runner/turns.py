@@ -6,6 +6,8 @@ chat path run the very same turn code.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hermes_gateway import events as ev
 from hermes_gateway.platforms.base import TurnDelivery
 
@@ -53,6 +55,13 @@ class TurnSink:
             )
         )
         self.delivery.on_tool_finished(name, ok, duration, summary)
+
+    def on_step(self, iteration: int, tools: list[dict[str, Any]]) -> None:
+        self.bus.publish(
+            ev.AgentStep(
+                session_key=self.key, turn_id=self.turn_id, iteration=iteration, tools=tuple(tools)
+            )
+        )
 
     def on_notice(self, text: str, level: str) -> None:
         self.bus.publish(ev.Notice(text=text, level=level, session_key=self.key))  # type: ignore[arg-type]

@@ -248,6 +248,7 @@ ORDER BY id
 _SQL_KV_GET = "SELECT value FROM kv WHERE key = ?"
 _SQL_KV_SET = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 _SQL_KV_DELETE = "DELETE FROM kv WHERE key = ?"
+_SQL_KV_PREFIX = "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key"
 
 
 def kv_writer(key: str, value: str) -> Callable[[sqlite3.Connection], object]:
@@ -1017,6 +1018,15 @@ class SessionStore:
     async def kv_delete(self, key: str) -> None:
         """Forget ``key`` (no-op if absent)."""
         await self.write_sync(_tx_execute, _SQL_KV_DELETE, (key,))
+
+    async def kv_items(self, prefix: str) -> list[tuple[str, str]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, by key.
+
+        Why: a feature keeps one entry per item in flight (a background run) and must find
+        them all again at start, without a table of its own.
+        """
+        rows = await self._db.run(_fetch_all, _SQL_KV_PREFIX, (len(prefix), prefix))
+        return [(r[0], r[1]) for r in rows]
 
 
 def _message_row(session_id: str | None, m: StoredMessage, created: float) -> tuple[Any, ...]:

@@ -1,5 +1,5 @@
-"""The main screen: platforms, sessions and cron on the left; the conversation, its tools
-and the input on the right.
+"""The main screen: platforms, sessions, cron and background runs on the left; the
+conversation, its tools and the input on the right.
 
 Gateway messages do not bubble, so the bridge posts each one to this screen and
 :data:`ROUTES` hands a copy to every pane that handles its type; the panes' own ``@on``
@@ -10,6 +10,7 @@ its pause state, notifications, and the actions a command asks for (quit, search
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -26,10 +27,12 @@ from hermes_tui import gateway_messages as gm
 from hermes_tui.messages import QuitRequested, SearchRequested, SessionSelected
 from hermes_tui.notifications import Notification, NotificationCenter
 from hermes_tui.screens.search import SearchJump
+from hermes_tui.widgets.background_pane import BackgroundPane
 from hermes_tui.widgets.conversation import ConversationView
 from hermes_tui.widgets.cron_pane import CronPane
 from hermes_tui.widgets.first_run import FirstRunPanel
 from hermes_tui.widgets.follow import unfollow
+from hermes_tui.widgets.hooks_pane import HooksPane
 from hermes_tui.widgets.platforms_pane import PlatformsPane
 from hermes_tui.widgets.prompt_input import PromptInput
 from hermes_tui.widgets.sessions_pane import SessionsPane
@@ -66,6 +69,10 @@ ROUTES: dict[type[gm.GatewayMessage], tuple[str, ...]] = {
     gm.CronJobChanged: ("#cron",),
     gm.CronRunStarted: ("#cron",),
     gm.CronRunFinished: ("#cron",),
+    gm.BackgroundRunChanged: ("#background",),
+    gm.AgentStep: (),  # for hooks; nothing on screen shows steps
+    gm.HooksLoaded: ("#hooks",),
+    gm.HookFailed: ("#hooks",),
     gm.PairingRequested: (APP,),
     gm.PairingResolved: (APP,),
     gm.ApprovalRequested: (APP,),
@@ -97,6 +104,9 @@ class MainScreen(Screen[None]):
         self._select_lock = asyncio.Lock()
         """One selection at a time: a second one (a click during a restart's load) waits."""
         self._routes: dict[type[gm.GatewayMessage], tuple[MessagePump, ...]] = {}
+        self._live: collections.Counter[str] = collections.Counter()
+        """Gateway events delivered per session key: a transcript fetched while one came may
+        miss what it reported, and is fetched again (see :meth:`select_session`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -109,6 +119,8 @@ class MainScreen(Screen[None]):
                     )
                     yield SessionsPane(id="sessions")
                 yield CronPane(id="cron")
+                yield BackgroundPane(id="background")
+                yield HooksPane(id="hooks")
             with Vertical(id="main"):
                 yield ConversationView(id="conversation")
                 yield ToolProgressPane(id="tools")
@@ -140,6 +152,9 @@ class MainScreen(Screen[None]):
         self.query_one(SlashComplete).registry = operator.commands
         if gateway.cron is not None:
             self.query_one(CronPane).attach(gateway.cron)
+        hooks = gateway.feature("hooks")
+        if hooks is not None and hooks.dispatcher is not None:
+            self.query_one(HooksPane).attach(hooks.loaded, dict(hooks.dispatcher.last_error))
         prompt = self.query_one(PromptInput)
         prompt.input_history.entries = await operator.input_history()
         sessions = self.query_one(SessionsPane)
@@ -176,7 +191,11 @@ class MainScreen(Screen[None]):
         if self.operator is None:
             return
         async with self._select_lock:
-            view = await self.operator.select(key, session_id)
+            for _ in range(3):  # a busy chat: show the last snapshot fetched, not loop forever
+                seen = self._live[key]
+                view = await self.operator.select(key, session_id)
+                if self._live[key] == seen:
+                    break
             self.current_key = key
             self.view = view
             self.paused = view.paused
@@ -330,6 +349,9 @@ class MainScreen(Screen[None]):
         no pane claims.
         """
         message = gm.message_for(event)
+        key = getattr(event, "session_key", None)
+        if key is not None:
+            self._live[key] += 1
         targets = self._targets(type(message))
         for n, target in enumerate(targets):
             target.post_message(message if n == 0 else message.copy())

@@ -28,10 +28,21 @@ PLATFORM_MARKS = {
     "telegram": "✈",
     "discord": "◆",
     "slack": "#",
+    "sms": "✉",
+    "whatsapp": "☏",
+    "signal": "◎",
+    "irc": "»",
+    "homeassistant": "△",
     "api": "⇄",
     "webhook": "↯",
 }
-PLATFORM_NAMES = {"local": "This terminal", "api": "API clients", "cron": "Cron jobs"}
+PLATFORM_NAMES = {
+    "local": "This terminal",
+    "api": "API clients",
+    "cron": "Cron jobs",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+}
 #: Platforms whose sessions are collapsed into one row per client (one session per request).
 COLLAPSED_PLATFORMS = frozenset({"api"})
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ class RecordingSink:
         self.tool_running = asyncio.Event()
         self.arguments: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
+        self.steps: list[tuple[int, list[str]]] = []
 
     def on_delta(self, text: str) -> None:
         self.deltas.append(text)
@@ -39,6 +41,9 @@ class RecordingSink:
     def on_tool_finished(self, call_id, name, ok, duration, summary, output: str = "") -> None:
         self.tools.append(("finished", call_id, name, ok, duration, summary))
         self.outputs[call_id] = output
+
+    def on_step(self, iteration: int, tools: list[dict[str, Any]]) -> None:
+        self.steps.append((iteration, [t["name"] for t in tools]))
 
     def on_notice(self, text: str, level: str) -> None:
         self.notices.append((text, level))
@@ -104,6 +109,8 @@ async def test_tool_loop_runs_terminal_and_continues(agent, config, fake_openai,
     second = fake_openai.requests[1]["messages"]
     assert second[-1]["role"] == "tool" and "tool-output-42" in second[-1]["content"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "terminal"
+    # A step before each model call, with the tools the previous step ran (agent:step).
+    assert sink.steps == [(1, []), (2, ["terminal"])]
 
 
 async def test_interrupt_mid_stream_keeps_partial_answer(agent, config, fake_openai, tmp_path):

@@ -386,6 +386,17 @@ async def test_kv(store: SessionStore) -> None:
     assert await store.kv_get("telegram.offset") is None
 
 
+async def test_kv_items_by_prefix(store: SessionStore) -> None:
+    for key in ("run:b", "run:a", "run_x", "runner:c", "ru", "%run:", "run:%"):
+        await store.kv_set(key, key.upper())
+    assert await store.kv_items("run:") == [
+        ("run:%", "RUN:%"),
+        ("run:a", "RUN:A"),
+        ("run:b", "RUN:B"),
+    ]
+    assert await store.kv_items("nothing:") == []
+
+
 # ---- full-text search ------------------------------------------------------------------------
 
 HOSTILE_QUERIES = [

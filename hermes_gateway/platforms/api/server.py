@@ -151,10 +151,14 @@ class ApiServerAdapter(PlatformAdapter):
         self.webhooks.validate()
         guard = ConnectionGuard(max_connections=s.max_connections, header_timeout=s.header_timeout)
         cors = Cors(s.cors_origins)
-        app = web.Application(
-            client_max_size=s.max_body_bytes,
-            middlewares=[guard.middleware, cors.preflight, _openai_errors],
-        )
+        # Platform webhooks (Twilio, WhatsApp) ride on this server when their adapters put
+        # routes in the gateway's table: answered before the API's own routes and key, each
+        # checked by its platform's own signature (see platforms/web_routes.py).
+        platform_routes = self.host.web_routes
+        middlewares = [guard.middleware, cors.preflight, _openai_errors]
+        if self.name == API_PLATFORM:  # not the separate webhook listener
+            middlewares.insert(1, platform_routes.middleware())
+        app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
         app.on_response_prepare.append(cors.add_headers)
         self._add_routes(app)
         # handler_cancellation: a client that hangs up cancels its handler, which is how a
@@ -181,12 +185,16 @@ class ApiServerAdapter(PlatformAdapter):
             await site_runner.cleanup()
             raise
         self._site_runner, self._listener, self.connections = site_runner, listener, guard
+        if self.name == API_PLATFORM:
+            platform_routes.serve(self.name)
         self.port = listener.sockets[0].getsockname()[1]
         routes = len(self.settings.webhooks)
         extra = f", {routes} webhook route{'s' if routes != 1 else ''}" if routes else ""
         self.report("connected", f"http://{s.host}:{self.port}{extra}")
 
     async def stop(self) -> None:
+        if self.bound:
+            self.host.web_routes.unserve(self.name)
         await self.webhooks.stop()
         listener, self._listener = self._listener, None
         if listener is not None:

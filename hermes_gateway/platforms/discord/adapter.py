@@ -41,6 +41,7 @@ from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.discord.commands import (
     PENDING_REPLY,
     InteractionReply,
@@ -106,10 +107,7 @@ class DiscordAdapter(PlatformAdapter):
         self.inbound = DiscordInbound(self.cfg, policy, self._save_attachment)
         self.synced_commands: list[dict[str, Any]] | None = None
         """The last application-command payload Discord accepted."""
-        self._state: tuple[str, str] | None = None
-        self._stopping = False
-        self._watcher: asyncio.Task[None] | None = None
-        self._first: asyncio.Future[None] | None = None
+        self.link = ConnectionLoop(self, "Discord", reconnect_backoff(), describe=describe_failure)
         self._ready_seen = False
         self._synced = False
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
@@ -122,85 +120,43 @@ class DiscordAdapter(PlatformAdapter):
     async def start(self) -> None:
         if not self.cfg.token:
             raise FatalPlatformError("DISCORD_BOT_TOKEN is not set")
-        self._stopping = False
         self._synced = False
         self._endpoints.apply()
         if self.gate.closed:
             self.gate = RateGate(PER_CHANNEL_INTERVAL)
-        loop = asyncio.get_running_loop()
-        self._first = first = loop.create_future()
-        self._watcher = loop.create_task(self._watch(), name="discord-watcher")
-        try:
-            await asyncio.wait_for(asyncio.shield(first), START_WAIT)
-        except TimeoutError:
-            self._set_state("reconnecting", "waiting for the Discord gateway")
+        await self.link.start(
+            self._session, wait=START_WAIT, waiting="waiting for the Discord gateway"
+        )
 
     async def stop(self) -> None:
-        self._stopping = True
         for turn in list(self._turns):
             turn.cancel()
+        await self.link.stop()  # the session closes its client on the way out
         client = self.client
         if client is not None:
             await close_client(client)
-        watcher = self._watcher
-        if watcher is not None and not watcher.done():
-            watcher.cancel()
-            await asyncio.wait([watcher], timeout=5)
         for task in list(self._tasks):
             task.cancel()
         await self.gate.aclose()
         self._endpoints.restore()
         self.client = None
-        self._set_state("stopped")
+        self.link.set_state("stopped")
 
-    async def _watch(self) -> None:
-        """Run discord.py; when it gives up, back off and start a fresh client."""
-        backoff = reconnect_backoff()
-        while not self._stopping:
-            client = HermesClient(self, self.cfg)
-            self.client = client
-            self._ready_seen = False
-            reason = "the Discord connection ended"
-            try:
-                await client.start(self.cfg.token)
-            except asyncio.CancelledError:
-                await close_client(client)
-                raise
-            except Exception as exc:
-                fatal = fatal_reason(exc)
-                if fatal is not None:
-                    await close_client(client)
-                    self._fail(fatal)
-                    return
-                reason = describe_failure(exc)
-                log.warning("Discord connection lost: %s", reason, exc_info=exc)
+    async def _session(self) -> str:
+        """One discord.py client from start until it gives up; the link reconnects."""
+        client = HermesClient(self, self.cfg)
+        self.client = client
+        self._ready_seen = False
+        try:
+            await client.start(self.cfg.token)
+        except Exception as exc:
+            fatal = fatal_reason(exc)
+            if fatal is not None:
+                raise FatalPlatformError(fatal) from exc
+            raise
+        finally:
             await close_client(client)
-            if self._stopping:
-                return
-            if self._ready_seen:
-                backoff.reset()
-            wait = backoff.next()
-            self._set_state("reconnecting", reason, wait)
-            self._release_start()
-            await asyncio.sleep(wait)
-
-    def _fail(self, reason: str) -> None:
-        log.error("Discord cannot work: %s", reason)
-        first = self._first
-        if first is not None and not first.done():
-            first.set_exception(FatalPlatformError(reason))  # start() raises; runner reports
-            return
-        self._set_state("failed", reason)
-
-    def _release_start(self) -> None:
-        if self._first is not None and not self._first.done():
-            self._first.set_result(None)
-
-    def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
-        if retry_in is None and self._state == (state, detail):
-            return
-        self._state = (state, detail)
-        self.report(state, detail, retry_in)
+        return "the Discord connection ended"
 
     # --- gateway events -----------------------------------------------------------------
 
@@ -210,19 +166,20 @@ class DiscordAdapter(PlatformAdapter):
         self._ready_seen = True
         self.inbound.bot_id = client.user.id
         servers = len(client.guilds)
-        self._set_state("connected", f"as {client.user.name} in {servers} server(s)")
-        self._release_start()
+        self.link.connected(f"as {client.user.name} in {servers} server(s)")
         if self.cfg.sync_commands and not self._synced:
             self._synced = True
             self._spawn(self._sync_commands(client))
 
     def on_client_resumed(self, client: discord.Client) -> None:
         if client is self.client and client.user is not None:
-            self._set_state("connected", f"as {client.user.name} in {len(client.guilds)} server(s)")
+            self.link.set_state(
+                "connected", f"as {client.user.name} in {len(client.guilds)} server(s)"
+            )
 
     def on_client_disconnect(self, client: discord.Client) -> None:
-        if client is self.client and not self._stopping and self._ready_seen:
-            self._set_state("reconnecting", "gateway connection lost; resuming")
+        if client is self.client and not self.link.stopping and self._ready_seen:
+            self.link.set_state("reconnecting", "gateway connection lost; resuming")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -38,6 +38,7 @@ from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.mattermost.api import ApiError, MattermostApi
 from hermes_gateway.platforms.mattermost.connection import (
     ConnectionLost,
@@ -100,11 +101,12 @@ class MattermostAdapter(PlatformAdapter):
         """Newest ``create_at`` taken; the catch-up after a reconnect starts here."""
         self.catch_ups = 0
         """Catch-ups run (after reconnects and sequence gaps), for tests and the log."""
-        self._state: tuple[str, str] | None = None
-        self._stopping = False
-        self._watcher: asyncio.Task[None] | None = None
-        self._first: asyncio.Future[None] | None = None
-        self._hello_seen = False
+        self.link = ConnectionLoop(
+            self,
+            "Mattermost",
+            Backoff(self.cfg.reconnect_initial, self.cfg.reconnect_cap, jitter=0.2, upward=True),
+            describe=_describe,
+        )
         self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -120,25 +122,16 @@ class MattermostAdapter(PlatformAdapter):
             raise FatalPlatformError("MATTERMOST_URL is not set")
         if not self.cfg.token:
             raise FatalPlatformError("MATTERMOST_TOKEN is not set")
-        self._stopping = False
         if self.gate.closed:
             self.gate = RateGate(PER_CHANNEL_INTERVAL)
-        loop = asyncio.get_running_loop()
-        self._first = first = loop.create_future()
-        self._watcher = loop.create_task(self._watch(), name="mattermost-watcher")
-        try:
-            await asyncio.wait_for(asyncio.shield(first), START_WAIT)
-        except TimeoutError:
-            self._set_state("reconnecting", "waiting for the Mattermost websocket")
+        await self.link.start(
+            self._session, wait=START_WAIT, waiting="waiting for the Mattermost websocket"
+        )
 
     async def stop(self) -> None:
-        self._stopping = True
         for turn in list(self._turns):
             turn.cancel()
-        watcher = self._watcher
-        if watcher is not None and not watcher.done():
-            watcher.cancel()
-            await asyncio.wait([watcher], timeout=5)
+        await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -146,7 +139,7 @@ class MattermostAdapter(PlatformAdapter):
         await self._save_watermark()
         await self.gate.aclose()
         await self.api.close()
-        self._set_state("stopped")
+        self.link.set_state("stopped")
 
     async def _login(self) -> None:
         """Check the token and learn who the bot is; a refused token is fatal."""
@@ -163,65 +156,21 @@ class MattermostAdapter(PlatformAdapter):
         self.inbound.bot_name = str(me.get("username", ""))
         self.transport.limit = self.cfg.post_limit or await self.api.post_limit()
 
-    async def _watch(self) -> None:
-        """Log in and run the websocket; when it ends, back off and connect again."""
-        backoff = Backoff(
-            self.cfg.reconnect_initial, self.cfg.reconnect_cap, jitter=0.2, upward=True
+    async def _session(self) -> str:
+        """Log in and run the websocket until it ends; the link backs off and reconnects."""
+        await self._login()
+        await run_websocket(
+            self.api.session,
+            self.api.websocket_url,
+            self.cfg.token,
+            on_hello=self._on_hello,
+            on_event=self._on_event,
+            on_gap=self._on_gap,
         )
-        while not self._stopping:
-            self._hello_seen = False
-            try:
-                await self._login()
-                await run_websocket(
-                    self.api.session,
-                    self.api.websocket_url,
-                    self.cfg.token,
-                    on_hello=self._on_hello,
-                    on_event=self._on_event,
-                    on_gap=self._on_gap,
-                )
-                reason = "the websocket ended"
-            except FatalPlatformError as exc:
-                self._fail(str(exc))
-                return
-            except ConnectionLost as exc:
-                reason = str(exc)
-            except ApiError as exc:
-                reason = f"Mattermost answered {exc.status} ({exc.message})"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                reason = f"cannot reach Mattermost: {exc or type(exc).__name__}"
-            if self._stopping:
-                return
-            log.warning("Mattermost connection lost: %s", reason)
-            if self._hello_seen:
-                backoff.reset()
-            wait = backoff.next()
-            self._set_state("reconnecting", reason, wait)
-            self._release_start()
-            await asyncio.sleep(wait)
-
-    def _fail(self, reason: str) -> None:
-        log.error("Mattermost cannot work: %s", reason)
-        first = self._first
-        if first is not None and not first.done():
-            first.set_exception(FatalPlatformError(reason))  # start() raises; runner reports
-            return
-        self._set_state("failed", reason)
-
-    def _release_start(self) -> None:
-        if self._first is not None and not self._first.done():
-            self._first.set_result(None)
-
-    def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
-        if retry_in is None and self._state == (state, detail):
-            return
-        self._state = (state, detail)
-        self.report(state, detail, retry_in)
+        return "the websocket ended"
 
     async def _on_hello(self, event: WebsocketEvent) -> None:
-        self._hello_seen = True
-        self._set_state("connected", f"as @{self.inbound.bot_name}")
-        self._release_start()
+        self.link.connected(f"as @{self.inbound.bot_name}")
         if self.since_ms is None:
             now = int(time.time() * 1000)
             stored = await self._load_watermark()
@@ -445,3 +394,14 @@ def json_object(raw: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("not an object")
     return value
+
+
+def _describe(exc: BaseException) -> str:
+    """Why a Mattermost connection ended, in the words the Platforms pane shows."""
+    if isinstance(exc, ConnectionLost):
+        return str(exc)
+    if isinstance(exc, ApiError):
+        return f"Mattermost answered {exc.status} ({exc.message})"
+    if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError):
+        return f"cannot reach Mattermost: {exc or type(exc).__name__}"
+    return str(exc) or type(exc).__name__

@@ -29,6 +29,7 @@ from hermes_gateway.delivery.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 
 __all__ = ["DEFAULT_POST_LIMIT", "REQUEST_TIMEOUT", "ApiError", "MattermostApi", "map_error"]
 
@@ -208,12 +209,11 @@ class MattermostApi:
                     raise map_error(
                         self._error(resp.status, resp.headers, await resp.read()), "read"
                     )
-                data = await resp.content.read(max_bytes + 1)
+                return await read_limited(resp.content, max_bytes)
+        except TooLarge:
+            raise DeliveryError(f"file {file_id} is larger than {max_bytes} bytes") from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientDeliveryError(str(exc) or type(exc).__name__) from exc
-        if len(data) > max_bytes:
-            raise DeliveryError(f"file {file_id} is larger than {max_bytes} bytes")
-        return data
 
     async def channel(self, channel_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self.call("read", "GET", f"/channels/{channel_id}")

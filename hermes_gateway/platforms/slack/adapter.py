@@ -50,6 +50,8 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.connection import ConnectionLoop
+from hermes_gateway.platforms.http_read import TooLarge, read_limited
 from hermes_gateway.platforms.slack.commands import command_text
 from hermes_gateway.platforms.slack.inbound import SlackInbound
 from hermes_gateway.platforms.slack.mrkdwn import SLACK_LIMIT, measure
@@ -105,10 +107,13 @@ class SlackAdapter(PlatformAdapter):
         self.gate = RateGate(self.cfg.rate_interval)
         self.inbound = SlackInbound(self.cfg, policy, self._save_file, self._user_name)
         self._names: dict[str, str] = {}
-        self._state: tuple[str, str] | None = None
-        self._stopping = False
-        self._watcher: asyncio.Task[None] | None = None
-        self._first: asyncio.Future[None] | None = None
+        self.link = ConnectionLoop(
+            self,
+            "Slack",
+            Backoff(self.cfg.reconnect_initial, self.cfg.reconnect_cap),
+            describe=_describe,
+        )
+        self._checked = False
         self._tasks = TaskSet("slack")
         self._http: aiohttp.ClientSession | None = None
 
@@ -122,30 +127,20 @@ class SlackAdapter(PlatformAdapter):
                 "SLACK_APP_TOKEN is not set (an app-level xapp- token with connections:write "
                 "is needed for Socket Mode)"
             )
-        self._stopping = False
         if self.gate.closed:
             self.gate = RateGate(self.cfg.rate_interval)
-        loop = asyncio.get_running_loop()
-        self._first = first = loop.create_future()
-        self._watcher = loop.create_task(self._watch(), name="slack-watcher")
-        try:
-            await asyncio.wait_for(asyncio.shield(first), START_WAIT)
-        except TimeoutError:
-            self._set_state("reconnecting", "waiting for Slack")
+        self._checked = False
+        await self.link.start(self._session, wait=START_WAIT, waiting="waiting for Slack")
 
     async def stop(self) -> None:
-        self._stopping = True
-        watcher = self._watcher
-        if watcher is not None and not watcher.done():
-            watcher.cancel()
-            await asyncio.wait([watcher], timeout=5)
+        await self.link.stop()
         await self._close_socket()
         await self._tasks.cancel_all()
         await self.gate.aclose()
         if self._http is not None:
             await self._http.close()
             self._http = None
-        self._set_state("stopped")
+        self.link.set_state("stopped")
 
     def _build(self) -> None:
         """The Web API client and the Bolt app, once per adapter start."""
@@ -209,46 +204,25 @@ class SlackAdapter(PlatformAdapter):
             except Exception:
                 log.debug("closing the Slack socket failed", exc_info=True)
 
-    async def _watch(self) -> None:
-        backoff = Backoff(self.cfg.reconnect_initial, self.cfg.reconnect_cap)
-        checked = False
-        while not self._stopping:
-            reason = "the Slack connection ended"
-            try:
-                if self.web is None:
-                    self._build()
-                if not checked:
-                    await self._check_bot_token()
-                    checked = True
-                client = await self._connect()
-            except asyncio.CancelledError:
-                raise
-            except FatalPlatformError as exc:
-                await self._close_socket()
-                self._fail(str(exc))
-                return
-            except Exception as exc:
-                reason = _describe(exc)
-                log.warning("Slack connection failed: %s", reason)
-                await self._close_socket()
-            else:
-                backoff.reset()
-                where = f" in {self._team}" if self._team else ""
-                self._set_state("connected", f"as {self._bot_name}{where}")
-                self._release_start()
-                await self._until_closed(client)
-                await self._close_socket()
-                if self._stopping:
-                    return
-                reason = "Socket Mode connection lost"
-            wait = backoff.next()
-            self._set_state("reconnecting", reason, wait)
-            self._release_start()
-            await asyncio.sleep(wait)
+    async def _session(self) -> str:
+        """Check the bot token once per start, open Socket Mode, run until the socket closes."""
+        try:
+            if self.web is None:
+                self._build()
+            if not self._checked:
+                await self._check_bot_token()
+                self._checked = True
+            client = await self._connect()
+            where = f" in {self._team}" if self._team else ""
+            self.link.connected(f"as {self._bot_name}{where}")
+            await self._until_closed(client)
+        finally:
+            await self._close_socket()
+        return "Socket Mode connection lost"
 
     async def _until_closed(self, client: SocketModeClient) -> None:
         """Until the socket is gone (slack_sdk swaps sessions itself on ``disconnect``)."""
-        while not self._stopping and not client.closed:
+        while not self.link.stopping and not client.closed:
             session = client.current_session
             if session is None or session.closed:
                 # A ``disconnect`` refresh replaces the session: give it a moment to appear.
@@ -260,24 +234,6 @@ class SlackAdapter(PlatformAdapter):
 
     _team = ""
     _bot_name = ""
-
-    def _fail(self, reason: str) -> None:
-        log.error("Slack cannot work: %s", reason)
-        first = self._first
-        if first is not None and not first.done():
-            first.set_exception(FatalPlatformError(reason))
-            return
-        self._set_state("failed", reason)
-
-    def _release_start(self) -> None:
-        if self._first is not None and not self._first.done():
-            self._first.set_result(None)
-
-    def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
-        if retry_in is None and self._state == (state, detail):
-            return
-        self._state = (state, detail)
-        self.report(state, detail, retry_in)
 
     # --- inbound ------------------------------------------------------------------------
 
@@ -372,11 +328,11 @@ class SlackAdapter(PlatformAdapter):
                 if resp.status != 200 or resp.content_type.startswith("text/html"):
                     log.warning("could not download a Slack file (HTTP %s)", resp.status)
                     return None
-                data = await resp.content.read(MAX_INBOUND_BYTES + 1)
+                data = await read_limited(resp.content, MAX_INBOUND_BYTES)
+        except TooLarge:
+            return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("could not download a Slack file: %s", exc)
-            return None
-        if len(data) > MAX_INBOUND_BYTES:
             return None
         return await save_media(
             self.config.paths.media_dir,
