@@ -383,6 +383,54 @@ class SignalConfig(ChatPlatformConfig):
 
 
 @dataclass
+class EmailConfig(ChatPlatformConfig):
+    """Email: IMAP in (IDLE, else polling), SMTP out. Enabled when EMAIL_ADDRESS is set (the
+    other EMAIL_* variables missing is then one clear failure naming them)."""
+
+    address: str = ""
+    """The agent's mailbox (EMAIL_ADDRESS): the IMAP and SMTP login, and the From of answers."""
+    password: str = field(default="", repr=False)
+    """EMAIL_PASSWORD: the mailbox's password or app password (IMAP and SMTP)."""
+    imap_host: str = ""
+    imap_port: int = 993
+    """EMAIL_IMAP_PORT; 993 is IMAP over TLS (Hermes Agent's default)."""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    """EMAIL_SMTP_PORT; 465 is SMTP over TLS, any other port STARTTLS (Hermes Agent's rule)."""
+    poll_interval: float = 15.0
+    """EMAIL_POLL_INTERVAL: seconds between two looks at the inbox when the server has no
+    IDLE (with IDLE new mail is noticed at once)."""
+    idle: bool = True
+    """Use IMAP IDLE where the server offers it (false: always poll)."""
+    idle_refresh: float = 300.0
+    """Seconds one IDLE lasts before it is renewed (servers drop one after 30 minutes)."""
+    tls: bool = True
+    """False speaks IMAP and SMTP unencrypted: only for a server on this machine (loopback
+    addresses); anything else is refused at start, since the password would cross the network."""
+    trust_from_header: bool = False
+    """EMAIL_TRUST_FROM_HEADER: accept a sender's From: without an Authentication-Results
+    pass (SPF/DKIM/DMARC) from the receiving server. Off, as in Hermes Agent: From: is
+    written by whoever sends the mail, so an allowlist on it alone is spoofable."""
+    authserv_id: str = ""
+    """EMAIL_AUTHSERV_ID: only Authentication-Results from this server count (empty: the
+    topmost one, which the receiving server adds last)."""
+    skip_attachments: bool = False
+    """Ignore every attachment of incoming mail (Hermes Agent's ``skip_attachments``)."""
+    quote_original: bool = True
+    """Answers quote the mail they answer (``> `` lines under the answer)."""
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    """Incoming attachments larger than this are not saved."""
+    max_age_hours: float = 24.0
+    """Unread mail that reached the server longer ago than this is marked read, not
+    answered (a first start on a mailbox with old unread mail); 0: no limit."""
+    reconnect_initial: float = 1.0
+    reconnect_cap: float = 300.0
+    """IMAP reconnect backoff: first delay and cap in seconds (doubling, with jitter)."""
+    timeout: float = 30.0
+    """Seconds one IMAP command or SMTP exchange may take."""
+
+
+@dataclass
 class IrcConfig(ChatPlatformConfig):
     """IRC (our own asyncio client: channels and private messages). Enabled when IRC_SERVER is
     set. Names as Hermes Agent's IRC adapter reads them (IRC_SERVER, IRC_PORT, IRC_NICKNAME,
@@ -633,6 +681,7 @@ class PlatformsConfig:
     sms: SmsConfig = field(default_factory=SmsConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     signal: SignalConfig = field(default_factory=SignalConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     irc: IrcConfig = field(default_factory=IrcConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
@@ -666,6 +715,7 @@ _CHAT_SECTIONS = frozenset(
         "sms",
         "whatsapp",
         "signal",
+        "email",
     }
 )
 _HTTP_PLATFORMS = frozenset({"api", "webhook"})
@@ -790,6 +840,18 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     ("SIGNAL_REQUIRE_MENTION", "platforms.signal.require_mention"),
     ("SIGNAL_IGNORE_STORIES", "platforms.signal.ignore_stories"),
     ("SIGNAL_HOME_CHANNEL", "platforms.signal.home_channel"),
+    ("EMAIL_ADDRESS", "platforms.email.address"),
+    ("EMAIL_PASSWORD", "platforms.email.password"),
+    ("EMAIL_IMAP_HOST", "platforms.email.imap_host"),
+    ("EMAIL_IMAP_PORT", "platforms.email.imap_port"),
+    ("EMAIL_SMTP_HOST", "platforms.email.smtp_host"),
+    ("EMAIL_SMTP_PORT", "platforms.email.smtp_port"),
+    ("EMAIL_POLL_INTERVAL", "platforms.email.poll_interval"),
+    ("EMAIL_HOME_ADDRESS", "platforms.email.home_channel"),
+    ("EMAIL_ALLOWED_USERS", "platforms.email.allowed_users"),
+    ("EMAIL_ALLOW_ALL_USERS", "platforms.email.allow_all_users"),
+    ("EMAIL_TRUST_FROM_HEADER", "platforms.email.trust_from_header"),
+    ("EMAIL_AUTHSERV_ID", "platforms.email.authserv_id"),
     ("IRC_SERVER", "platforms.irc.server"),
     ("IRC_PORT", "platforms.irc.port"),
     ("IRC_NICKNAME", "platforms.irc.nickname"),
@@ -874,6 +936,13 @@ _LIMITS: dict[tuple[type, str], tuple[float, bool, float | None]] = {
     (GatewayConfig, "approval_timeout"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_initial"): (*_POSITIVE, None),
     (TelegramConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (EmailConfig, "imap_port"): (1, True, 65535),
+    (EmailConfig, "smtp_port"): (1, True, 65535),
+    (EmailConfig, "poll_interval"): (*_POSITIVE, None),
+    (EmailConfig, "idle_refresh"): (*_POSITIVE, None),
+    (EmailConfig, "reconnect_initial"): (*_POSITIVE, None),
+    (EmailConfig, "reconnect_cap"): (*_POSITIVE, None),
+    (EmailConfig, "timeout"): (*_POSITIVE, None),
     (IrcConfig, "port"): (0, True, 65535),
     (HomeAssistantConfig, "message_limit"): (1, True, None),
     (HomeAssistantConfig, "reconnect_initial"): (*_POSITIVE, None),
@@ -1115,7 +1184,13 @@ def _finish(
         section = platforms.chat(name)
         if section is None:
             continue
-        if f"platforms.{name}.unauthorized_dm" not in explicit:
+        if name == "email":
+            # No pairing codes by mail: From: is forgeable and a reply to a stranger is
+            # backscatter (Hermes Agent drops unlisted senders before its pairing too).
+            section.unauthorized_dm = "ignore"
+            # Addresses are compared as written in lower case (the adapter lowers senders).
+            section.allowed_users = [u.strip().lower() for u in section.allowed_users]
+        elif f"platforms.{name}.unauthorized_dm" not in explicit:
             section.unauthorized_dm = config.unauthorized_dm_behavior
         interval = config.streaming.edit_interval
         if interval > 0 and f"platforms.{name}.edit_interval" not in explicit:

@@ -82,7 +82,17 @@ NOT_ENFORCED: tuple[str, ...] = (
 """Our keys (or prefixes) that are parsed and kept but not enforced yet: reported
 ``accepted``, never ``honoured``."""
 
-_CHAT = ("telegram", "discord", "slack", "mattermost", "irc", "homeassistant", "sms", "signal")
+_CHAT = (
+    "telegram",
+    "discord",
+    "slack",
+    "mattermost",
+    "irc",
+    "homeassistant",
+    "sms",
+    "signal",
+    "email",
+)
 
 # Keys Hermes Agent's gateway loader bridges from a platform section (top-level ``telegram:``,
 # ``platforms.<name>``, or its ``extra``), beyond its default configuration.
@@ -163,6 +173,20 @@ _CHAT_MOVES: dict[str, dict[str, str]] = {
         "http_url": "http_url",
         "account": "account",
         "ignore_stories": "ignore_stories",
+    },
+    # Hermes Agent's email adapter reads these from platforms.email (and its ``extra``).
+    "email": {
+        "unauthorized_dm_behavior": "unauthorized_dm",
+        "allow_from": "allowed_users",
+        "enabled": "enabled",
+        "address": "address",
+        "imap_host": "imap_host",
+        "smtp_host": "smtp_host",
+        "skip_attachments": "skip_attachments",
+        "authserv_id": "authserv_id",
+        # Hermes' switch is the other way round: require_authenticated_sender: false is our
+        # trust_from_header: true (inverted on the way, see _INVERTED).
+        "require_authenticated_sender": "trust_from_header",
     },
 }
 
@@ -600,6 +624,8 @@ class _Translator:
                 self.home_channel(platform, item, dotted)
             elif key in moves:
                 value_ = _dm(item) if key == "unauthorized_dm_behavior" else item
+                if key in _INVERTED:
+                    value_ = _inverted(value_)
                 self.move(f"platforms.{platform}.{moves[key]}", value_, dotted)
             elif self.is_ours(ours):
                 self.move(ours, item, dotted)
@@ -669,6 +695,21 @@ def _transport(value: Any) -> str:
     if value is True or value is None:
         return "auto"
     return str(value).strip().lower() or "auto"
+
+
+_INVERTED = frozenset({"require_authenticated_sender"})
+"""Hermes keys whose boolean means the opposite of the field they move to."""
+
+
+def _inverted(value: Any) -> Any:
+    """A boolean (or a boolean word) negated; anything else as it is (reported as wrong)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "on", "1"}:
+        return False
+    if isinstance(value, str) and value.strip().lower() in {"false", "no", "off", "0"}:
+        return True
+    return value
 
 
 def _dm(value: Any) -> Any:

@@ -61,6 +61,7 @@ def register_config_secrets(config: Config) -> None:
         config.platforms.discord.token,
         config.platforms.slack.token,
         config.platforms.slack.app_token,
+        config.platforms.email.password,
         config.platforms.api_server.key,
         *(r.secret for r in config.platforms.api_server.webhooks.values()),
         *(v for k, v in config.env.items() if _SECRET_ENV.search(k)),

@@ -42,6 +42,7 @@ BUILTIN = {
     "sms": "hermes_gateway.platforms.sms:PLUGIN",
     "whatsapp": "hermes_gateway.platforms.whatsapp:PLUGIN",
     "signal": "hermes_gateway.platforms.signal:PLUGIN",
+    "email": "hermes_gateway.platforms.email:PLUGIN",
     "irc": "hermes_gateway.platforms.irc:PLUGIN",
     "homeassistant": "hermes_gateway.platforms.homeassistant:PLUGIN",
     "api_server": "hermes_gateway.platforms.api:PLUGIN",

@@ -31,6 +31,7 @@ PLATFORM_MARKS = {
     "sms": "✉",
     "whatsapp": "☏",
     "signal": "◎",
+    "email": "@",
     "irc": "»",
     "homeassistant": "△",
     "api": "⇄",
