@@ -119,9 +119,16 @@ class DisplayConfig:
     theme: str = "textual-dark"
 
 
+BusyMode = Literal["interrupt", "queue", "steer"]
+"""What a message arriving while its chat's answer is being written does."""
+
+
 @dataclass
 class GatewayConfig:
-    busy_mode: Literal["interrupt", "queue"] = "interrupt"
+    busy_mode: BusyMode = "interrupt"
+    """A message arriving while the chat's answer is being written: ``interrupt`` stops it
+    and answers anew, ``queue`` answers it after, ``steer`` adds it to the running answer at
+    its next step (Hermes Agent's ``display.busy_input_mode``, default ``interrupt``)."""
     loop_lag_threshold_ms: float = 100.0
     approval_timeout: float = 300.0
     """Seconds a tool call waits for the operator's approval; no answer means deny."""
@@ -802,9 +809,10 @@ class Config:
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     group_sessions_per_user: bool = True
-    """Hermes Agent's group isolation per participant (kept; our group chats share one
-    session for now)."""
+    """In a group or channel each participant has a session of their own (Hermes Agent's
+    default); false: everyone in it shares one. Top level or under ``gateway:``."""
     thread_sessions_per_user: bool = False
+    """The same inside threads (forum topics, Discord/Slack threads), shared by default."""
     unauthorized_dm_behavior: UnauthorizedDm = "pair"
     """What strangers writing a DM get on every platform that does not say otherwise."""
     paths: HermesPaths = field(default_factory=lambda: HermesPaths(Path("~/.hermes").expanduser()))
@@ -979,8 +987,7 @@ def _legacy_tool_progress(value: str) -> str:
 
 
 def _busy_input(value: str) -> str:
-    lowered = value.strip().lower()
-    return "interrupt" if lowered == "steer" else lowered
+    return value.strip().lower()
 
 
 _ENV_TRANSFORMS: dict[str, Any] = {
@@ -1201,8 +1208,6 @@ def _apply_env(
             continue
         explicit.add(dotted)
         detail = f"as {dotted}"
-        if var == "HERMES_GATEWAY_BUSY_INPUT_MODE" and value.strip().lower() == "steer":
-            detail = "steer is not supported here; a new message interrupts the answer"
         config.report.append(KeyReport(var, where(var), _status(dotted), detail))
     backend = env.get("TERMINAL_ENV", "").strip()
     if backend:

@@ -71,8 +71,6 @@ IsOurs = Callable[[str], bool]
 """Whether a dotted key is one of our settings (the loader answers from its dataclasses)."""
 
 NOT_ENFORCED: tuple[str, ...] = (
-    "group_sessions_per_user",
-    "thread_sessions_per_user",
     "streaming.enabled",
     "streaming.transport",
     "streaming.buffer_threshold",
@@ -432,14 +430,6 @@ class _Translator:
             self.t.native["display"] = out if isinstance(value, Mapping) else value
 
     def busy_mode(self, value: Any, dotted: str) -> None:
-        if isinstance(value, str) and value.strip().lower() == "steer":
-            self.move(
-                "gateway.busy_mode",
-                "interrupt",
-                dotted,
-                "steer is not supported here; a new message interrupts the answer",
-            )
-            return
         self.move(
             "gateway.busy_mode", value.strip().lower() if isinstance(value, str) else value, dotted
         )

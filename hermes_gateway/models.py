@@ -26,23 +26,53 @@ class SessionSource:
     user_id: str | None = None
     user_name: str | None = None
     chat_name: str | None = None
+    per_user: bool = False
+    """The chat (a group, channel or thread) keeps one session per participant: the key
+    names the user too (set by the runner from ``group_sessions_per_user`` /
+    ``thread_sessions_per_user``, see :mod:`hermes_gateway.session_scope`)."""
 
     @property
     def session_key(self) -> str:
+        return build_session_key(
+            self.platform,
+            self.chat_type,
+            self.chat_id,
+            self.thread_id,
+            user_id=self.user_id if self.per_user else None,
+        )
+
+    @property
+    def chat_key(self) -> str:
+        """The key of the chat itself, shared by all its participants."""
         return build_session_key(self.platform, self.chat_type, self.chat_id, self.thread_id)
 
     @property
     def display_name(self) -> str:
+        if self.per_user and self.user_name:  # whose session in the group
+            return f"{self.chat_name or self.chat_id} · {self.user_name}"
         return self.chat_name or self.user_name or self.chat_id
 
 
+USER_MARK = "@"
+"""Starts a key's participant part (``...:@<user_id>``): no platform's chat or thread ids
+contain it, so a per-user key never reads as a thread of another chat."""
+
+
 def build_session_key(
-    platform: str, chat_type: str, chat_id: str | int, thread_id: str | int | None = None
+    platform: str,
+    chat_type: str,
+    chat_id: str | int,
+    thread_id: str | int | None = None,
+    *,
+    user_id: str | int | None = None,
 ) -> str:
-    """The one way to name a conversation: ``{platform}:{chat_type}:{chat_id}[:{thread_id}]``.
+    """The one way to name a conversation:
+    ``{platform}:{chat_type}:{chat_id}[:{thread_id}][:@{user_id}]``.
 
     A channel and each of its threads are separate sessions, so the thread id is part of the
-    key when present.
+    key when present. In a group whose sessions are per participant, the user's id ends the
+    key; the group's shared key (from before, or when configured shared) stays a prefix-free
+    key of its own, so sessions stored under it keep opening.
     """
     for part, value in (("platform", platform), ("chat_type", chat_type)):
         if not value or ":" in str(value):
@@ -50,18 +80,29 @@ def build_session_key(
     key = f"{platform}:{chat_type}:{chat_id}"
     if thread_id not in (None, ""):
         key += f":{thread_id}"
+    if user_id not in (None, ""):
+        key += f":{USER_MARK}{user_id}"
     return key
 
 
 def parse_session_key(key: str) -> tuple[str, str, str, str | None]:
-    """Split a key built by :func:`build_session_key` back into its parts."""
+    """Split a key built by :func:`build_session_key` back into its chat's parts (a
+    participant part, if any, is left out: see :func:`key_user`)."""
     parts = key.split(":")
+    if parts and parts[-1].startswith(USER_MARK):
+        parts.pop()
     if len(parts) < 3:
         raise ValueError(f"not a session key: {key!r}")
     platform, chat_type = parts[0], parts[1]
     if len(parts) == 3:
         return platform, chat_type, parts[2], None
     return platform, chat_type, ":".join(parts[2:-1]), parts[-1]
+
+
+def key_user(key: str) -> str | None:
+    """The participant a per-user key belongs to (None for a chat's shared key)."""
+    last = key.rsplit(":", 1)[-1]
+    return last[len(USER_MARK) :] if last.startswith(USER_MARK) else None
 
 
 MediaKind = Literal["image", "document", "audio", "video"]

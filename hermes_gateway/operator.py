@@ -9,11 +9,11 @@ since start, so chats from before a restart are as usable as live ones.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource
+from hermes_gateway.models import LOCAL_PLATFORM, MessageEvent, SessionSource, key_user
 
 if TYPE_CHECKING:
     from hermes_gateway.commands.registry import CommandRegistry
@@ -46,7 +46,7 @@ async def peek_sessions(
 
 def source_of(record: SessionRecord) -> SessionSource:
     """The chat a stored session belongs to, rebuilt from its row (to answer it again)."""
-    return SessionSource(
+    source = SessionSource(
         platform=record.platform,
         chat_id=record.chat_id,
         chat_type=record.chat_type,  # type: ignore[arg-type]
@@ -54,6 +54,9 @@ def source_of(record: SessionRecord) -> SessionSource:
         user_id=record.user_id,
         chat_name=record.display_name,
     )
+    if key_user(record.session_key) is not None:  # one participant's session in a group
+        source = replace(source, per_user=True, user_id=key_user(record.session_key))
+    return source
 
 
 @dataclass(frozen=True)

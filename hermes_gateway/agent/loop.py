@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -157,12 +158,18 @@ class Agent:
         use_tools: bool = True,
         options: TurnOptions | None = None,
         context_budget: int | None = None,
+        steer: Callable[[], list[str]] | None = None,
     ) -> TurnResult:
         """Answer the last user message in ``messages`` (which this call does not modify).
 
         ``context_budget`` (tokens): when this turn's tool results would push the prompt past
         it, the model is sent shortened copies of them (the stored results stay whole), so a
         long output cannot overflow the window in the middle of a turn.
+
+        ``steer``: asked after each step's tool results, before the next model call, for what
+        the user said meanwhile; each text joins the turn as a user message there (stored
+        with the turn, in order), so the model reads it without the work so far being lost.
+        A turn that ends without another step leaves it to the caller.
         """
         options = options or TurnOptions()
         if not model.configured:
@@ -282,6 +289,10 @@ class Agent:
                     result.interrupted = True
                     result.text = "".join(shown).strip()
                     return result
+            for text in steer() if steer is not None else ():
+                said = StoredMessage(role="user", content=text, meta={"steered": True})
+                result.messages.append(said)
+                history.append(said.to_openai())
 
         note = f"(stopped after {self.max_iterations} tool steps)"
         sink.on_notice(note, "warning")

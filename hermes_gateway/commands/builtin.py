@@ -7,6 +7,7 @@ import time
 from hermes_gateway.agent.context import context_share
 from hermes_gateway.agent.server_models import listed_models
 from hermes_gateway.commands import insights
+from hermes_gateway.commands.flow import register_flow_commands
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.models import MessageEvent
 from hermes_gateway.redact import redact, redact_url
@@ -225,6 +226,7 @@ def build_registry() -> CommandRegistry:
     async def _quit(ctx: CommandContext) -> CommandResult:
         return CommandResult("Bye.", action="quit")
 
+    register_flow_commands(reg)
     return reg
 
 

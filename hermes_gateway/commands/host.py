@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from hermes_gateway.config import Config, ModelConfig
+    from hermes_gateway.config import BusyMode, Config, ModelConfig
     from hermes_gateway.events import PlatformStatus
     from hermes_gateway.models import MessageEvent, SessionSource
     from hermes_gateway.runner.context import Compressed
@@ -45,6 +45,11 @@ class CommandHost(Protocol):
 
     async def handle(self, event: MessageEvent) -> None:
         """Run a message through the pipeline again (``/retry``)."""
+        ...
+
+    async def submit(self, event: MessageEvent, mode: BusyMode) -> str:
+        """Store a message a command carries and give it to its session as ``mode`` says
+        (``/queue``, ``/steer``); what became of it (``steered``, ``queued``, ...)."""
         ...
 
     def model_for(self, rt: SessionRuntime) -> ModelConfig: ...

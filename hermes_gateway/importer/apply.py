@@ -226,7 +226,9 @@ def _seed(
     last = max((m.created_at or 0.0 for m in messages), default=hs.started_at)
     return SessionSeed(
         session_id=session_id,
-        session_key=build_session_key(platform, chat_type, chat_id, thread),
+        session_key=build_session_key(
+            platform, chat_type, chat_id, thread, user_id=_participant(hs, chat_type)
+        ),
         platform=platform,
         chat_type=chat_type,
         chat_id=chat_id,
@@ -240,6 +242,15 @@ def _seed(
         completion_tokens=hs.output_tokens,
         messages=messages,
     )
+
+
+def _participant(hs: HermesSession, chat_type: str) -> str | None:
+    """The user a Hermes Agent group session belonged to, when its key says it was theirs
+    alone (its last part is the user), so they can /resume it here in the same group."""
+    key, user = hs.session_key or "", hs.user_id
+    if chat_type == "dm" or not user or not key.endswith(f":{user}"):
+        return None
+    return user if key.rsplit(":", 1)[-1] != (hs.thread_id or hs.chat_id) else None
 
 
 def _import_pairings(

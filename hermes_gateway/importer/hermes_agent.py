@@ -94,6 +94,9 @@ class HermesSession:
     title: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    session_key: str | None = None
+    """Hermes Agent's own key (``agent:main:telegram:group:<chat>[:<thread>][:<user>]``):
+    whether a group session was one participant's (``group_sessions_per_user``)."""
     messages: list[HermesMessage] = field(default_factory=list)
     """Only the live ones (``active`` 1), after the id the caller already has."""
 
@@ -259,6 +262,7 @@ _SESSION_COLS = (
     "title",
     "input_tokens",
     "output_tokens",
+    "session_key",
 )
 _MESSAGE_COLS = (
     "id",
@@ -298,6 +302,7 @@ def read_sessions(
             title=_text(row[9]),
             input_tokens=int(row[10] or 0),
             output_tokens=int(row[11] or 0),
+            session_key=_text(row[12]),
         )
     live = "(active IS NULL OR active = 1)" if "active" in mcols else "1"
     for row in conn.execute(

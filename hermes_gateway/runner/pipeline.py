@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
@@ -33,7 +33,7 @@ from hermes_gateway.commands.registry import (
     CommandResult,
     parse_command,
 )
-from hermes_gateway.config import Config, ModelConfig
+from hermes_gateway.config import BusyMode, Config, ModelConfig
 from hermes_gateway.delivery.router import DeliveryRouter
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import (
@@ -50,6 +50,7 @@ from hermes_gateway.runner.requests import RequestTurns
 from hermes_gateway.runner.sessions import NOTICE_KV, SessionRegistry, SessionRuntime
 from hermes_gateway.runner.supervisor import PlatformStats, PlatformSupervisor
 from hermes_gateway.runner.turns import TurnSink
+from hermes_gateway.session_scope import scoped
 from hermes_gateway.store import NoteKind, SessionRecord, SessionStore, StoredMessage
 from hermes_gateway.store.inbox import Inbox, InboxRow
 from hermes_gateway.tasks import TaskSet
@@ -69,6 +70,11 @@ NOTIFY_TEXT = (
     "Sorry, I restarted before I could answer your message from {when}. "
     "Please send it again if you still need an answer."
 )
+
+Enqueued = Literal[
+    "started", "steered", "queued", "interrupted", "held", "stored", "duplicate", "empty"
+]
+"""What became of a message given to its session (``/queue`` and ``/steer`` say it)."""
 
 Authorizer = Callable[[MessageEvent], Awaitable[bool]]
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]
@@ -177,6 +183,9 @@ class GatewayRunner:
         while True:
             try:
                 await self.registry.expire_due()
+                evicted = self.registry.evict_idle()
+                if evicted:
+                    log.debug("dropped %d idle session(s) from memory", evicted)
             except Exception:
                 log.exception("session reset watcher failed; trying again later")
             await asyncio.sleep(RESET_WATCH_SECONDS)
@@ -196,6 +205,7 @@ class GatewayRunner:
         self.supervisor.cancel()  # from now on handle() only stores what arrives
         for rt in self.registry.sessions.values():
             rt.pending.clear()  # still pending in the inbox
+            rt.steering.clear()
         turns = self.registry.busy_tasks()
         if turns:
             log.info(
@@ -220,6 +230,8 @@ class GatewayRunner:
     async def handle(self, event: MessageEvent) -> None:
         """Entry point for every inbound message from every platform."""
         event.text = clean_surrogates(event.text)  # or it poisons the session's history
+        if not event.from_operator:  # a group's participant has a session of their own
+            event.source = scoped(self.config, event.source)
         if not event.mentioned:
             self._dropped(event, "not_mentioned")  # a group message not addressed to the bot
             return
@@ -281,21 +293,61 @@ class GatewayRunner:
             return False
         return True
 
-    async def _enqueue(self, event: MessageEvent) -> None:
-        """Queue a stored message for its session's next turn (or hold it for the operator)."""
+    async def _enqueue(self, event: MessageEvent, mode: BusyMode | None = None) -> Enqueued:
+        """Give a stored message to its session: a turn now, or, while one runs, as ``mode``
+        (default ``gateway.busy_mode``) says: steered into it, queued after it, or it is
+        interrupted and answered anew. A paused chat holds it for the operator."""
         rt = await self.registry.runtime(event.source)
         if rt.reset_notice:
             await self._tell_reset(rt)
         if rt.key in self.registry.paused or event.source.platform in self.supervisor.paused:
             await self._hold(rt, event)
-            return
+            return "held"
+        if not rt.busy:
+            rt.pending.append(event)
+            self.start_worker(rt)
+            return "started"
+        mode = mode or self.config.gateway.busy_mode
+        if mode == "steer" and event.text.strip() and not event.media:
+            rt.steering.append(event)  # files cannot join a turn: they wait for the next
+            return "steered"
         rt.pending.append(event)
-        if rt.busy:
-            if self.config.gateway.busy_mode == "interrupt":
-                rt.stop_reason = rt.stop_reason or "superseded"
-                rt.interrupt.set()
-            return
-        self.start_worker(rt)
+        if mode == "interrupt":
+            rt.stop_reason = rt.stop_reason or "superseded"
+            rt.interrupt.set()
+            return "interrupted"
+        return "queued"
+
+    async def submit(self, event: MessageEvent, mode: BusyMode) -> Enqueued:
+        """A message a command carries (``/queue``, ``/steer``): stored like any message,
+        then given to its session as ``mode`` says whatever ``gateway.busy_mode`` is."""
+        if not event.text.strip() and not event.media:
+            return "empty"
+        if event.inbox_id is None and not await self._store_inbound(event):
+            return "duplicate"
+        if self.stopping:
+            return "stored"  # answered after the next start
+        return await self._enqueue(event, mode)
+
+    def _take_steering(self, rt: SessionRuntime, taken: list[int]) -> list[str]:
+        """What the chat said during the running turn, for its next step (see ``steer`` of
+        :meth:`Agent.run_turn`); their inbox rows are answered with the turn."""
+        events, rt.steering = rt.steering, []
+        for event in events:
+            if event.inbox_id is not None:
+                taken.append(event.inbox_id)
+            self.publish_received(rt, event.text, event.source.user_name)
+        if events:
+            self.registry.touched(rt)
+        return [event.text for event in events]
+
+    @staticmethod
+    def _unsteer(rt: SessionRuntime) -> None:
+        """Steered messages the turn ended before taking: the next turn answers them."""
+        if rt.steering:
+            waiting = [*rt.pending, *rt.steering]
+            rt.pending = sorted(waiting, key=lambda e: e.received_at)
+            rt.steering = []
 
     def _dropped(self, event: MessageEvent, reason: str) -> None:
         self.bus.publish(
@@ -350,7 +402,7 @@ class GatewayRunner:
                 invocation=event.text.strip(),
             )
         )
-        if result.action is None:
+        if result.action is None and result.text:
             await self._keep_command(event, result)
         if result.text and not event.from_operator:
             await self._send(event.source, result.text, f"/{name} reply")
@@ -599,7 +651,8 @@ class GatewayRunner:
         """Answer the chat's pending messages, a batch per turn, until none are left."""
         retry = Backoff(1.0, 30.0)
         try:
-            while (rt.pending or rt.resume) and not self.stopping:
+            while (rt.pending or rt.resume or rt.steering) and not self.stopping:
+                self._unsteer(rt)
                 rt.interrupt.clear()
                 rt.stop_reason = None
                 if rt.resume:
@@ -744,6 +797,7 @@ class GatewayRunner:
             system = f"{system}\n\n{instructions.strip()}"
         messages = [{"role": "system", "content": system}, *history]
         window = await self.context.window(model)
+        steered: list[int] = []
         result = await self.agent.run_turn(
             model=model,
             messages=messages,
@@ -752,7 +806,9 @@ class GatewayRunner:
             use_tools=use_tools,
             options=options,
             context_budget=int(window * TURN_BUDGET),
+            steer=lambda: self._take_steering(rt, steered),
         )
+        inbox_ids = [*inbox_ids, *steered]
         if inbox_ids and result.interrupted and rt.stop_reason == "shutdown":
             # Not stored: the next start answers the stored user message afresh.
             if delivery is not None:

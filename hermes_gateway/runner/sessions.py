@@ -47,6 +47,9 @@ class SessionRuntime:
     task: asyncio.Task[Any] | None = None
     interrupt: asyncio.Event = field(default_factory=asyncio.Event)
     pending: list[MessageEvent] = field(default_factory=list)
+    steering: list[MessageEvent] = field(default_factory=list)
+    """Messages to add to the running turn at its next step (``steer``); what the turn does
+    not take goes to ``pending`` when it ends."""
     model_name: str | None = None
     personality: str | None = None
     system_prompt: str | None = None
@@ -73,6 +76,8 @@ class SessionRuntime:
     reported: tuple[int, int] = (0, 0)
     """(tokens, history length): the server's count of the context after the last turn, and
     how many history entries it covered (0 tokens: the server reported no usage)."""
+    used_at: float = field(default_factory=time.monotonic)
+    """When the chat last reached its runtime (monotonic): the idle sweep's clock."""
 
     @property
     def busy(self) -> bool:
@@ -83,6 +88,9 @@ MAX_LIVE_SESSIONS = 512
 """Idle live sessions kept in memory; beyond it the least recently used idle ones are dropped
 (their stored copy stays, and the next message loads it again), so a gateway that has served
 thousands of chats or API session ids keeps flat memory."""
+IDLE_EVICT_SECONDS = 30 * 60.0
+"""A live session nobody reached for this long is dropped from memory by the sweep (the
+watcher's pass), however few there are: its cached history is the bulk of a chat's memory."""
 
 
 class SessionRegistry:
@@ -95,11 +103,13 @@ class SessionRegistry:
         bus: ev.EventBus,
         *,
         max_live: int = MAX_LIVE_SESSIONS,
+        idle_evict: float = IDLE_EVICT_SECONDS,
     ) -> None:
         self.config = config
         self.store = store
         self.bus = bus
         self.max_live = max_live
+        self.idle_evict = idle_evict
         self.sessions: dict[str, SessionRuntime] = {}
         """Insertion order is recency: a key used again moves to the end."""
         self.paused: set[str] = set()
@@ -153,7 +163,7 @@ class SessionRegistry:
     def expired(self, rt: SessionRuntime) -> sr.ResetReason | None:
         """Why the chat's session has expired now, or None (also while it is at work, and
         when it holds nothing to clear)."""
-        if rt.busy or rt.pending or rt.resume:
+        if rt.busy or rt.pending or rt.resume or rt.steering:
             return None
         if not (rt.record.message_count or rt.history):
             return None
@@ -265,9 +275,25 @@ class SessionRegistry:
         return 1
 
     def _touch(self, key: str, rt: SessionRuntime) -> None:
+        rt.used_at = time.monotonic()
         if next(reversed(self.sessions)) != key:
             del self.sessions[key]
             self.sessions[key] = rt
+
+    def _evictable(self, key: str, rt: SessionRuntime) -> bool:
+        """Whether dropping ``rt`` loses nothing: no work running or waiting, nothing only
+        memory holds (a pause, an untold reset, a model or personality chosen in the chat),
+        and nobody inside the chat's lock."""
+        if rt.busy or rt.pending or rt.resume or rt.steering or rt.reset_notice:
+            return False
+        if key in self.paused or rt.model_name or rt.personality is not None:
+            return False
+        lock = self._locks.get(key)
+        return lock is None or not lock.locked()
+
+    def _drop(self, key: str) -> None:
+        del self.sessions[key]
+        self._locks.pop(key, None)
 
     def _evict(self) -> None:
         """Drop the least recently used idle sessions beyond ``max_live``."""
@@ -277,14 +303,24 @@ class SessionRegistry:
         for key in list(self.sessions):
             if excess <= 0:
                 break
-            rt = self.sessions[key]
-            if rt.busy or rt.pending or rt.resume or key in self.paused or rt.reset_notice:
-                continue
-            if rt.model_name or rt.personality is not None:  # choices made in this chat
-                continue
-            del self.sessions[key]
-            self._locks.pop(key, None)
-            excess -= 1
+            if self._evictable(key, self.sessions[key]):
+                self._drop(key)
+                excess -= 1
+
+    def evict_idle(self, now: float | None = None) -> int:
+        """Drop the sessions nobody reached for ``idle_evict`` seconds (the sweep); how many.
+
+        Their stored copy stays: the chat's next message loads it again, transparently.
+        """
+        cutoff = (time.monotonic() if now is None else now) - self.idle_evict
+        dropped = 0
+        for key, rt in list(self.sessions.items()):  # least recently used first
+            if rt.used_at > cutoff:
+                break
+            if self._evictable(key, rt):
+                self._drop(key)
+                dropped += 1
+        return dropped
 
     def adopt(self, rt: SessionRuntime, reason: str = "started") -> None:
         """Make ``rt`` the live session of its key (a one-off request's fresh session)."""
@@ -373,6 +409,7 @@ class SessionRegistry:
             return False
         if drop_pending:
             rt.pending.clear()
+            rt.steering.clear()
         rt.interrupt.set()
         return True
 
@@ -428,7 +465,10 @@ class SessionRegistry:
                 parts.append(self.config.personalities[name])
             src = rt.source
             where = "the local terminal" if src.platform == "local" else f"{src.platform}"
-            parts.append(f"You are talking with {src.display_name} via {where}.")
+            who = src.display_name
+            if src.per_user and src.user_name:
+                who = f"{src.user_name} in {src.chat_name or src.chat_id}"
+            parts.append(f"You are talking with {who} via {where}.")
             rt.system_prompt = "\n\n".join(p.strip() for p in parts if p.strip())
         return rt.system_prompt
 

@@ -103,10 +103,17 @@ class HermesAgentHome:
         display_name: str | None = None,
         input_tokens: int = 0,
         output_tokens: int = 0,
+        per_user: bool = False,
     ) -> None:
+        """A session row; its key as Hermes Agent builds it (``per_user``: a group session
+        of one participant, ``group_sessions_per_user``)."""
         key = None
         if chat_id is not None:
             key = f"agent:main:{source}:{chat_type or 'dm'}:{chat_id}"
+            if thread_id:
+                key += f":{thread_id}"
+            if per_user and user_id:
+                key += f":{user_id}"
         self.db.execute(
             "INSERT INTO sessions (id, source, user_id, session_key, chat_id, chat_type, "
             "thread_id, display_name, started_at, ended_at, title, input_tokens, output_tokens, "

@@ -74,12 +74,13 @@ async def test_guild_answers_when_mentioned_and_follows_its_threads(hermes_home,
         assert await h.wait_answers(OTHER_CHANNEL, 1) == ["echo: you?"]
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hello bot", "now you", "and this?", "you?"]
-        # The channel and its thread are separate sessions, keyed by the thread id.
+        # The channel and its thread are separate sessions, keyed by the thread id; in a
+        # channel each member has their own (group_sessions_per_user), a thread is shared.
         keys = set(h.runner.sessions)
         assert keys == {
-            f"discord:channel:{CHANNEL}",
+            f"discord:channel:{CHANNEL}:@{ALICE}",
             f"discord:thread:{CHANNEL}:{thread}",
-            f"discord:channel:{OTHER_CHANNEL}",
+            f"discord:channel:{OTHER_CHANNEL}:@{ALICE}",
         }
         thread_rt = h.runner.sessions[f"discord:thread:{CHANNEL}:{thread}"]
         assert thread_rt.source.chat_name == f"#general › thread-{thread} (Hermes Lab)"
@@ -218,7 +219,7 @@ async def test_allowed_roles_let_members_in(hermes_home, fake_openai):
         await h.dm("no roles in a DM", user=BOB)
         await h.post(CHANNEL, "a member", user=BOB, mention=True)
         assert await h.wait_answers(CHANNEL, 1) == ["echo: a member"]
-        rt = h.runner.sessions[f"discord:channel:{CHANNEL}"]
+        rt = h.runner.sessions[f"discord:channel:{CHANNEL}:@{BOB}"]
         assert rt.source.user_id == str(BOB)
         mark = len(h.recorder.events)
         await h.dm("after", user=BOB)

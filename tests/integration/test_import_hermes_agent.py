@@ -310,3 +310,34 @@ def test_the_command_imports_and_a_second_run_finds_nothing_new(
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and second.stdout.startswith("Nothing new"), second.stdout
     assert checksums(source.path) == before
+
+
+async def test_a_participants_group_session_comes_in_as_theirs(
+    tmp_path: Path, hermes_home: Path
+) -> None:
+    """Hermes Agent keeps group sessions per participant by default: imported, such a session
+    is that member's here too (they can /resume it in the group), a shared one the group's."""
+    source = HermesAgentHome(tmp_path / "ha")
+    group = {"chat_id": "-100777", "chat_type": "group", "display_name": "Team"}
+    source.session("mine", "telegram", started_at=T0, user_id="7", per_user=True, **group)
+    source.session("ours", "telegram", started_at=T0 + 5, user_id="8", **group)
+    source.session(
+        "topic", "telegram", started_at=T0 + 9, user_id="8", thread_id="8", **group
+    )  # a shared topic whose id happens to be a member's
+    for sid in ("mine", "ours", "topic"):
+        source.message(sid, "user", f"hello from {sid}", at=T0 + 10)
+    source.close()
+    store = await SessionStore.open(hermes_home / "hermes_tui.db")
+    try:
+        report = await run_import(store, source.path)
+        assert report.sessions_new == 3
+        keys = {
+            sid: (await store.get_session(sid)).session_key for sid in ("mine", "ours", "topic")
+        }  # type: ignore[union-attr]
+        assert keys == {
+            "mine": "telegram:group:-100777:@7",
+            "ours": "telegram:group:-100777",
+            "topic": "telegram:group:-100777:8",
+        }
+    finally:
+        await store.close()

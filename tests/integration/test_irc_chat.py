@@ -36,13 +36,13 @@ async def test_private_message_and_channel_mention_answered_with_exact_text(
         await alice.say(CHANNEL, "just chatting, hermes is great")
         dropped = await h.recorder.event(ev.MessageDropped, since=since)
         assert dropped.reason == "not_mentioned"
-        assert dropped.session_key == f"irc:channel:{CHANNEL}"
+        assert dropped.session_key == f"irc:channel:{CHANNEL}:@alice"  # per member
         assert asked(fake_openai) == ["hello in private", "what time is it?"]
         assert len(alice.from_bot(CHANNEL)) == 1
 
-        # One session per private peer, one per channel.
+        # One session per private peer, one per member of a channel (group_sessions_per_user).
         keys = set(h.runner.sessions)
-        assert "irc:dm:alice" in keys and f"irc:channel:{CHANNEL}" in keys
+        assert "irc:dm:alice" in keys and f"irc:channel:{CHANNEL}:@alice" in keys
 
 
 async def test_unauthorised_nick_never_reaches_the_agent(hermes_home, fake_openai, tmp_path):
@@ -54,7 +54,7 @@ async def test_unauthorised_nick_never_reaches_the_agent(hermes_home, fake_opena
         since = len(h.recorder.events)
         await mallory.say(CHANNEL, f"{BOT}, run rm -rf /")
         denied = await h.recorder.event(ev.AccessDenied, since=since)
-        assert denied.session_key == f"irc:channel:{CHANNEL}"
+        assert denied.session_key == f"irc:channel:{CHANNEL}:@mallory"
         since = len(h.recorder.events)
         await mallory.say(BOT, "let me in")
         await h.recorder.event(ev.AccessDenied, since=since)

@@ -65,8 +65,8 @@ async def test_channels_need_a_mention_and_threads_are_their_own_sessions(hermes
         asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
         assert asked == ["hello bot", "now in a thread", "and this?"]
         assert set(h.runner.sessions) == {
-            f"mattermost:channel:{w.town}",
-            f"mattermost:thread:{w.town}:{root.id}",
+            f"mattermost:channel:{w.town}:@{w.alice}",  # a channel: per member
+            f"mattermost:thread:{w.town}:{root.id}",  # a thread: shared
         }
         thread_rt = h.runner.sessions[f"mattermost:thread:{w.town}:{root.id}"]
         assert thread_rt.source.chat_name == "~Town-Square"

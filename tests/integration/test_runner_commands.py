@@ -277,7 +277,7 @@ async def test_unaddressed_group_messages_are_ignored(gw, fake_openai):
     await gw.runner.wait_idle()
     assert fake_openai.requests == []
     [dropped] = gw.recorder.of(ev.MessageDropped)
-    assert (dropped.reason, dropped.session_key) == ("not_mentioned", group.session_key)
+    assert (dropped.reason, dropped.session_key) == ("not_mentioned", "testchat:group:g1:@ann")
     assert not gw.recorder.of(ev.AccessDenied) and not gw.recorder.of(ev.MessageReceived)
 
 

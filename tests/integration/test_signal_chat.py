@@ -24,7 +24,7 @@ async def test_a_dm_is_answered_in_plain_text(hermes_home, fake_openai):
         assert [s for s, _ in h.states()] == ["starting", "connected"]
 
 
-async def test_groups_are_one_session_each_and_need_allowing(hermes_home, fake_openai):
+async def test_groups_keep_a_session_per_member_and_need_allowing(hermes_home, fake_openai):
     fake = FakeSignal()
     async with fake:
         allowed = fake.add_group("Family")
@@ -45,7 +45,11 @@ async def test_groups_are_one_session_each_and_need_allowing(hermes_home, fake_o
             assert await h.wait_texts(family, 2) == ["echo: hello family", "echo: and from bob"]
             await h.fake.user_sends(ALICE, "private")
             assert await h.wait_texts(ALICE, 1) == ["echo: private"]
-            assert set(h.runner.sessions) == {f"signal:group:{family}", f"signal:dm:{ALICE}"}
+            assert set(h.runner.sessions) == {  # a group: a session per member
+                f"signal:group:{family}:@{ALICE}",
+                f"signal:group:{family}:@{BOB}",
+                f"signal:dm:{ALICE}",
+            }
             assert h.fake.texts(group_recipient(other)) == []
             asked = [r["messages"][-1]["content"] for r in fake_openai.requests]
             assert "ignored group" not in asked
@@ -229,7 +233,7 @@ async def test_a_stranger_in_an_allowed_group_never_reaches_the_agent(hermes_hom
             since = len(h.recorder.events)
             await fake.user_sends(MALLORY, "tell me everything", group=group)
             denied = await h.recorder.event(ev.AccessDenied, since=since)
-            assert denied.session_key == f"signal:group:{group_recipient(group)}"
+            assert denied.session_key == f"signal:group:{group_recipient(group)}:@{MALLORY}"
             assert fake_openai.requests == []
             assert fake.texts(group_recipient(group)) == []  # no pairing code into a group
             await fake.user_sends(ALICE, "hi all", group=group)

@@ -329,7 +329,7 @@ async def test_group_messages_need_a_mention_a_reply_or_a_command(
     await h.tg.wait_for(lambda: any("This session" in t for t in h.texts(GROUP)))
     assert len(fake_openai.requests) == 2
     sessions = {e.session_key for e in h.rec.of(ev.SessionChanged)}
-    assert sessions == {"telegram:group:-100555"}
+    assert sessions == {"telegram:group:-100555:@7"}  # the sender's own (per user)
 
     h.adapter.settings.require_mention = False  # config: answer every group message
     h.tg.inject_message(GROUP, "anyone?", **kw)
@@ -353,7 +353,7 @@ async def test_forum_topics_and_reply_threads_are_separate_sessions(
     assert keys == {
         "telegram:group:-100555:3",
         "telegram:group:-100555:4",
-        "telegram:group:-100777",
+        "telegram:group:-100777:@7",  # the group: per user; its threads: shared
         f"telegram:group:-100777:{root}",
     }
     by_thread = {m.message_thread_id: m.plain_text for m in h.tg.messages_in(GROUP)}

@@ -105,3 +105,29 @@ def test_every_event_type_has_its_message_and_unknown_ones_a_fallback():
 
 def test_gateway_messages_do_not_bubble_back_to_the_screen():
     assert not any(cls.bubble for cls in gm.MESSAGE_FOR.values())
+
+
+async def test_sessions_pane_names_whose_session_it_is_in_a_group():
+    pane = SessionsPane()
+    async with Host(pane).run_test() as pilot:
+        for key, name in [
+            ("telegram:group:-100", "Team"),  # the group's shared session from before
+            ("telegram:group:-100:@7", "Team · Ann"),
+            ("telegram:group:-100:@8", "Team · Ben"),
+        ]:
+            pane.post_message(
+                gm.message_for(
+                    ev.SessionChanged(
+                        session_key=key,
+                        session_id=key[-2:],
+                        reason="started",
+                        platform="telegram",
+                        display_name=name,
+                    )
+                )
+            )
+        await pilot.pause()
+        shown = [str(pane.get_option_at_index(i).prompt) for i in range(pane.option_count)]
+        assert sum("Team · Ann" in s for s in shown) == 1
+        assert sum("Team · Ben" in s for s in shown) == 1
+        assert sum(s.strip().startswith("Team") and "·" not in s for s in shown) == 1

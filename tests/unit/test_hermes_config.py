@@ -133,10 +133,27 @@ def test_model_as_a_string_and_a_provider_by_name(hermes_home):
     assert {r.key: r.status for r in config.report}["model.provider"] == "ignored"
 
 
-def test_steer_becomes_interrupt_with_a_notice(hermes_home):
+def test_busy_input_mode_steer_and_queue_are_honoured(hermes_home):
     config = load(hermes_home, "display:\n  busy_input_mode: steer\n")
-    assert config.gateway.busy_mode == "interrupt"
-    assert any("steer is not supported" in w for w in config.warnings)
+    assert config.gateway.busy_mode == "steer" and not config.warnings
+    assert {r.key: r.status for r in config.report}["display.busy_input_mode"] == "honoured"
+    config = load(hermes_home, "display:\n  busy_input_mode: Queue\n")
+    assert config.gateway.busy_mode == "queue"
+    config = load(hermes_home, "", HERMES_GATEWAY_BUSY_INPUT_MODE="steer")
+    assert config.gateway.busy_mode == "steer"
+    with pytest.raises(ConfigError, match="busy"):
+        load(hermes_home, "display:\n  busy_input_mode: sometimes\n")
+
+
+def test_group_and_thread_sessions_per_user_top_level_or_under_gateway(hermes_home):
+    config = load(hermes_home, "")
+    assert config.group_sessions_per_user and not config.thread_sessions_per_user
+    config = load(hermes_home, "gateway:\n  thread_sessions_per_user: true\n")
+    assert config.thread_sessions_per_user
+    config = load(hermes_home, "group_sessions_per_user: false\n")
+    assert not config.group_sessions_per_user
+    status = {r.key: r.status for r in config.report}
+    assert status["group_sessions_per_user"] == "honoured"
 
 
 def test_streaming_mode_alias_and_nested_gateway_forms(hermes_home):
