@@ -19,7 +19,6 @@ the next ``hello``; post ids already taken are skipped, so nothing is answered t
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -32,7 +31,8 @@ import aiohttp
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config
-from hermes_gateway.delivery import DeliveryError, RateGate, StreamingTurn, split_message
+from hermes_gateway.delivery import DeliveryError, RateGate, StreamingTurn
+from hermes_gateway.delivery.gated_send import send_file_gated, send_gated
 from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
 from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
@@ -344,20 +344,14 @@ class MattermostAdapter(PlatformAdapter):
         return target_for(source.chat_id, source.thread_id)
 
     async def send(self, source: SessionSource, text: str) -> None:
-        target = self.target(source)
-        transport = self.transport
-        for chunk in split_message(text, transport.limit, measure=transport.measure):
-            await self.gate.run(target, functools.partial(transport.send_text, target, chunk))
+        await send_gated(self.gate, self.transport, self.target(source), text)
 
     async def send_file(self, source: SessionSource, path: str | Path, caption: str = "") -> None:
         """Upload a file into the chat (``POST /files``, then a post carrying it)."""
-        target = self.target(source)
-        transport = self.transport
-        await self.gate.run(target, lambda: transport.send_file(target, Path(path), caption))
+        await send_file_gated(self.gate, self.transport, self.target(source), Path(path), caption)
 
     async def _upload(self, target: str, path: Path) -> None:
-        transport = self.transport
-        await self.gate.run(target, lambda: transport.send_file(target, path))
+        await send_file_gated(self.gate, self.transport, target, path)
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         target = self.target(source)
