@@ -121,7 +121,10 @@ class SqliteWorker:
                     carried = queued  # runs after the batch, keeping the order
                     break
                 batch.append(queued)
-            outcomes = self._group_commit(batch)
+            try:
+                outcomes = self._group_commit(batch)
+            except BaseException as exc:  # never let the thread die with callers waiting
+                outcomes = [(queued[1], None, exc) for queued in batch]
             by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
             for queued, outcome in zip(batch, outcomes, strict=True):
                 by_loop.setdefault(queued[0], []).append(outcome)
@@ -139,8 +142,13 @@ class SqliteWorker:
         up to the busy timeout), so a transaction never has to upgrade a read lock later,
         which SQLite answers with an instant "database is locked" instead of waiting.
         """
-        conn = self.raw
+        # Not ``self.raw``: close() marks the worker closed on the loop's thread before its
+        # own job (queued after this batch) closes the connection, which is open until then.
+        conn = self._conn
         futures = [job[1] for job in batch]
+        if conn is None:
+            closed = sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            return [(fut, None, closed) for fut in futures]
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:

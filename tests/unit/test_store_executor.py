@@ -95,3 +95,25 @@ async def test_plain_jobs_keep_their_place_between_batches(worker: SqliteWorker)
     )
     assert results == [10, None, 20, None]
     assert seen == [[1], [1, 2]]
+
+
+async def test_a_transaction_queued_before_close_is_stored_and_close_returns(
+    tmp_path: Path,
+) -> None:
+    """close() marks the worker closed before its own job runs: a transaction queued ahead of
+    it must still run on the open connection (it used to kill the thread, and every caller
+    after it, the gateway's stop included, waited forever)."""
+    worker = await SqliteWorker.open(tmp_path / "c.db", timeout=5)
+    await worker.run(lambda conn: conn.execute("CREATE TABLE t (n INTEGER)"))
+    release = threading.Event()
+    held = asyncio.ensure_future(worker.run(lambda conn: release.wait(10)))
+    await asyncio.sleep(0)
+    tx = asyncio.ensure_future(worker.run_tx(_insert, 1))
+    closing = asyncio.ensure_future(worker.close())
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(held, closing), 5)
+    assert await asyncio.wait_for(tx, 5) == 10
+    check = sqlite3.connect(tmp_path / "c.db")
+    assert [r[0] for r in check.execute("SELECT n FROM t")] == [1]
+    check.close()
