@@ -78,7 +78,8 @@ class IrcUser:
             await self.raw(f"PASS {password}")
         await self.raw(f"NICK {self.nick}")
         await self.raw(f"USER {self.nick} 0 * :test user")
-        await self.wait(lambda: any(r.command == "001" for r in self.lines))
+        # ngircd paces registrations from one address: fifty at once take a while under load
+        await self.wait(lambda: any(r.command == "001" for r in self.lines), timeout=120)
         return self
 
     async def _read(self, reader: asyncio.StreamReader) -> None:

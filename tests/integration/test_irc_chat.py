@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hermes_gateway import events as ev
 from tests.fakes.openai_server import ScriptedReply
 from tests.integration.irc_harness import BOT, CHANNEL, irc_gateway, needs_ngircd
@@ -122,6 +124,8 @@ async def test_server_killed_and_restarted_reconnects_rejoins_without_duplicates
         assert retries and any(s[2] for s in retries)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # ngircd paces the fifty registrations from one address
 async def test_flood_of_fifty_questions_all_answered_once_without_a_kick(
     hermes_home, fake_openai, tmp_path
 ):
