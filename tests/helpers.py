@@ -21,7 +21,7 @@ class Recorder:
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
@@ -34,7 +34,7 @@ class Recorder:
         where: Callable[[E], bool] = lambda _: True,
         *,
         since: int = 0,
-        timeout: float = 5.0,
+        timeout: float = 15.0,
     ) -> E:
         """The first ``kind`` event matching ``where`` published at or after index ``since``.
 

@@ -7,7 +7,7 @@ import asyncio
 from hermes_tui.app import HermesApp
 
 
-async def wait_until(pilot, predicate, timeout: float = 5.0) -> None:
+async def wait_until(pilot, predicate, timeout: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
