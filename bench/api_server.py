@@ -202,13 +202,23 @@ async def one(
 
 
 async def load(
-    url: str, key: str, model: str, concurrency: int, stream: bool, seconds: float
+    url: str,
+    key: str,
+    model: str,
+    concurrency: int,
+    stream: bool,
+    seconds: float,
+    request: dict[str, object] | None = None,
 ) -> Run:
-    """``concurrency`` clients sending requests back to back for ``seconds``."""
+    """``concurrency`` clients sending requests back to back for ``seconds``.
+
+    ``request`` replaces the one-question body (to send the model what the gateway sends it).
+    """
     import aiohttp
 
     message = {"role": "user", "content": PROMPT}
-    body = json.dumps({"model": model, "messages": [message], "stream": stream}).encode()
+    request = request or {"model": model, "messages": [message], "stream": stream}
+    body = json.dumps(request).encode()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     run = Run()
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -255,6 +265,44 @@ async def _relay_figures(
     finally:
         relay_proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(relay_proc.wait(), 10)
+
+
+async def _model_on_gateway_requests(
+    model_url: str, direct: dict[tuple[bool, int], Run], seconds: float
+) -> None:
+    """The model alone, at c=32, sent what the gateway sends it for one question.
+
+    The agent's request is not the client's: it carries the system prompt and the tool
+    schemas and always streams, so the model spends more on it than on the client's bare
+    question. The rate the model reaches on it is what a gateway costing nothing at all
+    would reach; divided by the upstream's rate on the bare question, it bounds the ratio.
+    """
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{model_url.removesuffix('/v1')}/_control/requests?last=1") as resp,
+    ):
+        sent = (await resp.json())[-1]
+    size = len(json.dumps(sent).encode())
+    run = await load(
+        f"{model_url}/chat/completions",
+        "test-key",
+        "",
+        32,
+        bool(sent.get("stream")),
+        seconds,
+        request=sent,
+    )
+    print(
+        run.line("model alone on the gateway's request c=32")
+        + f"   ({size / 1024:.1f} KB, {len(sent.get('tools') or [])} tools,"
+        + f" stream={bool(sent.get('stream'))})"
+    )
+    for stream in (False, True):
+        kind = "streaming" if stream else "non-streaming"
+        bound = rate(run) / max(rate(direct[stream, 32]), 1e-9)
+        print(f"  a gateway costing nothing reaches at most {bound:.2f} ({kind})")
 
 
 def _ceiling(kind: str, direct: tuple[float, float], via: tuple[float, float, float]) -> str:
@@ -395,6 +443,7 @@ async def main(seconds: float) -> None:
                 print(_ceiling(kind, costs[stream], via[stream]))
             print(f"gateway CPU per request: {cpu / max(total, 1) * 1000:.2f} ms")
             print(f"gateway peak RSS: {peak_rss_mb(proc.pid):.1f} MB")
+            await _model_on_gateway_requests(model_url, direct, seconds)
             await _relay_figures(model_url, direct, seconds)
         finally:
             for process in (proc, fake):

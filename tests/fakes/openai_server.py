@@ -906,7 +906,9 @@ class FakeOpenAI:
         return web.json_response({"queued": self.queued})
 
     async def _control_requests(self, request: web.Request) -> web.Response:
-        return web.json_response(self.requests)
+        # ?last=N: a long benchmark's recording is too big to send whole.
+        last = request.query.get("last", "")
+        return web.json_response(self.requests[-int(last) :] if last.isdigit() else self.requests)
 
     async def _control_state(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -395,3 +395,19 @@ async def test_a_prompt_over_the_window_gets_openais_400(
     assert fake.overflows == 1
     fake.report_window = False
     assert "context_length" not in ((await client.models.list()).data[0].model_extra or {})
+
+
+async def test_control_requests_returns_the_last_n(
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    """A benchmark asks for the last request only: the whole recording can be huge."""
+    for word in ("one", "two", "three"):
+        await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": word}]
+        )
+    async with httpx.AsyncClient() as http:
+        base = fake.base_url.removesuffix("/v1")
+        last = (await http.get(f"{base}/_control/requests?last=2")).json()
+        everything = (await http.get(f"{base}/_control/requests")).json()
+    assert [r["messages"][0]["content"] for r in last] == ["two", "three"]
+    assert len(everything) == 3
