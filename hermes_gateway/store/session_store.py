@@ -25,13 +25,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hermes_gateway.random_ids import token_hex
 from hermes_gateway.text import clean_surrogates
 
 from ..text import one_line
@@ -93,7 +93,7 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
 def _new_session_id(conn: sqlite3.Connection, now: float) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     while True:
-        sid = f"{stamp}-{secrets.token_hex(3)}"
+        sid = f"{stamp}-{token_hex(3)}"
         if conn.execute(_SQL_SESSION_EXISTS, (sid,)).fetchone() is None:
             return sid
 

@@ -8,13 +8,13 @@ read against OpenAI's API reference. Nothing here does I/O.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_gateway.agent.loop import TurnOptions, TurnResult
 from hermes_gateway.platforms.api.errors import ApiError, bad_request, error_body
 from hermes_gateway.platforms.api.options import Problems, chat_options
+from hermes_gateway.random_ids import token_hex
 from hermes_gateway.store import StoredMessage
 from hermes_gateway.text import clean_surrogates
 
@@ -33,7 +33,7 @@ def dumps(value: Any) -> str:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(12)}"
+    return f"{prefix}{token_hex(12)}"
 
 
 MAX_JSON_DEPTH = 64

@@ -27,7 +27,6 @@ import contextlib
 import hmac
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
@@ -67,6 +66,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.random_ids import token_hex
 from hermes_gateway.store import StoredMessage
 
 if TYPE_CHECKING:
@@ -345,7 +345,7 @@ class ApiServerAdapter(PlatformAdapter):
         sid = request.headers.get(SESSION_HEADER, "").strip()
         continued = bool(sid)
         if not continued:
-            sid = secrets.token_hex(8)
+            sid = token_hex(8)
         elif not _SESSION_ID.match(sid):
             raise ApiError(
                 400,
