@@ -129,6 +129,11 @@ class GatewayConfig:
     """A message arriving while the chat's answer is being written: ``interrupt`` stops it
     and answers anew, ``queue`` answers it after, ``steer`` adds it to the running answer at
     its next step (Hermes Agent's ``display.busy_input_mode``, default ``interrupt``)."""
+    busy_ack: bool = True
+    """Tell the chat what became of such a message (at most once per 30 s per chat; Hermes
+    Agent's ``display.busy_ack_enabled``)."""
+    busy_steer_ack: bool = True
+    """In ``steer`` mode too (``display.busy_steer_ack_enabled``): off steers silently."""
     loop_lag_threshold_ms: float = 100.0
     approval_timeout: float = 300.0
     """Seconds a tool call waits for the operator's approval; no answer means deny."""
@@ -953,6 +958,8 @@ ENV_KEYS: tuple[tuple[str, str], ...] = (
     # Hermes Agent's names for settings we have (same meaning, same default).
     ("HERMES_TOOL_PROGRESS_MODE", "display.tool_progress"),
     ("HERMES_GATEWAY_BUSY_INPUT_MODE", "gateway.busy_mode"),
+    ("HERMES_GATEWAY_BUSY_ACK_ENABLED", "gateway.busy_ack"),
+    ("HERMES_GATEWAY_BUSY_STEER_ACK_ENABLED", "gateway.busy_steer_ack"),
     ("HERMES_MAX_ITERATIONS", "agent.max_iterations"),
     ("TERMINAL_CWD", "agent.cwd"),
     ("TERMINAL_TIMEOUT", "agent.terminal_timeout"),

@@ -420,6 +420,10 @@ class _Translator:
     def display(self, value: Any, name: str) -> None:
         special: dict[str, Callable[[Any, str], None]] = {
             "busy_input_mode": self.busy_mode,
+            "busy_ack_enabled": lambda v, dotted: self.move("gateway.busy_ack", v, dotted),
+            "busy_steer_ack_enabled": lambda v, dotted: self.move(
+                "gateway.busy_steer_ack", v, dotted
+            ),
             "personality": self.personality,
             "platforms": self.display_platforms,
             "tool_progress_overrides": self.display_platforms,

@@ -11,12 +11,13 @@ from dataclasses import replace
 
 from hermes_gateway.commands.registry import CommandContext, CommandRegistry, CommandResult
 from hermes_gateway.config import BusyMode
+from hermes_gateway.runner.busy_ack import TEXTS
 
 __all__ = ["register_flow_commands"]
 
 TOLD = {
-    "steered": "↪ Added to the answer being written.",
-    "queued": "⏳ Queued: answered after the current one.",
+    "steered": TEXTS["steered"],
+    "queued": TEXTS["queued"],
     "interrupted": "",
     "started": "",  # nothing was running: it is simply the next message, answered now
     "held": "",  # a paused chat: stored for the operator, as any message is

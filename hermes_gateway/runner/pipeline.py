@@ -44,6 +44,7 @@ from hermes_gateway.platforms.base import (
 )
 from hermes_gateway.platforms.web_routes import WebRoutes
 from hermes_gateway.redact import redact
+from hermes_gateway.runner.busy_ack import BusyAcks
 from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
@@ -113,9 +114,10 @@ class GatewayRunner:
         self.run_request = self.requests.run
         """One agent turn whose caller waits for the answer (see :class:`RequestTurns`)."""
         self.router = DeliveryRouter(config, self.supervisor.adapters)
+        """Delivers to chats by target (cron results, webhook answers)."""
         self.web_routes = WebRoutes()
         """Webhook routes of platforms (SMS, WhatsApp), served by the API server when it runs."""
-        """Delivers to chats by target (cron results, webhook answers)."""
+        self.busy_acks = BusyAcks(config.gateway)
         self._turn_counter = 0
         self._cwd = Path(config.agent.cwd).expanduser()
         self._background = TaskSet()
@@ -267,7 +269,13 @@ class GatewayRunner:
         if held is not None:
             held.append(event)  # stored; queued once the last run's are (see _resume)
             return
-        await self._enqueue(event)
+        outcome = await self._enqueue(event)
+        ack = self.busy_acks.text_for(event.session_key, outcome)
+        if ack:  # not awaited: the platform's next update need not wait for this send
+            self._background.spawn(
+                self._send(event.source, ack, "a busy acknowledgement"),
+                name=f"busy-ack:{event.session_key}",
+            )
 
     async def _store_inbound(self, event: MessageEvent) -> bool:
         """Store the message before its platform is told it arrived; False if a duplicate.

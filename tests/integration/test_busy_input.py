@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hermes_gateway import events as ev
+from hermes_gateway.runner.busy_ack import TEXTS
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec
 from tests.fakes.telegram_server import FakeTelegram
 from tests.integration.test_telegram_adapter import Harness, start_gateway, telegram_config
@@ -47,6 +48,17 @@ def tool_then_answer(fake: FakeOpenAI) -> None:
     )
 
 
+def acks(h: Harness) -> list[str]:
+    """The acknowledgements of follow-ups sent to the chat (``display.busy_ack_enabled``)."""
+    return [t for t in h.texts(CHAT) if t in TEXTS.values()]
+
+
+def answers(h: Harness) -> list[str]:
+    """The chat's messages other than acknowledgements (whose order against the answers is
+    the network's: they are sent beside the turn, not in it)."""
+    return [t for t in h.texts(CHAT) if t not in TEXTS.values()]
+
+
 async def held(h: Harness, fake: FakeOpenAI, text: str) -> None:
     """Send ``text`` and wait until its turn's model stream is held."""
     h.tg.inject_message(CHAT, text)
@@ -65,8 +77,8 @@ async def test_steer_reaches_the_model_in_the_same_turn(
     rt = h.gw.runner.sessions[f"telegram:dm:{CHAT}"]
     h.tg.inject_message(CHAT, "also the moon" if how == "mode" else "/steer also the moon")
     await h.rec.wait_for(lambda: bool(rt.steering))
-    if how == "command":
-        await h.tg.wait_for(lambda: any("Added to the answer" in t for t in h.texts(CHAT)))
+    # Told once either way: by the command's reply, or by the acknowledgement of the mode.
+    await h.tg.wait_for(lambda: acks(h) == [TEXTS["steered"]])
     fake_openai.release()
     await h.answered(1)
     first, second = fake_openai.requests
@@ -75,7 +87,7 @@ async def test_steer_reaches_the_model_in_the_same_turn(
     assert [r for r, _ in roles_and_text(second)] == ["user", "assistant", "tool", "user"]
     assert roles_and_text(second)[-1] == ("user", "also the moon")
     assert len(h.rec.of(ev.TurnFinished)) == 1 and len(fake_openai.requests) == 2
-    assert h.texts(CHAT)[-1] == "Here is what I found."
+    assert answers(h) == ["Here is what I found."] and acks(h) == [TEXTS["steered"]]
     # Stored in that order, and nothing is left unanswered in the inbox.
     stored = await h.gw.store.get_messages(rt.record.id)
     assert [(m.role, m.content) for m in stored if m.role == "user"] == [
@@ -101,7 +113,8 @@ async def test_a_steer_the_turn_ends_before_taking_is_answered_next(
     assert [users(r)[-1] for r in fake_openai.requests] == ["quick one", "and another thing"]
     finished = h.rec.of(ev.TurnFinished)
     assert [f.interrupted for f in finished] == [False, False]
-    assert h.texts(CHAT) == ["a short answer", "echo: and another thing"]
+    assert answers(h) == ["a short answer", "echo: and another thing"]
+    assert acks(h) == [TEXTS["steered"]]
 
 
 @pytest.mark.parametrize("how", ["mode", "command"])
@@ -116,15 +129,15 @@ async def test_queue_answers_after_the_running_turn(
     rt = h.gw.runner.sessions[f"telegram:dm:{CHAT}"]
     h.tg.inject_message(CHAT, "second" if how == "mode" else "/queue second")
     await h.rec.wait_for(lambda: bool(rt.pending))
-    if how == "command":
-        await h.tg.wait_for(lambda: any("Queued" in t for t in h.texts(CHAT)))
+    await h.tg.wait_for(lambda: acks(h) == [TEXTS["queued"]])  # the command's or the mode's
     fake_openai.release()
     await h.answered(2)
     finished = h.rec.of(ev.TurnFinished)
     assert [f.interrupted for f in finished] == [False, False]  # nothing was cut short
     assert finished[0].text == "the first answer, whole"
     assert users(fake_openai.requests[1]) == ["first", "second"]
-    assert h.texts(CHAT)[-1] == "echo: second"
+    assert answers(h) == ["the first answer, whole", "echo: second"]
+    assert acks(h) == [TEXTS["queued"]]
 
 
 async def test_interrupt_is_still_the_default(h: Harness, fake_openai: FakeOpenAI) -> None:
@@ -136,7 +149,59 @@ async def test_interrupt_is_still_the_default(h: Harness, fake_openai: FakeOpenA
     finished = h.rec.of(ev.TurnFinished)
     assert finished[0].interrupted and not finished[1].interrupted
     assert users(fake_openai.requests[1])[-1] == "never mind, this instead"
-    assert h.texts(CHAT)[-1] == "echo: never mind, this instead"
+    assert answers(h)[-1] == "echo: never mind, this instead"
+    await h.tg.wait_for(lambda: acks(h) == [TEXTS["interrupted"]])
+
+
+async def test_a_burst_of_follow_ups_gets_one_acknowledgement(
+    h: Harness, fake_openai: FakeOpenAI
+) -> None:
+    """Once per 30 s per chat, as Hermes Agent does: three follow-ups, one line."""
+    assert h.gw.runner is not None
+    h.gw.config.gateway.busy_mode = "queue"
+    fake_openai.enqueue(ScriptedReply(text="the first answer", hold_at=[1]))
+    await held(h, fake_openai, "first")
+    rt = h.gw.runner.sessions[f"telegram:dm:{CHAT}"]
+    for text in ("second", "third", "fourth"):
+        h.tg.inject_message(CHAT, text)
+    await h.rec.wait_for(lambda: len(rt.pending) == 3)
+    fake_openai.release()
+    await h.answered(2)  # the queued three are answered together, after the first
+    assert acks(h) == [TEXTS["queued"]]
+    assert users(fake_openai.requests[-1])[-1] == "second\n\nthird\n\nfourth"
+
+
+@pytest.mark.parametrize(
+    ("mode", "setting"),
+    [("queue", {"busy_ack": False}), ("steer", {"busy_steer_ack": False})],
+)
+async def test_acknowledgements_can_be_turned_off(
+    hermes_home: Path,
+    fake_openai: FakeOpenAI,
+    tg: FakeTelegram,
+    mode: str,
+    setting: dict[str, bool],
+) -> None:
+    config = telegram_config(hermes_home, fake_openai, tg)
+    config.gateway.busy_mode = mode  # type: ignore[assignment]
+    for name, value in setting.items():
+        setattr(config.gateway, name, value)
+    h = await start_gateway(config, tg)
+    try:
+        assert h.gw.runner is not None
+        fake_openai.enqueue(ScriptedReply(text="the first answer", hold_at=[1]))
+        await held(h, fake_openai, "first")
+        rt = h.gw.runner.sessions[f"telegram:dm:{CHAT}"]
+        h.tg.inject_message(CHAT, "second")
+        await h.rec.wait_for(lambda: bool(rt.pending or rt.steering))
+        fake_openai.release()
+        # The follow-up is answered (queued: its own turn; steered: before the first ends or
+        # as the next turn) and, whichever, the chat got no acknowledgement line.
+        await h.rec.wait_for(lambda: any("second" in users(r) for r in fake_openai.requests))
+        await h.gw.runner.wait_idle(5)
+        assert acks(h) == []
+    finally:
+        await h.stop()
 
 
 @pytest.mark.parametrize("text", ["just a message", "/steer just a message"])

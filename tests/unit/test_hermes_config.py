@@ -145,6 +145,22 @@ def test_busy_input_mode_steer_and_queue_are_honoured(hermes_home):
         load(hermes_home, "display:\n  busy_input_mode: sometimes\n")
 
 
+def test_busy_acknowledgement_settings_are_honoured(hermes_home):
+    config = load(hermes_home, "")
+    assert config.gateway.busy_ack and config.gateway.busy_steer_ack  # Hermes' defaults
+    config = load(
+        hermes_home, "display:\n  busy_ack_enabled: false\n  busy_steer_ack_enabled: false\n"
+    )
+    assert not config.gateway.busy_ack and not config.gateway.busy_steer_ack
+    report = {r.key: r.status for r in config.report}
+    assert report["display.busy_ack_enabled"] == "honoured"
+    assert report["display.busy_steer_ack_enabled"] == "honoured"
+    config = load(hermes_home, "", HERMES_GATEWAY_BUSY_STEER_ACK_ENABLED="false")
+    assert config.gateway.busy_ack and not config.gateway.busy_steer_ack
+    with pytest.raises(ConfigError, match="busy_ack"):
+        load(hermes_home, "display:\n  busy_ack_enabled: sometimes\n")
+
+
 def test_group_and_thread_sessions_per_user_top_level_or_under_gateway(hermes_home):
     config = load(hermes_home, "")
     assert config.group_sessions_per_user and not config.thread_sessions_per_user
