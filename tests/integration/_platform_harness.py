@@ -1,10 +1,11 @@
-"""What the webhook/REST platform harnesses share (SMS, WhatsApp, Signal): the real gateway
-built from a config, started without the local terminal, the platform's adapter and a recorder
-of the bus, stopped again however the test ends.
+"""What the platform harnesses share: the real gateway built from a config, started without
+the local terminal, the platform's adapter and a recorder of the bus, stopped again however
+the test ends (:func:`started_gateway`: SMS, WhatsApp, Signal, Mattermost, Slack, Matrix and
+Home Assistant).
 
-A harness names its platform and adapter type; :func:`platform_gateway` starts the gateway
-and yields the harness once the platform reported ``connected`` (or ``failed``: a test of bad
-credentials looks at :meth:`PlatformHarness.states`).
+SMS, WhatsApp and Signal share more (:class:`PlatformHarness`): a harness names its platform
+and adapter type; :func:`platform_gateway` yields it once the platform reported ``connected``
+(or ``failed``: a test of bad credentials looks at :meth:`PlatformHarness.states`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,39 @@ class PlatformHarness(Generic[F, A]):
         return listed()
 
 
+@dataclass
+class Started(Generic[A]):
+    """A gateway started by :func:`started_gateway`, with the platform's adapter."""
+
+    gateway: Gateway
+    runner: GatewayRunner
+    adapter: A
+    recorder: Recorder
+
+
+@contextlib.asynccontextmanager
+async def started_gateway(
+    config: Config,
+    platform: str,
+    adapter_type: type[A],
+    configure: Callable[[Config], None] | None = None,
+) -> AsyncIterator[Started[A]]:
+    """The whole gateway for ``config`` (after ``configure``), without the local terminal,
+    a recorder on its bus; stopped (and the recorder closed) however the block ends."""
+    if configure is not None:
+        configure(config)
+    gateway = build_gateway(config)
+    recorder = Recorder(gateway.bus)
+    runner = await gateway.start(local=False)
+    try:
+        adapter = runner.adapters[platform]
+        assert isinstance(adapter, adapter_type)
+        yield Started(gateway, runner, adapter, recorder)
+    finally:
+        await gateway.stop()
+        recorder.close()
+
+
 @contextlib.asynccontextmanager
 async def platform_gateway(
     harness: type[H],
@@ -70,18 +104,8 @@ async def platform_gateway(
     config: Config,
     configure: Callable[[Config], None] | None = None,
 ) -> AsyncIterator[H]:
-    """The whole gateway for ``config`` (after ``configure``), yielded as ``harness``."""
-    if configure is not None:
-        configure(config)
-    gateway = build_gateway(config)
-    recorder = Recorder(gateway.bus)
-    runner = await gateway.start(local=False)
-    try:
-        adapter = runner.adapters[harness.platform]
-        assert isinstance(adapter, harness.adapter_type)
-        running = harness(fake, gateway, runner, adapter, recorder)
+    """:func:`started_gateway` yielded as ``harness`` once the platform connected or failed."""
+    async with started_gateway(config, harness.platform, harness.adapter_type, configure) as up:
+        running = harness(fake, up.gateway, up.runner, up.adapter, up.recorder)
         await running.wait_state("connected", "failed")
         yield running
-    finally:
-        await gateway.stop()
-        recorder.close()
