@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
 from hermes_gateway.delivery.rate_gate import RateGate
@@ -23,10 +24,18 @@ from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.models import SessionSource
 from hermes_gateway.platforms.base import FinalOnlyDelivery, PlatformAdapter, TurnDelivery
 
-__all__ = ["AnswerTurns", "ChatCall"]
+__all__ = ["AnswerTurns", "ChatCall", "Pacing"]
 
 ChatCall = Callable[[str], Awaitable[None]]
 """Something done in a chat, named by the platform's target (typing on, typing off)."""
+
+
+class Pacing(Protocol):
+    """A platform's streaming settings (its ``ChatPlatformConfig``), read at each turn."""
+
+    edit_interval: float
+
+    def progress_mode(self, display: Any) -> ToolProgressMode: ...
 
 
 @dataclass(eq=False)
@@ -49,6 +58,10 @@ class AnswerTurns:
     typing_every: float = 0.0
     """Seconds between typing refreshes (the platform shows one for a few seconds)."""
     typing_off: ChatCall | None = None
+    pacing: Pacing | None = None
+    """Edit interval and tool-progress mode of streamed answers (with ``display``)."""
+    display: Any = None
+    """The gateway's ``display`` settings (the tool-progress default for every platform)."""
     live: weakref.WeakSet[TypingTurn] = field(default_factory=weakref.WeakSet, init=False)
     """Turns whose typing refresher may still run (cancelled by :meth:`cancel`)."""
 
@@ -57,19 +70,17 @@ class AnswerTurns:
         return self.around(FinalOnlyDelivery(adapter, source), source, source.chat_id)
 
     def streamed(
-        self,
-        transport: MessageTransport,
-        gate: RateGate,
-        source: SessionSource,
-        chat: str,
-        *,
-        tool_progress: ToolProgressMode,
-        edit_interval: float,
+        self, transport: MessageTransport, gate: RateGate, source: SessionSource, chat: str
     ) -> TurnDelivery:
         """For a platform that can edit: the answer streamed into one message plus tool
-        progress, sent through the chat's ``gate``."""
+        progress, sent through the chat's ``gate``, paced by ``pacing``."""
+        assert self.pacing is not None, f"{self.platform}: streamed answers need its pacing"
         streaming = StreamingTurn(
-            transport, chat, gate, tool_progress=tool_progress, edit_interval=edit_interval
+            transport,
+            chat,
+            gate,
+            tool_progress=self.pacing.progress_mode(self.display),
+            edit_interval=self.pacing.edit_interval,
         )
         return self.around(streaming, source, chat)
 

@@ -114,6 +114,8 @@ class DiscordAdapter(PlatformAdapter):
             upload=self._upload,
             typing=self.transport.typing,
             typing_every=TYPING_REFRESH,
+            pacing=self.cfg,
+            display=config.display,
         )
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -332,14 +334,7 @@ class DiscordAdapter(PlatformAdapter):
         await self.gate.run(chat, lambda: transport.send_file(chat, path, caption))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        return self.answers.streamed(
-            self.transport,
-            self.gate,
-            source,
-            self.target(source),
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))

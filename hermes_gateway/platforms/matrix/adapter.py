@@ -125,6 +125,8 @@ class MatrixAdapter(PlatformAdapter):
             typing=self._typing_now,
             typing_every=TYPING_REFRESH,
             typing_off=self._typing_off,
+            pacing=cfg,
+            display=config.display,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._logged_in = False
@@ -436,14 +438,7 @@ class MatrixAdapter(PlatformAdapter):
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         # Matrix shows "typing" until its timeout: it is withdrawn once the answer is there.
-        return self.answers.streamed(
-            self.transport,
-            self.gate,
-            source,
-            self.target(source),
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     # Typing: each notice wakes every client syncing on the room, so an answer that is
     # there within TYPING_DELAY goes without one (and then needs no "stopped typing" either).

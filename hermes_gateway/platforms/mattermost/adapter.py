@@ -111,6 +111,8 @@ class MattermostAdapter(PlatformAdapter):
             upload=self._upload,
             typing=self.transport.typing,
             typing_every=TYPING_REFRESH,
+            pacing=cfg,
+            display=config.display,
         )
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -357,14 +359,7 @@ class MattermostAdapter(PlatformAdapter):
         await send_file_gated(self.gate, self.transport, target, path)
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        return self.answers.streamed(
-            self.transport,
-            self.gate,
-            source,
-            self.target(source),
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))

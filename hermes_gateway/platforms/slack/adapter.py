@@ -106,7 +106,13 @@ class SlackAdapter(PlatformAdapter):
         self.transport = SlackTransport(lambda: self.web, updates=budget)
         self.gate = RateGate(self.cfg.rate_interval)
         # Uploads, no typing indicator (the adapter has never sent one).
-        self.answers = AnswerTurns(self.name, config.paths.home, upload=self._upload)
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            pacing=self.cfg,
+            display=config.display,
+        )
         self.inbound = SlackInbound(self.cfg, policy, self._save_file, self._user_name)
         self._names: dict[str, str] = {}
         self.link = ConnectionLoop(
@@ -363,14 +369,7 @@ class SlackAdapter(PlatformAdapter):
         await self.gate.run(target, lambda: transport.send_file(target, Path(path), caption))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        return self.answers.streamed(
-            self.transport,
-            self.gate,
-            source,
-            self.target(source),
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def _upload(self, chat: str, path: Path) -> None:
         transport = self.transport

@@ -129,7 +129,12 @@ class TelegramAdapter(PlatformAdapter):
         """getUpdates' next offset: everything below it is journaled or handled."""
         # Typing, no uploads (MEDIA: lines are not taken out of a Telegram answer).
         self.answers = AnswerTurns(
-            self.name, config.paths.home, typing=self._typing, typing_every=TYPING_EVERY
+            self.name,
+            config.paths.home,
+            typing=self._typing,
+            typing_every=TYPING_EVERY,
+            pacing=self.settings,
+            display=config.display,
         )
 
     def _new_gate(self) -> RateGate:
@@ -408,14 +413,7 @@ class TelegramAdapter(PlatformAdapter):
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         if self.transport is None:
             return super().begin_turn(source)
-        return self.answers.streamed(
-            self.transport,
-            self.gate,
-            source,
-            self.target_for(source),
-            tool_progress=self.settings.progress_mode(self.config.display),
-            edit_interval=self.settings.edit_interval,
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target_for(source))
 
     async def send(self, source: SessionSource, text: str) -> None:
         transport = self.transport
