@@ -1,7 +1,6 @@
 """What the platform harnesses share: the real gateway built from a config, started without
 the local terminal, the platform's adapter and a recorder of the bus, stopped again however
-the test ends (:func:`started_gateway`: SMS, WhatsApp, Signal, Mattermost, Slack, Matrix and
-Home Assistant).
+the test ends (:func:`started_gateway`: every chat platform's harness).
 
 SMS, WhatsApp and Signal share more (:class:`PlatformHarness`): a harness names its platform
 and adapter type; :func:`platform_gateway` yields it once the platform reported ``connected``
