@@ -1,7 +1,7 @@
 """What the platform harnesses share: the real gateway built from a config, started without
 the local terminal, the platform's adapter and a recorder of the bus, stopped again however
-the test ends (:func:`started_gateway`: the SMS, WhatsApp, Signal, Mattermost, Slack, Discord, Matrix,
-IRC, Email and Home Assistant harnesses).
+the test ends (:func:`started_gateway`: the SMS, WhatsApp, Signal, Mattermost, Slack,
+Discord, Matrix, IRC, Email and Home Assistant harnesses).
 
 SMS, WhatsApp and Signal share more (:class:`PlatformHarness`): a harness names its platform
 and adapter type; :func:`platform_gateway` yields it once the platform reported ``connected``
