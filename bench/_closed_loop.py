@@ -47,48 +47,6 @@ async def measure(
     return total, time.monotonic() - started, latencies
 
 
-def p95(sorted_ms: list[float]) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * 0.95))]
-
-
-def report(
-    title: str,
-    total: int,
-    elapsed: float,
-    latencies: list[float],
-    alone: list[float],
-    extra: list[str] = (),  # type: ignore[assignment]
-) -> None:
-    ms = sorted(x * 1000 for x in latencies)
-    alone_ms = sorted(x * 1000 for x in alone)
-    print(title)
-    print(f"  messages answered   {total} in {elapsed:.2f} s")
-    print(f"  throughput          {total / elapsed:.1f} messages/s (target >= 50)")
-    print(
-        f"  round trip (loaded) p50 {statistics.median(ms):.1f} ms   p95 {p95(ms):.1f} ms"
-        f"   max {ms[-1]:.1f} ms"
-    )
-    for line in extra:
-        print(f"  {line}")
-    print(
-        f"  one conversation    p50 {statistics.median(alone_ms):.1f} ms"
-        f"   p95 {p95(alone_ms):.1f} ms   ({len(alone_ms)} round trips)"
-    )
-
-
-async def wait_connected(runner: Any, platform: str, timeout: float = 10.0) -> None:
-    """Return once ``platform`` reports connected; exit with its reason if it failed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = runner.platform_state.get(platform)
-        if state is not None and state.state == "connected":
-            return
-        if state is not None and state.state == "failed":
-            raise SystemExit(f"{platform} failed: {state.detail}")
-        await asyncio.sleep(0.01)
-    raise SystemExit(f"{platform} did not connect")
-
-
 class Arrivals(defaultdict[str, "asyncio.Queue[float]"]):
     """One queue per recipient that gets the time of each answer the fake saw the bot send."""
 
@@ -120,6 +78,41 @@ class Figures:
             f"webhook answered   p50 {statistics.median(ms):.1f} ms"
             f"   max {ms[-1]:.1f} ms (stored before the 200)"
         )
+
+
+def p95(sorted_ms: list[float]) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * 0.95))]
+
+
+def report(title: str, got: Figures, extra: list[str] = ()) -> None:  # type: ignore[assignment]
+    ms = sorted(x * 1000 for x in got.latencies)
+    alone_ms = sorted(x * 1000 for x in got.alone)
+    print(title)
+    print(f"  messages answered   {got.total} in {got.elapsed:.2f} s")
+    print(f"  throughput          {got.total / got.elapsed:.1f} messages/s (target >= 50)")
+    print(
+        f"  round trip (loaded) p50 {statistics.median(ms):.1f} ms   p95 {p95(ms):.1f} ms"
+        f"   max {ms[-1]:.1f} ms"
+    )
+    for line in extra:
+        print(f"  {line}")
+    print(
+        f"  one conversation    p50 {statistics.median(alone_ms):.1f} ms"
+        f"   p95 {p95(alone_ms):.1f} ms   ({len(alone_ms)} round trips)"
+    )
+
+
+async def wait_connected(runner: Any, platform: str, timeout: float = 10.0) -> None:
+    """Return once ``platform`` reports connected; exit with its reason if it failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = runner.platform_state.get(platform)
+        if state is not None and state.state == "connected":
+            return
+        if state is not None and state.state == "failed":
+            raise SystemExit(f"{platform} failed: {state.detail}")
+        await asyncio.sleep(0.01)
+    raise SystemExit(f"{platform} did not connect")
 
 
 async def run_gateway(

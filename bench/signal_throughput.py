@@ -66,10 +66,7 @@ async def run(conversations: int, seconds: float) -> None:
     report(
         f"Signal (signal-cli-rest-api, json-rpc) end to end, {conversations} contacts,"
         " zero-latency model",
-        got.total,
-        got.elapsed,
-        got.latencies,
-        got.alone,
+        got,
         [
             f"sends/message       {got.calls / max(got.total, 1):.2f}   model turns {got.turns}"
             f"   (one contact's messages are spaced {sig.rate_interval * 1000:.0f} ms apart)"

@@ -85,10 +85,7 @@ async def run(conversations: int, seconds: float) -> None:
         )
     report(
         f"SMS (Twilio) end to end, {conversations} numbers, zero-latency model",
-        got.total,
-        got.elapsed,
-        got.latencies,
-        got.alone,
+        got,
         [
             got.webhook_line(),
             f"REST calls/message  {got.calls / max(got.total, 1):.2f}   model turns {got.turns}",

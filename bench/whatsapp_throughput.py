@@ -83,10 +83,7 @@ async def run(conversations: int, seconds: float) -> None:
         )
     report(
         f"WhatsApp Cloud API end to end, {conversations} users, zero-latency model",
-        got.total,
-        got.elapsed,
-        got.latencies,
-        got.alone,
+        got,
         [
             got.webhook_line(),
             f"Graph calls/message {got.calls / max(got.total, 1):.2f} (answer + read/typing)"
