@@ -22,7 +22,7 @@ from hermes_gateway.delivery.stream_consumer import MessageTransport, StreamingT
 from hermes_gateway.delivery.tool_progress import ToolProgressMode
 from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.base import FinalOnlyDelivery, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.base import TurnDelivery
 
 __all__ = ["AnswerTurns", "ChatCall", "Pacing"]
 
@@ -65,10 +65,6 @@ class AnswerTurns:
     live: weakref.WeakSet[TypingTurn] = field(default_factory=weakref.WeakSet, init=False)
     """Turns whose typing refresher may still run (cancelled by :meth:`cancel`)."""
 
-    def final_only(self, adapter: PlatformAdapter, source: SessionSource) -> TurnDelivery:
-        """For a platform that cannot edit: the answer is sent once, complete."""
-        return self.around(FinalOnlyDelivery(adapter, source), source, source.chat_id)
-
     def streamed(
         self, transport: MessageTransport, gate: RateGate, source: SessionSource, chat: str
     ) -> TurnDelivery:
@@ -85,7 +81,8 @@ class AnswerTurns:
         return self.around(streaming, source, chat)
 
     def around(self, inner: TurnDelivery, source: SessionSource, chat: str) -> TurnDelivery:
-        """``inner`` with this platform's uploads and typing indicator around it."""
+        """``inner`` (a platform that cannot edit gives ``FinalOnlyDelivery``: the answer
+        sent once, complete) with this platform's uploads and typing indicator around it."""
         turn = inner
         if self.upload is not None:
             turn = MediaTurn(

@@ -14,7 +14,7 @@ from hermes_gateway.agent.tools.boundary import workspace_for
 from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.delivery.errors import DeliveryError
 from hermes_gateway.models import SessionSource
-from hermes_gateway.platforms.base import PlatformAdapter
+from hermes_gateway.platforms.base import FinalOnlyDelivery, PlatformAdapter, TurnDelivery
 
 SOURCE = SessionSource(platform="memo", chat_id="chat-1", user_id="u1")
 
@@ -54,6 +54,11 @@ def answers(home: Path, adapter: MemoAdapter, **kw: object) -> AnswerTurns:
     return AnswerTurns("memo", home, **kw)  # type: ignore[arg-type]
 
 
+def final_only(wiring: AnswerTurns, adapter: MemoAdapter, source: SessionSource) -> TurnDelivery:
+    """As Signal and WhatsApp wire it: the answer sent once, complete."""
+    return wiring.around(FinalOnlyDelivery(adapter, source), source, source.chat_id)
+
+
 async def test_final_only_sends_text_then_workspace_files_and_stops_typing(tmp_path: Path):
     adapter = MemoAdapter()
     wiring = answers(
@@ -70,7 +75,7 @@ async def test_final_only_sends_text_then_workspace_files_and_stops_typing(tmp_p
     outside = tmp_path / ".env"
     outside.write_text("SECRET=1")
 
-    turn = wiring.final_only(adapter, SOURCE)
+    turn = final_only(wiring, adapter, SOURCE)
     turn.on_delta("ignored: final-only sends once")
     await asyncio.wait_for(adapter.typed.wait(), 10)
     refreshers = [t for t in asyncio.all_tasks() if t.get_name() == "memo-typing:chat-1"]
@@ -95,7 +100,7 @@ async def test_without_upload_or_typing_the_text_goes_alone(tmp_path: Path):
     workspace = workspace_for(tmp_path, "memo", SOURCE.session_key)
     workspace.mkdir(parents=True)
     (workspace / "a.txt").write_text("a")
-    turn = answers(tmp_path, adapter).final_only(adapter, SOURCE)
+    turn = final_only(answers(tmp_path, adapter), adapter, SOURCE)
     await turn.finish(f"text\nMEDIA:{workspace / 'a.txt'}", interrupted=True, error=None)
     assert adapter.calls == [("send", f"text\nMEDIA:{workspace / 'a.txt'}\n\n(interrupted)")]
 
@@ -104,7 +109,7 @@ async def test_cancel_stops_every_running_refresher(tmp_path: Path):
     adapter = MemoAdapter()
     wiring = answers(tmp_path, adapter, typing=adapter.typing, typing_every=0.01)
     other = SessionSource(platform="memo", chat_id="chat-2")
-    first, second = wiring.final_only(adapter, SOURCE), wiring.final_only(adapter, other)
+    first, second = final_only(wiring, adapter, SOURCE), final_only(wiring, adapter, other)
     assert len(wiring.live) == 2
     await asyncio.wait_for(adapter.typed.wait(), 10)
     wiring.cancel()

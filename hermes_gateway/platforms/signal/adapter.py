@@ -40,6 +40,7 @@ from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import (
     FatalPlatformError,
+    FinalOnlyDelivery,
     PlatformAdapter,
     TurnDelivery,
 )
@@ -233,7 +234,7 @@ class SignalAdapter(PlatformAdapter):
         await self.gate.run(to, lambda: self.api.send(to, caption, attachments=[path]))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        return self.answers.final_only(self, source)
+        return self.answers.around(FinalOnlyDelivery(self, source), source, source.chat_id)
 
     async def send_typing(self, source: SessionSource) -> None:
         await self._typing(source.chat_id)

@@ -43,6 +43,7 @@ from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import (
     FatalPlatformError,
+    FinalOnlyDelivery,
     IntakeError,
     PlatformAdapter,
     TurnDelivery,
@@ -406,7 +407,7 @@ class WhatsAppAdapter(PlatformAdapter):
         await self.gate.run(user, lambda: self.api.send(user, kind, content))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        return self.answers.final_only(self, source)
+        return self.answers.around(FinalOnlyDelivery(self, source), source, source.chat_id)
 
     async def send_typing(self, source: SessionSource) -> None:
         await self._typing(source.chat_id)
