@@ -13,21 +13,16 @@ Run: ``python bench/signal_throughput.py [--conversations 50] [--seconds 5]``
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import sys
-import time
-from collections import defaultdict
 from pathlib import Path
 
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._closed_loop import measure, report, wait_connected
+from bench._closed_loop import Arrivals, closed_loop_main, report, run_gateway
 from bench._config import bench_config
-from hermes_tui.assembly import build_gateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.signal_server import FakeSignal
 
@@ -37,12 +32,12 @@ class BenchSignal(FakeSignal):
 
     def __init__(self) -> None:
         super().__init__()
-        self.arrived: dict[str, asyncio.Queue[float]] = defaultdict(asyncio.Queue)
+        self.arrived = Arrivals()
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         response = await super()._send(request)
         if response.status == 201:
-            self.arrived[self.sent[-1].recipient].put_nowait(time.monotonic())
+            self.arrived.note(self.sent[-1].recipient)
         return response
 
 
@@ -59,38 +54,28 @@ async def run(conversations: int, seconds: float) -> None:
             await fake.user_sends(contact, f"message {n} from {contact}")
             await fake.arrived[contact].get()
 
-        gateway = build_gateway(config)
-        runner = await gateway.start(local=False)
-        try:
-            await wait_connected(runner, "signal")
-            await measure(exchange, conversations, 1.0)  # warm-up
-            before_rest, before_model = len(fake.sent), len(model.requests)
-            total, elapsed, latencies = await measure(exchange, conversations, seconds)
-            sends = len(fake.sent) - before_rest
-            turns = len(model.requests) - before_model
-            _, _, alone = await measure(exchange, 1, min(seconds, 2.0))
-        finally:
-            await gateway.stop()
+        got = await run_gateway(
+            config,
+            "signal",
+            exchange,
+            conversations,
+            seconds,
+            calls=lambda: len(fake.sent),
+            model_requests=lambda: len(model.requests),
+        )
     report(
         f"Signal (signal-cli-rest-api, json-rpc) end to end, {conversations} contacts,"
         " zero-latency model",
-        total,
-        elapsed,
-        latencies,
-        alone,
+        got,
         [
-            f"sends/message       {sends / max(total, 1):.2f}   model turns {turns}"
+            f"sends/message       {got.calls / max(got.total, 1):.2f}   model turns {got.turns}"
             f"   (one contact's messages are spaced {sig.rate_interval * 1000:.0f} ms apart)"
         ],
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.seconds))
+    closed_loop_main(run, __doc__, "contacts")
 
 
 if __name__ == "__main__":

@@ -15,24 +15,19 @@ Run: ``python bench/sms_throughput.py [--conversations 50] [--seconds 5]``
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import socket
-import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._closed_loop import measure, report, wait_connected
+from bench._closed_loop import Arrivals, closed_loop_main, report, run_gateway
 from bench._config import bench_config
 from hermes_gateway.platforms.sms.adapter import WEBHOOK_PATH
-from hermes_tui.assembly import build_gateway
+from tests.fakes._aiohttp_fake import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -44,19 +39,13 @@ class BenchTwilio(FakeTwilio):
 
     def __init__(self) -> None:
         super().__init__()
-        self.arrived: dict[str, asyncio.Queue[float]] = defaultdict(asyncio.Queue)
+        self.arrived = Arrivals()
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         response = await super()._send(request)
         if response.status == 201:
-            self.arrived[self.sent[-1].to].put_nowait(time.monotonic())
+            self.arrived.note(self.sent[-1].to)
         return response
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run(conversations: int, seconds: float) -> None:
@@ -65,7 +54,7 @@ async def run(conversations: int, seconds: float) -> None:
         config = bench_config(model.base_url)
         sms = config.platforms.sms
         sms.account_sid, sms.token, sms.phone_number = fake.account_sid, fake.token, fake.number
-        sms.webhook_url, sms.webhook_host, sms.webhook_port = PUBLIC_URL, "127.0.0.1", _free_port()
+        sms.webhook_url, sms.webhook_host, sms.webhook_port = PUBLIC_URL, "127.0.0.1", free_port()
         sms.api_base = fake.url
         numbers = [f"+1555{7000000 + i}" for i in range(conversations)]
         webhook_ms: list[float] = []
@@ -79,42 +68,33 @@ async def run(conversations: int, seconds: float) -> None:
                 raise SystemExit(f"webhook answered {status}")
             await fake.arrived[number].get()
 
-        gateway = build_gateway(config)
-        runner = await gateway.start(local=False)
-        try:
-            await wait_connected(runner, "sms")
+        def ready(_runner: object) -> None:
             fake.webhook_url = f"http://127.0.0.1:{sms.webhook_port}{WEBHOOK_PATH}"
             fake.public_url = PUBLIC_URL
-            await measure(exchange, conversations, 1.0)  # warm-up: sessions, pools
-            webhook_ms.clear()
-            before_rest, before_model = len(fake.requests), len(model.requests)
-            total, elapsed, latencies = await measure(exchange, conversations, seconds)
-            rest = len(fake.requests) - before_rest
-            turns = len(model.requests) - before_model
-            loaded_webhook = sorted(webhook_ms)
-            _, _, alone = await measure(exchange, 1, min(seconds, 2.0))
-        finally:
-            await gateway.stop()
+
+        got = await run_gateway(
+            config,
+            "sms",
+            exchange,
+            conversations,
+            seconds,
+            calls=lambda: len(fake.requests),
+            model_requests=lambda: len(model.requests),
+            ready=ready,
+            webhook_ms=webhook_ms,
+        )
     report(
         f"SMS (Twilio) end to end, {conversations} numbers, zero-latency model",
-        total,
-        elapsed,
-        latencies,
-        alone,
+        got,
         [
-            f"webhook answered   p50 {statistics.median(loaded_webhook):.1f} ms"
-            f"   max {loaded_webhook[-1]:.1f} ms (stored before the 200)",
-            f"REST calls/message  {rest / max(total, 1):.2f}   model turns {turns}",
+            got.webhook_line(),
+            f"REST calls/message  {got.calls / max(got.total, 1):.2f}   model turns {got.turns}",
         ],
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.seconds))
+    closed_loop_main(run, __doc__, "phone numbers")
 
 
 if __name__ == "__main__":

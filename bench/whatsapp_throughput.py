@@ -15,23 +15,18 @@ Run: ``python bench/whatsapp_throughput.py [--conversations 50] [--seconds 5]``
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import socket
-import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._closed_loop import measure, report, wait_connected
+from bench._closed_loop import Arrivals, closed_loop_main, report, run_gateway
 from bench._config import bench_config
-from hermes_tui.assembly import build_gateway
+from tests.fakes._aiohttp_fake import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.whatsapp_server import VERSION, FakeWhatsApp
 
@@ -41,20 +36,14 @@ class BenchWhatsApp(FakeWhatsApp):
 
     def __init__(self) -> None:
         super().__init__()
-        self.arrived: dict[str, asyncio.Queue[float]] = defaultdict(asyncio.Queue)
+        self.arrived = Arrivals()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         before = len(self.sent)
         response = await super()._messages(request)
         if len(self.sent) > before:
-            self.arrived[self.sent[-1].to].put_nowait(time.monotonic())
+            self.arrived.note(self.sent[-1].to)
         return response
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run(conversations: int, seconds: float) -> None:
@@ -64,7 +53,7 @@ async def run(conversations: int, seconds: float) -> None:
         wa = config.platforms.whatsapp
         wa.phone_number_id, wa.token = fake.phone_number_id, fake.token
         wa.app_secret, wa.verify_token = fake.app_secret, fake.verify_token
-        wa.webhook_host, wa.webhook_port = "127.0.0.1", _free_port()
+        wa.webhook_host, wa.webhook_port = "127.0.0.1", free_port()
         wa.graph_base, wa.api_version = fake.base, VERSION
         users = [str(15557000000 + i) for i in range(conversations)]
         webhook_ms: list[float] = []
@@ -78,42 +67,33 @@ async def run(conversations: int, seconds: float) -> None:
                 raise SystemExit(f"webhook answered {status}")
             await fake.arrived[user].get()
 
-        gateway = build_gateway(config)
-        runner = await gateway.start(local=False)
-        try:
-            await wait_connected(runner, "whatsapp")
+        def ready(_runner: object) -> None:
             fake.webhook_url = f"http://127.0.0.1:{wa.webhook_port}{wa.webhook_path}"
-            await measure(exchange, conversations, 1.0)  # warm-up
-            webhook_ms.clear()
-            before_graph, before_model = len(fake.requests), len(model.requests)
-            total, elapsed, latencies = await measure(exchange, conversations, seconds)
-            graph = len(fake.requests) - before_graph
-            turns = len(model.requests) - before_model
-            loaded_webhook = sorted(webhook_ms)
-            _, _, alone = await measure(exchange, 1, min(seconds, 2.0))
-        finally:
-            await gateway.stop()
+
+        got = await run_gateway(
+            config,
+            "whatsapp",
+            exchange,
+            conversations,
+            seconds,
+            calls=lambda: len(fake.requests),
+            model_requests=lambda: len(model.requests),
+            ready=ready,
+            webhook_ms=webhook_ms,
+        )
     report(
         f"WhatsApp Cloud API end to end, {conversations} users, zero-latency model",
-        total,
-        elapsed,
-        latencies,
-        alone,
+        got,
         [
-            f"webhook answered   p50 {statistics.median(loaded_webhook):.1f} ms"
-            f"   max {loaded_webhook[-1]:.1f} ms (stored before the 200)",
-            f"Graph calls/message {graph / max(total, 1):.2f} (answer + read/typing)"
-            f"   model turns {turns}",
+            got.webhook_line(),
+            f"Graph calls/message {got.calls / max(got.total, 1):.2f} (answer + read/typing)"
+            f"   model turns {got.turns}",
         ],
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.seconds))
+    closed_loop_main(run, __doc__, "users")
 
 
 if __name__ == "__main__":

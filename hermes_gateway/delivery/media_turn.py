@@ -1,6 +1,7 @@
 """Files the agent hands over: ``MEDIA:/path`` lines of an answer become uploads.
 
-Shared by the platforms that can upload (Discord, Slack, Mattermost): the streamed answer is
+Shared by the platforms that can upload (Discord, Slack, Mattermost, Matrix, Signal,
+WhatsApp; wired by :mod:`hermes_gateway.delivery.answer_turn`): the streamed answer is
 delivered without those lines, then each named file that the platform's ``refusal`` lets go
 (a remote chat's files stay inside its workspace) is sent into the chat.
 """

@@ -3,15 +3,19 @@
 Platforms show the indicator for a few seconds per request (Telegram about 5 s, Discord 10 s),
 and a turn with tools can take minutes, so it is refreshed until the answer is final. The
 refresher also ends after ``max_seconds`` and when ``cancel()`` is called (the adapter stops),
-so a turn that never reaches ``finish`` (the agent raised) cannot leave it running.
+so a turn that never reaches ``finish`` (the agent raised) cannot leave it running. Where a
+platform keeps showing the indicator until its own timeout (Matrix), ``off`` withdraws it once
+the answer is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from hermes_gateway.delivery.errors import DeliveryError
 from hermes_gateway.platforms.base import TurnDelivery
 
 __all__ = ["TYPING_MAX", "TypingTurn"]
@@ -36,8 +40,10 @@ class TypingTurn:
         *,
         max_seconds: float = TYPING_MAX,
         name: str = "typing",
+        off: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.inner = inner
+        self._off = off
         self._typing = asyncio.get_running_loop().create_task(
             self._keep_typing(typing, every, max_seconds), name=name
         )
@@ -68,4 +74,9 @@ class TypingTurn:
 
     async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
         self._typing.cancel()
-        await self.inner.finish(text, interrupted=interrupted, error=error)
+        try:
+            await self.inner.finish(text, interrupted=interrupted, error=error)
+        finally:
+            if self._off is not None:
+                with contextlib.suppress(DeliveryError):
+                    await self._off()

@@ -14,21 +14,20 @@ posted and every edit of it, force 429s, and drop or refuse the websocket.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import secrets
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes._aiohttp_fake import AiohttpFake
+
 __all__ = ["FakeMattermost", "FakePost"]
 
-HOST = "127.0.0.1"
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -92,7 +91,7 @@ class _Conn:
     seq: int = 0
 
 
-class FakeMattermost:
+class FakeMattermost(AiohttpFake):
     """The fake server; ``async with FakeMattermost() as mm`` starts and stops it.
 
     Args:
@@ -100,7 +99,10 @@ class FakeMattermost:
         expose_limit: Whether ``/config/client`` names MaxPostSize at all.
     """
 
+    client_max_size = 64 * 1024 * 1024
+
     def __init__(self, *, post_limit: int = 16383, expose_limit: bool = True) -> None:
+        super().__init__()
         self.token = f"mmbot-{secrets.token_hex(8)}"
         self.post_limit = post_limit
         self.expose_limit = expose_limit
@@ -111,48 +113,26 @@ class FakeMattermost:
         self.posts: dict[str, FakePost] = {}
         self.files: dict[str, tuple[str, str, bytes]] = {}
         """file id -> (channel id, name, data)."""
-        self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
         self.refuse_websocket = False
         self.websocket_auths = 0
         self.typing: list[str] = []
         self.bot_id = self.add_user("hermes")
-        self.port = 0
         self._conns: list[_Conn] = []
         self._force_429 = 0
         self._reset_seconds = 1.0
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return self.base
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/v4/{path:.*}", self._route)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
-    async def stop(self) -> None:
+    async def closing(self) -> None:
         await self.drop_websockets()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeMattermost:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- control API --------------------------------------------------------------------
 
@@ -221,7 +201,7 @@ class FakeMattermost:
                     conn.seq += 1
         else:
             await self._broadcast_posted(post)
-        self._bump()
+        self.changed()
         return post
 
     def force_429(self, count: int, reset_seconds: float = 1.0) -> None:
@@ -240,7 +220,7 @@ class FakeMattermost:
         for conn in conns:
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001)
-        self._bump()
+        self.changed()
 
     @property
     def live_connections(self) -> int:
@@ -258,21 +238,6 @@ class FakeMattermost:
 
     def shown(self, channel_id: str, root_id: str | None = None) -> list[str]:
         return [p.message for p in self.bot_posts(channel_id, root_id)]
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until ``predicate()`` is true; re-checked on every change of the fake."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"FakeMattermost.wait_for: not met in {timeout}s")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 0.25))
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     # --- wire helpers -------------------------------------------------------------------
 
@@ -454,7 +419,7 @@ class FakeMattermost:
         post.history.append(message)
         self.posts[post.id] = post
         await self._broadcast_posted(post)
-        self._bump()
+        self.changed()
         return web.json_response(post.payload(), status=201)
 
     async def _patch_post(self, request: web.Request, parts: list[str]) -> web.Response:
@@ -474,7 +439,7 @@ class FakeMattermost:
         post.message = message
         post.history.append(message)
         post.update_at = post.edit_at = now_ms()
-        self._bump()
+        self.changed()
         return web.json_response(post.payload())
 
     async def _upload(self, request: web.Request, parts: list[str]) -> web.Response:
@@ -494,7 +459,7 @@ class FakeMattermost:
                 infos.append(
                     {"id": file_id, "name": value.filename, "size": len(data), "mime_type": ""}
                 )
-        self._bump()
+        self.changed()
         return web.json_response({"file_infos": infos, "client_ids": []}, status=201)
 
     def _readable_file(self, file_id: str) -> tuple[str, str, bytes] | web.Response:
@@ -596,7 +561,7 @@ class FakeMattermost:
         finally:
             with contextlib.suppress(ValueError):
                 self._conns.remove(conn)
-            self._bump()
+            self.changed()
         return ws
 
     async def _authenticated(self, conn: _Conn, seq_reply: Any) -> None:
@@ -618,4 +583,4 @@ class FakeMattermost:
             "seq": 0,
         }
         await conn.ws.send_str(json.dumps(hello))
-        self._bump()
+        self.changed()

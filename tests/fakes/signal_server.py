@@ -23,22 +23,20 @@ to a new connection (signal-cli repeating itself), which must not cause double a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import secrets
 import time
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["FakeSignal", "SignalSent"]
+from tests.fakes._aiohttp_fake import AiohttpFake
 
-HOST = "127.0.0.1"
+__all__ = ["FakeSignal", "SignalSent"]
 
 
 @dataclass
@@ -54,16 +52,18 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class FakeSignal:
+class FakeSignal(AiohttpFake):
     """signal-cli-rest-api for one registered account."""
 
+    client_max_size = 128 * 1024 * 1024
+
     def __init__(self, *, mode: str = "json-rpc") -> None:
+        super().__init__()
         self.account = "+15550001111"
         self.mode = mode
         self.registered = [self.account]
         self.sent: list[SignalSent] = []
         self.typing: list[tuple[str, bool]] = []
-        self.requests: list[tuple[str, str]] = []
         self.attachments: dict[str, tuple[bytes, str]] = {}
         self.contacts: dict[str, tuple[str, str]] = {}
         """number -> (uuid, name)."""
@@ -74,49 +74,28 @@ class FakeSignal:
         self.refuse_websocket = False
         self.websocket_connections = 0
         self.rate_limited = 0
-        self.port = 0
         self._pending: list[str] = []
         self._delivered: list[str] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._force_429 = 0
         self._last_ts = 0
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return self.base
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=128 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/about", self._about)
         app.router.add_get("/v1/accounts", self._accounts)
         app.router.add_get("/v1/receive/{number}", self._receive)
         app.router.add_post("/v2/send", self._send)
         app.router.add_route("*", "/v1/typing-indicator/{number}", self._typing)
         app.router.add_get("/v1/attachments/{id}", self._attachment)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
-    async def stop(self) -> None:
+    async def closing(self) -> None:
         await self.drop_websockets()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSignal:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- control API --------------------------------------------------------------------
 
@@ -218,20 +197,6 @@ class FakeSignal:
     def texts(self, recipient: str) -> list[str]:
         return [s.message for s in self.to(recipient) if s.message]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"FakeSignal.wait_for: not met in {timeout}s")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 0.25))
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     # --- the API ------------------------------------------------------------------------
 
     async def _about(self, request: web.Request) -> web.StreamResponse:
@@ -259,7 +224,7 @@ class FakeSignal:
         await ws.prepare(request)
         self.websocket_connections += 1
         self._sockets.append(ws)
-        self._bump()
+        self.changed()
         replay = self._delivered[-self.replay_on_connect :] if self.replay_on_connect else []
         pending, self._pending = self._pending, []
         for frame in [*replay, *pending]:
@@ -315,7 +280,7 @@ class FakeSignal:
         edit = body.get("edit_timestamp")
         for recipient in recipients:
             self.sent.append(SignalSent(recipient, str(body.get("message", "")), ts, files, edit))
-        self._bump()
+        self.changed()
         return web.json_response({"timestamp": str(ts)}, status=201)
 
     async def _typing(self, request: web.Request) -> web.StreamResponse:

@@ -30,11 +30,12 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes._aiohttp_fake import AiohttpFake
 
 __all__ = ["BOT_TOKEN", "APP_TOKEN", "BOT_USER", "FakeSlack", "PostedMessage"]
 
@@ -65,10 +66,14 @@ class _Envelope:
     acked: bool = False
 
 
-class FakeSlack:
+class FakeSlack(AiohttpFake):
     """One workspace with one bot; start with ``async with FakeSlack() as slack``."""
 
+    client_max_size = 64 * 1024 * 1024
+    wait_timeout = 10.0
+
     def __init__(self, *, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN) -> None:
+        super().__init__()
         self.bot_token = bot_token
         self.app_token = app_token
         self.users: dict[str, str] = {"U0ALICE": "alice", "U0BOB": "bob", "U0EVE": "eve"}
@@ -87,49 +92,29 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._ws: web.WebSocketResponse | None = None
         self._ws_ready = asyncio.Event()
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # --- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files/{file_id}", self._download)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    async def stop(self) -> None:
+    async def closing(self) -> None:
         if self._ws is not None:
             await self._ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def api_base(self) -> str:
         """What slack_sdk takes as ``base_url`` (it appends the method name)."""
-        return f"http://127.0.0.1:{self.port}/api/"
+        return f"{self.base}/api/"
 
     # --- control API ----------------------------------------------------------------------
     def add_file(self, name: str, data: bytes) -> dict[str, Any]:
         """A file a user shared; returns the ``files[]`` entry of a message event."""
         file_id = f"F{len(self.files) + 1:08d}"
         self.files[file_id] = data
-        url = f"http://127.0.0.1:{self.port}/files/{file_id}"
+        url = f"{self.base}/files/{file_id}"
         return {
             "id": file_id,
             "name": name,
@@ -200,7 +185,7 @@ class FakeSlack:
             "command": command,
             "text": text,
             "api_app_id": "A0FAKE",
-            "response_url": f"http://127.0.0.1:{self.port}/response",
+            "response_url": f"{self.base}/response",
             "trigger_id": uuid.uuid4().hex,
         }
         await self._deliver("slash_commands", payload, accepts=True)
@@ -245,15 +230,6 @@ class FakeSlack:
     async def wait_connected(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             await self._ws_ready.wait()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Until ``predicate()`` holds (re-checked after every change the fake sees)."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.5):
-                        await self._changed.wait()
 
     # --- socket mode ----------------------------------------------------------------------
     def _next_ts(self) -> str:
@@ -310,7 +286,7 @@ class FakeSlack:
             env.frame["retry_reason"] = "timeout"
             await ws.send_json(env.frame)
         self._ws_ready.set()
-        self._bump()
+        self.changed()
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -324,17 +300,14 @@ class FakeSlack:
                         if isinstance(data.get("payload"), dict):
                             self.ack_payloads.append(data["payload"])
                 self._pending = [e for e in self._pending if not e.acked]
-                self._bump()
+                self.changed()
         if self._ws is ws:
             self._ws = None
             self._ws_ready.clear()
-        self._bump()
+        self.changed()
         return ws
 
     # --- web API --------------------------------------------------------------------------
-    def _bump(self) -> None:
-        self._changed.set()
-
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
@@ -360,7 +333,7 @@ class FakeSlack:
         if limits:
             retry = limits.pop(0)
             self.rate_limited += 1
-            self._bump()
+            self.changed()
             return web.json_response(
                 {"ok": False, "error": "ratelimited"},
                 status=429,
@@ -368,7 +341,7 @@ class FakeSlack:
             )
         failures = self._failures.get(method)
         if failures:
-            self._bump()
+            self.changed()
             return _error(failures.pop(0))
         token = self._token(request, params)
         want = self.app_token if method == "apps.connections.open" else self.bot_token
@@ -380,7 +353,7 @@ class FakeSlack:
         if handler is None:
             return _error("unknown_method")
         result: web.Response = await handler(request, params)
-        self._bump()
+        self.changed()
         return result
 
     async def _m_auth_test(self, _r: web.Request, _p: dict[str, Any]) -> web.Response:
@@ -441,7 +414,7 @@ class FakeSlack:
     ) -> web.Response:
         file_id = f"FU{len(self.uploads) + 1:07d}"
         self.uploads[file_id] = b""
-        url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+        url = f"{self.base}/upload/{file_id}"
         return _ok(upload_url=url, file_id=file_id)
 
     async def _m_files_completeUploadExternal(
@@ -469,7 +442,7 @@ class FakeSlack:
         if file_id not in self.uploads:
             return web.Response(status=404)
         self.uploads[file_id] = await request.read()
-        self._bump()
+        self.changed()
         return web.Response(text="OK - " + str(len(self.uploads[file_id])))
 
     async def _download(self, request: web.Request) -> web.Response:

@@ -22,23 +22,20 @@ status the gateway answered; it can forge or omit the signature, and send the sa
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from tests.fakes._aiohttp_fake import AiohttpFake
 
 __all__ = ["FakeTwilio", "SentSms"]
 
-HOST = "127.0.0.1"
 MAX_BODY = 1600
 OPT_OUT = {"STOP": "STOP", "UNSUBSCRIBE": "STOP", "START": "START", "HELP": "HELP"}
 """Twilio's default opt-out keywords and the ``OptOutType`` it posts for them."""
@@ -65,60 +62,35 @@ class SentSms:
     at: float = field(default_factory=time.monotonic)
 
 
-class FakeTwilio:
+class FakeTwilio(AiohttpFake):
     """Twilio's REST API for one account, and the phones that text the bot."""
 
+    calls_gateway = True
+
     def __init__(self) -> None:
+        super().__init__()
         self.account_sid = "AC" + secrets.token_hex(16)
         self.token = secrets.token_hex(16)
         self.number = "+15550000000"
         self.sent: list[SentSms] = []
-        self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
         self.webhook_url = ""
         """Where inbound SMS are posted (the gateway's webhook on 127.0.0.1), set by the test."""
         self.public_url = ""
         """The URL set in the Twilio console (the tunnel's), which the signature covers."""
-        self.port = 0
         self.media: dict[str, tuple[bytes, str]] = {}
         self.stopped: set[str] = set()
         """Numbers that sent STOP: Twilio refuses to message them (21610)."""
         self._force_429 = 0
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}/2010-04-01"
+        return f"{self.base}/2010-04-01"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/2010-04-01/{path:.*}", self._route)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTwilio:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- control API --------------------------------------------------------------------
 
@@ -147,7 +119,6 @@ class FakeTwilio:
 
         ``signature`` replaces the real one (a forgery); ``sign=False`` omits the header.
         """
-        assert self._client is not None
         sid = sid or _sid("SM")
         params = {
             "ToCountry": "US",
@@ -179,7 +150,7 @@ class FakeTwilio:
             headers["X-Twilio-Signature"] = signature or twilio_signature(
                 self.token, self.public_url or self.webhook_url, params
             )
-        async with self._client.post(target, data=params, headers=headers) as resp:
+        async with self.client.post(target, data=params, headers=headers) as resp:
             return resp.status, await resp.text(), sid
 
     def to(self, number: str) -> list[SentSms]:
@@ -187,20 +158,6 @@ class FakeTwilio:
 
     def bodies(self, number: str) -> list[str]:
         return [s.body for s in self.to(number)]
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"FakeTwilio.wait_for: not met in {timeout}s")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 0.25))
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     # --- REST ---------------------------------------------------------------------------
 
@@ -257,7 +214,7 @@ class FakeTwilio:
             )
         sms = SentSms(_sid("SM"), sender, to, body)
         self.sent.append(sms)
-        self._bump()
+        self.changed()
         return web.json_response(
             {
                 "sid": sms.sid,

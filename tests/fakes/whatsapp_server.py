@@ -24,23 +24,20 @@ secret) or forged, and returns the HTTP status; :meth:`handshake` is Meta's subs
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from tests.fakes._aiohttp_fake import AiohttpFake
 
 __all__ = ["FakeWhatsApp", "WaSent"]
 
-HOST = "127.0.0.1"
 VERSION = "v20.0"
 WINDOW = 24 * 3600
 
@@ -62,10 +59,14 @@ class WaSent:
         return str(self.content.get("body", "")) if self.kind == "text" else ""
 
 
-class FakeWhatsApp:
+class FakeWhatsApp(AiohttpFake):
     """Meta's Graph API for one business phone number, and its users."""
 
+    client_max_size = 128 * 1024 * 1024
+    calls_gateway = True
+
     def __init__(self) -> None:
+        super().__init__()
         self.token = "EAAG" + secrets.token_hex(24)
         self.app_secret = secrets.token_hex(16)
         self.verify_token = "verify-" + secrets.token_hex(6)
@@ -74,7 +75,6 @@ class FakeWhatsApp:
         self.sent: list[WaSent] = []
         self.reads: list[tuple[str, bool]] = []
         """(message id, typing indicator shown) per read receipt."""
-        self.requests: list[tuple[str, str]] = []
         self.uploads: dict[str, tuple[bytes, str, str]] = {}
         """media id -> (data, mime type, file name): what the bot uploaded or users sent."""
         self.last_inbound: dict[str, float] = {}
@@ -82,44 +82,13 @@ class FakeWhatsApp:
         self.rate_limited = 0
         self.refused_window = 0
         self.webhook_url = ""
-        self.port = 0
         self._force: list[tuple[int, int, str]] = []
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=128 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{version}/{path:.*}", self._route)
         app.router.add_get("/download/{media_id}", self._download)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeWhatsApp:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- control API --------------------------------------------------------------------
 
@@ -214,21 +183,19 @@ class FakeWhatsApp:
     async def post_notification(
         self, payload: dict[str, Any], *, signature: str | None = None, sign: bool = True
     ) -> int:
-        assert self._client is not None
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if sign:
             digest = hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Hub-Signature-256"] = signature or f"sha256={digest}"
-        async with self._client.post(self.webhook_url, data=body, headers=headers) as resp:
+        async with self.client.post(self.webhook_url, data=body, headers=headers) as resp:
             return resp.status
 
     async def handshake(
         self, token: str, challenge: str, mode: str = "subscribe"
     ) -> tuple[int, str]:
-        assert self._client is not None
         params = {"hub.mode": mode, "hub.verify_token": token, "hub.challenge": challenge}
-        async with self._client.get(self.webhook_url, params=params) as resp:
+        async with self.client.get(self.webhook_url, params=params) as resp:
             return resp.status, await resp.text()
 
     def to(self, wa_id: str) -> list[WaSent]:
@@ -236,20 +203,6 @@ class FakeWhatsApp:
 
     def texts(self, wa_id: str) -> list[str]:
         return [s.text for s in self.to(wa_id) if s.kind == "text"]
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"FakeWhatsApp.wait_for: not met in {timeout}s")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 0.25))
-
-    def _bump(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     # --- Graph --------------------------------------------------------------------------
 
@@ -304,7 +257,7 @@ class FakeWhatsApp:
             return _error(400, 100, "(#100) The parameter messaging_product is required.")
         if body.get("status") == "read":
             self.reads.append((str(body.get("message_id", "")), "typing_indicator" in body))
-            self._bump()
+            self.changed()
             return web.json_response({"success": True})
         if self._force:
             status, code, message = self._force.pop(0)
@@ -338,7 +291,7 @@ class FakeWhatsApp:
             return _error(400, 131053, "(#131053) Media upload error")
         sent = WaSent(to, kind, content, _wamid())
         self.sent.append(sent)
-        self._bump()
+        self.changed()
         return web.json_response(
             {
                 "messaging_product": "whatsapp",

@@ -26,10 +26,10 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.email.adapter import EmailAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 from tests.integration.email_servers import (
     PASSWORD,
     Dovecot,
@@ -204,18 +204,8 @@ async def email_gateway(
     address = address or new_mailbox()
     dovecot.maildir(address)
     config = email_config(home, openai, address, dovecot, sink, **env)
-    if configure is not None:
-        configure(config)
-    gateway = build_gateway(config)
-    recorder = Recorder(gateway.bus)
-    runner = await gateway.start(local=False)
-    try:
-        adapter = runner.adapters["email"]
-        assert isinstance(adapter, EmailAdapter)
-        harness = Harness(dovecot, sink, gateway, runner, adapter, recorder, address)
+    async with started_gateway(config, "email", EmailAdapter, configure) as up:
+        harness = Harness(dovecot, sink, up.gateway, up.runner, up.adapter, up.recorder, address)
         if wait_connected:
             await harness.wait_state("connected")
         yield harness
-    finally:
-        await gateway.stop()
-        recorder.close()

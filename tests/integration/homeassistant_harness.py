@@ -12,11 +12,11 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.homeassistant.adapter import HomeAssistantAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.homeassistant_server import FakeHomeAssistant
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 
 ALICE = "0b4e5c2d9a8f4f6e8d7c6b5a4f3e2d1c"
 """An HA user id (HA's are 32 hex digits)."""
@@ -81,18 +81,8 @@ async def homeassistant_gateway(
         section = config.platforms.homeassistant
         section.reconnect_initial = 0.05
         section.reconnect_cap = 0.3
-        if configure is not None:
-            configure(config)
-        gateway = build_gateway(config)
-        recorder = Recorder(gateway.bus)
-        runner = await gateway.start(local=False)
-        try:
-            adapter = runner.adapters["homeassistant"]
-            assert isinstance(adapter, HomeAssistantAdapter)
-            harness = Harness(fake, gateway, runner, adapter, recorder)
+        async with started_gateway(config, "homeassistant", HomeAssistantAdapter, configure) as up:
+            harness = Harness(fake, up.gateway, up.runner, up.adapter, up.recorder)
             if wait_connected:
                 await harness.wait_state("connected")
             yield harness
-        finally:
-            await gateway.stop()
-            recorder.close()

@@ -21,10 +21,10 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.irc.adapter import IrcAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 from tests.integration.irc_server import NGIRCD
 
 BOT = "hermes-bot"
@@ -222,22 +222,12 @@ async def irc_gateway(
     """The whole gateway, IRC enabled by config, on ``server`` (already running)."""
     env.setdefault("IRC_ALLOWED_USERS", "alice")
     config = irc_config(home, openai, server, **env)
-    if configure is not None:
-        configure(config)
-    gateway = build_gateway(config)
-    recorder = Recorder(gateway.bus)
-    runner = await gateway.start(local=False)
-    harness: Harness | None = None
-    try:
-        adapter = runner.adapters["irc"]
-        assert isinstance(adapter, IrcAdapter)
-        harness = Harness(server, gateway, runner, adapter, recorder)
-        if wait_connected:
-            await harness.wait_state("connected")
-        yield harness
-    finally:
-        if harness is not None:
-            for user in harness.users:
+    async with started_gateway(config, "irc", IrcAdapter, configure) as up:
+        harness = Harness(server, up.gateway, up.runner, up.adapter, up.recorder)
+        try:
+            if wait_connected:
+                await harness.wait_state("connected")
+            yield harness
+        finally:
+            for user in harness.users:  # before the gateway stops, as the server sees them
                 await user.close()
-        await gateway.stop()
-        recorder.close()

@@ -18,11 +18,11 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.mattermost.adapter import MattermostAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.mattermost_server import FakeMattermost
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 
 
 @dataclass
@@ -109,18 +109,8 @@ async def mattermost_gateway(
         world = add_world(fake)
         env.setdefault("MATTERMOST_ALLOWED_USERS", allowed(world))
         config = mattermost_config(home, openai, fake, **env)
-        if configure is not None:
-            configure(config)
-        gateway = build_gateway(config)
-        recorder = Recorder(gateway.bus)
-        runner = await gateway.start(local=False)
-        try:
-            adapter = runner.adapters["mattermost"]
-            assert isinstance(adapter, MattermostAdapter)
-            harness = Harness(fake, world, gateway, runner, adapter, recorder)
+        async with started_gateway(config, "mattermost", MattermostAdapter, configure) as up:
+            harness = Harness(fake, world, up.gateway, up.runner, up.adapter, up.recorder)
             if wait_connected:
                 await harness.wait_state("connected")
             yield harness
-        finally:
-            await gateway.stop()
-            recorder.close()

@@ -9,49 +9,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from hermes_gateway import events as ev
 from hermes_gateway.config import Config
-from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.signal.adapter import SignalAdapter
-from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.signal_server import FakeSignal
-from tests.helpers import Recorder
+from tests.integration._platform_harness import PlatformHarness, platform_gateway
 
 ALICE = "+15551230001"
 BOB = "+15551230002"
 MALLORY = "+15559990000"
 
 
-@dataclass
-class Harness:
-    fake: FakeSignal
-    gateway: Gateway
-    runner: GatewayRunner
-    adapter: SignalAdapter
-    recorder: Recorder
+class Harness(PlatformHarness[FakeSignal, SignalAdapter]):
+    platform = "signal"
+    adapter_type = SignalAdapter
 
     async def wait_texts(self, recipient: str, count: int, timeout: float = 5.0) -> list[str]:
-        await self.fake.wait_for(lambda: len(self.fake.texts(recipient)) >= count, timeout)
-        await self.runner.wait_idle(timeout)
-        return self.fake.texts(recipient)
-
-    def states(self) -> list[tuple[str, str]]:
-        return [
-            (e.state, e.detail)
-            for e in self.recorder.of(ev.PlatformStatus)
-            if e.platform == "signal"
-        ]
-
-    async def wait_state(self, *states: str, timeout: float = 5.0) -> None:
-        await self.recorder.wait_for(
-            lambda: bool(self.states()) and self.states()[-1][0] in states, timeout
-        )
+        return await self.wait_listed(lambda: self.fake.texts(recipient), count, timeout)
 
 
 @contextlib.asynccontextmanager
@@ -80,17 +57,5 @@ async def signal_gateway(
         section.backoff_initial = 0.05
         section.reconnect_initial = 0.05
         section.reconnect_cap = 0.2
-        if configure is not None:
-            configure(config)
-        gateway = build_gateway(config)
-        recorder = Recorder(gateway.bus)
-        runner = await gateway.start(local=False)
-        try:
-            adapter = runner.adapters["signal"]
-            assert isinstance(adapter, SignalAdapter)
-            harness = Harness(fake, gateway, runner, adapter, recorder)
-            await harness.wait_state("connected", "failed")
+        async with platform_gateway(Harness, fake, config, configure) as harness:
             yield harness
-        finally:
-            await gateway.stop()
-            recorder.close()

@@ -17,11 +17,11 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.slack.adapter import SlackAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import BOT_USER, FakeSlack, PostedMessage
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 
 ALICE, BOB, EVE = "U0ALICE", "U0BOB", "U0EVE"
 DM_ALICE, DM_EVE = "D0ALICE", "D0EVE"
@@ -96,18 +96,8 @@ async def slack_gateway(
         if fake is None:
             fake = await stack.enter_async_context(FakeSlack())
         config = slack_config(home, openai, fake, **env)
-        if configure is not None:
-            configure(config)
-        gateway = build_gateway(config)
-        recorder = Recorder(gateway.bus)
-        runner = await gateway.start(local=False)
-        adapter = runner.adapters["slack"]
-        assert isinstance(adapter, SlackAdapter)
-        harness = Harness(fake, gateway, runner, adapter, recorder, openai)
-        try:
+        async with started_gateway(config, "slack", SlackAdapter, configure) as up:
+            harness = Harness(fake, up.gateway, up.runner, up.adapter, up.recorder, openai)
             if wait_connected:
                 await harness.wait_state("connected")
             yield harness
-        finally:
-            await gateway.stop()
-            recorder.close()

@@ -31,7 +31,6 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.discord.adapter import DiscordAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.discord_server import (
     ChannelType,
@@ -43,6 +42,7 @@ from tests.fakes.discord_server import (
 )
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 
 ALICE, BOB = 4242, 4343
 GUILD, CHANNEL, OTHER_CHANNEL = 9001, 9101, 9102
@@ -313,21 +313,11 @@ async def discord_gateway(
         # patch_discord restores discord.py's process-wide endpoints whatever happens.
         with patch_discord(fake):
             config = discord_config(home, openai, fake, **env)
-            if configure is not None:
-                configure(config)
-            gateway = build_gateway(config)
-            recorder = Recorder(gateway.bus)
-            runner = await gateway.start(local=False)
-            adapter = runner.adapters["discord"]
-            assert isinstance(adapter, DiscordAdapter)
-            harness = Harness(fake, gateway, runner, adapter, recorder, openai)
-            try:
+            async with started_gateway(config, "discord", DiscordAdapter, configure) as up:
+                harness = Harness(fake, up.gateway, up.runner, up.adapter, up.recorder, openai)
                 if wait_connected:
                     await harness.wait_state("connected")
                 yield harness
-            finally:
-                await gateway.stop()
-                recorder.close()
 
 
 # --- the interaction extension itself -------------------------------------------------

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from hermes_gateway import events as ev
 from hermes_gateway.config import Config
-from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.whatsapp.adapter import WhatsAppAdapter
-from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
+from tests.fakes._aiohttp_fake import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.whatsapp_server import VERSION, FakeWhatsApp
-from tests.helpers import Recorder
-from tests.integration.sms_harness import API_KEY, free_port
+from tests.integration._platform_harness import PlatformHarness, platform_gateway
+from tests.integration.sms_harness import API_KEY
 
 ALICE = "15551230001"
 BOB = "15551230002"
@@ -31,33 +27,15 @@ MALLORY = "15559990000"
 PATH = "/whatsapp/webhook"
 
 
-@dataclass
-class Harness:
-    fake: FakeWhatsApp
-    gateway: Gateway
-    runner: GatewayRunner
-    adapter: WhatsAppAdapter
-    recorder: Recorder
+class Harness(PlatformHarness[FakeWhatsApp, WhatsAppAdapter]):
+    platform = "whatsapp"
+    adapter_type = WhatsAppAdapter
 
     async def send(self, wa_id: str, text: str = "", **kw: Any) -> tuple[int, str]:
         return await self.fake.user_sends(wa_id, text, **kw)
 
     async def wait_texts(self, wa_id: str, count: int, timeout: float = 5.0) -> list[str]:
-        await self.fake.wait_for(lambda: len(self.fake.texts(wa_id)) >= count, timeout)
-        await self.runner.wait_idle(timeout)
-        return self.fake.texts(wa_id)
-
-    def states(self) -> list[tuple[str, str]]:
-        return [
-            (e.state, e.detail)
-            for e in self.recorder.of(ev.PlatformStatus)
-            if e.platform == "whatsapp"
-        ]
-
-    async def wait_state(self, *states: str, timeout: float = 5.0) -> None:
-        await self.recorder.wait_for(
-            lambda: bool(self.states()) and self.states()[-1][0] in states, timeout
-        )
+        return await self.wait_listed(lambda: self.fake.texts(wa_id), count, timeout)
 
 
 @contextlib.asynccontextmanager
@@ -91,19 +69,7 @@ async def whatsapp_gateway(
         config.platforms.whatsapp.graph_base = fake.base
         config.platforms.whatsapp.backoff_initial = 0.05
         config.platforms.whatsapp.rate_interval = 0.0
-        if configure is not None:
-            configure(config)
-        gateway = build_gateway(config)
-        recorder = Recorder(gateway.bus)
-        runner = await gateway.start(local=False)
-        try:
-            adapter = runner.adapters["whatsapp"]
-            assert isinstance(adapter, WhatsAppAdapter)
-            harness = Harness(fake, gateway, runner, adapter, recorder)
-            await harness.wait_state("connected", "failed")
-            port = runner.adapters["api"].port if on_api else adapter.webhook_port  # type: ignore[attr-defined]
+        async with platform_gateway(Harness, fake, config, configure) as harness:
+            port = harness.runner.adapters["api"].port if on_api else harness.adapter.webhook_port  # type: ignore[attr-defined]
             fake.webhook_url = f"http://127.0.0.1:{port}{PATH}"
             yield harness
-        finally:
-            await gateway.stop()
-            recorder.close()

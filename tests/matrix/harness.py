@@ -21,10 +21,10 @@ from hermes_gateway.config import Config
 from hermes_gateway.gateway import Gateway
 from hermes_gateway.platforms.matrix.adapter import MatrixAdapter
 from hermes_gateway.runner import GatewayRunner
-from hermes_tui.assembly import build_gateway
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Recorder
+from tests.integration._platform_harness import started_gateway
 from tests.matrix.synapse import MatrixUser, Synapse
 
 
@@ -192,18 +192,8 @@ async def matrix_gateway(
     who = who or await people(synapse)
     env.setdefault("MATRIX_ALLOWED_USERS", allowed(who))
     config = matrix_config(home, openai, synapse, token or who.bot.token, **env)
-    if configure is not None:
-        configure(config)
-    gateway = build_gateway(config)
-    recorder = Recorder(gateway.bus)
-    runner = await gateway.start(local=False)
-    try:
-        adapter = runner.adapters["matrix"]
-        assert isinstance(adapter, MatrixAdapter)
-        harness = Harness(synapse, who, gateway, runner, adapter, recorder)
+    async with started_gateway(config, "matrix", MatrixAdapter, configure) as up:
+        harness = Harness(synapse, who, up.gateway, up.runner, up.adapter, up.recorder)
         if wait_connected:
             await harness.wait_state("connected")
         yield harness
-    finally:
-        await gateway.stop()
-        recorder.close()

@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,8 @@ import discord
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
-from hermes_gateway.delivery import DISCORD_LIMIT, RateGate, StreamingTurn, split_message
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
-from hermes_gateway.delivery.typing import TypingTurn
+from hermes_gateway.delivery import DISCORD_LIMIT, RateGate, split_message
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
@@ -110,7 +108,15 @@ class DiscordAdapter(PlatformAdapter):
         self.link = ConnectionLoop(self, "Discord", reconnect_backoff(), describe=describe_failure)
         self._ready_seen = False
         self._synced = False
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            typing=self.transport.typing,
+            typing_every=TYPING_REFRESH,
+            pacing=self.cfg,
+            display=config.display,
+        )
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._endpoints = EndpointRedirect(self.cfg.api_base, self.cfg.gateway_url)
@@ -129,8 +135,7 @@ class DiscordAdapter(PlatformAdapter):
         )
 
     async def stop(self) -> None:
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         await self.link.stop()  # the session closes its client on the way out
         client = self.client
         if client is not None:
@@ -329,28 +334,7 @@ class DiscordAdapter(PlatformAdapter):
         await self.gate.run(chat, lambda: transport.send_file(chat, path, caption))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        target = self.target(source)
-        streaming = StreamingTurn(
-            self.transport,
-            target,
-            self.gate,
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
-        transport = self.transport
-        turn = TypingTurn(
-            MediaTurn(
-                streaming,
-                target,
-                send_file=self._upload,
-                refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-            ),
-            lambda: transport.typing(target),
-            TYPING_REFRESH,
-            name=f"discord-typing:{target}",
-        )
-        self._turns.add(turn)
-        return turn
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))

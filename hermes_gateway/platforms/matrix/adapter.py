@@ -29,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,9 @@ import aiohttp
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config, matrix_chat_id
-from hermes_gateway.delivery import DeliveryError, RateGate, StreamingTurn
+from hermes_gateway.delivery import DeliveryError, RateGate
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.delivery.gated_send import send_file_gated, send_gated
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
-from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import (
@@ -121,7 +118,16 @@ class MatrixAdapter(PlatformAdapter):
         self._typing_soon: dict[str, asyncio.Task[None]] = {}
         self.batches = 0
         """Sync batches taken (for tests and the bench)."""
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            typing=self._typing_now,
+            typing_every=TYPING_REFRESH,
+            typing_off=self._typing_off,
+            pacing=cfg,
+            display=config.display,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._logged_in = False
 
@@ -148,8 +154,7 @@ class MatrixAdapter(PlatformAdapter):
         await self.link.start(self._session, wait=START_WAIT, waiting="waiting for the homeserver")
 
     async def stop(self) -> None:
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -432,28 +437,8 @@ class MatrixAdapter(PlatformAdapter):
         await send_file_gated(self.gate, self.transport, target, path)
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        target = self.target(source)
-        streaming = StreamingTurn(
-            self.transport,
-            target,
-            self.gate,
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
-        media = MediaTurn(
-            streaming,
-            target,
-            send_file=lambda chat, path: self._upload(chat, path),
-            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-        )
-        turn = TypingTurn(
-            media,
-            lambda: self._typing_now(target),
-            TYPING_REFRESH,
-            name=f"matrix-typing:{target}",
-        )
-        self._turns.add(turn)
-        return _TypingEnds(turn, lambda: self._typing_off(target))
+        # Matrix shows "typing" until its timeout: it is withdrawn once the answer is there.
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     # Typing: each notice wakes every client syncing on the room, so an answer that is
     # there within TYPING_DELAY goes without one (and then needs no "stopped typing" either).
@@ -491,30 +476,6 @@ def _e2ee_request(env: dict[str, str]) -> str:
     if env.get("MATRIX_ENCRYPTION", "").strip().lower() in ("1", "true", "yes", "on"):
         return "required"
     return "off"
-
-
-class _TypingEnds:
-    """A turn whose "typing" is withdrawn once its answer is delivered (Matrix keeps showing
-    it until its timeout otherwise; clients withdraw their own when they send)."""
-
-    def __init__(self, inner: TypingTurn, off: Callable[[], Awaitable[None]]) -> None:
-        self.inner, self._off = inner, off
-
-    def on_delta(self, text: str) -> None:
-        self.inner.on_delta(text)
-
-    def on_tool_started(self, name: str, preview: str) -> None:
-        self.inner.on_tool_started(name, preview)
-
-    def on_tool_finished(self, name: str, ok: bool, duration: float, summary: str) -> None:
-        self.inner.on_tool_finished(name, ok, duration, summary)
-
-    async def finish(self, text: str, *, interrupted: bool, error: str | None) -> None:
-        try:
-            await self.inner.finish(text, interrupted=interrupted, error=error)
-        finally:
-            with contextlib.suppress(DeliveryError):
-                await self._off()
 
 
 def _describe(exc: BaseException) -> str:

@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,9 @@ import aiohttp
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config
-from hermes_gateway.delivery import DeliveryError, RateGate, StreamingTurn
+from hermes_gateway.delivery import DeliveryError, RateGate
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.delivery.gated_send import send_file_gated, send_gated
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
-from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
@@ -107,7 +105,15 @@ class MattermostAdapter(PlatformAdapter):
             Backoff(self.cfg.reconnect_initial, self.cfg.reconnect_cap, jitter=0.2, upward=True),
             describe=_describe,
         )
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            typing=self.transport.typing,
+            typing_every=TYPING_REFRESH,
+            pacing=cfg,
+            display=config.display,
+        )
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._saving: asyncio.Task[None] | None = None
@@ -129,8 +135,7 @@ class MattermostAdapter(PlatformAdapter):
         )
 
     async def stop(self) -> None:
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -354,29 +359,7 @@ class MattermostAdapter(PlatformAdapter):
         await send_file_gated(self.gate, self.transport, target, path)
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        target = self.target(source)
-        streaming = StreamingTurn(
-            self.transport,
-            target,
-            self.gate,
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
-        transport = self.transport
-        media = MediaTurn(
-            streaming,
-            target,
-            send_file=lambda chat, path: self._upload(chat, path),
-            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-        )
-        turn = TypingTurn(
-            media,
-            lambda: transport.typing(target),
-            TYPING_REFRESH,
-            name=f"mattermost-typing:{target}",
-        )
-        self._turns.add(turn)
-        return turn
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def send_typing(self, source: SessionSource) -> None:
         await self.transport.typing(self.target(source))

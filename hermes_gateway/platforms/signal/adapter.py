@@ -25,7 +25,6 @@ import asyncio
 import functools
 import json
 import logging
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,8 @@ from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DeliveryError, RateGate, split_message
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.delivery.plain_text import markdown_to_plain
-from hermes_gateway.delivery.typing import TypingTurn
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import (
@@ -85,7 +83,13 @@ class SignalAdapter(PlatformAdapter):
         self.connections = 0
         """Websocket connections opened (for tests and the log)."""
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            typing=self._typing,
+            typing_every=TYPING_REFRESH,
+        )
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -103,8 +107,7 @@ class SignalAdapter(PlatformAdapter):
         )
 
     async def stop(self) -> None:
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -231,18 +234,7 @@ class SignalAdapter(PlatformAdapter):
         await self.gate.run(to, lambda: self.api.send(to, caption, attachments=[path]))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        to = source.chat_id
-        media = MediaTurn(
-            FinalOnlyDelivery(self, source),
-            to,
-            send_file=lambda chat, path: self._upload(chat, path),
-            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-        )
-        turn = TypingTurn(
-            media, lambda: self._typing(to), TYPING_REFRESH, name=f"signal-typing:{to}"
-        )
-        self._turns.add(turn)
-        return turn
+        return self.answers.around(FinalOnlyDelivery(self, source), source, source.chat_id)
 
     async def send_typing(self, source: SessionSource) -> None:
         await self._typing(source.chat_id)

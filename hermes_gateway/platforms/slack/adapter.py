@@ -40,8 +40,8 @@ from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
 from hermes_gateway.commands.registry import CommandRegistry
 from hermes_gateway.config import Config
-from hermes_gateway.delivery import RateGate, StreamingTurn, split_message
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
+from hermes_gateway.delivery import RateGate, split_message
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import (
@@ -105,6 +105,14 @@ class SlackAdapter(PlatformAdapter):
         budget = MethodBudget(self.cfg.updates_per_minute, self.cfg.updates_per_minute / 4)
         self.transport = SlackTransport(lambda: self.web, updates=budget)
         self.gate = RateGate(self.cfg.rate_interval)
+        # Uploads, no typing indicator (the adapter has never sent one).
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            pacing=self.cfg,
+            display=config.display,
+        )
         self.inbound = SlackInbound(self.cfg, policy, self._save_file, self._user_name)
         self._names: dict[str, str] = {}
         self.link = ConnectionLoop(
@@ -361,20 +369,7 @@ class SlackAdapter(PlatformAdapter):
         await self.gate.run(target, lambda: transport.send_file(target, Path(path), caption))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        target = self.target(source)
-        turn = StreamingTurn(
-            self.transport,
-            target,
-            self.gate,
-            tool_progress=self.cfg.progress_mode(self.config.display),
-            edit_interval=self.cfg.edit_interval,
-        )
-        return MediaTurn(
-            turn,
-            target,
-            send_file=self._upload,
-            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-        )
+        return self.answers.streamed(self.transport, self.gate, source, self.target(source))
 
     async def _upload(self, chat: str, path: Path) -> None:
         transport = self.transport

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +35,10 @@ from hermes_gateway.config import Config
 from hermes_gateway.delivery import (
     TELEGRAM_LIMIT,
     RateGate,
-    StreamingTurn,
     split_message,
     utf16_len,
 )
-from hermes_gateway.delivery.typing import TypingTurn
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.models import ChatType, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
 from hermes_gateway.platforms.telegram.commands import bot_commands
@@ -129,7 +127,15 @@ class TelegramAdapter(PlatformAdapter):
         self._poller: asyncio.Task[None] | None = None
         self._offset: int | None = None
         """getUpdates' next offset: everything below it is journaled or handled."""
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        # Typing, no uploads (MEDIA: lines are not taken out of a Telegram answer).
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            typing=self._typing,
+            typing_every=TYPING_EVERY,
+            pacing=self.settings,
+            display=config.display,
+        )
 
     def _new_gate(self) -> RateGate:
         s = self.settings
@@ -198,8 +204,7 @@ class TelegramAdapter(PlatformAdapter):
                     log.warning("stopping the Telegram application failed", exc_info=True)
         await self.inbound.drain()
         await self.ledger.flush()
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         await self.gate.aclose()
         await self._close()
         self.report("stopped")
@@ -408,22 +413,7 @@ class TelegramAdapter(PlatformAdapter):
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
         if self.transport is None:
             return super().begin_turn(source)
-        mode = self.settings.progress_mode(self.config.display)
-        inner = StreamingTurn(
-            self.transport,
-            self.target_for(source),
-            self.gate,
-            tool_progress=mode,
-            edit_interval=self.settings.edit_interval,
-        )
-        turn = TypingTurn(
-            inner,
-            lambda: self.send_typing(source),
-            TYPING_EVERY,
-            name=f"telegram-typing:{source.chat_id}",
-        )
-        self._turns.add(turn)
-        return turn
+        return self.answers.streamed(self.transport, self.gate, source, self.target_for(source))
 
     async def send(self, source: SessionSource, text: str) -> None:
         transport = self.transport
@@ -434,5 +424,8 @@ class TelegramAdapter(PlatformAdapter):
             await self.gate.run(chat, functools.partial(transport.send_text, chat, chunk))
 
     async def send_typing(self, source: SessionSource) -> None:
+        await self._typing(self.target_for(source))
+
+    async def _typing(self, chat: str) -> None:
         if self.transport is not None:
-            await asyncio.wait_for(self.transport.send_typing(self.target_for(source)), 10)
+            await asyncio.wait_for(self.transport.send_typing(chat), 10)

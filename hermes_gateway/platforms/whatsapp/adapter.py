@@ -29,7 +29,6 @@ import json
 import logging
 import mimetypes
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,7 @@ from aiohttp import web
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import DeliveryError, RateGate, split_message
-from hermes_gateway.delivery.media_turn import MediaTurn, workspace_refusal
-from hermes_gateway.delivery.typing import TypingTurn
+from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import (
@@ -111,7 +109,13 @@ class WhatsAppAdapter(PlatformAdapter):
         """wa_id -> the window start last written to the store."""
         self._last_wamid: dict[str, str] = {}
         """wa_id -> the user's latest message (read receipts and typing attach to it)."""
-        self._turns: weakref.WeakSet[TypingTurn] = weakref.WeakSet()
+        self.answers = AnswerTurns(
+            self.name,
+            config.paths.home,
+            upload=self._upload,
+            typing=self._typing,
+            typing_every=TYPING_REFRESH,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
@@ -191,8 +195,7 @@ class WhatsAppAdapter(PlatformAdapter):
         if self._confirm is not None:
             self._confirm.cancel()
             self._confirm = None
-        for turn in list(self._turns):
-            turn.cancel()
+        self.answers.cancel()
         if self.bound:
             self.host.web_routes.remove(self.name)
         site, self.site = self.site, None
@@ -404,18 +407,7 @@ class WhatsAppAdapter(PlatformAdapter):
         await self.gate.run(user, lambda: self.api.send(user, kind, content))
 
     def begin_turn(self, source: SessionSource) -> TurnDelivery:
-        user = source.chat_id
-        media = MediaTurn(
-            FinalOnlyDelivery(self, source),
-            user,
-            send_file=lambda chat, path: self._upload(chat, path),
-            refusal=workspace_refusal(self.config.paths.home, self.name, source.session_key),
-        )
-        turn = TypingTurn(
-            media, lambda: self._typing(user), TYPING_REFRESH, name=f"whatsapp-typing:{user}"
-        )
-        self._turns.add(turn)
-        return turn
+        return self.answers.around(FinalOnlyDelivery(self, source), source, source.chat_id)
 
     async def send_typing(self, source: SessionSource) -> None:
         await self._typing(source.chat_id)
