@@ -18,7 +18,7 @@ from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import IntakeError
 from hermes_gateway.store import SessionStore
 from hermes_gateway.store.command_receipts import CommandReceipts, Receipt, receipt_key
-from hermes_gateway.text import clip
+from hermes_gateway.text import clean_surrogates, clip
 
 __all__ = ["CUT_SHORT", "CommandGuard"]
 
@@ -129,10 +129,10 @@ class CommandGuard:
                 await self._done(platform, key)
         log.info(
             "%s: a repeat of /%s (%s message %s) was not run again: %s",
-            event.session_key,
+            clean_surrogates(event.session_key),
             earlier.command,
             platform,
-            clip(event.message_id or "", 40),
+            clean_surrogates(clip(event.message_id or "", 40)),  # a forged id: a log line
             outcome,
         )
         self._dropped(event, "duplicate")

@@ -10,6 +10,7 @@ upgraded from the schema before the receipts, and hostile message ids.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sqlite3
 from pathlib import Path
@@ -230,11 +231,12 @@ async def test_a_used_home_upgrades_to_the_receipts_and_keeps_its_history(
 
 
 async def test_hostile_message_ids_are_recorded_bounded_and_still_recognised(
-    hermes_home: Path, fake_openai: FakeOpenAI
+    hermes_home: Path, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A forged id of 100 000 characters, or one with a lone surrogate (SQLite cannot store
     it as text), breaks nothing: the command runs once, its repeat is dropped, and the
     stored key is a digest of bounded size."""
+    caplog.set_level(logging.INFO, logger="hermes_gateway.runner.command_guard")
     gw = build_gateway(make_config(hermes_home, fake_openai, GATEWAY_ALLOW_ALL_USERS="true"))
     rec = Recorder(gw.bus)
     runner = await gw.start(local=False, adapters=[])
@@ -254,6 +256,10 @@ async def test_hostile_message_ids_are_recorded_bounded_and_still_recognised(
         )
         assert len(keys) == 3 and all(len(k) <= MAX_KEY for k in keys)
         assert await store.list_sessions(limit=100)  # the quoted id dropped nothing
+        repeats = [r.getMessage() for r in caplog.records if "a repeat of" in r.getMessage()]
+        assert len(repeats) == 3
+        for line in repeats:  # a log file (UTF-8) takes them
+            line.encode("utf-8")
     finally:
         rec.close()
         await gw.stop()
