@@ -114,6 +114,7 @@ async def test_kill_9_while_replying_to_a_command_never_runs_it_again(
         await until(lambda: log_has(hermes_home, "Telegram connected"), 20, "the first start")
         tg.inject_message(DM, "hello")
         await until(lambda: "echo: hello" in texts(tg), 20, "the first answer")
+        await until(lambda: _open_inbox(hermes_home) == 0, 10, "the answer to be marked done")
         tg.stall_next("sendMessage")
         tg.inject_message(DM, "/new")
         await until(lambda: tg.stalled == 1, 20, "the /new reply to be on its way")
@@ -326,6 +327,14 @@ def _sessions(home: Path) -> int:
     try:
         query = "SELECT COUNT(*) FROM sessions WHERE session_key = ?"
         return int(conn.execute(query, (CHAT_KEY,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _open_inbox(home: Path) -> int:
+    conn = sqlite3.connect(next(home.glob("*.db")))
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM inbox WHERE state != 'done'").fetchone()[0])
     finally:
         conn.close()
 
