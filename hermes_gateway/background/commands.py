@@ -27,7 +27,7 @@ def background_command(service: BackgroundService) -> CommandSpec:
         if not ctx.args.strip():
             return CommandResult(USAGE, ok=False)
         try:
-            run = await service.launch(ctx.source, ctx.args, message_id=ctx.event.message_id)
+            run = await service.launch(ctx.source, ctx.args)
         except Refused as refused:
             return CommandResult(str(refused), ok=False)
         return CommandResult(

@@ -6,8 +6,10 @@ reported to the chat, never run again:
 
 - ``running``: the process ended mid-run; the chat is told it was interrupted.
 - ``answered``: the run ended and its message (``text``) was not confirmed sent: it is sent.
-- ``done``: told; kept a day so that the command, replayed by its platform after a crash
-  (Telegram's journal), is recognised by its message id and not run again.
+- ``done``: written by versions before the command receipts (which kept the entry a day to
+  recognise a replayed ``/background``); deleted at start. A replayed ``/background`` is now
+  dropped before it runs, like every command, by the runner's command guard
+  (``runner/command_guard.py``), and an entry is deleted once its chat was told.
 
 The run's own conversation is an ordinary session on the ``background`` platform (key
 ``background:dm:<id>``), so its transcript stays in the history and search.
@@ -47,8 +49,6 @@ PREVIEW = 60
 
 Stored = Literal["running", "answered", "done"]
 STATES = ("running", "answered", "done")
-DONE_KEEP = 24 * 3600.0
-"""Seconds a ``done`` entry is kept (by its start time) to recognise a replayed command."""
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -75,8 +75,6 @@ class BackgroundRun:
     text: str = ""
     """Once ``answered``: the message for the chat."""
     model_name: str | None = None
-    message_id: str | None = None
-    """The platform's id of the ``/background`` message (a replay of it is not run again)."""
     # --- in memory only ----------------------------------------------------------------
     steps: int = field(default=0, compare=False)
     session_id: str = field(default="", compare=False)
@@ -121,7 +119,6 @@ class BackgroundRun:
             "state": self.state,
             "text": self.text,
             "model_name": self.model_name,
-            "message_id": self.message_id,
         }
         return json.dumps(data, ensure_ascii=False)
 
@@ -151,7 +148,6 @@ class BackgroundRun:
             state=state,
             text=str(data.get("text") or ""),
             model_name=data.get("model_name"),
-            message_id=data.get("message_id"),
         )
 
 

@@ -14,7 +14,9 @@
 
 ``/stop`` in the chat stops its runs (:meth:`stop_chat`). Stopping the gateway interrupts
 them and leaves their entries, so the next start tells each chat its run was interrupted
-(:meth:`recover`): never lost, never run twice.
+(:meth:`recover`): never lost, never run twice. A ``/background`` its platform delivers again
+after a crash never reaches :meth:`launch`: the runner's command guard drops every repeated
+command by its platform message id.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import TYPE_CHECKING, Literal
 from hermes_gateway import events as ev
 from hermes_gateway.background.events import RESULT_LIMIT, BackgroundRunChanged, RunState
 from hermes_gateway.background.runs import (
-    DONE_KEEP,
     BackgroundRun,
     RunLedger,
     new_run_id,
@@ -131,8 +132,6 @@ class BackgroundService:
         self._reports = TaskSet("background-recovery")
         """Reports of runs a previous process left (each waits for its platform)."""
         self._stopping = False
-        self._seen: dict[tuple[str, str], str] = {}
-        """(chat, platform message id) -> run id: a replayed ``/background`` is not run again."""
         self._connected: dict[str, asyncio.Event] = {}
         self._unlisten: Callable[[], None] | None = None
 
@@ -141,15 +140,11 @@ class BackgroundService:
     async def start(self) -> None:
         """Watch platforms connect, and tell the chats about runs a previous process left."""
         self._unlisten = self.runner.bus.add_listener(self._on_event)
-        now = self.clock()
         for run in await self.ledger.load():
-            if run.state == "done" and now - run.started_at > DONE_KEEP:
+            if run.state == "done":  # told (left by an older version): nothing to do
                 await self.ledger.delete(run.id)
                 continue
-            if run.message_id:
-                self._seen[(run.origin_key, run.message_id)] = run.id
-            if run.state != "done":
-                self._reports.spawn(self.recover(run), name=f"background-recover:{run.id}")
+            self._reports.spawn(self.recover(run), name=f"background-recover:{run.id}")
 
     async def stop(self) -> None:
         """Interrupt the runs going; their entries stay for the next start to report."""
@@ -171,24 +166,16 @@ class BackgroundService:
         """The chat's runs going now, oldest first."""
         return [r for r in self.runs.values() if r.origin_key == origin_key]
 
-    async def launch(
-        self, origin: SessionSource, prompt: str, *, message_id: str | None = None
-    ) -> BackgroundRun:
+    async def launch(self, origin: SessionSource, prompt: str) -> BackgroundRun:
         """Record and start a run for the chat ``origin``.
 
-        ``message_id`` is the platform's id of the asking message: the same message again
-        (a platform replaying it after a crash) starts nothing.
-
         Raises:
-            Refused: Stopping, an empty prompt, a replayed message, the chat's cap reached, or
-                the store refused the entry (nothing runs then).
+            Refused: Stopping, an empty prompt, the chat's cap reached, or the store refused
+                the entry (nothing runs then).
         """
         prompt = prompt.strip()
         if not prompt:
             raise Refused("Usage: /background <prompt>")
-        seen = self._seen.get((origin.session_key, message_id)) if message_id else None
-        if seen is not None:
-            raise Refused(f"Background task {seen} was started from this message already.")
         if self._stopping:
             raise Refused("The gateway is stopping; send it again once it is back.")
         going = self.running_in(origin.session_key)
@@ -204,7 +191,6 @@ class BackgroundService:
             prompt=prompt,
             started_at=self.clock(),
             model_name=live.model_name if live is not None else None,
-            message_id=message_id,
         )
         self.runs[run.id] = run  # counted at once: a burst of commands cannot pass the cap
         try:
@@ -213,8 +199,6 @@ class BackgroundService:
             self.runs.pop(run.id, None)
             log.error("could not record a background run: %s", exc)
             raise Refused(f"Cannot start it: the store refused it ({exc}).") from exc
-        if message_id:
-            self._seen[(run.origin_key, message_id)] = run.id
         self.publish(run, "started")
         self._outer[run.id] = self._tasks.spawn(self._run(run), name=f"background:{run.id}")
         return run
@@ -349,12 +333,13 @@ class BackgroundService:
             log.exception("could not close the session of background run %s", run.id)
 
     async def _forget(self, run: BackgroundRun) -> None:
-        """The chat was told: the entry stays a day as ``done`` (see :mod:`.runs`)."""
+        """The chat was told: the entry goes (a replayed ``/background`` is the command
+        guard's to drop, see :mod:`.runs`)."""
         run.state, run.text = "done", ""
         try:
-            await self.ledger.save(run)
+            await self.ledger.delete(run.id)
         except Exception:  # the next start reports it again: at least once, never lost
-            log.exception("could not mark background run %s done", run.id)
+            log.exception("could not forget background run %s", run.id)
 
     # --- platforms and events --------------------------------------------------------------
 

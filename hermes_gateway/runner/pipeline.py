@@ -45,6 +45,7 @@ from hermes_gateway.platforms.base import (
 from hermes_gateway.platforms.web_routes import WebRoutes
 from hermes_gateway.redact import redact
 from hermes_gateway.runner.busy_ack import BusyAcks
+from hermes_gateway.runner.command_guard import CommandGuard
 from hermes_gateway.runner.context import Compressed, ContextKeeper
 from hermes_gateway.runner.hosts import RunnerAdapterHost
 from hermes_gateway.runner.requests import RequestTurns
@@ -108,6 +109,8 @@ class GatewayRunner:
         """Per platform with messages the last run left: this run's messages, held until
         those are queued, so a chat's older messages are answered first, in order."""
         self.inbox = Inbox(store)
+        self.command_guard = CommandGuard(store, bus, self._send, self._dropped)
+        """Commands recorded by platform message id before they run: a repeat never runs."""
         self.context = ContextKeeper(self)
         """Each session's size against its model's window; compression (and /compress)."""
         self.requests = RequestTurns(self)
@@ -176,6 +179,7 @@ class GatewayRunner:
         for row in await self.inbox.open_rows():
             self._awaiting_resume.setdefault(row.platform, [])
         self._background.spawn(self.inbox.prune(), name="inbox-prune")
+        self._background.spawn(self.command_guard.prune(), name="command-receipts-prune")
         self._background.spawn(self._reset_watcher(), name="session-reset-watcher")
         await self.supervisor.start()
 
@@ -367,6 +371,21 @@ class GatewayRunner:
         )
 
     async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
+        """Run a command once per platform message (:class:`CommandGuard`), reply, keep it.
+
+        Raises:
+            IntakeError: Its receipt could not be stored; the adapter must not confirm it.
+        """
+        if not await self.command_guard.admit(event, name):
+            return  # a repeat the platform delivered again: never run twice
+        delivered = False  # an exception leaves the receipt: a repeat is told, not run
+        try:
+            delivered = await self._command(event, name, args)
+        finally:
+            await self.command_guard.finished(event, delivered=delivered)
+
+    async def _command(self, event: MessageEvent, name: str, args: str) -> bool:
+        """The command itself; False if its reply could not be delivered."""
         platform = event.source.platform
         spec = self.commands.resolve(name)
         verdict = None
@@ -413,7 +432,9 @@ class GatewayRunner:
         if result.action is None and result.text:
             await self._keep_command(event, result)
         if result.text and not event.from_operator:
-            await self._send(event.source, result.text, f"/{name} reply")
+            await self.command_guard.replying(event, result.text)
+            return await self._send(event.source, result.text, f"/{name} reply")
+        return True
 
     async def _keep_command(self, event: MessageEvent, result: CommandResult) -> None:
         """Store a command and its reply in the chat's session (the one active after it ran,

@@ -300,6 +300,24 @@ CREATE TABLE import_ledger (
 ) WITHOUT ROWID;
 """
 
+_V10_COMMAND_RECEIPTS = """
+-- Slash commands that came with a platform message id, written before the command runs, so
+-- the same message delivered again (a replay after a crash: Telegram's journal, Mattermost's
+-- catch-up, a resumed Discord or Slack session) is recognised and never run twice. Kept a week
+-- like the inbox's done rows. ``reply`` holds the answer while it is being delivered
+-- (``answered``), so one a kill cut short is delivered at the next replay instead of lost.
+CREATE TABLE command_receipts (
+    platform     TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    command      TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('running', 'answered', 'done')),
+    reply        TEXT,
+    received_at  REAL NOT NULL,
+    PRIMARY KEY (platform, dedupe_key)
+) WITHOUT ROWID;
+CREATE INDEX command_receipts_age ON command_receipts(received_at);
+"""
+
 #: Every migration, in order. APPEND new ones at the end (see the module docstring).
 MIGRATIONS: list[Migration] = [
     (1, _V1_SESSIONS_MESSAGES),
@@ -311,6 +329,7 @@ MIGRATIONS: list[Migration] = [
     (7, _V7_INBOX),
     (8, _V8_TRANSCRIPT_NOTES),
     (9, _V9_IMPORT_LEDGER),
+    (10, _V10_COMMAND_RECEIPTS),
 ]
 
 

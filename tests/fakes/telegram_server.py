@@ -877,6 +877,10 @@ class FakeTelegram:
 
         # Fault injection.
         self._failures: dict[str, deque[_Failure]] = {}
+        self._stall: dict[str, int] = {}
+        self._stall_release = asyncio.Event()
+        self.stalled = 0
+        """Calls held by :meth:`stall_next` so far (recorded in :attr:`calls`, never done)."""
         self._rate_limit: float | None = None
         self._rate_retry_after = 1
         self._rate_events: dict[int, deque[float]] = {}
@@ -958,6 +962,7 @@ class FakeTelegram:
         if runner is None:
             return
         self._resolve_poller("stop")
+        self._stall_release.set()  # a held call must not keep the listener from closing
         await runner.cleanup()
 
     async def __aenter__(self) -> FakeTelegram:
@@ -999,6 +1004,18 @@ class FakeTelegram:
         queue = self._failures.setdefault(method.lower(), deque())
         for _ in range(times):
             queue.append(_Failure(status, description, retry_after))
+
+    def stall_next(self, method: str, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` as a lost network would: recorded in
+        :attr:`calls` (and counted in :attr:`stalled`), then no answer until
+        :meth:`release_stalled`, and never carried out (a process killed while waiting on
+        one sent nothing)."""
+        key = method.lower()
+        self._stall[key] = self._stall.get(key, 0) + times
+
+    def release_stalled(self) -> None:
+        """End the held calls with a 502, without carrying them out."""
+        self._stall_release.set()
 
     def delete_as_moderator(self, chat_id: int, message_id: int) -> None:
         """Delete a bot message the way a chat admin would (later edits: "not found")."""
@@ -1337,6 +1354,12 @@ class FakeTelegram:
         try:
             if handler is None:
                 return self._envelope_error(404, "Not Found")
+            if self._stall.get(key):
+                self._stall[key] -= 1
+                self.stalled += 1
+                self._notify()
+                await self._stall_release.wait()
+                return self._envelope_error(502, "Bad Gateway")
             failures = self._failures.get(key)
             if failures:
                 failure = failures.popleft()

@@ -21,7 +21,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.agent.tools.boundary import workspace_for
 from hermes_gateway.background.events import BackgroundRunChanged
 from hermes_gateway.background.runs import KV_PREFIX, BackgroundRun
-from hermes_gateway.background.service import MAX_PER_CHAT, Refused
+from hermes_gateway.background.service import MAX_PER_CHAT
 from hermes_gateway.models import SessionSource
 from hermes_gateway.store import SessionStore, StoredMessage
 from tests.fakes.openai_server import FakeOpenAI, ScriptedReply, ToolCallSpec, echo_reply
@@ -56,7 +56,7 @@ def slow_model(openai: FakeOpenAI, *, answer: str = "the background answer") -> 
 
 
 async def open_entries(store: SessionStore) -> list[str]:
-    """The stored runs not yet told to their chat (``done`` ones are kept a day)."""
+    """The stored runs not yet told to their chat."""
     entries = await store.kv_items(KV_PREFIX)
     return [k for k, v in entries if json.loads(v)["state"] != "done"]
 
@@ -336,7 +336,11 @@ async def test_what_a_killed_gateway_left_is_reported_once(
             cut.key, platform="background", chat_type="dm", chat_id=cut.id
         )
         await store.append_messages(record.id, [StoredMessage(role="user", content=cut.prompt)])
-        for run in (cut, answered):
+        # And one told before, as versions before the command receipts kept it for a day.
+        told = BackgroundRun(
+            id="bg_010205_cccccc", origin=origin, prompt="old", started_at=3.0, state="done"
+        )
+        for run in (cut, answered, told):
             await store.kv_set(KV_PREFIX + run.id, run.to_json())
         await store.kv_set(KV_PREFIX + "junk", json.dumps({"not": "a run"}))
 
@@ -355,9 +359,8 @@ async def test_what_a_killed_gateway_left_is_reported_once(
         )
         live = h.gw.store
         assert live is not None
-        entries = await live.kv_items(KV_PREFIX)  # the junk entry is dropped (logged)
-        assert sorted(k for k, _ in entries) == [KV_PREFIX + cut.id, KV_PREFIX + answered.id]
-        assert await open_entries(live) == []
+        # Told: the entries go (the junk one is dropped and logged, the old told one too).
+        assert await live.kv_items(KV_PREFIX) == []
         left = await live.get_session(record.id)
         assert left is not None and left.ended_at is not None
         assert fake_openai.requests == []  # nothing was run again
@@ -372,36 +375,35 @@ async def test_what_a_killed_gateway_left_is_reported_once(
 
 
 async def test_a_replayed_command_starts_nothing_even_after_a_restart(
-    hermes_home: Path, fake_openai: FakeOpenAI
+    hermes_home: Path, fake_openai: FakeOpenAI, tg: FakeTelegram
 ) -> None:
     """A platform may hand the same ``/background`` message over again after a crash
-    (Telegram's journal replays what was not confirmed): its message id is remembered."""
-    from hermes_tui.assembly import build_gateway
-    from tests.conftest import make_config
-
-    config = make_config(hermes_home, fake_openai)
-    origin = SessionSource(platform="telegram", chat_id=str(DM), user_id=str(DM))
+    (Telegram's journal replays what was not confirmed): the runner's command guard knows its
+    message id, in this process and the next, so nothing starts and nothing is said again."""
+    asked: dict[str, Any] = {}
     for attempt in range(2):
-        gw = build_gateway(config)
-        rec = Recorder(gw.bus)
-        await gw.start(local=False, adapters=[])
+        h = await start_gateway(telegram_config(hermes_home, fake_openai, tg), tg)
         try:
-            service = gw.feature("background").service
             if attempt == 0:
-                run = await service.launch(origin, "once only", message_id="77")
-                await rec.event(BackgroundRunChanged, lambda e: e.state == "finished")
-            with pytest.raises(Refused, match=f"{run.id} was started from this message already"):
-                await service.launch(origin, "once only", message_id="77")
-            assert (
-                await service.launch(origin, "a new one", message_id=f"78{attempt}")
-            ).id != run.id
-            await rec.event(
-                BackgroundRunChanged, lambda e: e.state == "finished" and e.prompt == "a new one"
-            )
+                asked = tg.inject_message(DM, "/background once only")
+                await h.rec.event(BackgroundRunChanged, lambda e: e.state == "finished")
+            tg.inject_update({"message": asked["message"]})  # the same message again
+            await h.rec.event(ev.MessageDropped, lambda e: e.reason == "duplicate")
+            prompt = f"a new one {attempt}"
+            tg.inject_message(DM, f"/background {prompt}")
+
+            def finished(e: BackgroundRunChanged, p: str = prompt) -> bool:
+                return e.state == "finished" and e.prompt == p
+
+            await h.rec.event(BackgroundRunChanged, finished)
         finally:
-            rec.close()
-            await gw.stop()
+            await h.stop()
     assert sum(_asks(r, "once only") for r in fake_openai.requests) == 1
+    said = [t for t in h_texts(tg) if "“once only”" in t]
+    assert [t.split(":")[0] for t in said] == [
+        "🔄 Background task started",
+        "✅ Background task done",
+    ]
 
 
 async def test_a_run_stopped_before_it_began_never_reaches_the_model(

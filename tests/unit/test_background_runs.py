@@ -34,7 +34,6 @@ def test_an_entry_round_trips_with_the_origin_thread_and_state() -> None:
         state="answered",
         text="✅ done",
         model_name="m2",
-        message_id="99",
     )
     back = BackgroundRun.from_json(run.to_json())
     assert back == run and back.origin == ORIGIN and back.origin_key == "slack:thread:C1:17.5"
