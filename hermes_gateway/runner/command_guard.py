@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 
 from hermes_gateway import events as ev
 from hermes_gateway.models import MessageEvent, SessionSource
-from hermes_gateway.platforms.base import IntakeError
 from hermes_gateway.store import SessionStore
 from hermes_gateway.store.command_receipts import CommandReceipts, Receipt, receipt_key
 from hermes_gateway.text import clean_surrogates, clip
@@ -52,13 +51,15 @@ class CommandGuard:
         self._dropped = dropped
         self._live: set[tuple[str, str]] = set()
         """Receipts of commands running in this process (a repeat of one is only dropped)."""
+        self._unguarded = 0
+        """Commands run unrecorded since the store last took a receipt (one notice for all)."""
 
     async def admit(self, event: MessageEvent, command: str) -> bool:
         """Record the command before it runs; False if it is a repeat (then dealt with here).
 
-        Raises:
-            IntakeError: The store refused the receipt; the adapter must not confirm the
-                message (the platform delivers it again once the store is writable).
+        When the store refuses the receipt (a full disk), the command runs unguarded: /stop,
+        /help or /status must still work then, and a command that writes fails with its own
+        clear error. Only a crash in that state could let the platform's repeat run it twice.
         """
         key = receipt_key(event)
         if key is None:
@@ -67,16 +68,19 @@ class CommandGuard:
         try:
             earlier = await self.receipts.claim(platform, key, clip(command, 64))
         except Exception as exc:
-            log.error("could not record a %s command: %s", platform, exc)
-            self.bus.publish(
-                ev.Notice(
-                    text=f"Cannot record incoming commands ({exc}); {platform} will deliver "
-                    "them again once the database is writable.",
-                    level="error",
-                    session_key=event.session_key,
+            if not self._unguarded:
+                self.bus.publish(
+                    ev.Notice(
+                        text=f"Cannot record incoming commands ({exc}); they run without "
+                        "protection against a platform delivering them twice.",
+                        level="warning",
+                        session_key=event.session_key,
+                    )
                 )
-            )
-            raise IntakeError(str(exc)) from exc
+            self._unguarded += 1
+            log.warning("/%s on %s runs unrecorded: %s", clip(command, 64), platform, exc)
+            return True
+        self._unguarded = 0
         if earlier is None:
             self._live.add((platform, key))
             return True
@@ -86,8 +90,8 @@ class CommandGuard:
     async def replying(self, event: MessageEvent, reply: str) -> None:
         """The command ran and ``reply`` is about to be sent: kept until it was."""
         key = receipt_key(event)
-        if key is None:
-            return
+        if key is None or (event.source.platform, key) not in self._live:
+            return  # no receipt (none wanted, or the store refused it)
         try:
             await self.receipts.answered(event.source.platform, key, reply)
         except Exception:
@@ -97,8 +101,8 @@ class CommandGuard:
         """Done with the command (``delivered``: its reply, if any, reached the chat; if it
         did not, the receipt stays ``answered`` and a repeat delivers it)."""
         key = receipt_key(event)
-        if key is None:
-            return
+        if key is None or (event.source.platform, key) not in self._live:
+            return  # no receipt (none wanted, or the store refused it)
         self._live.discard((event.source.platform, key))
         if not delivered:
             return

@@ -81,3 +81,38 @@ async def test_disk_full_leaves_updates_unconfirmed_then_answers_each_once(
                 assert shown.count(f"while full {n}") == 1, shown
         finally:
             await h.stop()
+
+
+async def test_a_command_runs_unrecorded_when_the_store_is_full(tmp_path: Path) -> None:
+    """/stop, /help, /status must work when nothing can be written (on platforms whose
+    adapter does not store updates first): the receipt that guards against a repeat is
+    skipped, the operator told once, and the receipts resume when there is space again."""
+    from hermes_gateway.models import MessageEvent, SessionSource
+    from hermes_gateway.runner.command_guard import CommandGuard
+    from hermes_gateway.store import SessionStore
+    from tests.helpers import Recorder
+
+    source = SessionSource(platform="mattermost", chat_id="c1", user_id="u1")
+
+    def command(n: int) -> MessageEvent:
+        return MessageEvent(text="/stop", source=source, message_id=f"post{n}")
+
+    async def send(*_: object) -> bool:
+        return True
+
+    with small_tmpfs(tmp_path / "full-home") as home:
+        bus = ev.EventBus()
+        rec = Recorder(bus)
+        async with await SessionStore.open(home / "state.db") as store:
+            guard = CommandGuard(store, bus, send, lambda *_: None)
+            filler = fill(home)
+            assert await guard.admit(command(1), "stop")
+            assert await guard.admit(command(2), "stop")
+            await guard.replying(command(2), "Stopped.")  # no receipt: nothing written
+            await guard.finished(command(2))
+            notices = [n for n in rec.of(ev.Notice) if "Cannot record" in n.text]
+            assert len(notices) == 1 and notices[0].level == "warning"
+            filler.unlink()
+            assert await guard.admit(command(3), "stop")  # recorded again
+            assert not await guard.admit(command(3), "stop")  # so its repeat is dropped
+        rec.close()
