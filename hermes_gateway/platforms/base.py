@@ -86,6 +86,9 @@ class PlatformAdapter(ABC):
     """Base of every platform. Subclasses set ``name`` and implement start/stop/send."""
 
     name: str = ""
+    acknowledges_busy: bool = True
+    """Whether a follow-up sent during an answer gets a line back (``gateway.busy_ack``):
+    off where each message is a mail, a paid text or a spoken reply."""
 
     def __init__(self) -> None:
         self._host: AdapterHost | None = None

@@ -274,6 +274,9 @@ class GatewayRunner:
             held.append(event)  # stored; queued once the last run's are (see _resume)
             return
         outcome = await self._enqueue(event)
+        adapter = self.supervisor.adapters.get(event.source.platform)
+        if adapter is None or not adapter.acknowledges_busy:
+            return
         ack = self.busy_acks.text_for(event.session_key, outcome)
         if ack:  # not awaited: the platform's next update need not wait for this send
             self._background.spawn(

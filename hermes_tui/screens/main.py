@@ -10,7 +10,6 @@ its pause state, notifications, and the actions a command asks for (quit, search
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -104,9 +103,11 @@ class MainScreen(Screen[None]):
         self._select_lock = asyncio.Lock()
         """One selection at a time: a second one (a click during a restart's load) waits."""
         self._routes: dict[type[gm.GatewayMessage], tuple[MessagePump, ...]] = {}
-        self._live: collections.Counter[str] = collections.Counter()
-        """Gateway events delivered per session key: a transcript fetched while one came may
-        miss what it reported, and is fetched again (see :meth:`select_session`)."""
+        self._loading: dict[str, int] = {}
+        """Gateway events delivered for each chat whose transcript is being fetched: one
+        fetched while such an event came may miss what it reported, and is fetched again
+        (see :meth:`select_session`). Only chats being loaded are counted, so it stays empty
+        between selections however many chats a gateway serves."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -191,11 +192,14 @@ class MainScreen(Screen[None]):
         if self.operator is None:
             return
         async with self._select_lock:
-            for _ in range(3):  # a busy chat: show the last snapshot fetched, not loop forever
-                seen = self._live[key]
-                view = await self.operator.select(key, session_id)
-                if self._live[key] == seen:
-                    break
+            try:
+                for _ in range(3):  # a busy chat: show the last snapshot fetched, not forever
+                    self._loading[key] = 0
+                    view = await self.operator.select(key, session_id)
+                    if not self._loading[key]:
+                        break
+            finally:
+                self._loading.pop(key, None)
             self.current_key = key
             self.view = view
             self.paused = view.paused
@@ -350,8 +354,8 @@ class MainScreen(Screen[None]):
         """
         message = gm.message_for(event)
         key = getattr(event, "session_key", None)
-        if key is not None:
-            self._live[key] += 1
+        if key is not None and key in self._loading:
+            self._loading[key] += 1
         targets = self._targets(type(message))
         for n, target in enumerate(targets):
             target.post_message(message if n == 0 else message.copy())

@@ -12,6 +12,7 @@ from hermes_gateway import events as ev
 from hermes_gateway.access.policy import hash_id
 from hermes_gateway.config import Config
 from hermes_gateway.delivery import split_message
+from hermes_gateway.runner.busy_ack import TEXTS
 from tests.fakes.openai_server import ScriptedReply, ToolCallSpec
 from tests.integration.test_discord_harness import (
     ALICE,
@@ -343,11 +344,14 @@ async def test_queue_mode_answers_the_waiting_message_after_the_current_one(
     slow = "word " * 60
     fake_openai.enqueue(ScriptedReply(text=slow, chunk_size=5, delay=0.01))
     async with discord_gateway(hermes_home, fake_openai, HERMES_BUSY_MODE="queue") as h:
+        h.runner.busy_acks.burst = 0.0  # the follow-up comes milliseconds after "first"
         await h.dm("first")
         await h.fake.wait_for(lambda: len(fake_openai.requests) == 1)
         await h.dm("second")
-        shown = await h.wait_answers(DM_ALICE, 2)
-        assert shown == [slow.strip(), "echo: second"]
+        shown = await h.wait_answers(DM_ALICE, 3)
+        # The follow-up is told it waits (gateway.busy_ack), then answered after the first.
+        assert [t for t in shown if t != TEXTS["queued"]] == [slow.strip(), "echo: second"]
+        assert shown.count(TEXTS["queued"]) == 1
 
 
 async def test_allow_all_users_opens_every_chat(hermes_home, fake_openai):

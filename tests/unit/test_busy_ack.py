@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hermes_gateway.config import GatewayConfig
-from hermes_gateway.runner.busy_ack import ACK_COOLDOWN, TEXTS, BusyAcks
+from hermes_gateway.runner.busy_ack import ACK_COOLDOWN, BURST, TEXTS, BusyAcks
 
 
 class Clock:
@@ -27,9 +27,11 @@ def test_once_per_cooldown_per_chat() -> None:
 
 
 def test_a_message_that_started_a_turn_is_not_acknowledged() -> None:
-    acks = BusyAcks(GatewayConfig(), Clock())
+    clock = Clock()
+    acks = BusyAcks(GatewayConfig(), clock)
     for outcome in ("started", "held", "stored", "duplicate", "empty"):
         assert acks.text_for("a", outcome) is None
+    clock.now += BURST
     assert acks.text_for("a", "queued") is not None  # and they did not start the cooldown
 
 
@@ -49,3 +51,16 @@ def test_thousands_of_chats_keep_only_the_recent() -> None:
         clock.now += 0.01  # 50 s in all: the first ones are past the cooldown
     assert len(acks._last) < 5000
     assert acks.text_for("chat4999", "queued") is None  # a recent one still remembered
+
+
+def test_messages_in_the_burst_that_started_the_turn_get_no_line() -> None:
+    """Several messages sent at once, or a backlog fetched at a reconnect: the first starts
+    the turn, the rest are queued behind it without a line each time."""
+    clock = Clock()
+    acks = BusyAcks(GatewayConfig(), clock)
+    assert acks.text_for("a", "started") is None
+    clock.now += BURST - 0.5
+    assert acks.text_for("a", "queued") is None
+    assert acks.text_for("b", "queued") == TEXTS["queued"]  # another chat's turn
+    clock.now += 1.0  # now past the burst: a follow-up typed while the answer is written
+    assert acks.text_for("a", "queued") == TEXTS["queued"]

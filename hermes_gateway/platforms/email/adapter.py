@@ -113,6 +113,7 @@ class EmailAdapter(PlatformAdapter):
     """
 
     name = "email"
+    acknowledges_busy = False
 
     def __init__(self, config: Config, policy: AccessPolicy) -> None:
         super().__init__()

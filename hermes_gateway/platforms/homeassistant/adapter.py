@@ -59,6 +59,7 @@ class HomeAssistantAdapter(PlatformAdapter):
     """
 
     name = "homeassistant"
+    acknowledges_busy = False
 
     def __init__(self, config: Config, policy: AccessPolicy) -> None:
         super().__init__()

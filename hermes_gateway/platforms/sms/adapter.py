@@ -69,6 +69,7 @@ class SmsAdapter(PlatformAdapter):
     """
 
     name = "sms"
+    acknowledges_busy = False
 
     def __init__(self, config: Config, policy: AccessPolicy) -> None:
         super().__init__()
