@@ -88,7 +88,7 @@ class PlatformAdapter(ABC):
     name: str = ""
     acknowledges_busy: bool = True
     """Whether a follow-up sent during an answer gets a line back (``gateway.busy_ack``):
-    off where each message is a mail, a paid text or a spoken reply."""
+    off where each message is a mail, a paid text or a spoken reply, and in the terminal."""
 
     def __init__(self) -> None:
         self._host: AdapterHost | None = None

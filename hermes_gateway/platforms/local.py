@@ -30,6 +30,7 @@ def local_source() -> SessionSource:
 
 class LocalAdapter(PlatformAdapter):
     name = LOCAL_PLATFORM
+    acknowledges_busy = False  # the person at the terminal sees the answer stop or go on
 
     def __init__(self) -> None:
         super().__init__()
