@@ -374,11 +374,8 @@ class GatewayRunner:
         )
 
     async def _run_command(self, event: MessageEvent, name: str, args: str) -> None:
-        """Run a command once per platform message (:class:`CommandGuard`), reply, keep it.
-
-        Raises:
-            IntakeError: Its receipt could not be stored; the adapter must not confirm it.
-        """
+        """Run a command once per platform message (:class:`CommandGuard`), reply, keep it
+        (unrecorded when the store cannot take its receipt: see ``CommandGuard.admit``)."""
         if not await self.command_guard.admit(event, name):
             return  # a repeat the platform delivered again: never run twice
         delivered = False  # an exception leaves the receipt: a repeat is told, not run
