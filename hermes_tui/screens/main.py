@@ -300,29 +300,36 @@ class MainScreen(Screen[None]):
 
     def on_key(self, event: events.Key) -> None:
         """Typing always reaches an input: a printable key pressed while a pane has focus
-        goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt."""
+        goes to the prompt (to the filter in the Sessions list); Esc returns to the prompt.
+
+        Inputs take their own printable keys, so one that gets here came from a pane; keys
+        typed fast are all queued to that pane before the first one moves the focus, so the
+        rest still arrive here with an input focused and go to it, not nowhere.
+        """
         focused = self.focused
-        if isinstance(focused, Input | TextArea):
-            if event.key == "escape" and not isinstance(focused, PromptInput):
-                self.query_one(PromptInput).focus()  # the sessions filter, the first-run form
-            return
+        prompt = self.query_one(PromptInput)
         if event.key == "escape":
-            self.query_one(PromptInput).focus()
-            event.stop()
+            if not isinstance(focused, Input | TextArea):
+                event.stop()
+            if focused is not prompt:
+                self.set_focus(prompt)  # from a pane, the sessions filter, the first-run form
             return
-        if event.key in self.active_bindings:
+        typing = isinstance(focused, Input | TextArea)
+        if not typing and event.key in self.active_bindings:
             return  # a pane's own key (the Cron pane's "r" runs a job)
         if not event.is_printable or not event.character or event.character in "\r\n":
             return
         event.stop()
         event.prevent_default()
-        if isinstance(focused, SessionsPane):
-            search = self.query_one("#session-filter", Input)
-            search.focus()
+        # set_focus, not focus(): focus() takes effect only after the keys already queued.
+        search = self.query_one("#session-filter", Input)
+        if isinstance(focused, SessionsPane) or focused is search:
+            self.set_focus(search)
             search.insert_text_at_cursor(event.character)
+        elif isinstance(focused, Input):  # another form's field (the first-run panel)
+            focused.insert_text_at_cursor(event.character)
         else:
-            prompt = self.query_one(PromptInput)
-            prompt.focus()
+            self.set_focus(prompt)
             prompt.insert(event.character)
 
     def send_text(self, text: str) -> None:
@@ -468,10 +475,10 @@ class MainScreen(Screen[None]):
         sessions = self.sessions_pane
         if sessions.has_focus:
             self.remove_class("sidebar-open")
-            self.query_one(PromptInput).focus()
+            self.set_focus(self.query_one(PromptInput))
             return
         self.add_class("sidebar-open")
-        sessions.focus()
+        self.set_focus(sessions)  # at once: keys typed right after F2 are the filter's
 
     @on(SessionSelected)
     def _close_overlay(self, message: SessionSelected) -> None:
