@@ -161,6 +161,30 @@ def test_busy_acknowledgement_settings_are_honoured(hermes_home):
         load(hermes_home, "display:\n  busy_ack_enabled: sometimes\n")
 
 
+def test_hermes_gateway_display_settings_load_as_ignored_not_unknown(hermes_home):
+    """Hermes Agent's gateway reads these display keys (gateway/display_config.py and its
+    loader) though its default config.yaml does not list them: a user's own must load."""
+    text = (
+        "display:\n  busy_ack_detail: false\n  busy_text_mode: queue\n"
+        "  cleanup_progress: true\n  live_status: verb\n"
+        "  long_running_notifications: generic\n  thinking_progress: true\n"
+        "  platforms:\n    telegram:\n      busy_ack_detail: true\n"
+        "      busy_steer_ack_enabled: false\n"
+    )
+    config = load(hermes_home, text)
+    report = {r.key: r.status for r in config.report}
+    for key in (
+        "busy_ack_detail",
+        "busy_text_mode",
+        "cleanup_progress",
+        "live_status",
+        "long_running_notifications",
+        "thinking_progress",
+    ):
+        assert report[f"display.{key}"] == "ignored", key
+    assert report["display.platforms.telegram.busy_steer_ack_enabled"] == "ignored"
+
+
 def test_group_and_thread_sessions_per_user_top_level_or_under_gateway(hermes_home):
     config = load(hermes_home, "")
     assert config.group_sessions_per_user and not config.thread_sessions_per_user
