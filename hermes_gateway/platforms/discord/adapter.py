@@ -39,6 +39,7 @@ from hermes_gateway.delivery.answer_turn import AnswerTurns
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.discord.commands import (
     PENDING_REPLY,
@@ -117,7 +118,7 @@ class DiscordAdapter(PlatformAdapter):
             pacing=self.cfg,
             display=config.display,
         )
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_locks = ChatLocks()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._endpoints = EndpointRedirect(self.cfg.api_base, self.cfg.gateway_url)
 
@@ -212,18 +213,8 @@ class DiscordAdapter(PlatformAdapter):
 
     # --- inbound ------------------------------------------------------------------------
 
-    def _chat_lock(self, key: str) -> asyncio.Lock:
-        """Messages of one channel are handed over in the order they arrived."""
-        lock = self._chat_locks.get(key)
-        if lock is None:
-            if len(self._chat_locks) > 1024:
-                for k in [k for k, v in self._chat_locks.items() if not v.locked()]:
-                    del self._chat_locks[k]
-            lock = self._chat_locks[key] = asyncio.Lock()
-        return lock
-
     async def on_client_message(self, message: discord.Message) -> None:
-        async with self._chat_lock(str(message.channel.id)):
+        async with self._chat_locks.of(str(message.channel.id)):
             event = await self.inbound.normalize(message)
             if event is None:
                 return

@@ -31,6 +31,7 @@ from hermes_gateway.delivery import TransientDeliveryError, split_message
 from hermes_gateway.delivery.errors import PermanentDeliveryError
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, IntakeError, PlatformAdapter
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.homeassistant.inbound import HaInbound
 from hermes_gateway.platforms.homeassistant.websocket import (
@@ -77,7 +78,7 @@ class HomeAssistantAdapter(PlatformAdapter):
         self.connections = 0
         self._ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_locks = ChatLocks()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -147,17 +148,8 @@ class HomeAssistantAdapter(PlatformAdapter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _chat_lock(self, key: str) -> asyncio.Lock:
-        lock = self._chat_locks.get(key)
-        if lock is None:
-            if len(self._chat_locks) > 1024:
-                for k in [k for k, v in self._chat_locks.items() if not v.locked()]:
-                    del self._chat_locks[k]
-            lock = self._chat_locks[key] = asyncio.Lock()
-        return lock
-
     async def _hand_over(self, event: MessageEvent) -> None:
-        async with self._chat_lock(event.session_key):
+        async with self._chat_locks.of(event.session_key):
             try:
                 await self.dispatch(event)
             except IntakeError as exc:

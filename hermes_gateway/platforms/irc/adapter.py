@@ -34,6 +34,7 @@ from hermes_gateway.delivery import TransientDeliveryError
 from hermes_gateway.delivery.errors import PermanentDeliveryError
 from hermes_gateway.models import MessageEvent, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, IntakeError, PlatformAdapter
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.irc.client import ConnectionClosed, Identity, IrcConnection
 from hermes_gateway.platforms.irc.flood import TokenBucket
@@ -80,7 +81,7 @@ class IrcAdapter(PlatformAdapter):
         """Registrations completed (for tests and the log)."""
         self._ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_locks = ChatLocks()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -216,17 +217,8 @@ class IrcAdapter(PlatformAdapter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _chat_lock(self, key: str) -> asyncio.Lock:
-        lock = self._chat_locks.get(key)
-        if lock is None:
-            if len(self._chat_locks) > 1024:
-                for k in [k for k, v in self._chat_locks.items() if not v.locked()]:
-                    del self._chat_locks[k]
-            lock = self._chat_locks[key] = asyncio.Lock()
-        return lock
-
     async def _hand_over(self, event: MessageEvent) -> None:
-        async with self._chat_lock(event.source.chat_id):
+        async with self._chat_locks.of(event.source.chat_id):
             try:
                 await self.dispatch(event)
             except IntakeError as exc:

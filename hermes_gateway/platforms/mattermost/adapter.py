@@ -36,6 +36,7 @@ from hermes_gateway.delivery.gated_send import send_file_gated, send_gated
 from hermes_gateway.media import save_media
 from hermes_gateway.models import MediaRef, SessionSource
 from hermes_gateway.platforms.base import FatalPlatformError, PlatformAdapter, TurnDelivery
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.mattermost.api import ApiError, MattermostApi
 from hermes_gateway.platforms.mattermost.connection import (
@@ -114,7 +115,7 @@ class MattermostAdapter(PlatformAdapter):
             pacing=cfg,
             display=config.display,
         )
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_locks = ChatLocks()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._saving: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
@@ -262,18 +263,8 @@ class MattermostAdapter(PlatformAdapter):
             self._advance(created)
         self._spawn(self._handle(post, ctx))
 
-    def _chat_lock(self, key: str) -> asyncio.Lock:
-        """Posts of one channel are handed over in the order they arrived."""
-        lock = self._chat_locks.get(key)
-        if lock is None:
-            if len(self._chat_locks) > 1024:
-                for k in [k for k, v in self._chat_locks.items() if not v.locked()]:
-                    del self._chat_locks[k]
-            lock = self._chat_locks[key] = asyncio.Lock()
-        return lock
-
     async def _handle(self, post: dict[str, Any], ctx: PostContext | None) -> None:
-        async with self._chat_lock(str(post.get("channel_id", ""))):
+        async with self._chat_locks.of(str(post.get("channel_id", ""))):
             try:
                 if ctx is None:
                     ctx = await self.directory.context(post)
