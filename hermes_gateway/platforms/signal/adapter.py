@@ -44,6 +44,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.signal.api import SignalApi, SignalApiError
 from hermes_gateway.platforms.signal.inbound import Incoming, SignalInbound
@@ -90,7 +91,7 @@ class SignalAdapter(PlatformAdapter):
             typing=self._typing,
             typing_every=TYPING_REFRESH,
         )
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = ChatLocks()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -181,18 +182,9 @@ class SignalAdapter(PlatformAdapter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _lock(self, chat: str) -> asyncio.Lock:
-        lock = self._locks.get(chat)
-        if lock is None:
-            if len(self._locks) > 1024:
-                for key in [k for k, v in self._locks.items() if not v.locked()]:
-                    del self._locks[key]
-            lock = self._locks[chat] = asyncio.Lock()
-        return lock
-
     async def _handle(self, incoming: Incoming) -> None:
         event = incoming.event
-        async with self._lock(event.source.chat_id):  # a chat's messages in arrival order
+        async with self._locks.of(event.source.chat_id):  # a chat's messages in arrival order
             try:
                 if incoming.attachments and self.policy.allowlisted(event.source):
                     event.media = await self._save_attachments(incoming)

@@ -48,6 +48,7 @@ from hermes_gateway.platforms.base import (
     PlatformAdapter,
     TurnDelivery,
 )
+from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.http_read import TooLarge, read_limited
 from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
 from hermes_gateway.platforms.whatsapp.format import TEXT_LIMIT, markdown_to_whatsapp
@@ -119,7 +120,7 @@ class WhatsAppAdapter(PlatformAdapter):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = ChatLocks()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -271,17 +272,8 @@ class WhatsAppAdapter(PlatformAdapter):
 
     async def _take_all(self, incoming: list[Incoming]) -> None:
         for item in incoming:  # a notification's messages in order, each in its user's order
-            async with self._user_lock(item.event.source.chat_id):
+            async with self._locks.of(item.event.source.chat_id):
                 await self._take(item)
-
-    def _user_lock(self, user: str) -> asyncio.Lock:
-        lock = self._locks.get(user)
-        if lock is None:
-            if len(self._locks) > 1024:
-                for key in [k for k, v in self._locks.items() if not v.locked()]:
-                    del self._locks[key]
-            lock = self._locks[user] = asyncio.Lock()
-        return lock
 
     async def _take(self, item: Incoming) -> None:
         event = item.event
