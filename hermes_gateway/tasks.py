@@ -62,14 +62,24 @@ class TaskSet:
         """How many tasks are still running."""
         return len(self._tasks)
 
-    async def cancel_all(self) -> None:
-        """Cancel the tasks still running and wait until they have finished."""
+    async def cancel_all(self, timeout: float | None = None) -> None:
+        """Cancel the tasks still running and wait until they have finished (at most
+        ``timeout`` seconds: an adapter's stop must end even if a task ignores it)."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        if timeout is not None:
+            await self.drain(timeout)
+            return
         # return_exceptions: their failures are logged by _done; our own cancellation still
         # propagates.
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float) -> None:
+        """Let the tasks still running finish, for at most ``timeout`` seconds (a webhook's
+        message being stored when its platform stops)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
 
 
 __all__ = ["TaskSet"]

@@ -62,6 +62,7 @@ from hermes_gateway.platforms.discord.transport import (
     TYPING_REFRESH,
     DiscordTransport,
 )
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["PER_CHANNEL_INTERVAL", "DiscordAdapter"]
 
@@ -119,7 +120,7 @@ class DiscordAdapter(PlatformAdapter):
             display=config.display,
         )
         self._chat_locks = ChatLocks()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("discord")
         self._endpoints = EndpointRedirect(self.cfg.api_base, self.cfg.gateway_url)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -141,8 +142,7 @@ class DiscordAdapter(PlatformAdapter):
         client = self.client
         if client is not None:
             await close_client(client)
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel_all(timeout=5)
         await self.gate.aclose()
         self._endpoints.restore()
         self.client = None
@@ -188,9 +188,7 @@ class DiscordAdapter(PlatformAdapter):
             self.link.set_state("reconnecting", "gateway connection lost; resuming")
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name="discord-message")
 
     def _registry(self) -> CommandRegistry | None:
         if self._commands is not None:

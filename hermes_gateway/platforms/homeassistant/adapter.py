@@ -41,6 +41,7 @@ from hermes_gateway.platforms.homeassistant.websocket import (
     HaWebsocket,
     websocket_url,
 )
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["HomeAssistantAdapter"]
 
@@ -77,7 +78,7 @@ class HomeAssistantAdapter(PlatformAdapter):
         self.ws: HaWebsocket | None = None
         self.connections = 0
         self._ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("homeassistant")
         self._chat_locks = ChatLocks()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -93,10 +94,7 @@ class HomeAssistantAdapter(PlatformAdapter):
 
     async def stop(self) -> None:
         await self.link.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.cancel_all(timeout=5)
         self.link.set_state("stopped")
 
     async def _session(self) -> str:
@@ -144,9 +142,7 @@ class HomeAssistantAdapter(PlatformAdapter):
 
     def _take(self, event: MessageEvent) -> None:
         """Hand a message over in its chat's order, without holding up the reading."""
-        task = asyncio.get_running_loop().create_task(self._hand_over(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._hand_over(event), name=f"{self.name}-hand-over")
 
     async def _hand_over(self, event: MessageEvent) -> None:
         async with self._chat_locks.of(event.session_key):

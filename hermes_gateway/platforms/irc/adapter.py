@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any
 
 from hermes_gateway.access.policy import AccessPolicy
 from hermes_gateway.backoff import Backoff
@@ -40,6 +39,7 @@ from hermes_gateway.platforms.irc.client import ConnectionClosed, Identity, IrcC
 from hermes_gateway.platforms.irc.flood import TokenBucket
 from hermes_gateway.platforms.irc.inbound import IrcInbound
 from hermes_gateway.platforms.irc.protocol import Message, fit_lines, nick_of, text_budget
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["IrcAdapter"]
 
@@ -80,7 +80,7 @@ class IrcAdapter(PlatformAdapter):
         self.connections = 0
         """Registrations completed (for tests and the log)."""
         self._ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("irc")
         self._chat_locks = ChatLocks()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -92,10 +92,7 @@ class IrcAdapter(PlatformAdapter):
 
     async def stop(self) -> None:
         await self.link.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.cancel_all(timeout=5)
         self.link.set_state("stopped")
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -213,9 +210,7 @@ class IrcAdapter(PlatformAdapter):
 
     def _take(self, event: MessageEvent) -> None:
         """Hand a message over in its chat's order, without holding up the reading."""
-        task = asyncio.get_running_loop().create_task(self._hand_over(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._hand_over(event), name=f"{self.name}-hand-over")
 
     async def _hand_over(self, event: MessageEvent) -> None:
         async with self._chat_locks.of(event.source.chat_id):

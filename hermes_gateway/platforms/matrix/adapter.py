@@ -52,6 +52,7 @@ from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.matrix.client import MatrixClient, MatrixError
 from hermes_gateway.platforms.matrix.inbound import MatrixInbound, RoomInfo
 from hermes_gateway.platforms.matrix.transport import MatrixTransport, target_for
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["MatrixAdapter"]
 
@@ -128,7 +129,7 @@ class MatrixAdapter(PlatformAdapter):
             pacing=cfg,
             display=config.display,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("matrix")
         self._logged_in = False
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -156,10 +157,7 @@ class MatrixAdapter(PlatformAdapter):
     async def stop(self) -> None:
         self.answers.cancel()
         await self.link.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.cancel_all(timeout=5)
         await self.gate.aclose()
         await self.client.close()
         self.link.set_state("stopped")
@@ -385,10 +383,7 @@ class MatrixAdapter(PlatformAdapter):
             log.warning("could not join Matrix room %s: %s", room_id, exc)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name="matrix-task")
 
     def _is_command(self, name: str) -> bool:
         return self.bound and self.host.commands.resolve(name) is not None

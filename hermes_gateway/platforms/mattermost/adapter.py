@@ -51,6 +51,7 @@ from hermes_gateway.platforms.mattermost.inbound import (
     event_context,
 )
 from hermes_gateway.platforms.mattermost.transport import MattermostTransport, target_for
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["CATCH_UP_MARGIN_MS", "PER_CHANNEL_INTERVAL", "MattermostAdapter"]
 
@@ -116,7 +117,7 @@ class MattermostAdapter(PlatformAdapter):
             display=config.display,
         )
         self._chat_locks = ChatLocks()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("mattermost")
         self._saving: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
         self._deferred: list[tuple[dict[str, Any], PostContext]] = []
@@ -138,10 +139,7 @@ class MattermostAdapter(PlatformAdapter):
     async def stop(self) -> None:
         self.answers.cancel()
         await self.link.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.cancel_all(timeout=5)
         await self._save_watermark()
         await self.gate.aclose()
         await self.api.close()
@@ -232,10 +230,7 @@ class MattermostAdapter(PlatformAdapter):
             self._catching_up = self._spawn(self._catch_up(self.since_ms))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name="mattermost-post")
 
     # --- inbound ------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ the gateway before a stop are answered after the next start.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -48,6 +47,7 @@ from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.connection import ConnectionLoop
 from hermes_gateway.platforms.signal.api import SignalApi, SignalApiError
 from hermes_gateway.platforms.signal.inbound import Incoming, SignalInbound
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["TEXT_LIMIT", "SignalAdapter"]
 
@@ -92,7 +92,7 @@ class SignalAdapter(PlatformAdapter):
             typing_every=TYPING_REFRESH,
         )
         self._locks = ChatLocks()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("signal")
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -110,10 +110,7 @@ class SignalAdapter(PlatformAdapter):
     async def stop(self) -> None:
         self.answers.cancel()
         await self.link.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.cancel_all(timeout=5)
         await self.gate.aclose()
         await self.api.close()
         self.link.set_state("stopped")
@@ -178,9 +175,7 @@ class SignalAdapter(PlatformAdapter):
             self._spawn(self._handle(incoming))
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name="signal-envelope")
 
     async def _handle(self, incoming: Incoming) -> None:
         event = incoming.event

@@ -23,7 +23,6 @@ import asyncio
 import functools
 import logging
 import urllib.parse
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +40,7 @@ from hermes_gateway.platforms.sms.segments import split_sms
 from hermes_gateway.platforms.sms.signature import valid_signature
 from hermes_gateway.platforms.sms.transport import TwilioApi, TwilioError
 from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["DEFAULT_PORT", "WEBHOOK_PATH", "SmsAdapter"]
 
@@ -83,7 +83,7 @@ class SmsAdapter(PlatformAdapter):
         """The port the webhook is served on (the API server's or our own), once started."""
         self.refused = 0
         """Webhooks refused for a missing or wrong signature (for tests and the log)."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("sms")
         self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
 
@@ -170,8 +170,7 @@ class SmsAdapter(PlatformAdapter):
         site, self.site = self.site, None
         if site is not None:
             await site.stop()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.drain(5)
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
@@ -205,9 +204,7 @@ class SmsAdapter(PlatformAdapter):
         event = to_event(form, self.name)
         if event is None or event.source.user_id == self.cfg.phone_number:
             return _twiml()  # a status callback or our own number's echo
-        task = asyncio.get_running_loop().create_task(self._take(event, form))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self._take(event, form), name="sms-message")
         try:
             await asyncio.wait_for(asyncio.shield(task), RECEIVE_WAIT)
         except TimeoutError:

@@ -61,6 +61,7 @@ from hermes_gateway.platforms.whatsapp.graph import (
 )
 from hermes_gateway.platforms.whatsapp.inbound import Incoming, parse_notification
 from hermes_gateway.platforms.whatsapp.signature import valid_signature, verify_challenge
+from hermes_gateway.tasks import TaskSet
 
 __all__ = ["DEFAULT_PORT", "WINDOW_SECONDS", "WhatsAppAdapter"]
 
@@ -117,7 +118,7 @@ class WhatsAppAdapter(PlatformAdapter):
             typing=self._typing,
             typing_every=TYPING_REFRESH,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("whatsapp")
         self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
         self._locks = ChatLocks()
@@ -202,8 +203,7 @@ class WhatsAppAdapter(PlatformAdapter):
         site, self.site = self.site, None
         if site is not None:
             await site.stop()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self._tasks.drain(5)
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
@@ -259,9 +259,7 @@ class WhatsAppAdapter(PlatformAdapter):
             self._failed_status(failure.recipient, failure.code, failure.title)
         if not incoming:
             return web.Response(status=200)
-        task = asyncio.get_running_loop().create_task(self._take_all(incoming))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self._take_all(incoming), name="whatsapp-notification")
         try:
             await asyncio.wait_for(asyncio.shield(task), RECEIVE_WAIT)
         except TimeoutError:
@@ -362,9 +360,7 @@ class WhatsAppAdapter(PlatformAdapter):
             )
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name="whatsapp-task")
 
     # --- delivery -----------------------------------------------------------------------
 
