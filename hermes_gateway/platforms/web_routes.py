@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["OwnSite", "WebRoute", "WebRoutes", "missing_server", "on_api_server"]
+__all__ = [
+    "OwnSite",
+    "WebRoute",
+    "WebRoutes",
+    "WebhookListener",
+    "missing_server",
+    "on_api_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +189,74 @@ class OwnSite:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+class WebhookListener:
+    """Serves one platform's routes where :func:`on_api_server` says: on the API server
+    (then checks that it really runs, see :func:`missing_server`) or on an :class:`OwnSite`.
+
+    Args:
+        platform: The platform whose routes (in the gateway's table) are served.
+        what: Its name in messages ("SMS").
+        port_variable: The setting that gives it a listener of its own (``SMS_WEBHOOK_PORT``).
+        report: The adapter's state report (a webhook nothing serves is "failed").
+    """
+
+    def __init__(
+        self, platform: str, what: str, port_variable: str, report: Callable[[str, str], None]
+    ) -> None:
+        self.platform, self.what, self.port_variable = platform, what, port_variable
+        self._report = report
+        self.site: OwnSite | None = None
+        self.port = 0
+        """Where the webhook listens (the API server's port when it rides on it)."""
+        self._confirm: asyncio.Task[None] | None = None
+
+    async def open(
+        self,
+        routes: WebRoutes,
+        *,
+        api_enabled: bool,
+        api_port: int,
+        host: str,
+        port: int,
+        default_port: int,
+        label: str,
+    ) -> str:
+        """Serve the routes; say where ("on the API server", "on host:port").
+
+        Raises:
+            OSError: The own listener's port is taken (its routes are removed again).
+        """
+        if on_api_server(api_enabled, port):
+            self.port = api_port
+            self._confirm = asyncio.get_running_loop().create_task(self._confirm_served(routes))
+            return "on the API server"
+        site = OwnSite(routes.of(self.platform), host, port or default_port, label)
+        try:
+            self.port = await site.start()
+        except OSError:
+            routes.remove(self.platform)
+            raise
+        self.site = site
+        return f"on {host}:{self.port}"
+
+    async def close(self, routes: WebRoutes | None) -> None:
+        """Stop serving (``routes``: the table to take the routes out of, if bound)."""
+        confirm, self._confirm = self._confirm, None
+        if confirm is not None:
+            confirm.cancel()
+        if routes is not None:
+            routes.remove(self.platform)
+        site, self.site = self.site, None
+        if site is not None:
+            await site.stop()
+
+    async def _confirm_served(self, routes: WebRoutes) -> None:
+        reason = await missing_server(routes, self.what, self.port_variable)
+        if reason is not None:
+            log.error("%s", reason)
+            self._report("failed", reason)
 
 
 async def _health(request: web.Request) -> web.StreamResponse:

@@ -39,7 +39,7 @@ from hermes_gateway.platforms.sms.inbound import MAX_FORM_BYTES, SmsForm, parse_
 from hermes_gateway.platforms.sms.segments import split_sms
 from hermes_gateway.platforms.sms.signature import valid_signature
 from hermes_gateway.platforms.sms.transport import TwilioApi, TwilioError
-from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
+from hermes_gateway.platforms.web_routes import OwnSite, WebhookListener
 from hermes_gateway.tasks import TaskSet
 
 __all__ = ["DEFAULT_PORT", "WEBHOOK_PATH", "SmsAdapter"]
@@ -78,13 +78,11 @@ class SmsAdapter(PlatformAdapter):
         self.policy = policy
         self.api = TwilioApi(cfg.api_base, cfg.account_sid, cfg.token)
         self.gate = RateGate(cfg.rate_interval)
-        self.site: OwnSite | None = None
-        self.webhook_port = 0
+        self.listener = WebhookListener(self.name, "SMS", "SMS_WEBHOOK_PORT", self.report)
         """The port the webhook is served on (the API server's or our own), once started."""
         self.refused = 0
         """Webhooks refused for a missing or wrong signature (for tests and the log)."""
         self._tasks = TaskSet("sms")
-        self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -136,50 +134,41 @@ class SmsAdapter(PlatformAdapter):
         routes.remove(self.name)
         routes.add(self.name, "POST", WEBHOOK_PATH, self._webhook)
         api = self.config.platforms.api_server
-        if on_api_server(api.enabled, self.cfg.webhook_port):
-            self.webhook_port = api.port
-            where = "on the API server"
-            self._confirm = asyncio.get_running_loop().create_task(self._confirm_served())
-            if WEBHOOK_PATH.rsplit("/", 1)[-1] in api.webhooks:
-                log.warning(
-                    "the API server's webhook route 'twilio' is shadowed by the SMS webhook "
-                    "(%s); rename that route",
-                    WEBHOOK_PATH,
-                )
-        else:
-            self.site = OwnSite(
-                routes.of(self.name),
-                self.cfg.webhook_host,
-                self.cfg.webhook_port or DEFAULT_PORT,
-                "SMS webhook (SMS_WEBHOOK_HOST/SMS_WEBHOOK_PORT)",
+        try:
+            where = await self.listener.open(
+                routes,
+                api_enabled=api.enabled,
+                api_port=api.port,
+                host=self.cfg.webhook_host,
+                port=self.cfg.webhook_port,
+                default_port=DEFAULT_PORT,
+                label="SMS webhook (SMS_WEBHOOK_HOST/SMS_WEBHOOK_PORT)",
             )
-            try:
-                self.webhook_port = await self.site.start()
-            except OSError as exc:
-                routes.remove(self.name)
-                raise FatalPlatformError(str(exc)) from exc
-            where = f"on {self.cfg.webhook_host}:{self.webhook_port}"
+        except OSError as exc:
+            raise FatalPlatformError(str(exc)) from exc
+        if self.listener.site is None and WEBHOOK_PATH.rsplit("/", 1)[-1] in api.webhooks:
+            log.warning(
+                "the API server's webhook route 'twilio' is shadowed by the SMS webhook "
+                "(%s); rename that route",
+                WEBHOOK_PATH,
+            )
         self.report("connected", f"{self.cfg.phone_number}, webhook {WEBHOOK_PATH} {where}")
 
     async def stop(self) -> None:
-        if self._confirm is not None:
-            self._confirm.cancel()
-            self._confirm = None
-        if self.bound:
-            self.host.web_routes.remove(self.name)
-        site, self.site = self.site, None
-        if site is not None:
-            await site.stop()
+        await self.listener.close(self.host.web_routes if self.bound else None)
         await self._tasks.drain(5)
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
 
-    async def _confirm_served(self) -> None:
-        reason = await missing_server(self.host.web_routes, "SMS", "SMS_WEBHOOK_PORT")
-        if reason is not None:
-            log.error("%s", reason)
-            self.report("failed", reason)
+    @property
+    def site(self) -> OwnSite | None:
+        """The webhook's own listener, None when it rides on the API server."""
+        return self.listener.site
+
+    @property
+    def webhook_port(self) -> int:
+        return self.listener.port
 
     # --- inbound ------------------------------------------------------------------------
 

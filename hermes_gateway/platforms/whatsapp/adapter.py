@@ -50,7 +50,7 @@ from hermes_gateway.platforms.base import (
 )
 from hermes_gateway.platforms.chat_locks import ChatLocks
 from hermes_gateway.platforms.http_read import TooLarge, read_limited
-from hermes_gateway.platforms.web_routes import OwnSite, missing_server, on_api_server
+from hermes_gateway.platforms.web_routes import OwnSite, WebhookListener
 from hermes_gateway.platforms.whatsapp.format import TEXT_LIMIT, markdown_to_whatsapp
 from hermes_gateway.platforms.whatsapp.graph import (
     WINDOW_CLOSED,
@@ -98,8 +98,9 @@ class WhatsAppAdapter(PlatformAdapter):
             cfg.graph_base, cfg.api_version, cfg.phone_number_id, cfg.token, cfg.backoff_initial
         )
         self.gate = RateGate(cfg.rate_interval)
-        self.site: OwnSite | None = None
-        self.webhook_port = 0
+        self.listener = WebhookListener(
+            self.name, "WhatsApp", "WHATSAPP_CLOUD_WEBHOOK_PORT", self.report
+        )
         self._display = cfg.phone_number_id
         self.refused = 0
         """Notifications refused for a missing or wrong signature."""
@@ -119,7 +120,6 @@ class WhatsAppAdapter(PlatformAdapter):
             typing_every=TYPING_REFRESH,
         )
         self._tasks = TaskSet("whatsapp")
-        self._confirm: asyncio.Task[None] | None = None
         """Waits for the API server when the webhook rides on it (see web_routes)."""
         self._locks = ChatLocks()
 
@@ -154,23 +154,18 @@ class WhatsAppAdapter(PlatformAdapter):
         routes.add(self.name, "GET", cfg.webhook_path, self._handshake)
         routes.add(self.name, "POST", cfg.webhook_path, self._webhook)
         api = self.config.platforms.api_server
-        if on_api_server(api.enabled, cfg.webhook_port):
-            self.webhook_port = api.port
-            where = "on the API server"
-            self._confirm = asyncio.get_running_loop().create_task(self._confirm_served())
-        else:
-            self.site = OwnSite(
-                routes.of(self.name),
-                cfg.webhook_host,
-                cfg.webhook_port or DEFAULT_PORT,
-                "WhatsApp webhook (WHATSAPP_CLOUD_WEBHOOK_HOST/WHATSAPP_CLOUD_WEBHOOK_PORT)",
+        try:
+            where = await self.listener.open(
+                routes,
+                api_enabled=api.enabled,
+                api_port=api.port,
+                host=cfg.webhook_host,
+                port=cfg.webhook_port,
+                default_port=DEFAULT_PORT,
+                label="WhatsApp webhook (WHATSAPP_CLOUD_WEBHOOK_HOST/WHATSAPP_CLOUD_WEBHOOK_PORT)",
             )
-            try:
-                self.webhook_port = await self.site.start()
-            except OSError as exc:
-                routes.remove(self.name)
-                raise FatalPlatformError(str(exc)) from exc
-            where = f"on {cfg.webhook_host}:{self.webhook_port}"
+        except OSError as exc:
+            raise FatalPlatformError(str(exc)) from exc
         self.report("connected", f"{self._display}, webhook {cfg.webhook_path} {where}")
 
     async def _check_credentials(self) -> None:
@@ -194,27 +189,21 @@ class WhatsAppAdapter(PlatformAdapter):
         self._display = str(info.get("display_phone_number") or self._display)
 
     async def stop(self) -> None:
-        if self._confirm is not None:
-            self._confirm.cancel()
-            self._confirm = None
         self.answers.cancel()
-        if self.bound:
-            self.host.web_routes.remove(self.name)
-        site, self.site = self.site, None
-        if site is not None:
-            await site.stop()
+        await self.listener.close(self.host.web_routes if self.bound else None)
         await self._tasks.drain(5)
         await self.gate.aclose()
         await self.api.close()
         self.report("stopped")
 
-    async def _confirm_served(self) -> None:
-        reason = await missing_server(
-            self.host.web_routes, "WhatsApp", "WHATSAPP_CLOUD_WEBHOOK_PORT"
-        )
-        if reason is not None:
-            log.error("%s", reason)
-            self.report("failed", reason)
+    @property
+    def site(self) -> OwnSite | None:
+        """The webhook's own listener, None when it rides on the API server."""
+        return self.listener.site
+
+    @property
+    def webhook_port(self) -> int:
+        return self.listener.port
 
     # --- inbound ------------------------------------------------------------------------
 
