@@ -1,4 +1,5 @@
-"""A throwaway HERMES_HOME and config pointed at the fake model server, for benchmarks."""
+"""A throwaway HERMES_HOME and config pointed at the fake model server, and a platform that
+delivers into nothing, for benchmarks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import tempfile
 from pathlib import Path
 
 from hermes_gateway.config import Config, load_config
+from hermes_gateway.models import SessionSource
 from hermes_gateway.paths import HermesPaths
+from hermes_gateway.platforms.base import PlatformAdapter
 
 
 def bench_config(base_url: str, **extra: str) -> Config:
@@ -23,3 +26,22 @@ def bench_config(base_url: str, **extra: str) -> Config:
     config = load_config(HermesPaths(home), env)
     config.agent.cwd = str(home)
     return config
+
+
+class BenchPlatform(PlatformAdapter):
+    """A platform whose chats deliver into nothing (final answers only, counted)."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered = 0
+
+    async def start(self) -> None:
+        self.report("connected")
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, source: SessionSource, text: str) -> None:
+        self.delivered += 1

@@ -25,35 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _config import bench_config  # noqa: E402
+from _config import BenchPlatform, bench_config  # noqa: E402
 
 from hermes_gateway import events as ev  # noqa: E402
 from hermes_gateway.models import MessageEvent, SessionSource  # noqa: E402
-from hermes_gateway.platforms.base import PlatformAdapter  # noqa: E402
 from hermes_tui.assembly import build_gateway  # noqa: E402
 
 WAVE = 50
 """Chats served at once."""
 TEXT = "Please keep this in mind for later: " + "the quick brown fox jumps over it. " * 12
-
-
-class BenchPlatform(PlatformAdapter):
-    """A platform whose chats deliver into nothing (final answers only, counted)."""
-
-    name = "bench"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.delivered = 0
-
-    async def start(self) -> None:
-        self.report("connected")
-
-    async def stop(self) -> None:
-        pass
-
-    async def send(self, source: SessionSource, text: str) -> None:
-        self.delivered += 1
 
 
 def rss_mb() -> float:
